@@ -1,0 +1,29 @@
+# Les deux commandes du README : `make api` et `make tests`. Chacune crée son environnement virtuel.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+DONNEES ?= ../shared/data/student/student-por.csv
+
+.PHONY: installer api dev tests entrainer entrainer-rapide clean
+
+installer: $(VENV)/.installe
+
+$(VENV)/.installe: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+api: installer  ## production locale : gunicorn sur :$${PORT:-8080}
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+dev: installer  ## serveur de développement (sans debug)
+	$(BIN)/python -m app.main
+
+tests: installer  ## toute la suite de tests
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+entrainer: installer  ## protocole complet (20 × 10 plis), écrit code/
+	$(BIN)/python -m app.entrainement --donnees $(DONNEES)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,58 @@
+"""API de prédiction de la réussite des élèves (Flask, fabrique d'application)."""
+
+from __future__ import annotations
+
+__version__ = "1.0.0"
+
+import logging
+
+from flask import Flask, g, request
+
+from app.config import Configuration
+
+
+def create_app(config: Configuration | None = None) -> Flask:
+    """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
+    from app import artefacts, erreurs_http
+    from app.erreurs_http import ErreurRequete
+    from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
+    from app.journal_requetes import JournalRequetes
+    from app.predicteur import Predicteur
+    from app.routes import accueil, documentation, prediction
+    from app.services import CLE, Services
+
+    config = config or Configuration.depuis_environnement()
+    charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
+                                fiche=config.chemin_fiche)
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps, JSON_SORT_KEYS=False)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions[CLE] = Services(
+        configuration=config,
+        artefacts=charges,
+        predicteur=Predicteur(charges, config.seuils_forces),
+        journal=JournalRequetes(config.chemin_journal, config.mode_journal),
+    )
+    erreurs_http.enregistrer(app)
+
+    @app.before_request
+    def _identifiant():
+        fourni = request.headers.get("X-Request-ID")
+        g.request_id = nouvel_identifiant()
+        if fourni is not None:
+            if not identifiant_valide(fourni):
+                raise ErreurRequete(400, "en-tête X-Request-ID invalide",
+                                    [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT}])
+            g.request_id = fourni
+
+    @app.after_request
+    def _renvoyer_identifiant(reponse):
+        reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
+        return reponse
+
+    for module in (accueil, prediction, documentation):
+        app.register_blueprint(module.bp)
+    logging.getLogger("prediction_etudiante").info(
+        "modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
+    return app

@@ -1,0 +1,134 @@
+"""Les artefacts du modèle sur disque : écriture atomique, empreintes, chargement vérifié.
+
+Le pickle n'est jamais désérialisé avant que son sha256 ait été comparé à celui de la fiche
+du modèle : un fichier altéré ou remplacé n'exécute aucun code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+
+from app.schema import CONFIGURATIONS
+
+NOM_MODELE = "modele_trees.pkl"
+NOM_VARIABLES = "features.pkl"
+NOM_FICHE = "model_card.json"
+NOM_FICHE_MD = "model_card.md"
+FORMAT = 1
+
+
+class ErreurArtefacts(RuntimeError):
+    """Les artefacts manquent, sont altérés ou ne correspondent pas au schéma."""
+
+
+def sha256_octets(octets: bytes) -> str:
+    return hashlib.sha256(octets).hexdigest()
+
+
+def sha256_fichier(chemin: str | Path) -> str:
+    empreinte = hashlib.sha256()
+    with open(chemin, "rb") as fichier:
+        for bloc in iter(lambda: fichier.read(1 << 20), b""):
+            empreinte.update(bloc)
+    return empreinte.hexdigest()
+
+
+def serialiser(objet: Any) -> bytes:
+    tampon = io.BytesIO()
+    joblib.dump(objet, tampon, compress=3)
+    return tampon.getvalue()
+
+
+def ecrire_ensemble(dossier: str | Path, fichiers: dict[str, bytes]) -> None:
+    """Écrit chaque fichier dans un temporaire du même dossier, puis les renomme tous.
+
+    Tant qu'un seul temporaire n'a pas pu être écrit, aucun artefact existant n'est touché.
+    """
+    dossier = Path(dossier)
+    dossier.mkdir(parents=True, exist_ok=True)
+    temporaires: dict[str, str] = {}
+    try:
+        for nom, octets in fichiers.items():
+            descripteur, temporaire = tempfile.mkstemp(dir=dossier, prefix=f".{nom}.", suffix=".tmp")
+            temporaires[nom] = temporaire
+            with os.fdopen(descripteur, "wb") as sortie:
+                sortie.write(octets)
+                sortie.flush()
+                os.fsync(sortie.fileno())
+            os.chmod(temporaire, 0o644)
+        for nom, temporaire in temporaires.items():
+            os.replace(temporaire, dossier / nom)
+    finally:
+        for temporaire in temporaires.values():
+            if os.path.exists(temporaire):
+                os.unlink(temporaire)
+
+
+@dataclass(frozen=True)
+class Artefacts:
+    modele: dict
+    """``{"format", "configurations": {config: {"pipeline", "seuil", "variables", ...}}}``"""
+    variables: dict[str, list[str]]
+    fiche: dict
+    sha256: str
+
+
+def charger(dossier: str | Path | None = None, *, modele: str | Path | None = None,
+            variables: str | Path | None = None, fiche: str | Path | None = None) -> Artefacts:
+    """Charge et vérifie les artefacts ; lève ``ErreurArtefacts`` avec un message clair sinon."""
+    dossier = Path(dossier) if dossier else None
+    chemin_modele = Path(modele) if modele else dossier / NOM_MODELE
+    chemin_variables = Path(variables) if variables else chemin_modele.with_name(NOM_VARIABLES)
+    chemin_fiche = Path(fiche) if fiche else chemin_modele.with_name(NOM_FICHE)
+    for chemin in (chemin_modele, chemin_variables, chemin_fiche):
+        if not chemin.is_file():
+            raise ErreurArtefacts(f"artefact introuvable : {chemin} (lancez l'entraînement : make entrainer)")
+    try:
+        contenu_fiche = json.loads(chemin_fiche.read_text(encoding="utf-8"))
+    except ValueError as erreur:
+        raise ErreurArtefacts(f"fiche du modèle illisible : {chemin_fiche} ({erreur})") from None
+    attendu = contenu_fiche.get("sha256_modele")
+    obtenu = sha256_fichier(chemin_modele)
+    if obtenu != attendu:
+        raise ErreurArtefacts(
+            f"le modèle {chemin_modele} a été modifié ou ne correspond pas à sa fiche : "
+            f"sha256 {obtenu[:16]}… au lieu de {str(attendu)[:16]}… ; il n'a pas été chargé"
+        )
+    version_entrainement = contenu_fiche.get("versions", {}).get("scikit-learn")
+    if version_entrainement != sklearn.__version__:
+        raise ErreurArtefacts(
+            f"le modèle a été entraîné avec scikit-learn {version_entrainement} mais "
+            f"scikit-learn {sklearn.__version__} est installé : installez la version de "
+            "requirements.txt ou réentraînez le modèle"
+        )
+    contenu_modele = joblib.load(chemin_modele)
+    contenu_variables = joblib.load(chemin_variables)
+    attendues = {c: list(v) for c, v in CONFIGURATIONS.items()}
+    if contenu_variables != attendues:
+        raise ErreurArtefacts(
+            f"{chemin_variables} ne correspond pas au schéma de l'API "
+            "(variables de chaque configuration) : réentraînez le modèle"
+        )
+    if contenu_modele.get("format") != FORMAT or set(contenu_modele.get("configurations", {})) != set(attendues):
+        raise ErreurArtefacts(f"{chemin_modele} n'a pas le format attendu (format {FORMAT}, configurations A, B, C)")
+    for configuration, entree in contenu_modele["configurations"].items():
+        if list(entree["variables"]) != attendues[configuration]:
+            raise ErreurArtefacts(f"configuration {configuration} : variables du modèle différentes du schéma")
+        seuil_fiche = contenu_fiche["configurations"][configuration]["seuil"]
+        if abs(seuil_fiche - entree["seuil"]) > 1e-12:
+            raise ErreurArtefacts(f"configuration {configuration} : seuil de la fiche différent du modèle")
+    return Artefacts(modele=contenu_modele, variables=contenu_variables, fiche=contenu_fiche, sha256=obtenu)
+
+
+def json_lisible(contenu: Any) -> str:
+    return json.dumps(contenu, ensure_ascii=False, indent=2, sort_keys=False, default=float)

@@ -1,0 +1,81 @@
+"""Configuration de l'API, lue dans les variables d'environnement — en un seul endroit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RACINE = Path(__file__).resolve().parent.parent
+MODES_JOURNAL = ("fichier", "stdout", "les_deux", "aucun")
+
+
+class ErreurConfiguration(ValueError):
+    """Une variable d'environnement a une valeur invalide ; le message la nomme."""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    port: int = 8080
+    chemin_modele: Path = RACINE / "code" / "modele_trees.pkl"
+    chemin_variables: Path = RACINE / "code" / "features.pkl"
+    chemin_fiche: Path = RACINE / "code" / "model_card.json"
+    chemin_journal: Path = Path("requetes_enrg.jsonl")
+    mode_journal: str = "fichier"
+    seuils_forces: dict[str, float] = field(default_factory=dict)
+    taille_max_corps: int = 64 * 1024
+
+    @classmethod
+    def depuis_environnement(cls, env: Mapping[str, str] | None = None) -> "Configuration":
+        env = os.environ if env is None else env
+        defaut = cls()
+
+        def entier(nom: str, valeur_defaut: int, minimum: int, maximum: int) -> int:
+            brut = env.get(nom, "").strip()
+            if not brut:
+                return valeur_defaut
+            if not brut.isdigit() or not minimum <= int(brut) <= maximum:
+                raise ErreurConfiguration(f"{nom}={brut!r} : entier de {minimum} à {maximum} attendu")
+            return int(brut)
+
+        def chemin(nom: str, valeur_defaut: Path) -> Path:
+            brut = env.get(nom, "").strip()
+            return Path(brut) if brut else valeur_defaut
+
+        mode = env.get("JOURNAL_MODE", "").strip() or defaut.mode_journal
+        if mode not in MODES_JOURNAL:
+            raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
+        return cls(
+            port=entier("PORT", defaut.port, 1, 65535),
+            chemin_modele=chemin("MODELE_CHEMIN", defaut.chemin_modele),
+            chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
+            chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),
+            chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
+            mode_journal=mode,
+            seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
+            taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
+        )
+
+
+def _seuils(brut: str) -> dict[str, float]:
+    """``0.4`` (toutes les configurations) ou ``A=0.5,B=0.4,C=0.3``."""
+    brut = brut.strip()
+    if not brut:
+        return {}
+    message = f"SEUIL_DECISION={brut!r} : un nombre entre 0 et 1, ou A=0.5,B=0.4,C=0.3"
+    try:
+        if "=" not in brut:
+            seuils = dict.fromkeys("ABC", float(brut))
+        else:
+            seuils = {}
+            for morceau in brut.split(","):
+                cle, valeur = (p.strip() for p in morceau.split("=", 1))
+                if cle not in ("A", "B", "C"):
+                    raise ValueError
+                seuils[cle] = float(valeur)
+    except ValueError:
+        raise ErreurConfiguration(message) from None
+    if not all(0.0 < s <= 1.0 for s in seuils.values()):
+        raise ErreurConfiguration(message)
+    return seuils

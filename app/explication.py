@@ -1,0 +1,126 @@
+"""Explication d'une prédiction : contribution de chaque champ, le long des chemins de décision.
+
+Pour chaque arbre, on suit le chemin de l'élève depuis la racine ; chaque coupure déplace
+la valeur du nœud (probabilité d'échec pour un arbre ou une forêt, log-cote pour le
+gradient boosting) et ce déplacement est attribué au champ testé (méthode de Saabas).
+La somme des contributions plus la valeur de la racine redonne exactement la prédiction.
+Les colonnes one-hot sont rattachées au champ brut dont elles viennent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,
+                              RandomForestClassifier)
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
+
+from app.pipeline import CLASSE_ECHEC
+from app.schema import CATEGORIES, Eleve
+
+NOMBRE_FACTEURS = 5
+POIDS_MINIMUM = 0.02
+"""Les facteurs de moins de 2 % du total ne sont pas cités : ils n'expliquent rien."""
+
+
+def libelle(champ: str) -> str:
+    """Le libellé court d'un champ, tiré de sa description dans le schéma."""
+    description = Eleve.model_fields[champ].description or champ
+    return re.split(r" \(| :| ;|,", description, maxsplit=1)[0]
+
+
+@dataclass(frozen=True)
+class _Arbre:
+    gauche: np.ndarray
+    droite: np.ndarray
+    variable: np.ndarray
+    seuil: np.ndarray
+    valeur: np.ndarray
+    """Valeur de chaque nœud dans l'espace « risque d'échec » (plus grand = plus de risque)."""
+
+
+class Explicateur:
+    """Décompose la prédiction d'un pipeline arborescent en contributions par champ brut."""
+
+    def __init__(self, pipeline: Pipeline):
+        preparation = pipeline[:-1]
+        classifieur = pipeline[-1]
+        sorties = list(preparation.get_feature_names_out())
+        champs = list(preparation.feature_names_in_)
+        self._champ_de_colonne = np.array([self._champ(nom, champs) for nom in sorties])
+        self._champs = champs
+        self.en_probabilite, self._arbres = self._arbres_de(classifieur)
+
+    @staticmethod
+    def _champ(colonne: str, champs: list[str]) -> int:
+        if colonne in champs:
+            return champs.index(colonne)
+        for position, champ in enumerate(champs):
+            if champ in CATEGORIES and colonne.startswith(champ + "_") \
+                    and colonne[len(champ) + 1:] in CATEGORIES[champ]:
+                return position
+        raise ValueError(f"colonne transformée sans champ d'origine : {colonne}")
+
+    @staticmethod
+    def _arbres_de(classifieur) -> tuple[bool, list[_Arbre]]:
+        def arbre(t, valeur):
+            return _Arbre(t.children_left, t.children_right, t.feature, t.threshold, valeur)
+
+        if isinstance(classifieur, DecisionTreeClassifier):
+            estimateurs, poids = [classifieur], 1.0
+        elif isinstance(classifieur, (RandomForestClassifier, ExtraTreesClassifier)):
+            estimateurs, poids = classifieur.estimators_, 1.0 / len(classifieur.estimators_)
+        elif isinstance(classifieur, GradientBoostingClassifier):
+            # Arbres de régression sur la log-cote de classes_[1] : signe inversé si c'est la réussite.
+            signe = -1.0 if classifieur.classes_[1] != CLASSE_ECHEC else 1.0
+            taux = classifieur.learning_rate
+            return False, [arbre(e.tree_, signe * taux * e.tree_.value[:, 0, 0])
+                           for e in classifieur.estimators_[:, 0]]
+        else:
+            raise TypeError(f"explication non prise en charge pour {type(classifieur).__name__}")
+        colonne = list(classifieur.classes_).index(CLASSE_ECHEC)
+        return True, [arbre(e.tree_, poids * e.tree_.value[:, 0, colonne]) for e in estimateurs]
+
+    def contributions(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """(valeur de départ, contribution de chaque champ brut) pour une ligne transformée."""
+        par_colonne = np.zeros(len(self._champ_de_colonne))
+        depart = 0.0
+        for arbre in self._arbres:
+            noeud = 0
+            depart += arbre.valeur[0]
+            while arbre.gauche[noeud] != -1:
+                variable = arbre.variable[noeud]
+                suivant = arbre.gauche[noeud] if x[variable] <= arbre.seuil[noeud] else arbre.droite[noeud]
+                par_colonne[variable] += arbre.valeur[suivant] - arbre.valeur[noeud]
+                noeud = suivant
+        par_champ = np.bincount(self._champ_de_colonne, weights=par_colonne, minlength=len(self._champs))
+        return depart, par_champ
+
+    def expliquer(self, x: np.ndarray, valeurs: dict) -> list[dict]:
+        """Les facteurs principaux, du plus au moins important, en français."""
+        _, par_champ = self.contributions(x)
+        total = float(np.abs(par_champ).sum()) or 1.0
+        ordre = np.argsort(-np.abs(par_champ), kind="stable")
+        facteurs = []
+        for position in ordre[:NOMBRE_FACTEURS]:
+            contribution = float(par_champ[position])
+            poids = abs(contribution) / total
+            if poids < POIDS_MINIMUM:
+                break
+            champ = self._champs[position]
+            sens = "augmente" if contribution > 0 else "diminue"
+            ampleur = (f"{100 * contribution:+.1f} points de probabilité d'échec".replace(".", ",")
+                       if self.en_probabilite
+                       else f"{100 * poids:.0f} % de l'explication")
+            facteurs.append({
+                "champ": champ,
+                "valeur": valeurs[champ],
+                "effet": f"{sens} le risque d'échec",
+                "contribution": round(contribution, 4),
+                "poids": round(poids, 4),
+                "texte": f"{libelle(champ)} ({champ} = {valeurs[champ]}) : {sens} le risque d'échec ({ampleur})",
+            })
+        return facteurs

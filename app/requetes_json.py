@@ -1,0 +1,53 @@
+"""Lecture stricte d'un corps JSON : type de contenu, doublons, NaN, profondeur."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Request
+
+from app.erreurs_http import ErreurRequete
+
+
+def _sans_doublon(paires: list[tuple[str, Any]]) -> dict:
+    objet: dict = {}
+    for cle, valeur in paires:
+        if cle in objet:
+            raise ErreurRequete(400, "JSON invalide : clé en double", [{"champ": cle, "message": "clé présente deux fois"}])
+        objet[cle] = valeur
+    return objet
+
+
+def _constante_interdite(nom: str):
+    raise ErreurRequete(400, f"JSON invalide : {nom} n'est pas une valeur JSON permise")
+
+
+def est_json(requete: Request) -> bool:
+    return requete.mimetype == "application/json" or requete.mimetype.endswith("+json")
+
+
+def lire_json(requete: Request) -> Any:
+    """Le document JSON du corps, ou une ``ErreurRequete`` 400/413/415 claire."""
+    if not est_json(requete):
+        recu = requete.mimetype or "aucun"
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({recu}) : envoyez du JSON "
+                                 "avec l'en-tête Content-Type: application/json")
+    if requete.content_encoding:
+        raise ErreurRequete(415, f"encodage de contenu non pris en charge ({requete.content_encoding}) : "
+                                 "envoyez le JSON non compressé")
+    brut = requete.get_data(cache=True)  # 413 levé par Werkzeug au-delà de MAX_CONTENT_LENGTH
+    if not brut.strip():
+        raise ErreurRequete(400, "corps de requête vide : un objet JSON est attendu")
+    try:
+        texte = brut.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ErreurRequete(400, "JSON invalide : le corps n'est pas de l'UTF-8") from None
+    try:
+        return json.loads(texte, object_pairs_hook=_sans_doublon, parse_constant=_constante_interdite)
+    except json.JSONDecodeError as erreur:
+        raise ErreurRequete(400, f"JSON mal formé à la ligne {erreur.lineno}, colonne {erreur.colno}") from None
+    except RecursionError:
+        raise ErreurRequete(400, "JSON invalide : imbrication trop profonde") from None
+    except ValueError:  # p. ex. entier de plus de 4 300 chiffres
+        raise ErreurRequete(400, "JSON invalide : nombre démesuré") from None

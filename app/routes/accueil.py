@@ -1,0 +1,87 @@
+"""Routes de service : accueil, santé, disponibilité, description du modèle."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from app import __version__
+from app.services import services
+
+bp = Blueprint("accueil", __name__)
+
+DESCRIPTIONS = {
+    "/": "ce message",
+    "/predire": "prédiction pour un élève (JSON, 32 attributs ; G1 et G2 facultatifs)",
+    "/health": "le processus répond",
+    "/ready": "modèle vérifié et chargé, journal inscriptible",
+    "/modele": "version, empreinte, métriques et seuils du modèle",
+    "/openapi.json": "document OpenAPI 3.1 généré depuis le schéma",
+    "/docs": "documentation lisible de l'API",
+}
+
+
+def routes() -> list[dict]:
+    vues = []
+    for regle in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
+        if regle.endpoint == "static":
+            continue
+        methodes = sorted(m for m in regle.methods if m not in ("HEAD", "OPTIONS"))
+        vues.append({"route": regle.rule, "methodes": methodes,
+                     "description": DESCRIPTIONS.get(regle.rule, "")})
+    return vues
+
+
+@bp.get("/")
+def accueil():
+    return jsonify({
+        "message": "Bienvenue sur l'API de prédiction de la réussite des élèves : "
+                   "POST /predire avec les attributs d'un élève.",
+        "version": __version__,
+        "model_version": services().predicteur.version,
+        "routes": routes(),
+    })
+
+
+@bp.get("/health")
+def sante():
+    return jsonify({"statut": "ok"})
+
+
+@bp.get("/ready")
+def disponibilite():
+    s = services()
+    journal_ok, journal_message = s.journal.inscriptible()
+    verifications = {
+        "modele": {"ok": True, "message": f"modèle {s.predicteur.version} vérifié (sha256) et chargé"},
+        "journal": {"ok": journal_ok, "message": journal_message},
+    }
+    pret = all(v["ok"] for v in verifications.values())
+    reponse = jsonify({"pret": pret, "verifications": verifications})
+    reponse.status_code = 200 if pret else 503
+    return reponse
+
+
+@bp.get("/modele")
+def modele():
+    s = services()
+    fiche = s.artefacts.fiche
+    return jsonify({
+        "model_version": s.predicteur.version,
+        "sha256": s.artefacts.sha256,
+        "date_entrainement": fiche["date_entrainement"],
+        "donnees": fiche["donnees"],
+        "protocole": fiche["protocole"],
+        "versions": fiche["versions"],
+        "configurations": {
+            nom: {
+                "description": conf["description"],
+                "classifieur": conf["classifieur"],
+                "seuil": s.predicteur.seuils[nom],
+                "seuil_fiche": conf["seuil"],
+                "variables": s.artefacts.variables[nom],
+                "metriques": conf["evaluation"]["metriques"],
+                "reference_article": conf["reference_article"],
+            }
+            for nom, conf in fiche["configurations"].items()
+        },
+    })

@@ -1,0 +1,34 @@
+"""``/openapi.json`` et ``/docs`` : la documentation, dérivée du schéma."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, render_template
+
+from app.openapi import document, exemple_eleve
+from app.routes.accueil import routes
+from app.schema import CATEGORIES, CHAMPS, NOTES, Eleve, bornes
+
+bp = Blueprint("documentation", __name__)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())
+
+
+@bp.get("/docs")
+def docs():
+    champs = []
+    for nom in CHAMPS:
+        info = Eleve.model_fields[nom]
+        if nom in CATEGORIES:
+            regle, valeurs = "une valeur parmi : " + ", ".join(CATEGORIES[nom]), list(CATEGORIES[nom])
+        else:
+            minimum, maximum = bornes(nom)
+            regle, valeurs = f"entier de {minimum} à {maximum}", None
+        champs.append({"nom": nom, "description": info.description, "regle": regle, "valeurs": valeurs,
+                       "bornes": None if valeurs else bornes(nom), "facultatif": nom in NOTES})
+    return render_template("docs.html", champs=champs, routes=routes(),
+                           exemple=json.dumps(exemple_eleve(), ensure_ascii=False, indent=2))

@@ -1,0 +1,23 @@
+"""Configuration gunicorn de production (image Docker, Cloud Run).
+
+Le modèle est chargé une fois avant le fork (``preload_app``) : les processus le partagent
+en copie sur écriture. ``timeout = 0`` comme le recommande Cloud Run (qui gère lui-même le
+délai des requêtes) ; à SIGTERM, gunicorn finit les requêtes en cours en ``graceful_timeout``
+secondes, moins que les 10 s que Cloud Run laisse avant SIGKILL.
+"""
+
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or multiprocessing.cpu_count()
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+worker_class = "gthread"
+preload_app = True
+timeout = 0
+graceful_timeout = 8
+keepalive = 5
+accesslog = "-" if os.environ.get("GUNICORN_ACCESSLOG", "0") == "1" else None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+wsgi_app = "app.wsgi:app"

@@ -1,0 +1,76 @@
+"""Le schéma : source unique des champs, règles de student.txt, messages en français."""
+
+import pytest
+from pydantic import ValidationError
+
+from app.erreurs_validation import detailler
+from app.schema import CATEGORIES, CHAMPS, CONFIGURATIONS, NUMERIQUES, Eleve, bornes, configuration_pour
+
+
+def erreurs(document):
+    with pytest.raises(ValidationError) as info:
+        Eleve.model_validate(document)
+    return {d["champ"]: d["message"] for d in detailler(info.value)}
+
+
+def test_trente_deux_champs_dans_l_ordre_du_fichier_uci(chemin_donnees):
+    entete = chemin_donnees.read_text(encoding="utf-8").splitlines()[0].replace('"', "")
+    assert list(CHAMPS) == entete.split(";")[:-1]  # tout sauf G3
+    assert len(CHAMPS) == 32 and "G3" not in CHAMPS
+    assert set(CATEGORIES) | set(NUMERIQUES) == set(CHAMPS)
+
+
+def test_configurations_derivent_du_schema():
+    assert CONFIGURATIONS["A"] == CHAMPS
+    assert set(CHAMPS) - set(CONFIGURATIONS["B"]) == {"G2"}
+    assert set(CHAMPS) - set(CONFIGURATIONS["C"]) == {"G1", "G2"}
+
+
+@pytest.mark.parametrize("champ, minimum, maximum", [
+    ("age", 15, 22), ("Medu", 0, 4), ("Fedu", 0, 4), ("traveltime", 1, 4), ("studytime", 1, 4),
+    ("failures", 0, 4), ("famrel", 1, 5), ("health", 1, 5), ("absences", 0, 93), ("G1", 0, 20), ("G2", 0, 20),
+])
+def test_bornes_de_student_txt(exemple, champ, minimum, maximum):
+    assert bornes(champ) == (minimum, maximum)
+    for valeur in (minimum, maximum):
+        assert getattr(Eleve.model_validate({**exemple, champ: valeur}), champ) == valeur
+    for valeur in (minimum - 1, maximum + 1):
+        message = erreurs({**exemple, champ: valeur})[champ]
+        assert f"entier de {minimum} à {maximum}" in message
+
+
+def test_valeurs_categorielles(exemple):
+    assert CATEGORIES["Mjob"] == ("teacher", "health", "services", "at_home", "other")
+    message = erreurs({**exemple, "Mjob": "pilote"})["Mjob"]
+    assert "'pilote'" in message and "teacher" in message
+
+
+def test_champ_inconnu_refuse_avec_suggestion(exemple):
+    document = dict(exemple)
+    document["Age"] = document.pop("age")
+    messages = erreurs(document)
+    assert "champ inconnu" in messages["Age"] and "« age »" in messages["Age"]
+    assert messages["age"] == "champ obligatoire manquant"
+
+
+def test_entiers_en_texte_acceptes_booleens_et_decimaux_refuses(exemple):
+    assert Eleve.model_validate({**exemple, "G1": "11", "age": "16"}).G1 == 11
+    assert Eleve.model_validate({**exemple, "age": 16.0}).age == 16
+    assert "entier" in erreurs({**exemple, "age": 16.5})["age"]
+    assert "booléen" in erreurs({**exemple, "failures": True})["failures"]
+    assert "entier" in erreurs({**exemple, "age": "seize"})["age"]
+
+
+def test_null_refuse_sauf_pour_les_notes(exemple):
+    assert "null" in erreurs({**exemple, "age": None})["age"]
+    assert "null" in erreurs({**exemple, "school": None})["school"]
+    eleve = Eleve.model_validate({**exemple, "G1": None, "G2": None})
+    assert configuration_pour(eleve) == "C"
+
+
+def test_configuration_selon_les_notes(exemple):
+    sans = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
+    assert configuration_pour(Eleve.model_validate(exemple)) == "A"
+    assert configuration_pour(Eleve.model_validate({**sans, "G1": 9})) == "B"
+    assert configuration_pour(Eleve.model_validate(sans)) == "C"
+    assert configuration_pour(Eleve.model_validate({**sans, "G2": 9})) == "C"
