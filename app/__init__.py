@@ -17,8 +17,9 @@ def create_app(config: Configuration | None = None) -> Flask:
     from app.erreurs_http import ErreurRequete
     from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
     from app.journal_requetes import JournalRequetes
+    from app.magasin import MagasinResultats
     from app.predicteur import Predicteur
-    from app.routes import accueil, documentation, prediction
+    from app.routes import accueil, documentation, historique, prediction
     from app.services import CLE, Services
 
     config = config or Configuration.depuis_environnement()
@@ -28,11 +29,14 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps, JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
+    magasin = MagasinResultats(config.url_base)
+    magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
     app.extensions[CLE] = Services(
         configuration=config,
         artefacts=charges,
         predicteur=Predicteur(charges, config.seuils_forces),
         journal=JournalRequetes(config.chemin_journal, config.mode_journal),
+        magasin=magasin,
     )
     erreurs_http.enregistrer(app)
 
@@ -51,8 +55,10 @@ def create_app(config: Configuration | None = None) -> Flask:
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return reponse
 
-    for module in (accueil, prediction, documentation):
+    for module in (accueil, prediction, historique, documentation):
         app.register_blueprint(module.bp)
-    logging.getLogger("prediction_etudiante").info(
-        "modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
+    journal = logging.getLogger("prediction_etudiante")
+    journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
+    journal.info("résultats conservés dans %s (%s) ; historique %s", magasin.nom, magasin.description,
+                 "protégé par API_TOKEN" if config.jeton_api else "désactivé (API_TOKEN absent)")
     return app

@@ -9,6 +9,8 @@ from pathlib import Path
 
 RACINE = Path(__file__).resolve().parent.parent
 MODES_JOURNAL = ("fichier", "stdout", "les_deux", "aucun")
+SCHEMAS_BASE = ("postgresql+psycopg://", "sqlite:///")
+LONGUEUR_MIN_JETON = 32
 
 
 class ErreurConfiguration(ValueError):
@@ -25,6 +27,15 @@ class Configuration:
     mode_journal: str = "fichier"
     seuils_forces: dict[str, float] = field(default_factory=dict)
     taille_max_corps: int = 64 * 1024
+    # Secrets : jamais dans repr() (donc jamais dans un journal ni un message d'erreur).
+    database_url: str = field(default="", repr=False)
+    chemin_base_sqlite: Path = Path("resultats.sqlite3")
+    jeton_api: str = field(default="", repr=False)
+
+    @property
+    def url_base(self) -> str:
+        """DATABASE_URL (PostgreSQL) ou, à défaut, le fichier SQLite embarqué."""
+        return self.database_url or f"sqlite:///{self.chemin_base_sqlite}"
 
     @classmethod
     def depuis_environnement(cls, env: Mapping[str, str] | None = None) -> "Configuration":
@@ -55,7 +66,30 @@ class Configuration:
             mode_journal=mode,
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
+            database_url=_url_base(env.get("DATABASE_URL", "")),
+            chemin_base_sqlite=chemin("BASE_SQLITE_CHEMIN", defaut.chemin_base_sqlite),
+            jeton_api=_jeton(env.get("API_TOKEN", "")),
         )
+
+
+def _url_base(brut: str) -> str:
+    """``postgresql+psycopg://…`` ou ``sqlite:///…`` ; la valeur n'est jamais recopiée (mot de passe)."""
+    brut = brut.strip()
+    if brut and not brut.startswith(SCHEMAS_BASE):
+        raise ErreurConfiguration(
+            "DATABASE_URL (valeur masquée) : postgresql+psycopg://utilisateur:mot_de_passe@hôte:5432/base "
+            "ou sqlite:///chemin attendu")
+    return brut
+
+
+def _jeton(brut: str) -> str:
+    """Le jeton des routes d'historique ; vide = routes désactivées (403)."""
+    brut = brut.strip()
+    if brut and (len(brut) < LONGUEUR_MIN_JETON or not brut.isprintable() or " " in brut):
+        raise ErreurConfiguration(
+            f"API_TOKEN (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères imprimables sans espace ; "
+            "par exemple : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return brut
 
 
 def _seuils(brut: str) -> dict[str, float]:

@@ -6,7 +6,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schema import Eleve
+from app.schema import DemandePrediction, Eleve
 
 
 class Facteur(BaseModel):
@@ -34,9 +34,46 @@ class Resultats(Eleve):
 class ReponsePrediction(BaseModel):
     resultats: Resultats
     request_id: str
+    user_id: Optional[str] = Field(description="L'identifiant pseudonyme reçu, ou null")
     model_version: str
     inference_time_ms: float = Field(ge=0)
     avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
+
+
+class PredictionConservee(BaseModel):
+    """Une prédiction telle que conservée en base (mêmes champs que la ligne du journal des requêtes)."""
+    horodatage: str = Field(description="Date et heure UTC (ISO 8601)")
+    request_id: str
+    user_id: Optional[str]
+    configuration: Literal["A", "B", "C"]
+    entrees: Eleve
+    prediction: Literal[0, 1]
+    probabilite_echec: float = Field(ge=0, le=1)
+    probabilite_reussite: float = Field(ge=0, le=1)
+    seuil: float = Field(gt=0, le=1)
+    model_version: str
+
+
+class Pagination(BaseModel):
+    limite: int = Field(ge=1, le=100)
+    decalage: int = Field(ge=0)
+    total: int = Field(ge=0, description="Nombre de prédictions conservées pour cet élève")
+    suivant: Optional[str] = Field(description="Chemin de la page suivante, ou null")
+
+
+class Historique(BaseModel):
+    user_id: str
+    predictions: list[PredictionConservee] = Field(description="Les plus récentes d'abord")
+    pagination: Pagination
+
+
+class Effacement(BaseModel):
+    user_id: str
+    supprimees: int = Field(ge=0, description="Prédictions supprimées de la base")
+    lignes_journal_supprimees: Optional[int] = Field(
+        ge=0, description="Lignes retirées du journal des requêtes ; null s'il ne va pas dans un fichier")
+    avertissements: Optional[list[str]] = Field(default=None, description="Présent si le journal va aussi "
+                                                                         "sur la sortie standard")
 
 
 class DetailErreur(BaseModel):
@@ -49,4 +86,5 @@ class Erreur(BaseModel):
     details: list[DetailErreur]
 
 
-MODELES = (Eleve, Facteur, Resultats, ReponsePrediction, DetailErreur, Erreur)
+MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, PredictionConservee, Pagination,
+           Historique, Effacement, DetailErreur, Erreur)

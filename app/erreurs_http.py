@@ -7,6 +7,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from app.magasin import ErreurMagasin
+
 journal = logging.getLogger("prediction_etudiante")
 
 MESSAGES = {
@@ -47,6 +49,10 @@ def enregistrer(app: Flask) -> None:
     @app.errorhandler(ErreurRequete)
     def _attendue(erreur: ErreurRequete):
         return reponse_erreur(erreur.statut, erreur.message, erreur.details, erreur.entetes)
+
+    @app.errorhandler(ErreurMagasin)
+    def _base_indisponible(erreur: ErreurMagasin):
+        return reponse_erreur(503, f"{erreur} ; réessayez dans un moment", entetes={"Retry-After": "30"})
 
     @app.errorhandler(HTTPException)
     def _http(erreur: HTTPException):

@@ -32,7 +32,7 @@ def _message(erreur: dict) -> str:
     if champ in NUMERIQUES and type_erreur in ("greater_than_equal", "less_than_equal"):
         minimum, maximum = bornes(champ)
         return f"valeur {valeur!r} hors limites : entier de {minimum} à {maximum} attendu"
-    if type_erreur == "entier":
+    if type_erreur in ("entier", "identifiant"):
         return erreur["msg"]
     if type_erreur in ("int_type", "int_parsing") and valeur is None:
         return "null n'est pas permis : nombre entier attendu"

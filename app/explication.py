@@ -53,6 +53,12 @@ class Explicateur:
         self._champ_de_colonne = np.array([self._champ(nom, champs) for nom in sorties])
         self._champs = champs
         self.en_probabilite, self._arbres = self._arbres_de(classifieur)
+        self._initial = 0.0
+        if isinstance(classifieur, GradientBoostingClassifier):
+            # Log-cote de départ (a priori des classes), avant le premier arbre.
+            signe = -1.0 if classifieur.classes_[1] != CLASSE_ECHEC else 1.0
+            zero = np.zeros((1, classifieur.n_features_in_))
+            self._initial = signe * float(classifieur._raw_predict_init(zero)[0, 0])
 
     @staticmethod
     def _champ(colonne: str, champs: list[str]) -> int:
@@ -87,7 +93,7 @@ class Explicateur:
     def contributions(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """(valeur de départ, contribution de chaque champ brut) pour une ligne transformée."""
         par_colonne = np.zeros(len(self._champ_de_colonne))
-        depart = 0.0
+        depart = self._initial
         for arbre in self._arbres:
             noeud = 0
             depart += arbre.valeur[0]

@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -73,6 +73,44 @@ class JournalRequetes:
             sys.stdout.flush()
             os.write(sys.stdout.fileno(), octets)
 
+    def retirer(self, a_retirer: Callable[[dict], bool], motif: bytes = b"") -> int:
+        """Réécrit le journal sans les lignes visées (droit à l'effacement) ; renvoie leur nombre.
+
+        Sous le verrou des écrivains : aucune ligne ne s'ajoute pendant la réécriture, et celles
+        qui attendent le verrou iront au nouveau fichier (rouvert à chaque écriture). Le nouveau
+        contenu est écrit dans un fichier temporaire voisin, synchronisé, puis renommé par-dessus
+        le journal : une panne laisse l'ancien journal entier. ``motif`` (facultatif) est un
+        extrait d'octets que toute ligne visée contient, pour ne décoder que celles-là ; les
+        lignes illisibles sont gardées telles quelles. Lève ``ErreurJournal`` en cas d'échec.
+        """
+        if not self.vers_fichier:
+            return 0
+        temporaire = self.chemin.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
+        try:
+            with self.verrou():
+                if not self.chemin.exists():
+                    return 0
+                retirees = 0
+                with open(self.chemin, "rb") as source, open(temporaire, "wb") as cible:
+                    for ligne in source:
+                        if motif in ligne and _visee(ligne, a_retirer):
+                            retirees += 1
+                            continue
+                        cible.write(ligne)
+                    if retirees:
+                        cible.flush()
+                        os.fsync(cible.fileno())
+                        os.chmod(temporaire, os.stat(self.chemin).st_mode & 0o7777)
+                if retirees:
+                    os.replace(temporaire, self.chemin)
+                    _synchroniser_dossier(self.chemin.parent)
+                return retirees
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporaire)
+
     def inscriptible(self) -> tuple[bool, str]:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""
         if not self.vers_fichier:
@@ -88,3 +126,22 @@ class JournalRequetes:
         if libre < 64 * 1024:
             return False, "journal : disque plein"
         return True, "journal inscriptible"
+
+
+def _visee(ligne: bytes, a_retirer: Callable[[dict], bool]) -> bool:
+    """``a_retirer(enregistrement)`` ; une ligne qui n'est pas un objet JSON n'est jamais visée (gardée)."""
+    try:
+        enregistrement = json.loads(ligne)
+    except ValueError:
+        return False
+    return isinstance(enregistrement, dict) and bool(a_retirer(enregistrement))
+
+
+def _synchroniser_dossier(dossier: Path) -> None:
+    """Rend le renommage durable (fsync du dossier) ; sans effet là où ce n'est pas permis."""
+    with contextlib.suppress(OSError):
+        descripteur = os.open(dossier if str(dossier) else ".", os.O_RDONLY)
+        try:
+            os.fsync(descripteur)
+        finally:
+            os.close(descripteur)

@@ -8,6 +8,7 @@ from pydantic.json_schema import models_json_schema
 
 from app import __version__
 from app.contrat import MODELES
+from app.identifiants import FORME_IDENTIFIANT, REGLE_IDENTIFIANT
 
 _REF = "#/components/schemas/{model}"
 
@@ -17,13 +18,55 @@ def _json(schema_ref: str | None = None, schema: dict | None = None) -> dict:
 
 
 def _erreurs(*statuts: int) -> dict:
-    textes = {400: "Requête invalide (détail par champ)", 404: "Introuvable", 405: "Méthode non permise",
-              413: "Corps trop volumineux", 415: "Type de contenu non JSON", 503: "Indisponible"}
+    textes = {400: "Requête invalide (détail par champ)", 401: "Jeton absent ou invalide (en-tête WWW-Authenticate)",
+              403: "Routes désactivées : API_TOKEN n'est pas configuré sur le serveur", 404: "Introuvable",
+              405: "Méthode non permise", 409: "request_id (X-Request-ID) déjà enregistré",
+              413: "Corps trop volumineux", 415: "Type de contenu non JSON",
+              503: "Indisponible (base des résultats ou journal) ; en-tête Retry-After"}
     return {str(s): {"description": textes[s], "content": _json("Erreur")} for s in statuts}
 
 
 def _objet() -> dict:
     return {"type": "object"}
+
+
+def _identifiant(nom: str, description: str) -> dict:
+    return {"name": nom, "in": "path", "required": True, "description": f"{description} : {REGLE_IDENTIFIANT}",
+            "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}}
+
+
+def _historique() -> dict:
+    """Les trois routes protégées par le jeton : relire une prédiction, un historique, l'effacer."""
+    securite = [{"jetonApi": []}]
+    eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève")
+    pagination = [
+        {"name": "limite", "in": "query", "required": False, "description": "Taille de la page (1 à 100)",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+        {"name": "decalage", "in": "query", "required": False, "description": "Prédictions à sauter",
+         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    ]
+    return {
+        "/predictions/{request_id}": {"get": {
+            "summary": "Une prédiction conservée", "security": securite,
+            "parameters": [_identifiant("request_id", "Le request_id renvoyé par /predire")],
+            "responses": {"200": {"description": "La prédiction", "content": _json("PredictionConservee")},
+                          **_erreurs(400, 401, 403, 404, 503)},
+        }},
+        "/predictions/user/{user_id}": {
+            "get": {
+                "summary": "Historique d'un élève, les plus récentes d'abord", "security": securite,
+                "parameters": [eleve, *pagination],
+                "responses": {"200": {"description": "Une page d'historique", "content": _json("Historique")},
+                              **_erreurs(400, 401, 403, 503)},
+            },
+            "delete": {
+                "summary": "Droit à l'effacement : supprime ses prédictions de la base et du journal",
+                "security": securite, "parameters": [eleve],
+                "responses": {"200": {"description": "Nombre de prédictions effacées", "content": _json("Effacement")},
+                              **_erreurs(400, 401, 403, 503)},
+            },
+        },
+    }
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +82,7 @@ def document() -> dict:
     }
     en_tete_id = {"name": "X-Request-ID", "in": "header", "required": False,
                   "description": "Identifiant de la requête, renvoyé dans la réponse ; généré s'il manque",
-                  "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"}}
+                  "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}}
     simple = {"200": {"description": "OK", "content": _json(schema=_objet())}}
     return {
         "openapi": "3.1.0",
@@ -53,7 +96,7 @@ def document() -> dict:
         "paths": {
             "/": {"get": {"summary": "Accueil : message, version, routes", "responses": simple}},
             "/health": {"get": {"summary": "Le processus répond", "responses": simple}},
-            "/ready": {"get": {"summary": "Modèle chargé et journal inscriptible", "responses": {
+            "/ready": {"get": {"summary": "Modèle chargé, journal inscriptible, base joignable", "responses": {
                 "200": {"description": "Prêt", "content": _json(schema=_objet())},
                 "503": {"description": "Pas prêt", "content": _json(schema=_objet())}}}},
             "/modele": {"get": {"summary": "Fiche du modèle servi", "responses": simple}},
@@ -64,18 +107,25 @@ def document() -> dict:
                 "summary": "Prédiction pour un élève",
                 "description": "G1 et G2 facultatifs : sans G2 la configuration B est utilisée, sans "
                                "aucune note la configuration C (alerte précoce). Les entiers peuvent "
-                               "être envoyés en texte (\"11\"), comme dans le fichier UCI.",
+                               "être envoyés en texte (\"11\"), comme dans le fichier UCI. Chaque "
+                               "prédiction servie est conservée (base et journal) avant la réponse ; "
+                               "user_id (facultatif) est l'identifiant pseudonyme de l'élève concerné.",
                 "parameters": [en_tete_id],
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Eleve"}, "example": exemple}}},
+                    "schema": {"$ref": "#/components/schemas/DemandePrediction"}, "example": exemple}}},
                 "responses": {
                     "200": {"description": "Prédiction", "content": _json("ReponsePrediction"),
                             "headers": {"X-Request-ID": {"schema": {"type": "string"}}}},
-                    **_erreurs(400, 413, 415, 503),
+                    **_erreurs(400, 409, 413, 415, 503),
                 },
             }},
+            **_historique(),
         },
-        "components": {"schemas": definitions["$defs"]},
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {"jetonApi": {"type": "http", "scheme": "bearer",
+                                             "description": "Authorization: Bearer <API_TOKEN>"}},
+        },
     }
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
+
+from app.identifiants import FORME_IDENTIFIANT, REGLE_IDENTIFIANT, identifiant_valide
 
 _ENTIER_TEXTE = re.compile(r"^\s*[+-]?\d{1,6}\s*$")
 
@@ -98,6 +100,39 @@ class Eleve(BaseModel):
     absences: _entier(0, 93, "Nombre d'absences (0 à 93)")
     G1: _note("Note du 1er trimestre (0 à 20) ; absente ou null avant qu'elle existe")
     G2: _note("Note du 2e trimestre (0 à 20) ; absente ou null avant qu'elle existe")
+
+
+def _identifiant(valeur: Any) -> Any:
+    if valeur is None:
+        return valeur
+    if not isinstance(valeur, str):
+        raise PydanticCustomError("identifiant", "doit être une chaîne : " + REGLE_IDENTIFIANT)
+    if not identifiant_valide(valeur):
+        raise PydanticCustomError("identifiant", "identifiant invalide : " + REGLE_IDENTIFIANT)
+    return valeur
+
+
+class DemandePrediction(Eleve):
+    """Le corps de ``POST /predire`` : les 32 attributs de l'élève, et facultativement ``user_id``.
+
+    ``user_id`` n'est pas un attribut de l'élève (il n'entre pas dans le modèle) : c'est
+    l'identifiant pseudonyme de l'élève concerné par la prédiction, choisi par l'établissement
+    (jamais un nom ni une adresse électronique). Il sert à relire l'historique de cet élève
+    et à tout effacer à sa demande (droit à l'effacement).
+    """
+
+    model_config = ConfigDict(extra="forbid", title="DemandePrediction")
+
+    user_id: Annotated[
+        Optional[Annotated[str, StringConstraints(pattern=FORME_IDENTIFIANT.pattern)]],
+        Field(default=None, description="Identifiant pseudonyme de l'élève concerné (facultatif) : "
+                                        + REGLE_IDENTIFIANT + " ; jamais un nom ni une adresse électronique"),
+        BeforeValidator(_identifiant),
+    ]
+
+    def eleve(self) -> Eleve:
+        """Les 32 attributs seuls, tels que le prédicteur les attend (déjà validés)."""
+        return Eleve.model_construct(**{nom: getattr(self, nom) for nom in CHAMPS})
 
 
 CHAMPS: tuple[str, ...] = tuple(Eleve.model_fields)

@@ -1,4 +1,4 @@
-"""Les objets partagés par les routes : prédicteur, journal, configuration, fiche du modèle."""
+"""Les objets partagés par les routes : prédicteur, journal, magasin des résultats, configuration."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import current_app
 from app.artefacts import Artefacts
 from app.config import Configuration
 from app.journal_requetes import JournalRequetes
+from app.magasin import MagasinResultats
 from app.predicteur import Predicteur
 
 CLE = "prediction_etudiante"
@@ -20,6 +21,7 @@ class Services:
     artefacts: Artefacts
     predicteur: Predicteur
     journal: JournalRequetes
+    magasin: MagasinResultats
 
 
 def services() -> Services:

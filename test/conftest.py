@@ -63,8 +63,11 @@ class Serveur:
         self.port = port_libre()
         self.url = f"http://127.0.0.1:{self.port}"
         self.journal = dossier / "requetes.jsonl"
+        self.base = dossier / "resultats.sqlite3"
         self.sortie = dossier / "gunicorn.log"
+        # Jamais la base ni le jeton du développeur : SQLite temporaire et historique fermé, sauf si env le dit.
         environnement = {**os.environ, "PORT": str(self.port), "JOURNAL_CHEMIN": str(self.journal),
+                         "BASE_SQLITE_CHEMIN": str(self.base), "DATABASE_URL": "", "API_TOKEN": "",
                          "GUNICORN_WORKERS": str(workers), **(env or {})}
         commande = [sys.executable, "-m", "gunicorn", "-c", str(RACINE / "gunicorn.conf.py"),
                     "--bind", f"127.0.0.1:{self.port}"]
@@ -127,3 +130,28 @@ def demarrer_serveur(tmp_path):
     yield fabrique
     for instance in lances:
         instance.arreter()
+
+
+# --- Mesures (taille d'image, délais…) : affichées dans le résumé final, même sans -s ------------
+
+MESURES = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def mesurer(request):
+    """``mesurer(nom, valeur)`` : un chiffre à montrer en fin de session, y compris en CI."""
+    mesures = request.config.stash.setdefault(MESURES, [])
+
+    def ajouter(nom: str, valeur: str) -> None:
+        mesures.append((nom, valeur))
+        print(f"{nom} : {valeur}")
+
+    return ajouter
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    mesures = config.stash.get(MESURES, [])
+    if mesures:
+        terminalreporter.section("mesures")
+        for nom, valeur in mesures:
+            terminalreporter.write_line(f"{nom} : {valeur}")

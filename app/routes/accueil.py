@@ -13,7 +13,10 @@ DESCRIPTIONS = {
     "/": "ce message",
     "/predire": "prédiction pour un élève (JSON, 32 attributs ; G1 et G2 facultatifs)",
     "/health": "le processus répond",
-    "/ready": "modèle vérifié et chargé, journal inscriptible",
+    "/ready": "modèle vérifié et chargé, journal inscriptible, base des résultats joignable",
+    "/predictions/<request_id>": "une prédiction conservée (jeton API_TOKEN requis)",
+    "/predictions/user/<user_id>": "historique d'un élève (GET) ou effacement de ses prédictions "
+                                   "(DELETE) ; jeton API_TOKEN requis",
     "/modele": "version, empreinte, métriques et seuils du modèle",
     "/openapi.json": "document OpenAPI 3.1 généré depuis le schéma",
     "/docs": "documentation lisible de l'API",
@@ -51,9 +54,11 @@ def sante():
 def disponibilite():
     s = services()
     journal_ok, journal_message = s.journal.inscriptible()
+    base_ok, base_message = s.magasin.joignable()
     verifications = {
         "modele": {"ok": True, "message": f"modèle {s.predicteur.version} vérifié (sha256) et chargé"},
         "journal": {"ok": journal_ok, "message": journal_message},
+        "base": {"ok": base_ok, "message": base_message},
     }
     pret = all(v["ok"] for v in verifications.values())
     reponse = jsonify({"pret": pret, "verifications": verifications})

@@ -1,4 +1,4 @@
-"""``POST /predire`` : un élève → prédiction, probabilités et explication."""
+"""``POST /predire`` : un élève → prédiction, probabilités et explication, conservées en base et au journal."""
 
 from __future__ import annotations
 
@@ -8,23 +8,25 @@ import time
 from flask import Blueprint, g, jsonify, request
 from pydantic import ValidationError
 
+from app.conservation import conserver
 from app.erreurs_http import ErreurRequete
 from app.erreurs_validation import detailler
 from app.journal_requetes import ErreurJournal
+from app.magasin import DoublonRequete
 from app.predicteur import Prediction
 from app.requetes_json import lire_json
-from app.schema import Eleve
+from app.schema import DemandePrediction, Eleve
 from app.services import services
 
 bp = Blueprint("prediction", __name__)
 
 
-def valider_eleve(document) -> Eleve:
+def valider_demande(document) -> DemandePrediction:
     if not isinstance(document, dict):
         genre = {list: "une liste", str: "une chaîne", type(None): "null"}.get(type(document), "un scalaire")
         raise ErreurRequete(400, f"le corps doit être un objet JSON avec les attributs de l'élève, pas {genre}")
     try:
-        return Eleve.model_validate(document)
+        return DemandePrediction.model_validate(document)
     except ValidationError as erreur:
         details = detailler(erreur)
         champs = ", ".join(d["champ"] for d in details[:5]) + (" …" if len(details) > 5 else "")
@@ -45,10 +47,13 @@ def resultats(eleve: Eleve, prediction: Prediction) -> dict:
     }
 
 
-def enregistrement_journal(identifiant: str, eleve: Eleve, prediction: Prediction, version: str) -> dict:
+def enregistrement_journal(identifiant: str, user_id: str | None, eleve: Eleve, prediction: Prediction,
+                           version: str) -> dict:
+    """La ligne du journal, et la ligne conservée en base (mêmes clés, voir ``app.magasin``)."""
     return {
         "horodatage": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "request_id": identifiant,
+        "user_id": user_id,
         "configuration": prediction.configuration,
         "entrees": eleve.model_dump(),
         "prediction": prediction.prediction,
@@ -62,12 +67,18 @@ def enregistrement_journal(identifiant: str, eleve: Eleve, prediction: Predictio
 @bp.post("/predire")
 def predire():
     debut = time.perf_counter()
-    eleve = valider_eleve(lire_json(request))
+    demande = valider_demande(lire_json(request))
+    eleve = demande.eleve()
     s = services()
     prediction = s.predicteur.predire(eleve)
     duree_ms = (time.perf_counter() - debut) * 1000
+    enregistrement = enregistrement_journal(g.request_id, demande.user_id, eleve, prediction, s.predicteur.version)
     try:
-        s.journal.ecrire([enregistrement_journal(g.request_id, eleve, prediction, s.predicteur.version)])
+        conserver(s.magasin, s.journal, enregistrement)  # ErreurMagasin → 503 (app.erreurs_http)
+    except DoublonRequete:
+        raise ErreurRequete(409, f"request_id déjà enregistré ({g.request_id}) : envoyez un X-Request-ID "
+                                 "nouveau, ou aucun pour qu'il soit généré",
+                            [{"champ": "X-Request-ID", "message": "déjà utilisé par une prédiction conservée"}]) from None
     except ErreurJournal as erreur:
         raise ErreurRequete(503, "le journal des requêtes ne peut pas être écrit : la prédiction n'a pas "
                                  f"été servie pour ne pas être perdue ({erreur.strerror})",
@@ -75,6 +86,7 @@ def predire():
     corps = {
         "resultats": resultats(eleve, prediction),
         "request_id": g.request_id,
+        "user_id": demande.user_id,
         "model_version": s.predicteur.version,
         "inference_time_ms": round(duree_ms, 3),
     }

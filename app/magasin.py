@@ -1,0 +1,205 @@
+"""Le magasin des résultats : chaque prédiction servie, dans une base SQL (SQLAlchemy 2, Core).
+
+Un fichier SQLite par défaut (``BASE_SQLITE_CHEMIN``), PostgreSQL quand ``DATABASE_URL``
+vaut ``postgresql+psycopg://…`` (Cloud SQL en production, plusieurs instances). Le schéma
+est créé au démarrage s'il manque (idempotent) ; si la base est injoignable à ce moment,
+il l'est à la première opération qui la trouve joignable.
+
+Toute erreur de la base devient ``ErreurMagasin`` (l'API répond 503, jamais 500) ; un
+``request_id`` déjà présent devient ``DoublonRequete`` (409). Les messages ne contiennent
+jamais l'URL de la base (mot de passe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator
+
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, SmallInteger,
+                        String, Table, create_engine, delete, event, func, insert, select, text)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+journal = logging.getLogger("prediction_etudiante")
+
+DELAI_CONNEXION_S = 5
+ATTENTE_VERROU_SQLITE_S = 30
+CLE_VERROU_SCHEMA = 7_372_001  # verrou consultatif PostgreSQL : une seule instance crée le schéma
+
+metadonnees = MetaData()
+
+PREDICTIONS = Table(
+    "predictions", metadonnees,
+    Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(128), nullable=False, unique=True),
+    Column("user_id", String(128), nullable=True),
+    Column("horodatage", DateTime(timezone=True), nullable=False),
+    Column("model_version", String(128), nullable=False),
+    Column("configuration", String(1), nullable=False),
+    Column("prediction", SmallInteger, nullable=False),
+    Column("probabilite_echec", Float, nullable=False),
+    Column("probabilite_reussite", Float, nullable=False),
+    Column("seuil", Float, nullable=False),
+    Column("entrees", JSON, nullable=False),
+    Index("ix_predictions_user_id_horodatage", "user_id", "horodatage", "numero"),
+)
+
+COLONNES_ENREGISTREMENT = ("horodatage", "request_id", "user_id", "configuration", "entrees", "prediction",
+                           "probabilite_echec", "probabilite_reussite", "seuil", "model_version")
+"""Les clés d'un enregistrement : celles de la ligne du journal des requêtes, dans le même ordre."""
+
+
+class ErreurMagasin(Exception):
+    """La base des résultats est injoignable ou a refusé l'opération (message en français, sans secret)."""
+
+
+class DoublonRequete(Exception):
+    """Ce ``request_id`` est déjà enregistré."""
+
+
+@contextlib.contextmanager
+def _traduire(action: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as erreur:
+        origine = type(getattr(erreur, "orig", None) or erreur).__name__
+        journal.warning("base des résultats : échec de %s (%s)", action, origine)
+        raise ErreurMagasin(f"base des résultats indisponible : échec de {action} ({origine})") from erreur
+
+
+def _vers_base(enregistrement: dict) -> dict:
+    valeurs = {cle: enregistrement.get(cle) for cle in COLONNES_ENREGISTREMENT}
+    valeurs["horodatage"] = dt.datetime.fromisoformat(enregistrement["horodatage"])
+    return valeurs
+
+
+def _depuis_base(ligne) -> dict:
+    enregistrement = {cle: ligne[cle] for cle in COLONNES_ENREGISTREMENT}
+    horodatage = ligne["horodatage"]
+    if horodatage.tzinfo is None:  # SQLite ne garde pas le fuseau : tout est écrit en UTC
+        horodatage = horodatage.replace(tzinfo=dt.timezone.utc)
+    enregistrement["horodatage"] = horodatage.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    return enregistrement
+
+
+def _options_moteur(url: str) -> dict:
+    if make_url(url).get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": ATTENTE_VERROU_SQLITE_S}}
+    return {"pool_pre_ping": True, "pool_size": 4, "max_overflow": 4,
+            "pool_timeout": DELAI_CONNEXION_S, "connect_args": {"connect_timeout": DELAI_CONNEXION_S}}
+
+
+def _regler_sqlite(connexion_dbapi, _enregistrement) -> None:
+    curseur = connexion_dbapi.cursor()
+    curseur.execute("PRAGMA journal_mode=WAL")  # lecteurs et écrivain ne se bloquent pas
+    curseur.execute(f"PRAGMA busy_timeout={ATTENTE_VERROU_SQLITE_S * 1000}")
+    curseur.close()
+
+
+class Transaction:
+    """Une transaction ouverte : rien n'est validé sans ``valider()`` ; abandonnée sinon."""
+
+    def __init__(self, connexion: Connection):
+        self._connexion = connexion
+
+    def inserer(self, enregistrement: dict) -> None:
+        with _traduire("l'enregistrement de la prédiction"):
+            try:
+                self._connexion.execute(insert(PREDICTIONS).values(**_vers_base(enregistrement)))
+            except IntegrityError:  # seule contrainte que des données validées peuvent violer
+                raise DoublonRequete(enregistrement["request_id"]) from None
+
+    def supprimer_utilisateur(self, user_id: str) -> int:
+        with _traduire("la suppression des prédictions"):
+            return self._connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.user_id == user_id)).rowcount
+
+    def valider(self) -> None:
+        with _traduire("la validation (commit)"):
+            self._connexion.commit()
+
+
+class MagasinResultats:
+    def __init__(self, url: str):
+        adresse = make_url(url)
+        self.moteur_sql = adresse.get_backend_name()
+        self.description = adresse.render_as_string(hide_password=True)
+        self.moteur = create_engine(url, **_options_moteur(url))
+        if self.moteur_sql == "sqlite":
+            event.listen(self.moteur, "connect", _regler_sqlite)
+        self._schema_pret = False
+        self._verrou_schema = threading.Lock()
+
+    @property
+    def nom(self) -> str:
+        return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(self.moteur_sql, self.moteur_sql)
+
+    def preparer(self) -> bool:
+        """Au démarrage : crée le schéma s'il manque, puis ferme les connexions (avant le fork de gunicorn)."""
+        try:
+            self._assurer_schema()
+            return True
+        except ErreurMagasin as erreur:
+            journal.warning("%s ; le schéma sera créé dès qu'elle répondra", erreur)
+            return False
+        finally:
+            self.moteur.dispose()
+
+    def _assurer_schema(self) -> None:
+        if self._schema_pret:
+            return
+        with self._verrou_schema, _traduire("la création du schéma"):
+            if self._schema_pret:
+                return
+            for essai in (1, 2):  # deux processus peuvent créer la table en même temps : le second revoit
+                try:
+                    with self.moteur.begin() as connexion:
+                        if self.moteur_sql == "postgresql":
+                            connexion.execute(text("SELECT pg_advisory_xact_lock(:cle)"), {"cle": CLE_VERROU_SCHEMA})
+                        metadonnees.create_all(connexion, checkfirst=True)
+                    break
+                except SQLAlchemyError:
+                    if essai == 2:
+                        raise
+            self._schema_pret = True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        self._assurer_schema()
+        with _traduire("la connexion"):
+            connexion = self.moteur.connect()
+        try:
+            yield Transaction(connexion)
+        finally:
+            with contextlib.suppress(SQLAlchemyError):
+                connexion.close()  # annule ce qui n'a pas été validé
+
+    def lire(self, request_id: str) -> dict | None:
+        self._assurer_schema()
+        with _traduire("la lecture"), self.moteur.connect() as connexion:
+            ligne = connexion.execute(select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id)).mappings().first()
+        return None if ligne is None else _depuis_base(ligne)
+
+    def historique(self, user_id: str, limite: int, decalage: int) -> tuple[list[dict], int]:
+        """Les prédictions d'un utilisateur, les plus récentes d'abord, et leur nombre total."""
+        self._assurer_schema()
+        filtre = PREDICTIONS.c.user_id == user_id
+        requete = (select(PREDICTIONS).where(filtre)
+                   .order_by(PREDICTIONS.c.horodatage.desc(), PREDICTIONS.c.numero.desc())
+                   .limit(limite).offset(decalage))
+        with _traduire("la lecture de l'historique"), self.moteur.connect() as connexion:
+            total = connexion.scalar(select(func.count()).select_from(PREDICTIONS).where(filtre))
+            lignes = connexion.execute(requete).mappings().all()
+        return [_depuis_base(l) for l in lignes], int(total or 0)
+
+    def joignable(self) -> tuple[bool, str]:
+        """Pour ``/ready`` : la base répond et le schéma existe."""
+        try:
+            self._assurer_schema()
+            with _traduire("la vérification"), self.moteur.connect() as connexion:
+                connexion.execute(select(func.count()).select_from(PREDICTIONS).where(PREDICTIONS.c.numero < 0))
+        except ErreurMagasin as erreur:
+            return False, f"{self.nom} : {erreur}"
+        return True, f"base {self.nom} joignable, schéma prêt"

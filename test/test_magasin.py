@@ -1,0 +1,166 @@
+"""Le magasin des résultats et la conservation base + journal, contre SQLite et PostgreSQL réels."""
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from app.config import Configuration, ErreurConfiguration
+from app.conservation import conserver, effacer_utilisateur
+from app.journal_requetes import ErreurJournal, JournalRequetes
+from app.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
+from test.conftest import port_libre
+from test.postgresql import base_postgresql, url_base  # noqa: F401 (fixtures)
+
+
+def enregistrement(user_id, exemple, numero=0, request_id=None):
+    horodatage = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=numero)
+    return {
+        "horodatage": horodatage.isoformat(timespec="microseconds"),
+        "request_id": request_id or uuid.uuid4().hex, "user_id": user_id, "configuration": "A",
+        "entrees": exemple, "prediction": numero % 2, "probabilite_echec": 0.25, "probabilite_reussite": 0.75,
+        "seuil": 0.4, "model_version": "essai",
+    }
+
+
+@pytest.fixture()
+def magasin(url_base):
+    instance = MagasinResultats(url_base)
+    assert instance.preparer() is True
+    yield instance
+    instance.moteur.dispose()
+
+
+@pytest.fixture()
+def registre(tmp_path):
+    return JournalRequetes(tmp_path / "requetes.jsonl")
+
+
+def lignes(registre):
+    return [json.loads(l) for l in registre.chemin.read_text(encoding="utf-8").splitlines()] if registre.chemin.exists() else []
+
+
+def test_schema_idempotent_et_lecture(url_base, magasin, registre, exemple):
+    assert MagasinResultats(url_base).preparer() is True  # seconde création : sans effet ni erreur
+    e = enregistrement("eleve-1", exemple)
+    conserver(magasin, registre, e)
+    assert magasin.lire(e["request_id"]) == e  # mêmes clés, même ordre, mêmes valeurs que la ligne du journal
+    assert lignes(registre) == [e]
+    assert magasin.lire("inconnu") is None
+    assert magasin.joignable()[0] is True
+
+
+def test_historique_plus_recentes_d_abord_et_pagine(magasin, registre, exemple):
+    ids = []
+    for i in range(7):
+        e = enregistrement("eleve-p", exemple, numero=i)
+        conserver(magasin, registre, e)
+        ids.append(e["request_id"])
+    conserver(magasin, registre, enregistrement("autre", exemple))
+    page, total = magasin.historique("eleve-p", limite=3, decalage=0)
+    assert total == 7 and [p["request_id"] for p in page] == ids[::-1][:3]
+    page, total = magasin.historique("eleve-p", limite=3, decalage=6)
+    assert [p["request_id"] for p in page] == [ids[0]]
+    assert magasin.historique("personne", 10, 0) == ([], 0)
+
+
+def test_request_id_en_double_refuse_sans_ligne_de_journal(magasin, registre, exemple):
+    e = enregistrement("eleve-d", exemple, request_id="meme-id")
+    conserver(magasin, registre, e)
+    with pytest.raises(DoublonRequete):
+        conserver(magasin, registre, enregistrement("eleve-x", exemple, request_id="meme-id"))
+    assert [l["request_id"] for l in lignes(registre)] == ["meme-id"]
+    assert magasin.lire("meme-id")["user_id"] == "eleve-d"
+
+
+def test_journal_en_echec_annule_l_insertion(magasin, tmp_path, exemple):
+    registre = JournalRequetes(tmp_path / "absent" / "requetes.jsonl")
+    e = enregistrement("eleve-j", exemple)
+    with pytest.raises(ErreurJournal):
+        conserver(magasin, registre, e)
+    assert magasin.lire(e["request_id"]) is None
+
+
+def test_effacement_base_et_journal(magasin, registre, exemple):
+    garder = [enregistrement("eleve-b", exemple, i) for i in range(5)]
+    effacer = [enregistrement("eleve-a", exemple, i) for i in range(4)]
+    for e in garder[:2] + effacer + garder[2:]:
+        conserver(magasin, registre, e)
+    with open(registre.chemin, "ab") as fichier:  # lignes anciennes ou abîmées : gardées telles quelles
+        fichier.write(b'{"request_id":"sans-user"}\npas du json "user_id":"eleve-a"\n')
+    resultat = effacer_utilisateur(magasin, registre, "eleve-a")
+    assert (resultat.predictions, resultat.lignes_journal) == (4, 4)
+    assert magasin.historique("eleve-a", 100, 0) == ([], 0)
+    assert magasin.historique("eleve-b", 100, 0)[1] == 5
+    texte = registre.chemin.read_text(encoding="utf-8").splitlines()
+    assert texte[-2:] == ['{"request_id":"sans-user"}', 'pas du json "user_id":"eleve-a"']
+    assert [json.loads(l)["request_id"] for l in texte[:-2]] == [e["request_id"] for e in garder]
+    assert effacer_utilisateur(magasin, registre, "eleve-a").predictions == 0  # idempotent
+
+
+def test_journal_non_reecrit_rien_n_est_efface(magasin, tmp_path, exemple):
+    with magasin.transaction() as transaction:
+        transaction.inserer(enregistrement("eleve-r", exemple))
+        transaction.valider()
+    dossier = tmp_path / "journal_est_un_dossier"
+    dossier.mkdir()
+    with pytest.raises(ErreurJournal):
+        effacer_utilisateur(magasin, JournalRequetes(dossier), "eleve-r")
+    assert magasin.historique("eleve-r", 10, 0)[1] == 1
+
+
+def test_commit_refuse_la_ligne_du_journal_est_retiree(base_postgresql, registre, exemple):
+    """Un commit qui échoue pour de vrai (contrainte différée PostgreSQL) : ni ligne en base ni au journal."""
+    magasin = MagasinResultats(base_postgresql)
+    magasin.preparer()
+    with magasin.moteur.begin() as connexion:
+        connexion.execute(text("""
+            CREATE FUNCTION refuser() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN IF NEW.request_id LIKE 'refus%' THEN RAISE EXCEPTION 'refusé au commit'; END IF;
+               RETURN NEW; END $$"""))
+        connexion.execute(text("""CREATE CONSTRAINT TRIGGER refus_au_commit AFTER INSERT ON predictions
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuser()"""))
+    conserver(magasin, registre, enregistrement("eleve-c", exemple, request_id="accepte-1"))
+    with pytest.raises(ErreurMagasin, match="commit"):
+        conserver(magasin, registre, enregistrement("eleve-c", exemple, request_id="refus-1"))
+    assert magasin.lire("refus-1") is None
+    assert [l["request_id"] for l in lignes(registre)] == ["accepte-1"]
+    magasin.moteur.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url_injoignable(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dossier' / 'absent' / 'resultats.sqlite3'}"
+    request.getfixturevalue("base_postgresql")  # sauté ou échoué comme les autres tests PostgreSQL
+    return f"postgresql+psycopg://personne:secret-a-ne-pas-montrer@127.0.0.1:{port_libre()}/rien"
+
+
+def test_base_injoignable_erreur_claire_sans_secret(url_injoignable, registre, exemple):
+    magasin = MagasinResultats(url_injoignable)
+    assert magasin.preparer() is False  # le démarrage continue ; /ready le dira
+    ok, message = magasin.joignable()
+    assert ok is False and "indisponible" in message and "secret" not in message
+    for operation in (lambda: magasin.lire("x"), lambda: magasin.historique("u", 1, 0),
+                      lambda: conserver(magasin, registre, enregistrement("u", exemple)),
+                      lambda: effacer_utilisateur(magasin, registre, "u")):
+        with pytest.raises(ErreurMagasin) as info:
+            operation()
+        assert "secret" not in str(info.value)
+    assert lignes(registre) == []
+    assert "secret" not in magasin.description
+
+
+def test_configuration_base_et_jeton():
+    defaut = Configuration.depuis_environnement({})
+    assert defaut.url_base == "sqlite:///resultats.sqlite3" and defaut.jeton_api == ""
+    c = Configuration.depuis_environnement({"BASE_SQLITE_CHEMIN": "/tmp/r.db", "API_TOKEN": "j" * 40})
+    assert c.url_base == "sqlite:////tmp/r.db" and "jjjj" not in repr(c)
+    pg = Configuration.depuis_environnement({"DATABASE_URL": "postgresql+psycopg://u:motdepasse@h/b"})
+    assert pg.url_base.startswith("postgresql+psycopg://") and "motdepasse" not in repr(pg)
+    for env in ({"DATABASE_URL": "mysql://u:motdepasse@h/b"}, {"API_TOKEN": "court-motdepasse"}):
+        with pytest.raises(ErreurConfiguration) as info:
+            Configuration.depuis_environnement(env)
+        assert "motdepasse" not in str(info.value) and "masquée" in str(info.value)
