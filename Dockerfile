@@ -1,0 +1,50 @@
+# Image de service de prediction-etudiante : la même pour un portable (docker run, compose)
+# et pour Cloud Run. Construction : docker build -t prediction-etudiante-api .
+#
+# Garder ce tag : il se construit tel quel sur un hôte Docker et sur les machines du projet
+# (image de remplacement locale, voir ../shared/container/README.md).
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8080
+
+WORKDIR /app
+
+# 1. Dépendances seules (requirements.txt, pas les outils de test) : cette couche reste en
+#    cache tant que requirements.txt ne change pas, quel que soit le code modifié.
+#    scikit-learn y est épinglé à la version qui a écrit code/modele_trees.pkl.
+COPY requirements.txt ./
+RUN python -m pip install --no-cache-dir -r requirements.txt
+
+# 2. Utilisateur sans privilèges. /app appartient à root (le code n'est pas modifiable par
+#    l'application) mais le groupe « api » peut y créer des fichiers (journal des requêtes et
+#    son verrou « .lock ») ; le bit collant empêche de supprimer ou renommer ce qui n'est pas à
+#    soi. /app/donnees est le dossier prévu pour un volume (journal, base SQLite ; voir compose).
+RUN groupadd --system --gid 10001 api \
+ && useradd --system --uid 10001 --gid api --home-dir /app --no-create-home \
+            --shell /usr/sbin/nologin api \
+ && chown root:api /app && chmod 1775 /app \
+ && install -d -o api -g api -m 0755 /app/donnees
+
+# 3. Ce que le service utilise, et rien d'autre (voir aussi .dockerignore).
+COPY gunicorn.conf.py ./
+COPY app/ ./app/
+COPY code/modele_trees.pkl code/features.pkl code/model_card.json ./code/
+COPY deploy/entrypoint.sh /usr/local/bin/entrypoint.sh
+RUN chmod 0755 /usr/local/bin/entrypoint.sh \
+ && python -m compileall -q app gunicorn.conf.py
+
+EXPOSE 8080
+
+# Python, pas curl (absent de l'image slim). Le port est celui du serveur ($PORT).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request as u; sys.exit(0 if u.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4).status == 200 else 1)"]
+
+# Le conteneur démarre en root le temps de préparer le journal (propriétaire d'un fichier monté
+# depuis l'hôte, verrou), puis entrypoint.sh lance gunicorn sous un utilisateur non root
+# (setpriv, d'util-linux, présent dans toute image Debian). Avec --user, il lance directement.
+ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py"]

@@ -1,0 +1,271 @@
+"""Contrat du conteneur : l'image construite par le Dockerfile, lancée comme dans le README.
+
+Construite une fois par session (le cache des couches rend les constructions suivantes rapides),
+sous un tag unique ; chaque conteneur a un nom unique, ne publie ses ports que sur 127.0.0.1 et
+est supprimé à la fin. Sans moteur de conteneurs, ces tests sont sautés, sauf en CI (CI=true)
+où ils échouent. Les chiffres (taille, délais) s'affichent dans la section « mesures » du résumé.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from test.conftest import EN_CI, RACINE, port_libre
+
+pytestmark = pytest.mark.conteneur
+
+SESSION = uuid.uuid4().hex[:8]
+TAG_CACHE = "prediction-etudiante-api:cache-tests"
+DONNEES = json.loads((RACINE / "test" / "donnees.json").read_text(encoding="utf-8"))
+# Ce que l'image doit contenir dans /app, et rien d'autre (pas de tests, de journaux, de .venv…).
+CONTENU_APP = {"app", "code", "gunicorn.conf.py", "requirements.txt", "donnees", "__pycache__"}
+# Créés par l'application au démarrage (journal et son verrou, base SQLite par défaut).
+FICHIERS_D_EXECUTION = ("requetes_enrg.jsonl", "resultats.sqlite3")
+ARTEFACTS = {"modele_trees.pkl", "features.pkl", "model_card.json"}
+
+
+def docker(*arguments: str, delai: float = 120, verifier: bool = True, env: dict | None = None):
+    resultat = subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=delai,
+                              env={**os.environ, **(env or {})})
+    if verifier and resultat.returncode != 0:
+        raise AssertionError(f"docker {' '.join(arguments)} : code {resultat.returncode}\n"
+                             f"{resultat.stdout[-2000:]}\n{resultat.stderr[-3000:]}")
+    return resultat
+
+
+@pytest.fixture(scope="session")
+def moteur():
+    """Un moteur de conteneurs qui répond, sinon saut (ou échec en CI)."""
+    raison = None
+    if shutil.which("docker") is None:
+        raison = "commande docker introuvable (voir ../shared/container/README.md)"
+    else:
+        try:
+            if docker("info", delai=60, verifier=False).returncode != 0:
+                raison = "docker info échoue : aucun moteur de conteneurs disponible"
+        except subprocess.TimeoutExpired:
+            raison = "docker info ne répond pas"
+    if raison:
+        if EN_CI:
+            pytest.fail(f"tests du conteneur obligatoires en CI : {raison}")
+        pytest.skip(raison)
+
+
+@pytest.fixture(scope="session")
+def image(moteur, mesurer):
+    tag = f"prediction-etudiante-api:test-{SESSION}"
+    debut = time.monotonic()
+    # Le tag stable « cache-tests » garde les couches (dépendances) d'une session à l'autre : seul le
+    # tag unique est retiré à la fin. BUILDAH_FORMAT=docker : podman garde alors le HEALTHCHECK
+    # (variable ignorée par Docker lui-même).
+    docker("build", "-t", tag, "-t", TAG_CACHE, str(RACINE), delai=1800, env={"BUILDAH_FORMAT": "docker"})
+    mesurer("construction de l'image (cache compris)", f"{time.monotonic() - debut:.1f} s")
+    taille = int(docker("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip())
+    mesurer("taille de l'image", f"{taille / 1e6:.0f} Mo ({taille} octets)")
+    yield tag
+    docker("rmi", tag, verifier=False)
+
+
+class Conteneur:
+    def __init__(self, nom: str, port_hote: int):
+        self.nom = nom
+        self.url = f"http://127.0.0.1:{port_hote}"
+
+    def attendre(self, delai: float = 90.0) -> float:
+        """Attend le premier 200 sur ``/`` ; renvoie le temps écoulé."""
+        debut = time.monotonic()
+        while time.monotonic() - debut < delai:
+            try:
+                if requests.get(self.url + "/", timeout=2).status_code == 200:
+                    return time.monotonic() - debut
+            except requests.RequestException:
+                pass
+            etat = docker("inspect", "-f", "{{.State.Running}}", self.nom, verifier=False).stdout.strip()
+            if etat == "false":
+                raise AssertionError(f"le conteneur s'est arrêté :\n{self.journaux()}")
+            time.sleep(0.2)
+        raise AssertionError(f"pas de réponse 200 en {delai} s :\n{self.journaux()}")
+
+    def journaux(self) -> str:
+        resultat = docker("logs", self.nom, verifier=False)
+        # Sortie de gunicorn seulement : jamais le contenu des requêtes (JOURNAL_MODE=fichier ici).
+        return (resultat.stdout + resultat.stderr)[-3000:]
+
+    def executer(self, *commande: str) -> str:
+        return docker("exec", self.nom, *commande).stdout
+
+
+@pytest.fixture()
+def lancer(image):
+    """Fabrique de conteneurs détachés, supprimés à la fin du test."""
+    noms = []
+
+    def fabrique(*options: str, port_conteneur: int = 8080) -> tuple[Conteneur, float]:
+        nom = f"pe-test-{SESSION}-{len(noms)}"
+        port = port_libre()
+        noms.append(nom)
+        debut = time.monotonic()
+        docker("run", "-d", "--name", nom, "-p", f"127.0.0.1:{port}:{port_conteneur}", *options, image)
+        conteneur = Conteneur(nom, port)
+        conteneur.attendre()
+        return conteneur, time.monotonic() - debut
+
+    yield fabrique
+    for nom in noms:
+        docker("rm", "-f", nom, verifier=False)
+
+
+def journal_hote(dossier: Path, proprietaire: int | None) -> Path:
+    """Le fichier de l'hôte monté comme dans le README (créé avant : sinon Docker crée un dossier)."""
+    chemin = dossier / "requetes_enrg.jsonl"
+    chemin.touch()
+    if proprietaire is not None:
+        os.chown(chemin, proprietaire, proprietaire)
+    return chemin
+
+
+@pytest.mark.parametrize("proprietaire", ["utilisateur", "root"])
+def test_accueil_prediction_et_journal_sur_l_hote(lancer, tmp_path, mesurer, proprietaire):
+    est_root = os.geteuid() == 0
+    if proprietaire == "root" and not est_root:
+        pytest.skip("fichier appartenant à root : seulement quand les tests tournent en root")
+    uid_attendu = (1000 if est_root else os.geteuid()) if proprietaire == "utilisateur" else None
+    fichier = journal_hote(tmp_path, 1000 if proprietaire == "utilisateur" and est_root else None)
+    conteneur, premier_200 = lancer("-v", f"{fichier}:/app/requetes_enrg.jsonl")
+    mesurer(f"docker run → premier 200 (journal de {proprietaire})", f"{premier_200:.1f} s")
+
+    accueil = requests.get(conteneur.url + "/", timeout=10)
+    assert accueil.status_code == 200
+    assert accueil.json()["model_version"]
+
+    reponse = requests.post(conteneur.url + "/predire", json=DONNEES, timeout=10)
+    assert reponse.status_code == 200, reponse.text[:500]
+    corps = reponse.json()
+    assert corps["resultats"]["configuration"] == "A"
+    assert corps["resultats"]["prediction"] in (0, 1)
+
+    # La prédiction apparaît dans le fichier de l'hôte (on n'en affiche jamais le contenu).
+    lignes = [json.loads(ligne) for ligne in fichier.read_text(encoding="utf-8").splitlines()]
+    assert [ligne["request_id"] for ligne in lignes] == [corps["request_id"]]
+    if uid_attendu is not None:
+        assert fichier.stat().st_uid == uid_attendu, "le fichier de l'hôte doit garder son propriétaire"
+    assert requests.get(conteneur.url + "/ready", timeout=10).json()["pret"] is True
+
+
+def test_port_honore(lancer):
+    conteneur, _ = lancer("-e", "PORT=9090", port_conteneur=9090)
+    assert requests.get(conteneur.url + "/", timeout=10).status_code == 200
+    assert "0.0.0.0:9090" in conteneur.journaux()
+
+
+def test_processus_non_root_et_contenu(lancer, image):
+    conteneur, _ = lancer()
+    script = (
+        "import os, json\n"
+        "sortie = {}\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
+        "        uid = [l.split()[1:] for l in open(f'/proc/{pid}/status') if l.startswith('Uid:')][0]\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    if 'gunicorn' in cmd and int(pid) != os.getpid():\n"
+        "        sortie[pid] = {'cmd': cmd, 'uid': uid}\n"
+        "print(json.dumps(sortie))\n"
+    )
+    processus = json.loads(conteneur.executer("python", "-c", script))
+    assert "1" in processus, f"gunicorn doit être le processus 1 (il reçoit SIGTERM) : {processus}"
+    assert len(processus) >= 2, "le maître et au moins un worker"
+    for pid, info in processus.items():
+        assert all(int(u) != 0 for u in info["uid"]), f"processus {pid} en root : {info}"
+
+    contenu = set(conteneur.executer("ls", "-A", "/app").split())
+    crees_au_demarrage = {f for f in contenu if f.startswith(FICHIERS_D_EXECUTION)}
+    assert contenu - crees_au_demarrage <= CONTENU_APP, contenu
+    assert ARTEFACTS <= set(conteneur.executer("ls", "/app/code").split())
+    assert docker("image", "inspect", "-f", "{{json .Config.User}}", image).stdout.strip() in ('""', "null")
+
+
+def test_healthcheck(lancer, image):
+    """Le HEALTHCHECK de l'image (en Python : pas de curl) réussit dans le conteneur lancé."""
+    brut = docker("image", "inspect", "-f", "{{json .Config.Healthcheck}}", image).stdout.strip()
+    sante = json.loads(brut) if brut not in ("", "null") else None
+    assert sante and sante.get("Test"), "HEALTHCHECK absent de l'image"
+    test = sante["Test"]
+    assert test[0] in ("CMD", "CMD-SHELL") and test[1] == "python", test
+    conteneur, _ = lancer()
+    commande = test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
+    assert docker("exec", conteneur.nom, *commande, verifier=False).returncode == 0
+
+
+def _requete_lente(url: str, resultat: dict, partir: threading.Event) -> None:
+    """Envoie une requête dont le corps n'arrive qu'après le SIGTERM : elle est alors en cours."""
+    hote, port = url.removeprefix("http://").split(":")
+    corps = json.dumps(DONNEES).encode()
+    with socket.create_connection((hote, int(port)), timeout=20) as connexion:
+        connexion.sendall(b"POST /predire HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(corps) + corps[:20])
+        resultat["envoyee"] = True
+        partir.wait(30)
+        connexion.sendall(corps[20:])
+        reponse = b""
+        while morceau := connexion.recv(65536):
+            reponse += morceau
+    resultat["statut"] = int(reponse.split(b" ", 2)[1]) if reponse else None
+
+
+def test_arret_sigterm_termine_les_requetes_en_cours(lancer, mesurer):
+    conteneur, _ = lancer()
+    statuts: list[int] = []
+    refus: list[str] = []
+    arreter_charge = threading.Event()
+
+    def charge():
+        session = requests.Session()
+        while not arreter_charge.is_set():
+            try:
+                statuts.append(session.post(conteneur.url + "/predire", json=DONNEES, timeout=15).status_code)
+            except requests.RequestException as erreur:
+                refus.append(type(erreur).__name__)
+                time.sleep(0.05)
+
+    lente: dict = {}
+    partir = threading.Event()
+    fil_lent = threading.Thread(target=_requete_lente, args=(conteneur.url, lente, partir))
+    fil_lent.start()
+    fils = [threading.Thread(target=charge) for _ in range(4)]
+    for fil in fils:
+        fil.start()
+    time.sleep(1.0)
+    assert lente.get("envoyee") and statuts, "la charge doit avoir commencé avant l'arrêt"
+
+    debut = time.monotonic()
+    arret = threading.Thread(target=docker, args=("stop", conteneur.nom), kwargs={"delai": 60})
+    arret.start()
+    time.sleep(1.0)  # SIGTERM reçu : la requête lente est en cours, son corps arrive maintenant
+    partir.set()
+    arret.join(60)
+    duree = time.monotonic() - debut
+    arreter_charge.set()
+    fil_lent.join(30)
+    for fil in fils:
+        fil.join(30)
+
+    mesurer("docker stop (SIGTERM) → sortie, requêtes en cours", f"{duree:.1f} s")
+    mesurer("requêtes servies pendant l'essai d'arrêt", f"{len(statuts)} (refusées après l'arrêt : {len(refus)})")
+    assert lente.get("statut") == 200, f"la requête en cours au SIGTERM doit recevoir sa réponse : {lente}"
+    assert set(statuts) == {200}, f"statuts inattendus : {sorted(set(statuts))}"
+    assert duree < 10, f"arrêt en {duree:.1f} s : Cloud Run tue le conteneur après 10 s"
+    etat = docker("inspect", "-f", "{{.State.ExitCode}}", conteneur.nom).stdout.strip()
+    assert etat == "0", f"sortie {etat} : gunicorn doit s'arrêter proprement, pas être tué\n{conteneur.journaux()}"

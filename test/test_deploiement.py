@@ -1,0 +1,78 @@
+"""Scripts de déploiement Cloud Run : syntaxe, commandes produites (à blanc, sans gcloud) et
+cohérence des réglages avec gunicorn.conf.py et deploy/service.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from test.conftest import RACINE
+
+DEPLOYER = RACINE / "deploy" / "deployer.sh"
+SERVICE_YAML = (RACINE / "deploy" / "service.yaml").read_text(encoding="utf-8")
+
+
+def a_blanc(*arguments: str, env: dict | None = None) -> str:
+    environnement = {k: v for k, v in os.environ.items()
+                     if k not in ("GCP_PROJET", "GCP_REGION", "GCP_DEPOT", "CPU", "GUNICORN_THREADS")}
+    resultat = subprocess.run(["bash", str(DEPLOYER), "--a-blanc", *arguments], capture_output=True,
+                              text=True, timeout=30, env={**environnement, **(env or {})})
+    assert resultat.returncode == 0, resultat.stderr
+    return resultat.stdout
+
+
+def test_syntaxe_des_scripts_shell():
+    for script in (DEPLOYER, RACINE / "deploy" / "entrypoint.sh"):
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if shutil.which("shellcheck"):
+        resultat = subprocess.run(["shellcheck", str(DEPLOYER), str(RACINE / "deploy" / "entrypoint.sh")],
+                                  capture_output=True, text=True)
+        assert resultat.returncode == 0, resultat.stdout
+
+
+def test_commandes_produites():
+    sortie = a_blanc("mon-projet", "europe-west9", "mon-depot")
+    image = "europe-west9-docker.pkg.dev/mon-projet/mon-depot/prediction-etudiante-api:"
+    assert "gcloud services enable run.googleapis.com artifactregistry.googleapis.com" in sortie
+    assert "gcloud artifacts repositories create mon-depot --repository-format=docker" in sortie
+    assert f"gcloud builds submit --project=mon-projet --tag={image}" in sortie
+    deploiement = next(ligne for ligne in sortie.splitlines() if "gcloud run deploy" in ligne)
+    for attendu in ("--port=8080", "--cpu=1", "--memory=512Mi", "--concurrency=8", "--timeout=30s",
+                    "--no-allow-unauthenticated", "GUNICORN_WORKERS=1", "GUNICORN_THREADS=8"):
+        assert attendu in deploiement
+    assert "curl" in sortie and "/predire" in sortie
+
+
+def test_options_et_environnement():
+    sortie = a_blanc("--construction", "docker", "--public", env={"GCP_PROJET": "p", "CPU": "2",
+                                                                   "GUNICORN_THREADS": "4"})
+    assert "docker build --platform=linux/amd64" in sortie and "docker push" in sortie
+    assert "--concurrency=8" in sortie and "GUNICORN_WORKERS=2" in sortie and "--cpu=2" in sortie
+    assert "--allow-unauthenticated" in sortie
+    refus = subprocess.run(["bash", str(DEPLOYER), "--a-blanc", "--construction", "podman", "p"],
+                           capture_output=True, text=True)
+    assert refus.returncode == 2 and "cloudbuild ou docker" in refus.stderr
+
+
+def test_service_yaml_coherent_avec_le_script_et_gunicorn():
+    sortie = a_blanc("p")
+    valeur = lambda cle: re.search(rf"{cle}:\s*\"?([\w.]+)", SERVICE_YAML).group(1)  # noqa: E731
+    assert f"--concurrency={valeur('containerConcurrency')}" in sortie
+    assert f"--timeout={valeur('timeoutSeconds')}s" in sortie
+    assert f"--memory={valeur('memory')}" in sortie
+    assert f"--cpu={valeur('cpu')}" in sortie
+    assert valeur("containerPort") == "8080"
+    conf = (RACINE / "gunicorn.conf.py").read_text(encoding="utf-8")
+    assert int(re.search(r"graceful_timeout = (\d+)", conf).group(1)) < 10, "Cloud Run tue après 10 s"
+
+
+@pytest.mark.skipif(shutil.which("pwsh") is None, reason="PowerShell (pwsh) absent")
+def test_jumeau_powershell():
+    resultat = subprocess.run(["pwsh", "-NoProfile", "-File", str(RACINE / "deploy" / "deployer.ps1"),
+                               "-Projet", "mon-projet", "-ABlanc"], capture_output=True, text=True, timeout=60)
+    assert resultat.returncode == 0, resultat.stderr
+    assert "--port=8080" in resultat.stdout and "--concurrency=8" in resultat.stdout
