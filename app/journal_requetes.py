@@ -10,9 +10,11 @@ les écritures vont au nouveau fichier, jamais à l'ancien.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,8 +104,13 @@ class JournalRequetes:
                         os.fsync(cible.fileno())
                         os.chmod(temporaire, os.stat(self.chemin).st_mode & 0o7777)
                 if retirees:
-                    os.replace(temporaire, self.chemin)
-                    _synchroniser_dossier(self.chemin.parent)
+                    try:
+                        os.replace(temporaire, self.chemin)
+                        _synchroniser_dossier(self.chemin.parent)
+                    except OSError as erreur:
+                        if erreur.errno not in (errno.EBUSY, errno.EXDEV):
+                            raise
+                        _recopier_sur_place(temporaire, self.chemin)
                 return retirees
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
@@ -126,6 +133,18 @@ class JournalRequetes:
         if libre < 64 * 1024:
             return False, "journal : disque plein"
         return True, "journal inscriptible"
+
+
+def _recopier_sur_place(source: Path, cible: Path) -> None:
+    """Repli quand le journal est un fichier monté seul (``docker run -v fichier:…``) : le
+    renommage y est impossible (EBUSY). On recopie le contenu filtré dans le même fichier,
+    toujours sous le verrou des écrivains ; moins sûr qu'un renommage face à une panne
+    pendant la copie, d'où le conseil du README de monter un dossier."""
+    with open(source, "rb") as entree, open(cible, "r+b") as sortie:
+        shutil.copyfileobj(entree, sortie, 1 << 20)
+        sortie.truncate()
+        sortie.flush()
+        os.fsync(sortie.fileno())
 
 
 def _visee(ligne: bytes, a_retirer: Callable[[dict], bool]) -> bool:

@@ -58,3 +58,34 @@ def test_rien_a_retirer_ne_reecrit_pas(tmp_path):
     assert registre.retirer(lambda e: e.get("user_id") == "a") == 0
     assert os.stat(registre.chemin).st_ino == avant
     assert JournalRequetes(tmp_path / "autre.jsonl", mode="stdout").retirer(lambda e: True) == 0
+
+
+def test_purge_d_un_fichier_monte_seul(tmp_path):
+    """Comme ``docker run -v fichier:/app/requetes_enrg.jsonl`` : le renommage y échoue (EBUSY)."""
+    import errno
+    import subprocess
+
+    import pytest
+
+    hote = tmp_path / "hote.jsonl"
+    monte = tmp_path / "monte" / "requetes.jsonl"
+    monte.parent.mkdir()
+    hote.write_bytes(b"")
+    monte.write_bytes(b"")
+    if subprocess.run(["mount", "--bind", str(hote), str(monte)], capture_output=True).returncode != 0:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("mount --bind impossible en CI (root attendu)")
+        pytest.skip("mount --bind impossible ici (il faut être root)")
+    try:
+        journal = JournalRequetes(monte)
+        journal.ecrire([{"request_id": f"x-{i}", "user_id": "a" if i % 2 else "b"} for i in range(100)])
+        autre = monte.with_name("autre")
+        autre.write_bytes(b"")
+        with pytest.raises(OSError) as renommage:
+            os.replace(autre, monte)  # ce que la purge fait d'habitude : impossible ici
+        assert renommage.value.errno == errno.EBUSY
+        assert journal.retirer(lambda e: e.get("user_id") == "a") == 50
+        restantes = [json.loads(l) for l in hote.read_text().splitlines()]
+        assert [e["request_id"] for e in restantes] == [f"x-{i}" for i in range(0, 100, 2)]
+    finally:
+        subprocess.run(["umount", str(monte)], check=False)
