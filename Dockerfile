@@ -34,8 +34,11 @@ COPY gunicorn.conf.py ./
 COPY app/ ./app/
 COPY code/modele_trees.pkl code/features.pkl code/model_card.json ./code/
 COPY deploy/entrypoint.sh /usr/local/bin/entrypoint.sh
+# Le modèle compilé (tableaux numpy, sans pickle) est écrit ici, à la construction : le service
+# démarre alors sans importer scikit-learn (démarrage à froid rapide ; voir README, « Performances »).
 RUN chmod 0755 /usr/local/bin/entrypoint.sh \
- && python -m compileall -q app gunicorn.conf.py
+ && python -m compileall -q app gunicorn.conf.py \
+ && python -m app.compilation
 
 EXPOSE 8080
 

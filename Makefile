@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 DONNEES ?= ../shared/data/student/student-por.csv
 
-.PHONY: installer api dev tests entrainer entrainer-rapide clean
+.PHONY: installer api dev tests entrainer entrainer-rapide compiler banc clean
 
 installer: $(VENV)/.installe
 
@@ -24,6 +24,12 @@ tests: installer  ## toute la suite de tests
 
 entrainer: installer  ## protocole complet (20 × 10 plis), écrit code/
 	$(BIN)/python -m app.entrainement --donnees $(DONNEES)
+
+compiler: installer  ## écrit code/modele_compile.npz (démarrage sans scikit-learn)
+	$(BIN)/python -m app.compilation
+
+banc: installer  ## banc d'essai : tableau des performances (wrk requis : apt-get install -y wrk)
+	$(BIN)/python -m app.banc_essai $(BANC_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

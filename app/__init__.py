@@ -14,18 +14,21 @@ from app.config import Configuration
 def create_app(config: Configuration | None = None) -> Flask:
     """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
     from app import artefacts, erreurs_http
+    from app.cache_compile import compiles_pour
     from app.erreurs_http import ErreurRequete
     from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
     from app.journal_requetes import JournalRequetes
     from app.magasin import MagasinResultats
     from app.predicteur import Predicteur
-    from app.routes import accueil, documentation, historique, prediction
+    from app.routes import accueil, documentation, historique, lot, prediction
     from app.services import CLE, Services
 
     config = config or Configuration.depuis_environnement()
     charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
-                                fiche=config.chemin_fiche)
+                                fiche=config.chemin_fiche, differe=True)
+    compiles = compiles_pour(charges, config.chemin_compile)  # sans scikit-learn si le cache est valide
     app = Flask(__name__)
+    app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
     app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps, JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
@@ -34,7 +37,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.extensions[CLE] = Services(
         configuration=config,
         artefacts=charges,
-        predicteur=Predicteur(charges, config.seuils_forces),
+        predicteur=Predicteur(charges, config.seuils_forces, compiles),
         journal=JournalRequetes(config.chemin_journal, config.mode_journal),
         magasin=magasin,
     )
@@ -55,7 +58,7 @@ def create_app(config: Configuration | None = None) -> Flask:
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return reponse
 
-    for module in (accueil, prediction, historique, documentation):
+    for module in (accueil, prediction, lot, historique, documentation):
         app.register_blueprint(module.bp)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)

@@ -11,12 +11,13 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import joblib
-import sklearn
 
 from app.schema import CONFIGURATIONS
 
@@ -74,18 +75,49 @@ def ecrire_ensemble(dossier: str | Path, fichiers: dict[str, bytes]) -> None:
                 os.unlink(temporaire)
 
 
-@dataclass(frozen=True)
+def version_scikit_learn() -> str:
+    """La version installée, lue dans les métadonnées du paquet : sans importer scikit-learn (1,5 s)."""
+    return metadata.version("scikit-learn")
+
+
+@dataclass(eq=False)
 class Artefacts:
-    modele: dict
-    """``{"format", "configurations": {config: {"pipeline", "seuil", "variables", ...}}}``"""
-    variables: dict[str, list[str]]
+    """Les artefacts vérifiés. ``modele`` (le pickle) n'est désérialisé qu'au premier accès quand
+    ``differe`` est vrai : le service qui a un cache compilé valide n'en a pas besoin."""
+
     fiche: dict
     sha256: str
+    sha256_variables: str
+    variables: dict[str, list[str]]
+    chemin_modele: Path
+    chemin_variables: Path
+    _modele: dict | None = None
+    _verrou: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def modele(self) -> dict:
+        """``{"format", "configurations": {config: {"pipeline", "seuil", "variables", ...}}}``"""
+        if self._modele is None:
+            with self._verrou:
+                if self._modele is None:
+                    self._modele = _charger_modele(self.chemin_modele, self.chemin_variables, self.fiche, self.sha256)
+        return self._modele
+
+    def seuil(self, configuration: str) -> float:
+        """Le seuil de la fiche (vérifié égal à celui du modèle au chargement du pickle)."""
+        return float(self.fiche["configurations"][configuration]["seuil"])
 
 
 def charger(dossier: str | Path | None = None, *, modele: str | Path | None = None,
-            variables: str | Path | None = None, fiche: str | Path | None = None) -> Artefacts:
-    """Charge et vérifie les artefacts ; lève ``ErreurArtefacts`` avec un message clair sinon."""
+            variables: str | Path | None = None, fiche: str | Path | None = None,
+            differe: bool = False) -> Artefacts:
+    """Charge et vérifie les artefacts ; lève ``ErreurArtefacts`` avec un message clair sinon.
+
+    Fiche, sha256 du modèle et version de scikit-learn sont toujours vérifiés ici. Le pickle est
+    désérialisé (et son contenu vérifié) tout de suite, sauf avec ``differe=True`` : au premier
+    accès à ``modele`` (le service, quand le cache compilé manque ou qu'une configuration n'est
+    pas compilable).
+    """
     dossier = Path(dossier) if dossier else None
     chemin_modele = Path(modele) if modele else dossier / NOM_MODELE
     chemin_variables = Path(variables) if variables else chemin_modele.with_name(NOM_VARIABLES)
@@ -105,12 +137,24 @@ def charger(dossier: str | Path | None = None, *, modele: str | Path | None = No
             f"sha256 {obtenu[:16]}… au lieu de {str(attendu)[:16]}… ; il n'a pas été chargé"
         )
     version_entrainement = contenu_fiche.get("versions", {}).get("scikit-learn")
-    if version_entrainement != sklearn.__version__:
+    if version_entrainement != version_scikit_learn():
         raise ErreurArtefacts(
             f"le modèle a été entraîné avec scikit-learn {version_entrainement} mais "
-            f"scikit-learn {sklearn.__version__} est installé : installez la version de "
+            f"scikit-learn {version_scikit_learn()} est installé : installez la version de "
             "requirements.txt ou réentraînez le modèle"
         )
+    charges = Artefacts(fiche=contenu_fiche, sha256=obtenu, sha256_variables=sha256_fichier(chemin_variables),
+                        variables={c: list(v) for c, v in CONFIGURATIONS.items()},
+                        chemin_modele=chemin_modele, chemin_variables=chemin_variables)
+    if not differe:
+        charges.modele  # noqa: B018 — désérialise et vérifie maintenant
+    return charges
+
+
+def _charger_modele(chemin_modele: Path, chemin_variables: Path, contenu_fiche: dict, sha256: str) -> dict:
+    """Désérialise le modèle (sha256 déjà vérifié) et vérifie son contenu contre le schéma et la fiche."""
+    if sha256_fichier(chemin_modele) != sha256:
+        raise ErreurArtefacts(f"le modèle {chemin_modele} a changé depuis sa vérification ; il n'a pas été chargé")
     contenu_modele = joblib.load(chemin_modele)
     contenu_variables = joblib.load(chemin_variables)
     attendues = {c: list(v) for c, v in CONFIGURATIONS.items()}
@@ -127,7 +171,7 @@ def charger(dossier: str | Path | None = None, *, modele: str | Path | None = No
         seuil_fiche = contenu_fiche["configurations"][configuration]["seuil"]
         if abs(seuil_fiche - entree["seuil"]) > 1e-12:
             raise ErreurArtefacts(f"configuration {configuration} : seuil de la fiche différent du modèle")
-    return Artefacts(modele=contenu_modele, variables=contenu_variables, fiche=contenu_fiche, sha256=obtenu)
+    return contenu_modele
 
 
 def json_lisible(contenu: Any) -> str:

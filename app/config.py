@@ -23,10 +23,12 @@ class Configuration:
     chemin_modele: Path = RACINE / "code" / "modele_trees.pkl"
     chemin_variables: Path = RACINE / "code" / "features.pkl"
     chemin_fiche: Path = RACINE / "code" / "model_card.json"
+    chemin_compile: Path = RACINE / "code" / "modele_compile.npz"
     chemin_journal: Path = Path("requetes_enrg.jsonl")
     mode_journal: str = "fichier"
     seuils_forces: dict[str, float] = field(default_factory=dict)
     taille_max_corps: int = 64 * 1024
+    taille_max_lot: int = 16 * 1024 * 1024
     # Secrets : jamais dans repr() (donc jamais dans un journal ni un message d'erreur).
     database_url: str = field(default="", repr=False)
     chemin_base_sqlite: Path = Path("resultats.sqlite3")
@@ -62,10 +64,12 @@ class Configuration:
             chemin_modele=chemin("MODELE_CHEMIN", defaut.chemin_modele),
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),
+            chemin_compile=chemin("MODELE_COMPILE_CHEMIN", defaut.chemin_compile),
             chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
             mode_journal=mode,
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
+            taille_max_lot=entier("TAILLE_MAX_LOT", defaut.taille_max_lot, 1024, 256 * 1024 * 1024),
             database_url=_url_base(env.get("DATABASE_URL", "")),
             chemin_base_sqlite=chemin("BASE_SQLITE_CHEMIN", defaut.chemin_base_sqlite),
             jeton_api=_jeton(env.get("API_TOKEN", "")),

@@ -53,6 +53,25 @@ def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistreme
             raise
 
 
+def conserver_lot(magasin: MagasinResultats, registre: JournalRequetes, enregistrements: list[dict],
+                  prefixe: str) -> None:
+    """Conserve les prédictions d'un lot, toutes ou aucune : même ordre que ``conserver`` (insertion
+    groupée, lignes du journal en une écriture, commit ; compensation si le commit échoue).
+    ``prefixe`` : début commun des request_id du lot (pour ne relire que ses lignes du journal)."""
+    identifiants = {e["request_id"] for e in enregistrements}
+    with magasin.transaction() as transaction:
+        transaction.inserer_lot(enregistrements)
+        registre.ecrire(enregistrements)
+        try:
+            transaction.valider()
+        except ErreurMagasin:
+            try:
+                registre.retirer(lambda e: e.get("request_id") in identifiants, _motif("request_id", prefixe)[:-1])
+            except ErreurJournal:
+                journal.error("commit refusé et lignes du lot non retirées du journal : préfixe %s", prefixe)
+            raise
+
+
 def effacer_utilisateur(magasin: MagasinResultats, registre: JournalRequetes, user_id: str) -> Effacement:
     """Efface toutes les prédictions d'un utilisateur, en base et au journal."""
     with magasin.transaction() as transaction:

@@ -40,6 +40,22 @@ class ReponsePrediction(BaseModel):
     avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
 
 
+class ResultatLot(Resultats):
+    model_config = ConfigDict(extra="forbid", title="ResultatLot")
+    request_id: str = Field(description="<X-Request-ID du lot>-<rang> (rang à partir de 1) : relisible par "
+                                        "GET /predictions/{request_id}")
+    user_id: Optional[str] = Field(description="L'identifiant pseudonyme reçu pour cet élève, ou null")
+    avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
+
+
+class ReponseLot(BaseModel):
+    resultats: list[ResultatLot] = Field(description="Une prédiction par élève, dans l'ordre reçu")
+    nombre: int = Field(ge=1)
+    request_id: str
+    model_version: str
+    inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
+
+
 class PredictionConservee(BaseModel):
     """Une prédiction telle que conservée en base (mêmes champs que la ligne du journal des requêtes)."""
     horodatage: str = Field(description="Date et heure UTC (ISO 8601)")
@@ -86,5 +102,5 @@ class Erreur(BaseModel):
     details: list[DetailErreur]
 
 
-MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, PredictionConservee, Pagination,
+MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur)

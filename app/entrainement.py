@@ -29,7 +29,7 @@ from app import artefacts
 from app.candidats import candidats
 from app.donnees import ErreurDonnees, lire_donnees
 from app.empreintes import empreinte_predictions
-from app.evaluation import RAPPEL_ECHEC_VISE, afficher, evaluer, selectionner
+from app.evaluation import MARGE_RAPPEL, RAPPEL_ECHEC_VISE, afficher, evaluer, selectionner
 from app.fiche_modele import REFERENCE_ARTICLE, rediger_markdown
 from app.schema import CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS
 
@@ -45,7 +45,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     analyseur.add_argument("--sortie", default=str(RACINE / "code"), help="dossier des artefacts (défaut : code/)")
     analyseur.add_argument("--repetitions", type=int, default=20, help="répétitions de la validation croisée (défaut : 20)")
     analyseur.add_argument("--plis", type=int, default=10, help="plis externes (défaut : 10)")
-    analyseur.add_argument("--plis-internes", type=int, default=5, help="plis de la sélection interne (défaut : 5)")
+    analyseur.add_argument("--plis-internes", type=int, default=10, help="plis de la sélection interne (défaut : 10)")
     analyseur.add_argument("--graine", type=int, default=42, help="graine aléatoire (défaut : 42)")
     analyseur.add_argument("--n-jobs", type=int, default=-1, help="processus parallèles (défaut : tous les cœurs)")
     analyseur.add_argument("--rapide", action="store_true",
@@ -108,7 +108,8 @@ def entrainer(argv: list[str] | None = None) -> int:
                                 if isinstance(v, (int, float, str, bool, type(None)))},
             "candidats": [c.nom for c in grille],
             "seuil": selection.seuil,
-            "exactitude_interne_selection": selection.precision_interne,
+            "exactitude_interne_selection": selection.exactitude_interne,
+            "exactitude_interne_seuil_servi": selection.exactitude_interne_seuil,
             "evaluation": evaluation,
             "reference_article": REFERENCE_ARTICLE[configuration],
         }
@@ -129,7 +130,8 @@ def entrainer(argv: list[str] | None = None) -> int:
         "protocole": {
             "repetitions": arguments.repetitions, "plis": arguments.plis,
             "plis_internes": arguments.plis_internes, "graine": arguments.graine,
-            "rappel_echec_vise": RAPPEL_ECHEC_VISE,
+            "rappel_echec_vise": RAPPEL_ECHEC_VISE, "marge_rappel_interne": MARGE_RAPPEL,
+            "critere_selection": "exactitude hors plis internes au seuil 0,5, puis au seuil servi",
             "regle_decision": "échec (0) quand probabilite_echec ≥ seuil, sinon réussite (1)",
         },
         "versions": _versions(),

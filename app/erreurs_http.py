@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.magasin import ErreurMagasin
@@ -59,7 +59,7 @@ def enregistrer(app: Flask) -> None:
         statut = erreur.code or 500
         message = MESSAGES.get(statut, erreur.name)
         if statut == 413:
-            limite = app.config.get("MAX_CONTENT_LENGTH")
+            limite = request.max_content_length if request else app.config.get("MAX_CONTENT_LENGTH")
             message = f"corps de requête trop volumineux : {limite} octets au plus"
         entetes = {"Allow": ", ".join(erreur.valid_methods)} if statut == 405 and getattr(erreur, "valid_methods", None) else None
         return reponse_erreur(statut, message, entetes=entetes)

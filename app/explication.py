@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,
-                              RandomForestClassifier)
-from sklearn.pipeline import Pipeline
-from sklearn.tree import DecisionTreeClassifier
 
-from app.pipeline import CLASSE_ECHEC
+from app.classes import CLASSE_ECHEC
 from app.schema import CATEGORIES, Eleve
 
 NOMBRE_FACTEURS = 5
@@ -26,6 +23,7 @@ POIDS_MINIMUM = 0.02
 """Les facteurs de moins de 2 % du total ne sont pas cités : ils n'expliquent rien."""
 
 
+@lru_cache(maxsize=None)
 def libelle(champ: str) -> str:
     """Le libellé court d'un champ, tiré de sa description dans le schéma."""
     description = Eleve.model_fields[champ].description or champ
@@ -43,15 +41,32 @@ class _Arbre:
 
 
 class Explicateur:
-    """Décompose la prédiction d'un pipeline arborescent en contributions par champ brut."""
+    """Décompose la prédiction d'un pipeline arborescent en contributions par champ brut.
 
-    def __init__(self, pipeline: Pipeline):
+    C'est la référence : ``app.arbres_compiles`` refait ce calcul plus vite, et les tests
+    vérifient que les deux donnent les mêmes contributions."""
+
+    def __init__(self, pipeline, classifieur=None):
+        from sklearn.ensemble import GradientBoostingClassifier, VotingClassifier
+
         preparation = pipeline[:-1]
-        classifieur = pipeline[-1]
+        classifieur = pipeline[-1] if classifieur is None else classifieur
         sorties = list(preparation.get_feature_names_out())
         champs = list(preparation.feature_names_in_)
         self._champ_de_colonne = np.array([self._champ(nom, champs) for nom in sorties])
         self._champs = champs
+        self._membres: list[tuple[float, Explicateur]] = []
+        if isinstance(classifieur, VotingClassifier):
+            # Vote souple : moyenne pondérée des probabilités ; chaque membre est expliqué dans
+            # l'espace des probabilités, puis pondéré comme dans le vote.
+            if classifieur.voting != "soft":
+                raise TypeError("explication : seul le vote souple (voting='soft') est pris en charge")
+            poids = np.ones(len(classifieur.estimators_)) if classifieur.weights is None \
+                else np.asarray(classifieur.weights, dtype=float)
+            self._membres = [(float(w / poids.sum()), Explicateur(pipeline, membre))
+                             for w, membre in zip(poids, classifieur.estimators_)]
+            self.en_probabilite, self._arbres, self._initial = True, [], 0.0
+            return
         self.en_probabilite, self._arbres = self._arbres_de(classifieur)
         self._initial = 0.0
         if isinstance(classifieur, GradientBoostingClassifier):
@@ -72,6 +87,9 @@ class Explicateur:
 
     @staticmethod
     def _arbres_de(classifieur) -> tuple[bool, list[_Arbre]]:
+        from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+        from sklearn.tree import DecisionTreeClassifier
+
         def arbre(t, valeur):
             return _Arbre(t.children_left, t.children_right, t.feature, t.threshold, valeur)
 
@@ -90,8 +108,32 @@ class Explicateur:
         colonne = list(classifieur.classes_).index(CLASSE_ECHEC)
         return True, [arbre(e.tree_, poids * e.tree_.value[:, 0, colonne]) for e in estimateurs]
 
+    def contributions_en_probabilite(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Comme ``contributions``, ramenées à la probabilité d'échec.
+
+        Pour le gradient boosting (log-cote), chaque contribution est multipliée par le même
+        facteur positif (p − p_départ) / (somme des log-cotes) : les signes et l'ordre sont
+        gardés, et la somme redonne exactement la probabilité.
+        """
+        depart, par_champ = self.contributions(x)
+        if self.en_probabilite:
+            return depart, par_champ
+        p_depart = 1.0 / (1.0 + np.exp(-depart))
+        somme = float(par_champ.sum())
+        p = 1.0 / (1.0 + np.exp(-(depart + somme)))
+        if somme == 0.0:
+            return float(p_depart), np.zeros_like(par_champ)
+        return float(p_depart), par_champ * ((p - p_depart) / somme)
+
     def contributions(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """(valeur de départ, contribution de chaque champ brut) pour une ligne transformée."""
+        if self._membres:
+            depart, par_champ = 0.0, np.zeros(len(self._champs))
+            for poids, membre in self._membres:
+                d, c = membre.contributions_en_probabilite(x)
+                depart += poids * d
+                par_champ = par_champ + poids * c
+            return depart, par_champ
         par_colonne = np.zeros(len(self._champ_de_colonne))
         depart = self._initial
         for arbre in self._arbres:
@@ -108,25 +150,33 @@ class Explicateur:
     def expliquer(self, x: np.ndarray, valeurs: dict) -> list[dict]:
         """Les facteurs principaux, du plus au moins important, en français."""
         _, par_champ = self.contributions(x)
-        total = float(np.abs(par_champ).sum()) or 1.0
-        ordre = np.argsort(-np.abs(par_champ), kind="stable")
-        facteurs = []
-        for position in ordre[:NOMBRE_FACTEURS]:
-            contribution = float(par_champ[position])
-            poids = abs(contribution) / total
-            if poids < POIDS_MINIMUM:
-                break
-            champ = self._champs[position]
-            sens = "augmente" if contribution > 0 else "diminue"
-            ampleur = (f"{100 * contribution:+.1f} points de probabilité d'échec".replace(".", ",")
-                       if self.en_probabilite
-                       else f"{100 * poids:.0f} % de l'explication")
-            facteurs.append({
-                "champ": champ,
-                "valeur": valeurs[champ],
-                "effet": f"{sens} le risque d'échec",
-                "contribution": round(contribution, 4),
-                "poids": round(poids, 4),
-                "texte": f"{libelle(champ)} ({champ} = {valeurs[champ]}) : {sens} le risque d'échec ({ampleur})",
-            })
-        return facteurs
+        return facteurs(par_champ, self._champs, valeurs, self.en_probabilite)
+
+
+def facteurs(par_champ: np.ndarray, champs, valeurs: dict, en_probabilite: bool) -> list[dict]:
+    """Les facteurs principaux d'une prédiction, du plus au moins important, en français.
+
+    ``par_champ`` : contribution de chaque champ de ``champs`` (même ordre)."""
+    absolues = np.abs(par_champ)
+    total = float(absolues.sum()) or 1.0
+    ordre = np.argsort(-absolues, kind="stable")
+    resultat = []
+    for position in ordre[:NOMBRE_FACTEURS].tolist():
+        contribution = float(par_champ[position])
+        poids = abs(contribution) / total
+        if poids < POIDS_MINIMUM:
+            break
+        champ = champs[position]
+        sens = "augmente" if contribution > 0 else "diminue"
+        ampleur = (f"{100 * contribution:+.1f} points de probabilité d'échec".replace(".", ",")
+                   if en_probabilite
+                   else f"{100 * poids:.0f} % de l'explication")
+        resultat.append({
+            "champ": champ,
+            "valeur": valeurs[champ],
+            "effet": f"{sens} le risque d'échec",
+            "contribution": round(contribution, 4),
+            "poids": round(poids, 4),
+            "texte": f"{libelle(champ)} ({champ} = {valeurs[champ]}) : {sens} le risque d'échec ({ampleur})",
+        })
+    return resultat

@@ -66,7 +66,10 @@ Graine {p['graine']} ; bibliothèques : {versions}.
 ## Évaluation
 Protocole de l'article : {p['repetitions']} répétitions de validation croisée stratifiée à {p['plis']} plis ;
 le choix du modèle et du seuil se fait dans les plis d'entraînement seulement ({p['plis_internes']} plis
-internes), les chiffres ne sont donc pas optimistes. IC 95 % : t de Student sur les répétitions.
+internes), les chiffres ne sont donc pas optimistes. IC 95 % : t de Student sur les répétitions ;
+il ne mesure que la variation due au découpage en plis (nul quand chaque répétition classe les
+élèves de la même façon), pas l'incertitude due à la taille de l'échantillon : d'un pli à
+l'autre (65 élèves), l'exactitude varie de plusieurs points.
 Seuil servi : le plus exact parmi ceux qui repèrent au moins {100 * p['rappel_echec_vise']:.0f} % des échecs
 (rappel de la classe échec) ; règle : {p['regle_decision']}.
 

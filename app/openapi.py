@@ -21,7 +21,7 @@ def _erreurs(*statuts: int) -> dict:
     textes = {400: "Requête invalide (détail par champ)", 401: "Jeton absent ou invalide (en-tête WWW-Authenticate)",
               403: "Routes désactivées : API_TOKEN n'est pas configuré sur le serveur", 404: "Introuvable",
               405: "Méthode non permise", 409: "request_id (X-Request-ID) déjà enregistré",
-              413: "Corps trop volumineux", 415: "Type de contenu non JSON",
+              413: "Corps trop volumineux", 415: "Type de contenu non pris en charge",
               503: "Indisponible (base des résultats ou journal) ; en-tête Retry-After"}
     return {str(s): {"description": textes[s], "content": _json("Erreur")} for s in statuts}
 
@@ -37,13 +37,15 @@ def _identifiant(nom: str, description: str) -> dict:
 
 def _historique() -> dict:
     """Les trois routes protégées par le jeton : relire une prédiction, un historique, l'effacer."""
+    from app.routes.historique import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
+
     securite = [{"jetonApi": []}]
     eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève")
     pagination = [
-        {"name": "limite", "in": "query", "required": False, "description": "Taille de la page (1 à 100)",
-         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+        {"name": "limite", "in": "query", "required": False, "description": f"Taille de la page (1 à {LIMITE_MAX})",
+         "schema": {"type": "integer", "minimum": 1, "maximum": LIMITE_MAX, "default": LIMITE_DEFAUT}},
         {"name": "decalage", "in": "query", "required": False, "description": "Prédictions à sauter",
-         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+         "schema": {"type": "integer", "minimum": 0, "maximum": DECALAGE_MAX, "default": 0}},
     ]
     return {
         "/predictions/{request_id}": {"get": {
@@ -67,6 +69,53 @@ def _historique() -> dict:
             },
         },
     }
+
+
+def _lot(en_tete_id: dict, exemple: dict) -> dict:
+    """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
+    from app.lots import COLONNES_AJOUTEES, LOT_MAX
+
+    from app.schema import CATEGORIES, CHAMPS, bornes
+
+    sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
+    # Forme exacte d'un CSV accepté (séparateur « ; », toutes les colonnes, dans l'ordre UCI),
+    # dérivée du schéma : un générateur de requêtes (schemathesis) n'envoie que des CSV valides.
+    cellules = [("|".join(CATEGORIES[c]) if c in CATEGORIES else "|".join(map(str, range(bornes(c)[0], bornes(c)[1] + 1))))
+                for c in CHAMPS]
+    ligne = ";".join(f"({c})" for c in cellules)
+    forme_csv = f"^{';'.join(CHAMPS)}\\n({ligne}\\n){{1,20}}$"
+    identifiant_lot = {**en_tete_id, "schema": {**en_tete_id["schema"], "maxLength": 128 - 1 - len(str(LOT_MAX))},
+                       "description": en_tete_id["description"] + " ; le rang de chaque élève y est ajouté "
+                                                                  "(<X-Request-ID>-<rang>)"}
+    entete = ";".join(exemple)
+    csv_exemple = entete + "\n" + ";".join(str(v) for v in exemple.values()) + "\n"
+    return {"post": {
+        "summary": f"Prédictions pour une classe : liste JSON ou CSV ({LOT_MAX} élèves au plus)",
+        "description": "Corps : une liste JSON d'élèves (chacun comme pour /predire, user_id compris) ou un "
+                       "fichier CSV au format UCI (Content-Type: text/csv ; séparateur « ; » ou « , » ; G1 et "
+                       "G2 facultatifs, cellule vide = note absente ; colonne user_id facultative ; pas de G3). "
+                       "Réponse dans l'ordre reçu : JSON pour du JSON, CSV pour du CSV (colonnes reçues puis "
+                       f"{', '.join(COLONNES_AJOUTEES)}). Lot entier ou refusé : une seule ligne invalide et rien "
+                       "n'est prédit ni conservé ; la réponse 400 détaille toutes les lignes fautives (numéro "
+                       "de ligne du CSV, en-tête = ligne 1 ; position dans la liste JSON, à partir de 0). "
+                       "Chaque élève reçoit le request_id <X-Request-ID>-<rang> et est conservé (base et "
+                       "journal) avant la réponse. Taille maximale du corps : TAILLE_MAX_LOT.",
+        "parameters": [identifiant_lot],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "array", "minItems": 1, "maxItems": LOT_MAX,
+                                            "items": {"$ref": "#/components/schemas/DemandePrediction"}},
+                                 "example": [exemple, sans_notes]},
+            "text/csv": {"schema": {"type": "string", "pattern": forme_csv,
+                                    "description": "Fichier UCI sans G3 ; aussi accepté : séparateur « , », G1/G2 "
+                                                   "absents ou vides, colonne user_id, lignes jusqu'à 10 000"},
+                         "example": csv_exemple}}},
+        "responses": {
+            "200": {"description": "Une prédiction par élève, dans l'ordre", "content": {
+                **_json("ReponseLot"),
+                "text/csv": {"schema": {"type": "string", "description": "Le CSV reçu et les colonnes ajoutées"}}}},
+            **_erreurs(400, 409, 413, 415, 503),
+        },
+    }}
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +168,7 @@ def document() -> dict:
                     **_erreurs(400, 409, 413, 415, 503),
                 },
             }},
+            "/predire/lot": _lot(en_tete_id, exemple),
             **_historique(),
         },
         "components": {

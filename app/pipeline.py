@@ -16,10 +16,11 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE
 from app.schema import CATEGORIES, CONFIGURATIONS, NUMERIQUES
 
-CLASSE_ECHEC = 0
-CLASSE_REUSSITE = 1
+__all__ = ["CLASSE_ECHEC", "CLASSE_REUSSITE", "preprocesseur", "construire_pipeline", "en_tableau",
+           "probabilite_echec", "classes_predites"]
 
 
 def preprocesseur(configuration: str) -> ColumnTransformer:

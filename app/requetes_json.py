@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.erreurs_http import ErreurRequete
+
+journal = logging.getLogger("prediction_etudiante")
 
 
 def _sans_doublon(paires: list[tuple[str, Any]]) -> dict:
@@ -36,7 +40,20 @@ def lire_json(requete: Request) -> Any:
     if requete.content_encoding:
         raise ErreurRequete(415, f"encodage de contenu non pris en charge ({requete.content_encoding}) : "
                                  "envoyez le JSON non compressé")
-    brut = requete.get_data(cache=True)  # 413 levé par Werkzeug au-delà de MAX_CONTENT_LENGTH
+    try:
+        brut = requete.get_data(cache=True)  # 413 levé par Werkzeug au-delà de MAX_CONTENT_LENGTH
+        limite = requete.max_content_length
+        if limite is not None and requete.content_length is None and len(brut) >= limite:
+            # Corps en morceaux (Transfer-Encoding: chunked) : Werkzeug s'arrête à la limite sans erreur
+            # et rendrait le début tronqué ; s'il reste un octet, le corps dépasse la limite.
+            if requete.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception as erreur:  # flux du serveur WSGI : morceaux (chunked) mal formés, connexion coupée…
+        journal.info("corps de requête illisible (%s)", type(erreur).__name__)
+        raise ErreurRequete(400, "corps de requête illisible : coupé ou mal découpé (Transfer-Encoding: chunked "
+                                 "invalide)") from None
     if not brut.strip():
         raise ErreurRequete(400, "corps de requête vide : un objet JSON est attendu")
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from test.charge import requete_lente
 from test.conftest import EN_CI, RACINE, port_libre
 
 pytestmark = pytest.mark.conteneur
@@ -209,22 +209,6 @@ def test_healthcheck(lancer, image):
     assert docker("exec", conteneur.nom, *commande, verifier=False).returncode == 0
 
 
-def _requete_lente(url: str, resultat: dict, partir: threading.Event) -> None:
-    """Envoie une requête dont le corps n'arrive qu'après le SIGTERM : elle est alors en cours."""
-    hote, port = url.removeprefix("http://").split(":")
-    corps = json.dumps(DONNEES).encode()
-    with socket.create_connection((hote, int(port)), timeout=20) as connexion:
-        connexion.sendall(b"POST /predire HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(corps) + corps[:20])
-        resultat["envoyee"] = True
-        partir.wait(30)
-        connexion.sendall(corps[20:])
-        reponse = b""
-        while morceau := connexion.recv(65536):
-            reponse += morceau
-    resultat["statut"] = int(reponse.split(b" ", 2)[1]) if reponse else None
-
-
 def test_arret_sigterm_termine_les_requetes_en_cours(lancer, mesurer):
     conteneur, _ = lancer()
     statuts: list[int] = []
@@ -242,7 +226,7 @@ def test_arret_sigterm_termine_les_requetes_en_cours(lancer, mesurer):
 
     lente: dict = {}
     partir = threading.Event()
-    fil_lent = threading.Thread(target=_requete_lente, args=(conteneur.url, lente, partir))
+    fil_lent = threading.Thread(target=requete_lente, args=(conteneur.url, DONNEES, lente, partir))
     fil_lent.start()
     fils = [threading.Thread(target=charge) for _ in range(4)]
     for fil in fils:

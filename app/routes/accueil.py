@@ -12,6 +12,7 @@ bp = Blueprint("accueil", __name__)
 DESCRIPTIONS = {
     "/": "ce message",
     "/predire": "prédiction pour un élève (JSON, 32 attributs ; G1 et G2 facultatifs)",
+    "/predire/lot": "prédictions pour une classe : liste JSON d'élèves ou CSV au format UCI (10 000 au plus)",
     "/health": "le processus répond",
     "/ready": "modèle vérifié et chargé, journal inscriptible, base des résultats joignable",
     "/predictions/<request_id>": "une prédiction conservée (jeton API_TOKEN requis)",

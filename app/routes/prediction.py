@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import ValidationError
@@ -64,6 +66,20 @@ def enregistrement_journal(identifiant: str, user_id: str | None, eleve: Eleve, 
     }
 
 
+@contextlib.contextmanager
+def refus_de_conservation(identifiant: str, consequence: str) -> Iterator[None]:
+    """Traduit les refus de la conservation en réponses : 409 (request_id déjà conservé), 503 (journal)."""
+    try:
+        yield
+    except DoublonRequete:
+        raise ErreurRequete(409, f"request_id déjà enregistré ({identifiant}) : envoyez un X-Request-ID "
+                                 "nouveau, ou aucun pour qu'il soit généré",
+                            [{"champ": "X-Request-ID", "message": "déjà utilisé par une prédiction conservée"}]) from None
+    except ErreurJournal as erreur:
+        raise ErreurRequete(503, f"le journal des requêtes ne peut pas être écrit : {consequence} ({erreur.strerror})",
+                            entetes={"Retry-After": "30"}) from None
+
+
 @bp.post("/predire")
 def predire():
     debut = time.perf_counter()
@@ -73,16 +89,8 @@ def predire():
     prediction = s.predicteur.predire(eleve)
     duree_ms = (time.perf_counter() - debut) * 1000
     enregistrement = enregistrement_journal(g.request_id, demande.user_id, eleve, prediction, s.predicteur.version)
-    try:
+    with refus_de_conservation(g.request_id, "la prédiction n'a pas été servie pour ne pas être perdue"):
         conserver(s.magasin, s.journal, enregistrement)  # ErreurMagasin → 503 (app.erreurs_http)
-    except DoublonRequete:
-        raise ErreurRequete(409, f"request_id déjà enregistré ({g.request_id}) : envoyez un X-Request-ID "
-                                 "nouveau, ou aucun pour qu'il soit généré",
-                            [{"champ": "X-Request-ID", "message": "déjà utilisé par une prédiction conservée"}]) from None
-    except ErreurJournal as erreur:
-        raise ErreurRequete(503, "le journal des requêtes ne peut pas être écrit : la prédiction n'a pas "
-                                 f"été servie pour ne pas être perdue ({erreur.strerror})",
-                            entetes={"Retry-After": "30"}) from None
     corps = {
         "resultats": resultats(eleve, prediction),
         "request_id": g.request_id,

@@ -1,0 +1,85 @@
+"""Le cache du modèle compilé : un ``.npz`` (tableaux numpy, jamais de pickle) à côté du modèle.
+
+Il porte le sha256 du modèle et celui de ``features.pkl`` dont il vient : un cache d'un autre
+modèle est ignoré (puis réécrit). Avec un cache valide, l'API démarre sans importer
+scikit-learn, pandas ni joblib (démarrage à froid rapide, Cloud Run) ; ``np.load`` avec
+``allow_pickle=False`` n'exécute aucun code. Le cache se régénère par
+``python -m app.compilation`` (fait dans l'image Docker) ou au premier démarrage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from app.arbres_compiles import ArbresCompiles
+from app.vote_compile import VoteCompile, depuis_tableaux
+
+FORMAT_CACHE = 2
+"""À augmenter à chaque changement de la compilation : un cache d'un format antérieur est refait."""
+journal = logging.getLogger("prediction_etudiante")
+
+
+def ecrire_cache(chemin: str | Path, compiles: dict[str, ArbresCompiles | VoteCompile], sha256_modele: str,
+                 sha256_variables: str) -> None:
+    """Écrit le cache dans un temporaire voisin puis le renomme (jamais de cache à moitié écrit)."""
+    chemin = Path(chemin)
+    tableaux = {"format": np.array([FORMAT_CACHE]), "sha256_modele": np.array(sha256_modele),
+                "sha256_variables": np.array(sha256_variables),
+                "configurations": np.array(sorted(compiles), dtype=np.str_).reshape(len(compiles))}
+    for configuration, compile_ in compiles.items():
+        tableaux.update(compile_.en_tableaux(f"{configuration}."))
+    descripteur, temporaire = tempfile.mkstemp(dir=chemin.parent, prefix=f".{chemin.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descripteur, "wb") as sortie:
+            np.savez(sortie, **tableaux)
+        os.chmod(temporaire, 0o644)
+        os.replace(temporaire, chemin)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporaire)
+
+
+def lire_cache(chemin: str | Path, sha256_modele: str, sha256_variables: str) -> dict[str, ArbresCompiles | VoteCompile] | None:
+    """Les configurations compilées, ou None si le cache manque, est illisible ou vient d'un autre modèle."""
+    chemin = Path(chemin)
+    if not chemin.is_file():
+        return None
+    try:
+        with np.load(chemin, allow_pickle=False) as tableaux:
+            if int(tableaux["format"][0]) != FORMAT_CACHE or str(tableaux["sha256_modele"]) != sha256_modele \
+                    or str(tableaux["sha256_variables"]) != sha256_variables:
+                journal.info("cache compilé %s périmé (autre modèle) : il sera refait", chemin)
+                return None
+            return {c: depuis_tableaux(c, tableaux, f"{c}.") for c in tableaux["configurations"].tolist()}
+    except (OSError, ValueError, KeyError) as erreur:
+        journal.warning("cache compilé %s illisible (%s) : il sera refait", chemin, type(erreur).__name__)
+        return None
+
+
+def compiles_pour(artefacts, chemin: str | Path) -> dict[str, ArbresCompiles | VoteCompile]:
+    """Le modèle compilé des artefacts : depuis le cache s'il est valide, sinon compilé (scikit-learn)
+    puis écrit dans le cache si le dossier le permet (sinon, compilé à chaque démarrage)."""
+    from app.schema import CONFIGURATIONS
+
+    compiles = lire_cache(chemin, artefacts.sha256, artefacts.sha256_variables)
+    if compiles is not None and set(compiles) == set(CONFIGURATIONS):
+        return compiles
+    # Sans cache, ou une configuration y manque (non compilable : il faudra scikit-learn de toute façon).
+    from app.compilation import compiler_tout
+
+    compiles, refus = compiler_tout(artefacts.modele)
+    for configuration, raison in refus.items():
+        journal.warning("configuration %s servie par le pipeline (non compilée : %s)", configuration, raison)
+    try:
+        ecrire_cache(chemin, compiles, artefacts.sha256, artefacts.sha256_variables)
+        journal.info("cache compilé écrit : %s", chemin)
+    except OSError as erreur:
+        journal.warning("cache compilé non écrit (%s) : le modèle sera recompilé au prochain démarrage "
+                        "(python -m app.compilation)", erreur.strerror)
+    return compiles

@@ -1,0 +1,141 @@
+"""Les lots d'élèves de ``POST /predire/lot`` : lecture (liste JSON ou CSV), validation, CSV en sortie.
+
+Règle : un lot est **entier ou refusé**. Une seule ligne invalide et rien n'est prédit ni
+conservé : la réponse 400 liste les problèmes de toutes les lignes (numéro de ligne du fichier
+CSV, ou position dans la liste JSON), pour tout corriger en un envoi. Un lot à moitié servi
+obligerait l'établissement à recoller les morceaux et laisserait des élèves sans prédiction.
+
+Le CSV est celui du fichier UCI : noms de colonnes d'origine, séparateur « ; » ou « , », valeurs
+entre guillemets ou non ; G1 et G2 peuvent manquer (colonne absente ou cellule vide) ; une
+colonne ``user_id`` facultative. Aucune dépendance à pandas : le module ``csv`` suffit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from app.erreurs_http import ErreurRequete
+from app.erreurs_validation import detailler
+from app.schema import CHAMPS, NOTES, DemandePrediction
+
+LOT_MAX = 10_000
+"""Élèves par lot au plus (une classe, un établissement, un district par morceaux)."""
+DETAILS_MAX = 100
+"""Problèmes détaillés au plus dans une réponse 400 (le message donne le total)."""
+COLONNES_PERMISES = (*CHAMPS, "user_id")
+COLONNES_AJOUTEES = ("prediction", "libelle", "probabilite_echec", "probabilite_reussite", "confiance_prediction",
+                     "seuil", "configuration", "request_id", "explication")
+
+
+def _refuser(problemes: list[dict], lignes: int, unite: str) -> None:
+    if problemes:
+        fautives = len({p["champ"].split(" : ")[0] for p in problemes})
+        raise ErreurRequete(400, f"lot refusé : {fautives} {unite}(s) invalide(s) sur {lignes} ; rien n'a été "
+                                 "prédit ni conservé, corrigez-les et renvoyez le lot", problemes[:DETAILS_MAX])
+
+
+def _taille(nombre: int) -> None:
+    if nombre == 0:
+        raise ErreurRequete(400, "lot vide : envoyez au moins un élève")
+    if nombre > LOT_MAX:
+        raise ErreurRequete(400, f"lot trop grand : {nombre} élèves, {LOT_MAX} au plus par requête ; "
+                                 "découpez-le en plusieurs lots",
+                            [{"champ": "(corps)", "message": f"{LOT_MAX} élèves au plus"}])
+
+
+def valider(documents: Sequence, position, unite: str) -> list[DemandePrediction]:
+    """Valide chaque élément ; ``position(i)`` nomme l'élément i dans les messages."""
+    demandes, problemes = [], []
+    for i, document in enumerate(documents):
+        if not isinstance(document, dict):
+            problemes.append({"champ": position(i), "message": "un objet JSON avec les attributs de l'élève est attendu"})
+            continue
+        try:
+            demandes.append(DemandePrediction.model_validate(document))
+        except ValidationError as erreur:
+            problemes.extend({"champ": f"{position(i)} : {d['champ']}", "message": d["message"]}
+                             for d in detailler(erreur))
+    _refuser(problemes, len(documents), unite)
+    return demandes
+
+
+def lot_json(document) -> list[DemandePrediction]:
+    if not isinstance(document, list):
+        raise ErreurRequete(400, "le corps doit être une liste JSON d'élèves ([{…}, {…}]) ou un fichier CSV "
+                                 "(Content-Type: text/csv)")
+    _taille(len(document))
+    return valider(document, lambda i: f"élément {i}", "élément")
+
+
+def _separateur(entete: str) -> str:
+    return ";" if entete.count(";") >= entete.count(",") else ","
+
+
+def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
+    """(demandes validées, colonnes reçues, séparateur) d'un CSV au format UCI."""
+    try:
+        texte = brut.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ErreurRequete(400, "CSV invalide : le fichier n'est pas de l'UTF-8") from None
+    if not texte.strip():
+        raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
+    separateur = _separateur(texte.split("\n", 1)[0])
+    lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
+    try:
+        lignes = [ligne for ligne in lecteur if any(cellule.strip() for cellule in ligne)]
+    except csv.Error as erreur:
+        raise ErreurRequete(400, f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
+    colonnes = [c.strip() for c in lignes[0]]
+    _verifier_entete(colonnes)
+    corps = lignes[1:]
+    _taille(len(corps))
+    documents, problemes, numeros = [], [], []
+    for rang, ligne in enumerate(corps):
+        numero = rang + 2  # ligne 1 = en-tête (lignes vides ignorées)
+        numeros.append(numero)
+        if len(ligne) != len(colonnes):
+            problemes.append({"champ": f"ligne {numero}",
+                              "message": f"{len(ligne)} valeurs pour {len(colonnes)} colonnes"})
+            documents.append(None)
+            continue
+        document = {}
+        for colonne, cellule in zip(colonnes, ligne):
+            cellule = cellule.strip()
+            document[colonne] = None if cellule == "" and colonne in (*NOTES, "user_id") else cellule
+        documents.append(document)
+    _refuser(problemes, len(corps), "ligne")
+    demandes = valider(documents, lambda i: f"ligne {numeros[i]}", "ligne")
+    return demandes, colonnes, separateur
+
+
+def _verifier_entete(colonnes: list[str]) -> None:
+    details = []
+    vues = set()
+    for colonne in colonnes:
+        if colonne in vues:
+            details.append({"champ": colonne, "message": "colonne présente deux fois"})
+        vues.add(colonne)
+        if colonne == "G3":
+            details.append({"champ": "G3", "message": "G3 est la note finale que le modèle prédit : retirez "
+                                                     "cette colonne"})
+        elif colonne not in COLONNES_PERMISES:
+            details.append({"champ": colonne or "(vide)", "message": "colonne inconnue : les colonnes sont les noms "
+                                                                    "du fichier UCI (et user_id, facultatif)"})
+    manquantes = [c for c in CHAMPS if c not in vues and c not in NOTES]
+    details.extend({"champ": c, "message": "colonne obligatoire manquante"} for c in manquantes)
+    if details:
+        raise ErreurRequete(400, f"en-tête CSV invalide ({len(details)} problème(s)) : rien n'a été prédit",
+                            details)
+
+
+def ecrire_csv(colonnes: list[str], separateur: str, lignes: list[list]) -> str:
+    """Le CSV de réponse : les colonnes reçues puis ``COLONNES_AJOUTEES``, une ligne par élève, même ordre."""
+    sortie = io.StringIO()
+    redacteur = csv.writer(sortie, delimiter=separateur, lineterminator="\n")
+    redacteur.writerow([*colonnes, *COLONNES_AJOUTEES])
+    redacteur.writerows(lignes)
+    return sortie.getvalue()

@@ -1,0 +1,86 @@
+"""``POST /predire/lot`` : une classe entière (liste JSON ou CSV) → une prédiction par élève, dans l'ordre.
+
+Chaque élève reçoit le request_id ``<X-Request-ID du lot>-<rang>`` (rang à partir de 1) : il se
+relit avec ``GET /predictions/<request_id>``. Tout le lot est conservé (base et journal) avant
+la réponse, ou rien (voir ``app.conservation.conserver_lot``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from app.conservation import conserver_lot
+from app.erreurs_http import ErreurRequete
+from app.lots import LOT_MAX, ecrire_csv, lire_csv, lot_json
+from app.requetes_json import est_json, lire_json
+from app.routes.prediction import enregistrement_journal, refus_de_conservation, resultats
+from app.services import services
+
+bp = Blueprint("lot", __name__)
+
+TYPES_CSV = ("text/csv", "application/csv")
+
+
+def _lire_lot():
+    """(demandes validées, colonnes et séparateur si CSV, sinon None)."""
+    if request.mimetype in TYPES_CSV:
+        if request.content_encoding:
+            raise ErreurRequete(415, f"encodage de contenu non pris en charge ({request.content_encoding}) : "
+                                     "envoyez le CSV non compressé")
+        demandes, colonnes, separateur = lire_csv(request.get_data(cache=True))
+        return demandes, (colonnes, separateur)
+    if not est_json(request):
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
+                                 "Content-Type: application/json (liste d'élèves) ou text/csv (fichier UCI)")
+    return lot_json(lire_json(request)), None
+
+
+@bp.post("/predire/lot")
+def predire_lot():
+    s = services()
+    request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
+    debut = time.perf_counter()
+    demandes, csv_recu = _lire_lot()
+    identifiant = g.request_id
+    if len(identifiant) + 1 + len(str(LOT_MAX)) > 128:
+        raise ErreurRequete(400, "X-Request-ID trop long pour un lot : 122 caractères au plus (le rang de "
+                                 "chaque élève y est ajouté)", [{"champ": "X-Request-ID", "message": "trop long"}])
+    eleves = [d.eleve() for d in demandes]
+    lot = s.predicteur.predire_lot([e.__dict__ for e in eleves])
+    predictions = [lot.prediction_de(i, e.__dict__) for i, e in enumerate(eleves)]
+    duree_ms = (time.perf_counter() - debut) * 1000
+    horodatage = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    version = s.predicteur.version
+    enregistrements = []
+    for rang, (demande, eleve, prediction) in enumerate(zip(demandes, eleves, predictions), start=1):
+        enregistrement = enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, eleve, prediction, version)
+        enregistrement["horodatage"] = horodatage
+        enregistrements.append(enregistrement)
+    with refus_de_conservation(identifiant, "le lot n'a pas été servi pour ne pas être perdu"):
+        conserver_lot(s.magasin, s.journal, enregistrements, f"{identifiant}-")  # ErreurMagasin → 503
+    if csv_recu is not None:
+        colonnes, separateur = csv_recu
+        lignes = [[_cellule(eleve.__dict__.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
+                  + [p.prediction, p.libelle, p.probabilite_echec, p.probabilite_reussite, p.confiance_prediction,
+                     p.seuil, p.configuration, e["request_id"], " | ".join(f["texte"] for f in p.explication)]
+                  for demande, eleve, p, e in zip(demandes, eleves, predictions, enregistrements)]
+        reponse = Response(ecrire_csv(colonnes, separateur, lignes), mimetype="text/csv")
+        reponse.headers["X-Model-Version"] = version
+        return reponse
+    corps = {
+        "resultats": [{**resultats(eleve, p), "request_id": e["request_id"], "user_id": demande.user_id,
+                       **({"avertissements": p.avertissements} if p.avertissements else {})}
+                      for demande, eleve, p, e in zip(demandes, eleves, predictions, enregistrements)],
+        "nombre": len(predictions),
+        "request_id": identifiant,
+        "model_version": version,
+        "inference_time_ms": round(duree_ms, 3),
+    }
+    return jsonify(corps)
+
+
+def _cellule(valeur) -> str:
+    return "" if valeur is None else str(valeur)

@@ -1,0 +1,142 @@
+"""``POST /predire/lot`` par HTTP, contre le vrai gunicorn : formats JSON et CSV, ordre, conservation, erreurs."""
+
+import csv
+import io
+import json
+
+import pytest
+import requests
+
+from app.eleves_aleatoires import eleves_aleatoires
+from app.lots import COLONNES_AJOUTEES, LOT_MAX
+from app.pipeline import probabilite_echec
+from app.schema import CONFIGURATIONS, configuration_pour, Eleve
+
+URL = "/predire/lot"
+
+
+def _attendues(artefacts, valeurs):
+    """P(échec) du pipeline pour chaque élève, dans l'ordre, selon sa configuration."""
+    from app.pipeline import en_tableau
+
+    configurations = [configuration_pour(Eleve.model_validate(v)) for v in valeurs]
+    resultat = [None] * len(valeurs)
+    for configuration in CONFIGURATIONS:
+        positions = [i for i, c in enumerate(configurations) if c == configuration]
+        if positions:
+            pipeline = artefacts.modele["configurations"][configuration]["pipeline"]
+            p = probabilite_echec(pipeline, en_tableau([valeurs[i] for i in positions], configuration))
+            for i, valeur in zip(positions, p):
+                resultat[i] = float(valeur)
+    return configurations, resultat
+
+
+def _lignes_du_lot(serveur, identifiant):
+    return [l for l in serveur.lignes_journal() if l["request_id"].startswith(identifiant + "-")]
+
+
+def test_liste_json_de_tout_le_fichier_dans_l_ordre_et_conservee(serveur, jeu, artefacts_livres):
+    valeurs = jeu.X.to_dict(orient="records")
+    for i in range(0, len(valeurs), 3):  # un tiers sans G2, un tiers sans notes : les trois configurations
+        valeurs[i] = {**valeurs[i], "G2": None}
+    for i in range(1, len(valeurs), 3):
+        valeurs[i] = {k: v for k, v in valeurs[i].items() if k not in ("G1", "G2")}
+    reponse = requests.post(serveur.url + URL, json=valeurs, headers={"X-Request-ID": "lot-fichier"}, timeout=120)
+    assert reponse.status_code == 200, reponse.text
+    corps = reponse.json()
+    assert corps["nombre"] == len(valeurs) and corps["request_id"] == "lot-fichier"
+    configurations, attendues = _attendues(artefacts_livres, valeurs)
+    for rang, (resultat, configuration, attendue) in enumerate(zip(corps["resultats"], configurations, attendues), 1):
+        assert resultat["request_id"] == f"lot-fichier-{rang}"
+        assert resultat["configuration"] == configuration
+        assert resultat["probabilite_echec"] == pytest.approx(attendue, abs=1e-12)
+        assert resultat["prediction"] == (0 if attendue >= resultat["seuil"] else 1)
+        assert resultat["age"] == valeurs[rang - 1]["age"]
+    lignes = _lignes_du_lot(serveur, "lot-fichier")
+    assert [l["request_id"] for l in lignes] == [f"lot-fichier-{i}" for i in range(1, len(valeurs) + 1)]
+    relue = requests.get(serveur.url + "/predictions/lot-fichier-5", timeout=30)
+    assert relue.status_code in (200, 403)  # 403 : historique fermé sans API_TOKEN (jamais 404 ni 500)
+
+
+def _csv_uci(jeu, separateur=";", retirer=()):
+    sortie = io.StringIO()
+    colonnes = [c for c in jeu.X.columns if c not in retirer]
+    redacteur = csv.writer(sortie, delimiter=separateur, lineterminator="\n")
+    redacteur.writerow(colonnes)
+    for ligne in jeu.X[colonnes].itertuples(index=False):
+        redacteur.writerow(ligne)
+    return sortie.getvalue(), colonnes
+
+
+@pytest.mark.parametrize("separateur,retirer", [(";", ()), (",", ()), (";", ("G1", "G2"))])
+def test_csv_en_entree_csv_en_sortie(serveur, jeu, artefacts_livres, separateur, retirer):
+    texte, colonnes = _csv_uci(jeu, separateur, retirer)
+    reponse = requests.post(serveur.url + URL, data=texte.encode(), headers={"Content-Type": "text/csv"}, timeout=120)
+    assert reponse.status_code == 200, reponse.text
+    assert reponse.headers["Content-Type"].startswith("text/csv")
+    lignes = list(csv.reader(io.StringIO(reponse.text), delimiter=separateur))
+    assert lignes[0] == [*colonnes, *COLONNES_AJOUTEES]
+    assert len(lignes) == len(jeu.X) + 1
+    valeurs = [{c: v for c, v in l.items() if c not in retirer} for l in jeu.X.to_dict(orient="records")]
+    configurations, attendues = _attendues(artefacts_livres, valeurs)
+    position = {c: i for i, c in enumerate(lignes[0])}
+    for ligne, attendue, configuration, source in zip(lignes[1:], attendues, configurations, valeurs):
+        assert float(ligne[position["probabilite_echec"]]) == pytest.approx(attendue, abs=1e-12)
+        assert ligne[position["configuration"]] == configuration
+        assert ligne[position["school"]] == source["school"] and int(ligne[position["absences"]]) == source["absences"]
+
+
+def test_erreurs_de_lot(serveur, exemple):
+    avant = len(serveur.lignes_journal())
+    vide = requests.post(serveur.url + URL, json=[], timeout=30)
+    assert vide.status_code == 400 and "vide" in vide.json()["erreur"]
+    objet = requests.post(serveur.url + URL, json=exemple, timeout=30)
+    assert objet.status_code == 400 and "liste" in objet.json()["erreur"]
+    trop = requests.post(serveur.url + URL, json=[exemple] * (LOT_MAX + 1), timeout=120)
+    assert trop.status_code == 400 and str(LOT_MAX) in trop.json()["erreur"]
+    mauvaise = requests.post(serveur.url + URL, json=[exemple, {**exemple, "sex": "X"}, exemple, {**exemple, "age": 40}],
+                             timeout=30)
+    assert mauvaise.status_code == 400
+    details = mauvaise.json()["details"]
+    assert [d["champ"] for d in details] == ["élément 1 : sex", "élément 3 : age"]
+    assert "rien n'a été prédit" in mauvaise.json()["erreur"]
+    texte = requests.post(serveur.url + URL, data=b"a,b", headers={"Content-Type": "text/plain"}, timeout=30)
+    assert texte.status_code == 415 and "text/csv" in texte.json()["erreur"]
+    assert len(serveur.lignes_journal()) == avant  # rien de conservé
+
+
+def test_erreurs_csv(serveur, jeu):
+    texte, _ = _csv_uci(jeu)
+    entete, *lignes = texte.splitlines()
+    inconnue = requests.post(serveur.url + URL, data=(entete + ";remarque\n" + lignes[0] + ";x\n").encode(),
+                             headers={"Content-Type": "text/csv"}, timeout=30)
+    assert inconnue.status_code == 400
+    assert inconnue.json()["details"][0]["champ"] == "remarque"
+    note_finale = requests.post(serveur.url + URL, data=(entete + ";G3\n" + lignes[0] + ";12\n").encode(),
+                                headers={"Content-Type": "text/csv"}, timeout=30)
+    assert note_finale.status_code == 400 and note_finale.json()["details"][0]["champ"] == "G3"
+    mauvaise = lignes[2].replace("GP", "XX", 1) if lignes[2].startswith("GP") else "XX" + lignes[2][2:]
+    corps = "\n".join([entete, lignes[0], lignes[1], mauvaise, lignes[3]]) + "\n"
+    refuse = requests.post(serveur.url + URL, data=corps.encode(), headers={"Content-Type": "text/csv"}, timeout=30)
+    assert refuse.status_code == 400
+    assert refuse.json()["details"][0]["champ"] == "ligne 4 : school"  # ligne 1 = en-tête
+
+
+def test_request_id_deja_utilise_409_sans_rien_conserver(serveur, exemple):
+    entetes = {"X-Request-ID": "lot-doublon"}
+    assert requests.post(serveur.url + URL, json=[exemple] * 3, headers=entetes, timeout=30).status_code == 200
+    avant = len(serveur.lignes_journal())
+    second = requests.post(serveur.url + URL, json=[exemple] * 5, headers=entetes, timeout=30)
+    assert second.status_code == 409
+    assert len(serveur.lignes_journal()) == avant
+
+
+def test_limite_de_taille_propre_au_lot(serveur, exemple):
+    eleves = eleves_aleatoires(400, graine=4)  # ~ 250 Kio : au-delà de TAILLE_MAX_CORPS (64 Kio) de /predire
+    corps = json.dumps(eleves).encode()
+    assert len(corps) > 64 * 1024
+    assert requests.post(serveur.url + URL, data=corps, headers={"Content-Type": "application/json"},
+                         timeout=60).status_code == 200
+    seul = requests.post(serveur.url + "/predire", data=json.dumps({**exemple, "x": "y" * 70_000}).encode(),
+                         headers={"Content-Type": "application/json"}, timeout=30)
+    assert seul.status_code == 413
