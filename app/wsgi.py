@@ -1,10 +1,19 @@
 """Point d'entrée WSGI de gunicorn : ``app.wsgi:app``. Refuse de démarrer si le modèle est invalide."""
 
+import logging
 import sys
 
 from app import create_app
 from app.artefacts import ErreurArtefacts
 from app.config import ErreurConfiguration
+
+# Les messages de l'application (modèle chargé, base utilisée…) passent par le journal de gunicorn.
+_gunicorn = logging.getLogger("gunicorn.error")
+if _gunicorn.handlers:
+    _application = logging.getLogger("prediction_etudiante")
+    _application.handlers = list(_gunicorn.handlers)
+    _application.setLevel(_gunicorn.level)
+    _application.propagate = False
 
 try:
     app = create_app()
