@@ -1,8 +1,8 @@
 """Garder la base des résultats et le journal des requêtes d'accord : conserver, effacer.
 
 Ordre suivi partout : base d'abord, journal ensuite, validation (commit) en dernier.
-Avec SQLite, la transaction tient le verrou d'écriture de la base avant de prendre celui du
-journal, dans ``conserver`` comme dans ``effacer_utilisateur`` : même ordre, pas d'interblocage.
+Avec SQLite, le verrou du journal est pris avant la transaction (voir ``_un_ecrivain_a_la_fois``),
+dans ``conserver`` comme dans ``effacer_utilisateur`` : même ordre de verrous, pas d'interblocage.
 
 - ``conserver`` : insertion (409 si le request_id existe, 503 si la base ne répond pas), ligne
   du journal (en cas d'échec : annulation, 503), commit. Si le commit échoue après la ligne,
@@ -16,6 +16,7 @@ journal, dans ``conserver`` comme dans ``effacer_utilisateur`` : même ordre, pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -37,10 +38,20 @@ def _motif(cle: str, valeur: str) -> bytes:
     return f'"{cle}":{json.dumps(valeur, ensure_ascii=False)}'.encode("utf-8")
 
 
+def _un_ecrivain_a_la_fois(magasin: MagasinResultats, registre: JournalRequetes):
+    """Avec SQLite, les écritures sont de toute façon une à la fois ; on fait attendre les autres
+    sur le verrou du journal (réveil immédiat par le noyau) plutôt que dans SQLite, qui attend par
+    paliers de 1 à 100 ms. Ordre des verrous inchangé partout : journal, puis base. PostgreSQL
+    écrit en parallèle : pas de verrou global."""
+    if magasin.moteur_sql == "sqlite" and registre.vers_fichier:
+        return registre.verrou()
+    return contextlib.nullcontext()
+
+
 def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistrement: dict) -> None:
     """Conserve une prédiction servie, en base et au journal, ou nulle part."""
     request_id = enregistrement["request_id"]
-    with magasin.transaction() as transaction:
+    with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
         transaction.inserer(enregistrement)
         registre.ecrire([enregistrement])
         try:
@@ -59,7 +70,7 @@ def conserver_lot(magasin: MagasinResultats, registre: JournalRequetes, enregist
     groupée, lignes du journal en une écriture, commit ; compensation si le commit échoue).
     ``prefixe`` : début commun des request_id du lot (pour ne relire que ses lignes du journal)."""
     identifiants = {e["request_id"] for e in enregistrements}
-    with magasin.transaction() as transaction:
+    with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
         transaction.inserer_lot(enregistrements)
         registre.ecrire(enregistrements)
         try:
@@ -74,7 +85,7 @@ def conserver_lot(magasin: MagasinResultats, registre: JournalRequetes, enregist
 
 def effacer_utilisateur(magasin: MagasinResultats, registre: JournalRequetes, user_id: str) -> Effacement:
     """Efface toutes les prédictions d'un utilisateur, en base et au journal."""
-    with magasin.transaction() as transaction:
+    with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
         supprimees = transaction.supprimer_utilisateur(user_id)
         lignes = registre.retirer(lambda e: e.get("user_id") == user_id, _motif("user_id", user_id))
         transaction.valider()

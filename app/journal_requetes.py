@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class JournalRequetes:
         self.chemin = Path(chemin)
         self.mode = mode
         self.chemin_verrou = self.chemin.with_name(self.chemin.name + ".lock")
+        self._fil = threading.local()
 
     @property
     def vers_fichier(self) -> bool:
@@ -44,11 +46,30 @@ class JournalRequetes:
 
     @contextlib.contextmanager
     def verrou(self) -> Iterator[None]:
-        """Verrou exclusif partagé par les écrivains et la purge du journal."""
-        descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, 0o644)
+        """Verrou exclusif partagé par les écrivains et la purge du journal.
+
+        Réentrant dans un même fil : la conservation (``app.conservation``) peut le prendre
+        autour de toute la transaction, puis ``ecrire`` ou ``retirer`` le reprendre sans se
+        bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil).
+        """
+        if getattr(self._fil, "profondeur", 0):
+            self._fil.profondeur += 1
+            try:
+                yield
+            finally:
+                self._fil.profondeur -= 1
+            return
+        try:
+            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
         try:
             fcntl.flock(descripteur, fcntl.LOCK_EX)
-            yield
+            self._fil.profondeur = 1
+            try:
+                yield
+            finally:
+                self._fil.profondeur = 0
         finally:
             os.close(descripteur)  # libère le verrou
 
