@@ -29,7 +29,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     compiles = compiles_pour(charges, config.chemin_compile)  # sans scikit-learn si le cache est valide
     app = Flask(__name__)
     app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
-    app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     magasin = MagasinResultats(config.url_base)

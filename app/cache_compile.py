@@ -2,22 +2,22 @@
 
 Il porte le sha256 du modèle et celui de ``features.pkl`` dont il vient : un cache d'un autre
 modèle est ignoré (puis réécrit). Avec un cache valide, l'API démarre sans importer
-scikit-learn, pandas ni joblib (démarrage à froid rapide, Cloud Run) ; ``np.load`` avec
+scikit-learn ni pandas (démarrage à froid rapide, Cloud Run ; joblib, léger, reste importé
+par ``app.artefacts``) ; ``np.load`` avec
 ``allow_pickle=False`` n'exécute aucun code. Le cache se régénère par
 ``python -m app.compilation`` (fait dans l'image Docker) ou au premier démarrage.
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from app.arbres_compiles import ArbresCompiles
+from app.artefacts import ecrire_ensemble
 from app.vote_compile import VoteCompile, depuis_tableaux
 
 FORMAT_CACHE = 2
@@ -34,15 +34,9 @@ def ecrire_cache(chemin: str | Path, compiles: dict[str, ArbresCompiles | VoteCo
                 "configurations": np.array(sorted(compiles), dtype=np.str_).reshape(len(compiles))}
     for configuration, compile_ in compiles.items():
         tableaux.update(compile_.en_tableaux(f"{configuration}."))
-    descripteur, temporaire = tempfile.mkstemp(dir=chemin.parent, prefix=f".{chemin.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descripteur, "wb") as sortie:
-            np.savez(sortie, **tableaux)
-        os.chmod(temporaire, 0o644)
-        os.replace(temporaire, chemin)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporaire)
+    tampon = io.BytesIO()
+    np.savez(tampon, **tableaux)
+    ecrire_ensemble(chemin.parent, {chemin.name: tampon.getvalue()})
 
 
 def lire_cache(chemin: str | Path, sha256_modele: str, sha256_variables: str) -> dict[str, ArbresCompiles | VoteCompile] | None:

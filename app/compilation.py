@@ -114,7 +114,6 @@ def compiler(configuration: str, pipeline):
     from sklearn.ensemble import VotingClassifier
     from sklearn.pipeline import Pipeline
 
-    from app.explication import Explicateur
     from app.vote_compile import VoteCompile
 
     if len(pipeline) != 2:
@@ -130,10 +129,7 @@ def compiler(configuration: str, pipeline):
         sous_pipelines = [Pipeline([("preparation", pipeline[0]), ("classifieur", membre)])
                           for membre in classifieur.estimators_]
         membres = tuple(_compiler_arbres(configuration, p) for p in sous_pipelines)
-        try:
-            explicateur = Explicateur(pipeline)
-        except TypeError as erreur:
-            raise NonCompilable(str(erreur)) from None
+        explicateur = _explicateur(pipeline)
         zero = np.zeros(membres[0].colonnes)
         poids = classifieur._weights_not_none
         compile_ = VoteCompile(
@@ -145,17 +141,22 @@ def compiler(configuration: str, pipeline):
     return compile_
 
 
-def _compiler_arbres(configuration: str, pipeline) -> ArbresCompiles:
+def _explicateur(pipeline):
+    """L'explication de référence du pipeline ; un classifieur qu'elle ne sait pas expliquer n'est pas compilable."""
     from app.explication import Explicateur
 
+    try:
+        return Explicateur(pipeline)
+    except TypeError as erreur:
+        raise NonCompilable(str(erreur)) from None
+
+
+def _compiler_arbres(configuration: str, pipeline) -> ArbresCompiles:
     preparation, classifieur = pipeline[0], pipeline[-1]
     champs = list(preparation.feature_names_in_)
     colonne_numerique, categories, colonne_categorie, colonnes = _encodage(preparation, champs)
     arbres, genre, probas, depart, diviseur, colonne_1 = _arbres(classifieur)
-    try:
-        explicateur = Explicateur(pipeline)
-    except TypeError as erreur:
-        raise NonCompilable(str(erreur)) from None
+    explicateur = _explicateur(pipeline)
     gauche, droite, variable, seuil, racines = [], [], [], [], []
     decalage, profondeur = 0, 0
     for arbre in arbres:
@@ -188,8 +189,6 @@ def _compiler_arbres(configuration: str, pipeline) -> ArbresCompiles:
 def verifier(compile_, pipeline, graine: int = 20261123) -> None:
     """Compare le modèle compilé au pipeline (probabilités) et à ``app.explication`` (contributions)
     sur des élèves aléatoires ; ``NonCompilable`` au moindre écart."""
-    from app.explication import Explicateur
-
     from app.eleves_aleatoires import eleves_aleatoires
     from app.pipeline import en_tableau, probabilite_echec
 
@@ -197,17 +196,18 @@ def verifier(compile_, pipeline, graine: int = 20261123) -> None:
     tableau = en_tableau(valeurs, compile_.configuration)
     attendues = probabilite_echec(pipeline, tableau)
     transformees = pipeline[0].transform(tableau)
-    une_a_une = np.array([compile_.evaluer(compile_.encoder(v))[0] for v in valeurs])
     X = np.array([compile_.encoder(v) for v in valeurs])
+    evaluations = [compile_.evaluer(x) for x in X]
+    une_a_une = np.array([p for p, _ in evaluations])
     if not np.array_equal(X, transformees):
         raise NonCompilable(f"configuration {compile_.configuration} : encodage différent de celui du pipeline")
     en_lot, contributions = compile_.evaluer_lot(X)
     ecart = max(float(np.max(np.abs(une_a_une - attendues))), float(np.max(np.abs(en_lot - attendues))))
     if not ecart <= ECART_TOLERE:
         raise NonCompilable(f"configuration {compile_.configuration} : écart {ecart:.2e} avec le pipeline")
-    explicateur = Explicateur(pipeline)
+    explicateur = _explicateur(pipeline)
     reference = np.array([explicateur.contributions(x)[1] for x in transformees])
-    une_a_une = np.array([compile_.evaluer(x)[1] for x in X])
+    une_a_une = np.array([c for _, c in evaluations])
     if not (np.array_equal(reference, contributions) and np.array_equal(reference, une_a_une)):
         raise NonCompilable(f"configuration {compile_.configuration} : contributions différentes de app.explication")
 

@@ -48,7 +48,7 @@ class Configuration:
             brut = env.get(nom, "").strip()
             if not brut:
                 return valeur_defaut
-            if not brut.isdigit() or not minimum <= int(brut) <= maximum:
+            if not (brut.isascii() and brut.isdigit()) or not minimum <= int(brut) <= maximum:
                 raise ErreurConfiguration(f"{nom}={brut!r} : entier de {minimum} à {maximum} attendu")
             return int(brut)
 

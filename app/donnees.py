@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from app.erreurs_validation import detailler
-from app.schema import CHAMPS, NUMERIQUES, Eleve
+from app.schema import CHAMPS, FORME_ENTIER_TEXTE, NUMERIQUES, Eleve, separateur_csv
 
 CIBLE = "G3"
 SEUIL_REUSSITE = 10
@@ -35,10 +35,6 @@ class JeuDonnees:
     """1 = réussite (G3 ≥ 10), 0 = échec."""
 
 
-def _separateur(premiere_ligne: str) -> str:
-    return ";" if premiere_ligne.count(";") >= premiere_ligne.count(",") else ","
-
-
 def lire_donnees(chemin: str | Path) -> JeuDonnees:
     chemin = Path(chemin)
     if not chemin.is_file():
@@ -48,7 +44,7 @@ def lire_donnees(chemin: str | Path) -> JeuDonnees:
     if not premiere_ligne.strip():
         raise ErreurDonnees(f"le fichier de données est vide : {chemin}")
     tableau = pd.read_csv(
-        chemin, sep=_separateur(premiere_ligne), dtype=str, quoting=csv.QUOTE_MINIMAL,
+        chemin, sep=separateur_csv(premiere_ligne), dtype=str, quoting=csv.QUOTE_MINIMAL,
         keep_default_na=False, encoding="utf-8-sig",
     )
     tableau.columns = [c.strip() for c in tableau.columns]
@@ -67,7 +63,7 @@ def lire_donnees(chemin: str | Path) -> JeuDonnees:
     for position, ligne in enumerate(tableau.to_dict(orient="records")):
         numero = position + 2  # ligne 1 = en-tête
         note_finale = ligne.pop(CIBLE).strip()
-        if not note_finale.lstrip("+-").isdigit() or not 0 <= int(note_finale) <= 20:
+        if not FORME_ENTIER_TEXTE.match(note_finale) or not 0 <= int(note_finale) <= 20:
             raise ErreurDonnees(
                 f"ligne {numero}, colonne {CIBLE} : note finale invalide {note_finale!r} "
                 "(entier de 0 à 20 attendu)"

@@ -39,7 +39,7 @@ def _message(erreur: dict) -> str:
     if type_erreur in ("int_type", "int_parsing", "int_from_float"):
         return "doit être un nombre entier"
     if type_erreur in ("string_type", "string_too_long", "string_too_short", "string_pattern_mismatch"):
-        return erreur.get("ctx", {}).get("message_fr") or "chaîne de caractères invalide"
+        return "chaîne de caractères invalide"
     return "valeur invalide"
 
 

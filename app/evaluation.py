@@ -69,19 +69,17 @@ def choisir_seuil(y: np.ndarray, p_echec: np.ndarray,
     return meilleur, meilleure_exactitude
 
 
-def _probabilites_hors_plis(pipeline, X, y, plis: int, repetitions: int, graine: int) -> np.ndarray:
-    """P(échec) hors plis, une colonne par répétition de la validation croisée interne."""
-    p = np.empty((len(y), repetitions))
-    for r in range(repetitions):
-        decoupe = StratifiedKFold(n_splits=plis, shuffle=True, random_state=graine + 7919 * r)
-        for entrainement, validation in decoupe.split(X, y):
-            modele = clone(pipeline).fit(X.iloc[entrainement], y[entrainement])
-            p[validation, r] = probabilite_echec(modele, X.iloc[validation])
+def _probabilites_hors_plis(pipeline, X, y, plis: int, graine: int) -> np.ndarray:
+    """P(échec) de chaque élève, prédite par un modèle qui ne l'a pas vu (validation croisée interne)."""
+    p = np.empty(len(y))
+    for entrainement, validation in StratifiedKFold(n_splits=plis, shuffle=True, random_state=graine).split(X, y):
+        modele = clone(pipeline).fit(X.iloc[entrainement], y[entrainement])
+        p[validation] = probabilite_echec(modele, X.iloc[validation])
     return p
 
 
 def selectionner(candidats: Sequence[Candidat], X: pd.DataFrame, y: np.ndarray,
-                 plis_internes: int, graine: int, repetitions_internes: int = 1) -> Selection:
+                 plis_internes: int, graine: int) -> Selection:
     """Choisit le candidat et son seuil par validation croisée sur les seules données reçues.
 
     Critère, dans l'ordre : l'exactitude hors plis au seuil 0,5 (la mesure de l'article) ;
@@ -90,9 +88,9 @@ def selectionner(candidats: Sequence[Candidat], X: pd.DataFrame, y: np.ndarray,
     """
     meilleur: tuple[tuple[float, float], Selection] | None = None
     for candidat in candidats:
-        p = _probabilites_hors_plis(candidat.pipeline, X, y, plis_internes, repetitions_internes, graine)
-        exactitude_05 = float(np.mean([np.mean(classes_predites(p[:, r], 0.5) == y) for r in range(p.shape[1])]))
-        seuil, exactitude_seuil = choisir_seuil(y, p.mean(axis=1))
+        p = _probabilites_hors_plis(candidat.pipeline, X, y, plis_internes, graine)
+        exactitude_05 = float(np.mean(classes_predites(p, 0.5) == y))
+        seuil, exactitude_seuil = choisir_seuil(y, p)
         cle = (round(exactitude_05, 10), round(exactitude_seuil, 10))
         if meilleur is None or cle > meilleur[0]:
             meilleur = (cle, Selection(candidat=candidat, seuil=seuil, exactitude_interne=exactitude_05,
@@ -100,9 +98,8 @@ def selectionner(candidats: Sequence[Candidat], X: pd.DataFrame, y: np.ndarray,
     return meilleur[1]
 
 
-def _pli_externe(candidats, X, y, entrainement, test, plis_internes, repetitions_internes, graine):
-    selection = selectionner(candidats, X.iloc[entrainement], y[entrainement], plis_internes, graine,
-                             repetitions_internes)
+def _pli_externe(candidats, X, y, entrainement, test, plis_internes, graine):
+    selection = selectionner(candidats, X.iloc[entrainement], y[entrainement], plis_internes, graine)
     modele = clone(selection.candidat.pipeline).fit(X.iloc[entrainement], y[entrainement])
     p = probabilite_echec(modele, X.iloc[test])
     return test, p, selection.seuil, selection.candidat.nom
@@ -130,7 +127,7 @@ def _resume(valeurs: list[float]) -> dict[str, float]:
 
 
 def evaluer(candidats: Sequence[Candidat], X: pd.DataFrame, y: np.ndarray, *, repetitions: int,
-            plis: int, plis_internes: int, graine: int, repetitions_internes: int = 1, n_jobs: int = -1,
+            plis: int, plis_internes: int, graine: int, n_jobs: int = -1,
             progression: Callable[[str], None] | None = None) -> dict:
     """Validation croisée imbriquée répétée ; métriques par répétition puis résumées.
 
@@ -144,7 +141,7 @@ def evaluer(candidats: Sequence[Candidat], X: pd.DataFrame, y: np.ndarray, *, re
     resultats = []
     executeur = Parallel(n_jobs=n_jobs, return_as="generator")
     for numero, resultat in enumerate(executeur(
-        delayed(_pli_externe)(candidats, X, y, tr, te, plis_internes, repetitions_internes, graine + i)
+        delayed(_pli_externe)(candidats, X, y, tr, te, plis_internes, graine + i)
         for i, (tr, te) in enumerate(taches)
     ), start=1):
         resultats.append(resultat)

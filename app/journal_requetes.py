@@ -113,6 +113,9 @@ class JournalRequetes:
             with self.verrou():
                 if not self.chemin.exists():
                     return 0
+                with open(self.chemin, "rb") as source:
+                    if not any(motif in ligne and _visee(ligne, a_retirer) for ligne in source):
+                        return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
                 retirees = 0
                 with open(self.chemin, "rb") as source, open(temporaire, "wb") as cible:
                     for ligne in source:
@@ -143,12 +146,12 @@ class JournalRequetes:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""
         if not self.vers_fichier:
             return True, f"mode {self.mode}"
-        dossier = self.chemin.parent if str(self.chemin.parent) else Path(".")
         try:
             with self.verrou():
                 descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 os.close(descripteur)
-            libre = os.statvfs(dossier).f_bavail * os.statvfs(dossier).f_frsize
+            disque = os.statvfs(self.chemin.parent)
+            libre = disque.f_bavail * disque.f_frsize
         except OSError as erreur:
             return False, f"journal non inscriptible : {erreur.strerror}"
         if libre < 64 * 1024:
@@ -180,7 +183,7 @@ def _visee(ligne: bytes, a_retirer: Callable[[dict], bool]) -> bool:
 def _synchroniser_dossier(dossier: Path) -> None:
     """Rend le renommage durable (fsync du dossier) ; sans effet là où ce n'est pas permis."""
     with contextlib.suppress(OSError):
-        descripteur = os.open(dossier if str(dossier) else ".", os.O_RDONLY)
+        descripteur = os.open(dossier, os.O_RDONLY)
         try:
             os.fsync(descripteur)
         finally:

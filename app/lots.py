@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from app.erreurs_http import ErreurRequete
 from app.erreurs_validation import detailler
-from app.schema import CHAMPS, NOTES, DemandePrediction
+from app.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
 
 LOT_MAX = 10_000
 """Élèves par lot au plus (une classe, un établissement, un district par morceaux)."""
@@ -71,10 +71,6 @@ def lot_json(document) -> list[DemandePrediction]:
     return valider(document, lambda i: f"élément {i}", "élément")
 
 
-def _separateur(entete: str) -> str:
-    return ";" if entete.count(";") >= entete.count(",") else ","
-
-
 def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     """(demandes validées, colonnes reçues, séparateur) d'un CSV au format UCI."""
     try:
@@ -83,7 +79,7 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
         raise ErreurRequete(400, "CSV invalide : le fichier n'est pas de l'UTF-8") from None
     if not texte.strip():
         raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
-    separateur = _separateur(texte.split("\n", 1)[0])
+    separateur = separateur_csv(texte.split("\n", 1)[0])
     lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
     try:
         lignes = [ligne for ligne in lecteur if any(cellule.strip() for cellule in ligne)]

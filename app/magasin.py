@@ -23,6 +23,8 @@ from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Intege
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from app.contrat import PredictionConservee
+
 journal = logging.getLogger("prediction_etudiante")
 
 DELAI_CONNEXION_S = 5
@@ -47,9 +49,9 @@ PREDICTIONS = Table(
     Index("ix_predictions_user_id_horodatage", "user_id", "horodatage", "numero"),
 )
 
-COLONNES_ENREGISTREMENT = ("horodatage", "request_id", "user_id", "configuration", "entrees", "prediction",
-                           "probabilite_echec", "probabilite_reussite", "seuil", "model_version")
-"""Les clés d'un enregistrement : celles de la ligne du journal des requêtes, dans le même ordre."""
+COLONNES_ENREGISTREMENT = tuple(PredictionConservee.model_fields)
+"""Les clés d'un enregistrement : celles de la ligne du journal des requêtes, dans le même ordre
+(le modèle ``PredictionConservee`` du contrat les décrit pour l'OpenAPI)."""
 
 
 _INSERTION = insert(PREDICTIONS)
@@ -89,8 +91,8 @@ def _depuis_base(ligne) -> dict:
     return enregistrement
 
 
-def _options_moteur(url: str) -> dict:
-    if make_url(url).get_backend_name() == "sqlite":
+def _options_moteur(moteur_sql: str) -> dict:
+    if moteur_sql == "sqlite":
         return {"connect_args": {"timeout": ATTENTE_VERROU_SQLITE_S}}
     return {"pool_pre_ping": True, "pool_size": 4, "max_overflow": 4,
             "pool_timeout": DELAI_CONNEXION_S, "connect_args": {"connect_timeout": DELAI_CONNEXION_S}}
@@ -142,7 +144,7 @@ class MagasinResultats:
         adresse = make_url(url)
         self.moteur_sql = adresse.get_backend_name()
         self.description = adresse.render_as_string(hide_password=True)
-        self.moteur = create_engine(url, **_options_moteur(url))
+        self.moteur = create_engine(url, **_options_moteur(self.moteur_sql))
         if self.moteur_sql == "sqlite":
             event.listen(self.moteur, "connect", _regler_sqlite)
         self._schema_pret = False

@@ -14,7 +14,7 @@ _REF = "#/components/schemas/{model}"
 
 
 def _json(schema_ref: str | None = None, schema: dict | None = None) -> dict:
-    return {"application/json": {"schema": schema or {"$ref": f"#/components/schemas/{schema_ref}"}}}
+    return {"application/json": {"schema": schema or {"$ref": _REF.format(model=schema_ref)}}}
 
 
 def _erreurs(*statuts: int) -> dict:
@@ -103,7 +103,7 @@ def _lot(en_tete_id: dict, exemple: dict) -> dict:
         "parameters": [identifiant_lot],
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"type": "array", "minItems": 1, "maxItems": LOT_MAX,
-                                            "items": {"$ref": "#/components/schemas/DemandePrediction"}},
+                                            "items": {"$ref": _REF.format(model="DemandePrediction")}},
                                  "example": [exemple, sans_notes]},
             "text/csv": {"schema": {"type": "string", "pattern": forme_csv,
                                     "description": "Fichier UCI sans G3 ; aussi accepté : séparateur « , », G1/G2 "
@@ -161,7 +161,7 @@ def document() -> dict:
                                "user_id (facultatif) est l'identifiant pseudonyme de l'élève concerné.",
                 "parameters": [en_tete_id],
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/DemandePrediction"}, "example": exemple}}},
+                    "schema": {"$ref": _REF.format(model="DemandePrediction")}, "example": exemple}}},
                 "responses": {
                     "200": {"description": "Prédiction", "content": _json("ReponsePrediction"),
                             "headers": {"X-Request-ID": {"schema": {"type": "string"}}}},

@@ -116,7 +116,6 @@ class Predicteur:
     def __init__(self, artefacts: Artefacts, seuils_forces: dict[str, float] | None = None,
                  compiles: dict[str, ArbresCompiles | VoteCompile] | None = None):
         self.version = artefacts.fiche["version_modele"]
-        self.sha256 = artefacts.sha256
         self._artefacts = artefacts
         self.seuils = {c: float((seuils_forces or {}).get(c, artefacts.seuil(c))) for c in CONFIGURATIONS}
         if compiles is None:

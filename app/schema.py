@@ -16,7 +16,12 @@ from pydantic_core import PydanticCustomError
 
 from app.identifiants import FORME_IDENTIFIANT, REGLE_IDENTIFIANT, identifiant_valide
 
-_ENTIER_TEXTE = re.compile(r"^\s*[+-]?\d{1,6}\s*$")
+FORME_ENTIER_TEXTE = re.compile(r"^\s*[+-]?\d{1,6}\s*$")
+
+
+def separateur_csv(entete: str) -> str:
+    """« ; » (fichier UCI) ou « , » (copie du projet d'origine), d'après la ligne d'en-tête."""
+    return ";" if entete.count(";") >= entete.count(",") else ","
 
 
 def _entier_strict(valeur: Any) -> Any:
@@ -33,7 +38,7 @@ def _entier_strict(valeur: Any) -> Any:
         if valeur == valeur and valeur not in (float("inf"), float("-inf")) and valeur.is_integer():
             return int(valeur)
         raise PydanticCustomError("entier", "doit être un nombre entier")
-    if isinstance(valeur, str) and _ENTIER_TEXTE.match(valeur):
+    if isinstance(valeur, str) and FORME_ENTIER_TEXTE.match(valeur):
         return int(valeur)
     raise PydanticCustomError("entier", "doit être un nombre entier")
 

@@ -75,8 +75,6 @@ class VoteCompile:
                                                          self.poids_explication.tolist(), resultats):
             _, c = self._en_probabilite(membre, depart, contributions, lot)
             par_champ = par_champ + w * c
-        if isinstance(par_champ, float):  # aucun membre (impossible une fois compilé)
-            par_champ = np.zeros(len(self.champs))
         return self._voter(probabilites), par_champ
 
     def evaluer(self, x: np.ndarray) -> tuple[float, np.ndarray]:

@@ -24,11 +24,11 @@ def docs():
     for nom in CHAMPS:
         info = Eleve.model_fields[nom]
         if nom in CATEGORIES:
-            regle, valeurs = "une valeur parmi : " + ", ".join(CATEGORIES[nom]), list(CATEGORIES[nom])
+            regle, valeurs, limites = "une valeur parmi : " + ", ".join(CATEGORIES[nom]), list(CATEGORIES[nom]), None
         else:
-            minimum, maximum = bornes(nom)
-            regle, valeurs = f"entier de {minimum} à {maximum}", None
+            limites = bornes(nom)
+            regle, valeurs = f"entier de {limites[0]} à {limites[1]}", None
         champs.append({"nom": nom, "description": info.description, "regle": regle, "valeurs": valeurs,
-                       "bornes": None if valeurs else bornes(nom), "facultatif": nom in NOTES})
+                       "bornes": limites, "facultatif": nom in NOTES})
     return render_template("docs.html", champs=champs, routes=routes(),
                            exemple=json.dumps(exemple_eleve(), ensure_ascii=False, indent=2))
