@@ -15,7 +15,9 @@ def create_app(config: Configuration | None = None) -> Flask:
     """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
     from app import artefacts, erreurs_http
     from app.cache_compile import compiles_pour
+    from app.conservation import ConservationGroupee
     from app.erreurs_http import ErreurRequete
+    from app.json_rapide import FournisseurJson
     from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
     from app.journal_requetes import JournalRequetes
     from app.magasin import MagasinResultats
@@ -30,16 +32,17 @@ def create_app(config: Configuration | None = None) -> Flask:
     app = Flask(__name__)
     app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
     app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = FournisseurJson(app)
     magasin = MagasinResultats(config.url_base)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
+    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
     app.extensions[CLE] = Services(
         configuration=config,
         artefacts=charges,
         predicteur=Predicteur(charges, config.seuils_forces, compiles),
-        journal=JournalRequetes(config.chemin_journal, config.mode_journal),
+        journal=registre,
         magasin=magasin,
+        conservation=ConservationGroupee(magasin, registre),
     )
     erreurs_http.enregistrer(app)
 

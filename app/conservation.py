@@ -4,10 +4,12 @@ Ordre suivi partout : base d'abord, journal ensuite, validation (commit) en dern
 Avec SQLite, le verrou du journal est pris avant la transaction (voir ``_un_ecrivain_a_la_fois``),
 dans ``conserver`` comme dans ``effacer_utilisateur`` : même ordre de verrous, pas d'interblocage.
 
-- ``conserver`` : insertion (409 si le request_id existe, 503 si la base ne répond pas), ligne
-  du journal (en cas d'échec : annulation, 503), commit. Si le commit échoue après la ligne,
-  la ligne est retirée du journal (compensation) et l'erreur remonte (503) : rien n'est
+- ``conserver`` : insertion (409 si un request_id existe, 503 si la base ne répond pas), lignes
+  du journal (en cas d'échec : annulation, 503), commit. Si le commit échoue après les lignes,
+  elles sont retirées du journal (compensation) et l'erreur remonte (503) : rien n'est
   servi sans être conservé des deux côtés.
+- ``ConservationGroupee`` : la même chose pour des requêtes simultanées, réunies en une
+  transaction (validation groupée) ; chaque requête garde sa propre issue.
 - ``effacer_utilisateur`` : suppression des lignes de la base, réécriture du journal sans les
   lignes de l'utilisateur, commit. Si le journal ne peut pas être réécrit : annulation, rien
   n'est effacé. Si le commit échoue après la réécriture : 503, et un nouvel appel (idempotent)
@@ -17,12 +19,14 @@ dans ``conserver`` comme dans ``effacer_utilisateur`` : même ordre de verrous, 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import os
+import threading
 from dataclasses import dataclass
 
+from app.json_rapide import en_octets
 from app.journal_requetes import ErreurJournal, JournalRequetes
-from app.magasin import ErreurMagasin, MagasinResultats
+from app.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -35,7 +39,7 @@ class Effacement:
 
 def _motif(cle: str, valeur: str) -> bytes:
     """L'extrait que contient toute ligne du journal où ``cle`` vaut ``valeur`` (voir ``ligne_json``)."""
-    return f'"{cle}":{json.dumps(valeur, ensure_ascii=False)}'.encode("utf-8")
+    return f'"{cle}":'.encode("utf-8") + en_octets(valeur)
 
 
 def _un_ecrivain_a_la_fois(magasin: MagasinResultats, registre: JournalRequetes):
@@ -48,39 +52,97 @@ def _un_ecrivain_a_la_fois(magasin: MagasinResultats, registre: JournalRequetes)
     return contextlib.nullcontext()
 
 
-def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistrement: dict) -> None:
-    """Conserve une prédiction servie, en base et au journal, ou nulle part."""
-    request_id = enregistrement["request_id"]
-    with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
-        transaction.inserer(enregistrement)
-        registre.ecrire([enregistrement])
-        try:
-            transaction.valider()
-        except ErreurMagasin:
-            try:
-                registre.retirer(lambda e: e.get("request_id") == request_id, _motif("request_id", request_id))
-            except ErreurJournal:
-                journal.error("commit refusé et ligne du journal non retirée : request_id %s", request_id)
-            raise
-
-
-def conserver_lot(magasin: MagasinResultats, registre: JournalRequetes, enregistrements: list[dict],
-                  prefixe: str) -> None:
-    """Conserve les prédictions d'un lot, toutes ou aucune : même ordre que ``conserver`` (insertion
-    groupée, lignes du journal en une écriture, commit ; compensation si le commit échoue).
-    ``prefixe`` : début commun des request_id du lot (pour ne relire que ses lignes du journal)."""
+def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistrements: list[dict]) -> None:
+    """Conserve des prédictions servies, toutes en base et au journal, ou aucune : insertion groupée
+    (un seul ``executemany``), lignes du journal en une écriture, commit ; si le commit échoue, les
+    lignes sont retirées du journal (compensation)."""
     identifiants = {e["request_id"] for e in enregistrements}
     with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
-        transaction.inserer_lot(enregistrements)
+        transaction.inserer(enregistrements)
         registre.ecrire(enregistrements)
         try:
             transaction.valider()
         except ErreurMagasin:
+            prefixe = os.path.commonprefix(sorted(identifiants))  # ne décoder que les lignes qui peuvent être visées
             try:
                 registre.retirer(lambda e: e.get("request_id") in identifiants, _motif("request_id", prefixe)[:-1])
             except ErreurJournal:
-                journal.error("commit refusé et lignes du lot non retirées du journal : préfixe %s", prefixe)
+                journal.error("commit refusé et %d ligne(s) non retirée(s) du journal : request_id %s…",
+                              len(identifiants), prefixe)
             raise
+
+
+class _Billet:
+    """Les prédictions d'une requête qui attendent leur validation groupée, et son issue."""
+
+    __slots__ = ("enregistrements", "fini", "erreur")
+
+    def __init__(self, enregistrements: list[dict]):
+        self.enregistrements = enregistrements
+        self.fini = False
+        self.erreur: BaseException | None = None
+
+
+class ConservationGroupee:
+    """Validation groupée (*group commit*) : les requêtes qui arrivent pendant qu'une écriture est en
+    cours attendent, puis la suivante écrit pour toutes, en une transaction, une écriture du journal
+    et un commit. La garantie de ``conserver`` est la même pour chaque requête (rien n'est servi
+    qui ne soit conservé des deux côtés, et chacune reçoit sa propre issue : un request_id en
+    double ne fait échouer que la sienne) ; le coût fixe d'une transaction est partagé.
+
+    Pas de fil d'écriture dédié : la première requête qui trouve la voie libre écrit (meneuse),
+    les autres dorment sur une condition ; aucune attente n'est ajoutée quand il n'y a personne.
+    """
+
+    def __init__(self, magasin: MagasinResultats, registre: JournalRequetes):
+        self.magasin = magasin
+        self.registre = registre
+        self._condition = threading.Condition(threading.Lock())
+        self._en_attente: list[_Billet] = []
+        self._ecriture_en_cours = False
+
+    def conserver(self, enregistrements: list[dict]) -> None:
+        """Rend la main quand ces enregistrements sont conservés ; lève l'erreur de ``conserver`` sinon."""
+        billet = _Billet(enregistrements)
+        with self._condition:
+            self._en_attente.append(billet)
+            while self._ecriture_en_cours and not billet.fini:
+                self._condition.wait()
+            groupe = None
+            if not billet.fini:
+                self._ecriture_en_cours = True
+                groupe, self._en_attente = self._en_attente, []
+        if groupe is not None:
+            try:
+                self._ecrire(groupe)
+            except BaseException as erreur:  # bogue imprévu : chacun le reçoit, personne n'attend pour rien
+                for b in groupe:
+                    b.erreur = b.erreur or erreur
+                raise
+            finally:
+                with self._condition:
+                    for b in groupe:
+                        b.fini = True
+                    self._ecriture_en_cours = False
+                    self._condition.notify_all()
+        if billet.erreur is not None:
+            raise billet.erreur
+
+    def _ecrire(self, groupe: list[_Billet]) -> None:
+        try:
+            conserver(self.magasin, self.registre, [e for b in groupe for e in b.enregistrements])
+        except DoublonRequete as erreur:
+            if len(groupe) == 1:
+                groupe[0].erreur = erreur
+                return
+            for b in groupe:  # un request_id déjà pris : chaque requête seule, pour que seule la fautive échoue
+                try:
+                    conserver(self.magasin, self.registre, b.enregistrements)
+                except (DoublonRequete, ErreurMagasin, ErreurJournal) as refus:
+                    b.erreur = refus
+        except (ErreurMagasin, ErreurJournal) as erreur:
+            for b in groupe:
+                b.erreur = erreur
 
 
 def effacer_utilisateur(magasin: MagasinResultats, registre: JournalRequetes, user_id: str) -> Effacement:

@@ -20,13 +20,15 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from app.json_rapide import en_octets
+
 
 class ErreurJournal(OSError):
     """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
 
 
 def ligne_json(enregistrement: dict) -> bytes:
-    return (json.dumps(enregistrement, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return en_octets(enregistrement) + b"\n"
 
 
 class JournalRequetes:

@@ -19,11 +19,12 @@ import threading
 from collections.abc import Iterator
 
 from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, SmallInteger,
-                        String, Table, create_engine, delete, event, func, insert, select, text)
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+                        String, Table, bindparam, create_engine, delete, event, func, insert, select, text)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.contrat import PredictionConservee
+from app.json_rapide import en_octets
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -54,8 +55,39 @@ COLONNES_ENREGISTREMENT = tuple(PredictionConservee.model_fields)
 (le modèle ``PredictionConservee`` du contrat les décrit pour l'OpenAPI)."""
 
 
-_INSERTION = insert(PREDICTIONS)
-"""Construite une fois : SQLAlchemy la compile une fois par moteur (cache), pas à chaque prédiction."""
+
+class _Ecritures:
+    """Les requêtes d'écriture, compilées une fois par SQLAlchemy pour le dialecte de la base, et
+    exécutées par le curseur DB-API d'une connexion de son pool : sur ``/predire``, l'exécution par
+    SQLAlchemy (contexte, compilation en cache, conversions) coûtait plus que l'insertion elle-même.
+    Les valeurs passent par les convertisseurs de types de SQLAlchemy (``bind_processor``) : la
+    base reçoit ce qu'``insert(PREDICTIONS)`` lui enverrait (vérifié par les tests)."""
+
+    def __init__(self, dialecte):
+        insertion = insert(PREDICTIONS).inline().values({c: bindparam(c) for c in COLONNES_ENREGISTREMENT})
+        self.insertion, self._ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
+        self.suppression, self._ordre_suppression = _compiler(
+            delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
+        self._convertisseurs = tuple((c, f) for c in COLONNES_ENREGISTREMENT
+                                     if (f := PREDICTIONS.c[c].type.dialect_impl(dialecte).bind_processor(dialecte)))
+
+    def parametres_insertion(self, enregistrements: list[dict]) -> list:
+        lignes = []
+        for enregistrement in enregistrements:
+            valeurs = _vers_base(enregistrement)
+            for colonne, convertir in self._convertisseurs:
+                valeurs[colonne] = convertir(valeurs[colonne])
+            lignes.append(valeurs if self._ordre is None else tuple(valeurs[c] for c in self._ordre))
+        return lignes
+
+    def parametres_suppression(self, user_id: str):
+        return {"user_id": user_id} if self._ordre_suppression is None else (user_id,)
+
+
+def _compiler(requete, dialecte) -> tuple[str, tuple[str, ...] | None]:
+    """(SQL du dialecte, ordre des paramètres si positionnels — « ? » de SQLite — sinon None : %(nom)s)."""
+    compilee = requete.compile(dialect=dialecte)
+    return compilee.string, (tuple(compilee.positiontup) if compilee.positional else None)
 
 
 class ErreurMagasin(Exception):
@@ -67,13 +99,19 @@ class DoublonRequete(Exception):
 
 
 @contextlib.contextmanager
-def _traduire(action: str) -> Iterator[None]:
+def _traduire(action: str, erreurs_dbapi: type[Exception] = SQLAlchemyError) -> Iterator[None]:
+    """Erreurs de SQLAlchemy (et du pilote DB-API, pour les écritures directes) → ``ErreurMagasin``."""
     try:
         yield
-    except SQLAlchemyError as erreur:
+    except (SQLAlchemyError, erreurs_dbapi) as erreur:
         origine = type(getattr(erreur, "orig", None) or erreur).__name__
         journal.warning("base des résultats : échec de %s (%s)", action, origine)
         raise ErreurMagasin(f"base des résultats indisponible : échec de {action} ({origine})") from erreur
+
+
+def _json_texte(document) -> str:
+    """La colonne ``entrees`` écrite par orjson, comme la ligne du journal (json : 3 fois plus lent)."""
+    return en_octets(document).decode("utf-8")
 
 
 def _vers_base(enregistrement: dict) -> dict:
@@ -110,32 +148,31 @@ def _regler_sqlite(connexion_dbapi, _enregistrement) -> None:
 
 
 class Transaction:
-    """Une transaction ouverte : rien n'est validé sans ``valider()`` ; abandonnée sinon."""
+    """Une transaction ouverte sur une connexion DB-API du pool : rien n'est validé sans ``valider()`` ;
+    abandonnée sinon (``rollback`` à la fermeture)."""
 
-    def __init__(self, connexion: Connection):
+    def __init__(self, connexion, ecritures: _Ecritures, dbapi):
         self._connexion = connexion
+        self._curseur = connexion.cursor()
+        self._ecritures = ecritures
+        self._dbapi = dbapi
 
-    def inserer(self, enregistrement: dict) -> None:
-        with _traduire("l'enregistrement de la prédiction"):
-            try:
-                self._connexion.execute(_INSERTION, [_vers_base(enregistrement)])
-            except IntegrityError:  # seule contrainte que des données validées peuvent violer
-                raise DoublonRequete(enregistrement["request_id"]) from None
-
-    def inserer_lot(self, enregistrements: list[dict]) -> None:
+    def inserer(self, enregistrements: list[dict]) -> None:
         """Insertion groupée (un seul ``executemany``) ; ``DoublonRequete`` si un request_id existe déjà."""
-        with _traduire("l'enregistrement des prédictions du lot"):
+        with _traduire("l'enregistrement des prédictions", self._dbapi.Error):
             try:
-                self._connexion.execute(_INSERTION, [_vers_base(e) for e in enregistrements])
-            except IntegrityError:
+                self._curseur.executemany(self._ecritures.insertion,
+                                          self._ecritures.parametres_insertion(enregistrements))
+            except self._dbapi.IntegrityError:  # seule contrainte que des données validées peuvent violer
                 raise DoublonRequete(enregistrements[0]["request_id"]) from None
 
     def supprimer_utilisateur(self, user_id: str) -> int:
-        with _traduire("la suppression des prédictions"):
-            return self._connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.user_id == user_id)).rowcount
+        with _traduire("la suppression des prédictions", self._dbapi.Error):
+            self._curseur.execute(self._ecritures.suppression, self._ecritures.parametres_suppression(user_id))
+            return self._curseur.rowcount
 
     def valider(self) -> None:
-        with _traduire("la validation (commit)"):
+        with _traduire("la validation (commit)", self._dbapi.Error):
             self._connexion.commit()
 
 
@@ -144,9 +181,11 @@ class MagasinResultats:
         adresse = make_url(url)
         self.moteur_sql = adresse.get_backend_name()
         self.description = adresse.render_as_string(hide_password=True)
-        self.moteur = create_engine(url, **_options_moteur(self.moteur_sql))
+        self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql))
         if self.moteur_sql == "sqlite":
             event.listen(self.moteur, "connect", _regler_sqlite)
+        self._ecritures = _Ecritures(self.moteur.dialect)
+        self._dbapi = self.moteur.dialect.dbapi
         self._schema_pret = False
         self._verrou_schema = threading.Lock()
 
@@ -186,13 +225,15 @@ class MagasinResultats:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         self._assurer_schema()
-        with _traduire("la connexion"):
-            connexion = self.moteur.connect()
+        with _traduire("la connexion", self._dbapi.Error):
+            connexion = self.moteur.raw_connection()  # DB-API, du pool (pre-ping PostgreSQL compris)
         try:
-            yield Transaction(connexion)
+            yield Transaction(connexion, self._ecritures, self._dbapi)
         finally:
-            with contextlib.suppress(SQLAlchemyError):
-                connexion.close()  # annule ce qui n'a pas été validé
+            with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
+                connexion.rollback()  # annule ce qui n'a pas été validé (sans effet après un commit)
+            with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
+                connexion.close()  # rendue au pool
 
     def lire(self, request_id: str) -> dict | None:
         self._assurer_schema()

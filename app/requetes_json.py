@@ -15,11 +15,14 @@ journal = logging.getLogger("prediction_etudiante")
 
 
 def _sans_doublon(paires: list[tuple[str, Any]]) -> dict:
-    objet: dict = {}
-    for cle, valeur in paires:
-        if cle in objet:
-            raise ErreurRequete(400, "JSON invalide : clé en double", [{"champ": cle, "message": "clé présente deux fois"}])
-        objet[cle] = valeur
+    objet = dict(paires)  # en C ; la boucle Python ne sert qu'à nommer la clé en double
+    if len(objet) != len(paires):
+        vues: set[str] = set()
+        for cle, _ in paires:
+            if cle in vues:
+                raise ErreurRequete(400, "JSON invalide : clé en double",
+                                    [{"champ": cle, "message": "clé présente deux fois"}])
+            vues.add(cle)
     return objet
 
 

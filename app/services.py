@@ -1,4 +1,4 @@
-"""Les objets partagés par les routes : prédicteur, journal, magasin des résultats, configuration."""
+"""Les objets partagés par les routes : prédicteur, journal, magasin des résultats, conservation, configuration."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import current_app
 
 from app.artefacts import Artefacts
 from app.config import Configuration
+from app.conservation import ConservationGroupee
 from app.journal_requetes import JournalRequetes
 from app.magasin import MagasinResultats
 from app.predicteur import Predicteur
@@ -22,6 +23,7 @@ class Services:
     predicteur: Predicteur
     journal: JournalRequetes
     magasin: MagasinResultats
+    conservation: ConservationGroupee
 
 
 def services() -> Services:

@@ -45,7 +45,7 @@ def lignes(registre):
 def test_schema_idempotent_et_lecture(url_base, magasin, registre, exemple):
     assert MagasinResultats(url_base).preparer() is True  # seconde création : sans effet ni erreur
     e = enregistrement("eleve-1", exemple)
-    conserver(magasin, registre, e)
+    conserver(magasin, registre, [e])
     assert magasin.lire(e["request_id"]) == e  # mêmes clés, même ordre, mêmes valeurs que la ligne du journal
     assert lignes(registre) == [e]
     assert magasin.lire("inconnu") is None
@@ -56,9 +56,9 @@ def test_historique_plus_recentes_d_abord_et_pagine(magasin, registre, exemple):
     ids = []
     for i in range(7):
         e = enregistrement("eleve-p", exemple, numero=i)
-        conserver(magasin, registre, e)
+        conserver(magasin, registre, [e])
         ids.append(e["request_id"])
-    conserver(magasin, registre, enregistrement("autre", exemple))
+    conserver(magasin, registre, [enregistrement("autre", exemple)])
     page, total = magasin.historique("eleve-p", limite=3, decalage=0)
     assert total == 7 and [p["request_id"] for p in page] == ids[::-1][:3]
     page, total = magasin.historique("eleve-p", limite=3, decalage=6)
@@ -68,9 +68,9 @@ def test_historique_plus_recentes_d_abord_et_pagine(magasin, registre, exemple):
 
 def test_request_id_en_double_refuse_sans_ligne_de_journal(magasin, registre, exemple):
     e = enregistrement("eleve-d", exemple, request_id="meme-id")
-    conserver(magasin, registre, e)
+    conserver(magasin, registre, [e])
     with pytest.raises(DoublonRequete):
-        conserver(magasin, registre, enregistrement("eleve-x", exemple, request_id="meme-id"))
+        conserver(magasin, registre, [enregistrement("eleve-x", exemple, request_id="meme-id")])
     assert [l["request_id"] for l in lignes(registre)] == ["meme-id"]
     assert magasin.lire("meme-id")["user_id"] == "eleve-d"
 
@@ -79,7 +79,7 @@ def test_journal_en_echec_annule_l_insertion(magasin, tmp_path, exemple):
     registre = JournalRequetes(tmp_path / "absent" / "requetes.jsonl")
     e = enregistrement("eleve-j", exemple)
     with pytest.raises(ErreurJournal):
-        conserver(magasin, registre, e)
+        conserver(magasin, registre, [e])
     assert magasin.lire(e["request_id"]) is None
 
 
@@ -87,7 +87,7 @@ def test_effacement_base_et_journal(magasin, registre, exemple):
     garder = [enregistrement("eleve-b", exemple, i) for i in range(5)]
     effacer = [enregistrement("eleve-a", exemple, i) for i in range(4)]
     for e in garder[:2] + effacer + garder[2:]:
-        conserver(magasin, registre, e)
+        conserver(magasin, registre, [e])
     with open(registre.chemin, "ab") as fichier:  # lignes anciennes ou abîmées : gardées telles quelles
         fichier.write(b'{"request_id":"sans-user"}\npas du json "user_id":"eleve-a"\n')
     resultat = effacer_utilisateur(magasin, registre, "eleve-a")
@@ -102,7 +102,7 @@ def test_effacement_base_et_journal(magasin, registre, exemple):
 
 def test_journal_non_reecrit_rien_n_est_efface(magasin, tmp_path, exemple):
     with magasin.transaction() as transaction:
-        transaction.inserer(enregistrement("eleve-r", exemple))
+        transaction.inserer([enregistrement("eleve-r", exemple)])
         transaction.valider()
     dossier = tmp_path / "journal_est_un_dossier"
     dossier.mkdir()
@@ -122,9 +122,9 @@ def test_commit_refuse_la_ligne_du_journal_est_retiree(base_postgresql, registre
                RETURN NEW; END $$"""))
         connexion.execute(text("""CREATE CONSTRAINT TRIGGER refus_au_commit AFTER INSERT ON predictions
             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuser()"""))
-    conserver(magasin, registre, enregistrement("eleve-c", exemple, request_id="accepte-1"))
+    conserver(magasin, registre, [enregistrement("eleve-c", exemple, request_id="accepte-1")])
     with pytest.raises(ErreurMagasin, match="commit"):
-        conserver(magasin, registre, enregistrement("eleve-c", exemple, request_id="refus-1"))
+        conserver(magasin, registre, [enregistrement("eleve-c", exemple, request_id="refus-1")])
     assert magasin.lire("refus-1") is None
     assert [l["request_id"] for l in lignes(registre)] == ["accepte-1"]
     magasin.moteur.dispose()
@@ -144,7 +144,7 @@ def test_base_injoignable_erreur_claire_sans_secret(url_injoignable, registre, e
     ok, message = magasin.joignable()
     assert ok is False and "indisponible" in message and "secret" not in message
     for operation in (lambda: magasin.lire("x"), lambda: magasin.historique("u", 1, 0),
-                      lambda: conserver(magasin, registre, enregistrement("u", exemple)),
+                      lambda: conserver(magasin, registre, [enregistrement("u", exemple)]),
                       lambda: effacer_utilisateur(magasin, registre, "u")):
         with pytest.raises(ErreurMagasin) as info:
             operation()
@@ -164,3 +164,27 @@ def test_configuration_base_et_jeton():
         with pytest.raises(ErreurConfiguration) as info:
             Configuration.depuis_environnement(env)
         assert "motdepasse" not in str(info.value) and "masquée" in str(info.value)
+
+
+def test_insertion_directe_ecrit_comme_insert_de_sqlalchemy(magasin, exemple):
+    """L'INSERT compilé une fois (curseur DB-API) stocke les mêmes valeurs, sous la même forme,
+    qu'``insert(PREDICTIONS)`` de SQLAlchemy : anciennes et nouvelles lignes se lisent et se trient pareil."""
+    from sqlalchemy import insert
+
+    from app.magasin import PREDICTIONS, _vers_base
+
+    directe = enregistrement("eleve-forme", {**exemple, "Mjob": "at_home", "reason": "école"}, numero=1)
+    par_sqlalchemy = {**directe, "request_id": directe["request_id"] + "-sa"}
+    with magasin.transaction() as transaction:
+        transaction.inserer([directe])
+        transaction.valider()
+    with magasin.moteur.begin() as connexion:
+        connexion.execute(insert(PREDICTIONS), [_vers_base(par_sqlalchemy)])
+    with magasin.moteur.connect() as connexion:
+        brutes = connexion.execute(text(
+            "SELECT request_id, user_id, CAST(horodatage AS VARCHAR(64)), model_version, configuration, prediction, "
+            "probabilite_echec, probabilite_reussite, seuil, CAST(entrees AS VARCHAR(4000)) FROM predictions "
+            "WHERE user_id = 'eleve-forme' ORDER BY request_id")).all()
+    assert len(brutes) == 2
+    assert brutes[0][1:] == brutes[1][1:]  # octet pour octet dans la base, hors request_id
+    assert magasin.lire(directe["request_id"]) == directe

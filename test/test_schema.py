@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.erreurs_validation import detailler
-from app.schema import CATEGORIES, CHAMPS, CONFIGURATIONS, NUMERIQUES, Eleve, bornes, configuration_pour
+from app.schema import CATEGORIES, CHAMPS, CONFIGURATIONS, NUMERIQUES, DemandePrediction, Eleve, bornes, configuration_pour
 
 
 def erreurs(document):
@@ -74,3 +74,17 @@ def test_configuration_selon_les_notes(exemple):
     assert configuration_pour(Eleve.model_validate({**sans, "G1": 9})) == "B"
     assert configuration_pour(Eleve.model_validate(sans)) == "C"
     assert configuration_pour(Eleve.model_validate({**sans, "G2": 9})) == "C"
+
+
+def test_entrees_de_la_demande_egales_au_model_dump(exemple):
+    """``DemandePrediction.entrees()`` (chemin rapide de /predire) donne exactement ``Eleve.model_dump()``,
+    y compris pour des entiers reçus en texte et des notes absentes, et jamais ``user_id``."""
+    from app.eleves_aleatoires import eleves_aleatoires
+
+    documents = [{**exemple, "user_id": "eleve-7"}, {**exemple, "G1": "11", "age": "17", "G2": None}]
+    documents += eleves_aleatoires(200, graine=5, notes_absentes=0.3)
+    for document in documents:
+        demande = DemandePrediction.model_validate(document)
+        attendu = Eleve.model_validate({k: v for k, v in document.items() if k != "user_id"}).model_dump()
+        assert demande.entrees() == attendu
+        assert list(demande.entrees()) == list(CHAMPS) and "user_id" not in demande.entrees()

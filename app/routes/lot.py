@@ -2,7 +2,7 @@
 
 Chaque élève reçoit le request_id ``<X-Request-ID du lot>-<rang>`` (rang à partir de 1) : il se
 relit avec ``GET /predictions/<request_id>``. Tout le lot est conservé (base et journal) avant
-la réponse, ou rien (voir ``app.conservation.conserver_lot``).
+la réponse, ou rien (voir ``app.conservation``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.conservation import conserver_lot
 from app.erreurs_http import ErreurRequete
 from app.lots import LOT_MAX, ecrire_csv, lire_csv, lot_json
 from app.requetes_json import est_json, lire_json
@@ -56,11 +55,12 @@ def predire_lot():
     version = s.predicteur.version
     enregistrements = []
     for rang, (demande, eleve, prediction) in enumerate(zip(demandes, eleves, predictions), start=1):
-        enregistrement = enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, eleve, prediction, version)
+        enregistrement = enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, eleve.model_dump(), prediction,
+                                                version)
         enregistrement["horodatage"] = horodatage
         enregistrements.append(enregistrement)
     with refus_de_conservation(identifiant, "le lot n'a pas été servi pour ne pas être perdu"):
-        conserver_lot(s.magasin, s.journal, enregistrements, f"{identifiant}-")  # ErreurMagasin → 503
+        s.conservation.conserver(enregistrements)  # ErreurMagasin → 503
     if csv_recu is not None:
         colonnes, separateur = csv_recu
         lignes = [[_cellule(eleve.__dict__.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
@@ -71,9 +71,9 @@ def predire_lot():
         reponse.headers["X-Model-Version"] = version
         return reponse
     corps = {
-        "resultats": [{**resultats(eleve, p), "request_id": e["request_id"], "user_id": demande.user_id,
+        "resultats": [{**resultats(e["entrees"], p), "request_id": e["request_id"], "user_id": demande.user_id,
                        **({"avertissements": p.avertissements} if p.avertissements else {})}
-                      for demande, eleve, p, e in zip(demandes, eleves, predictions, enregistrements)],
+                      for demande, p, e in zip(demandes, predictions, enregistrements)],
         "nombre": len(predictions),
         "request_id": identifiant,
         "model_version": version,

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from flask import Blueprint, g, jsonify, request
 from pydantic import ValidationError
 
-from app.conservation import conserver
 from app.erreurs_http import ErreurRequete
 from app.erreurs_validation import detailler
 from app.journal_requetes import ErreurJournal
 from app.magasin import DoublonRequete
 from app.predicteur import Prediction
 from app.requetes_json import lire_json
-from app.schema import DemandePrediction, Eleve
+from app.schema import DemandePrediction
 from app.services import services
 
 bp = Blueprint("prediction", __name__)
@@ -35,9 +34,10 @@ def valider_demande(document) -> DemandePrediction:
         raise ErreurRequete(400, f"données de l'élève invalides ({len(details)} problème(s) : {champs})", details) from None
 
 
-def resultats(eleve: Eleve, prediction: Prediction) -> dict:
+def resultats(entrees: dict, prediction: Prediction) -> dict:
+    """Les entrées validées (``eleve.model_dump()``, faite une fois par élève), puis la prédiction."""
     return {
-        **eleve.model_dump(),
+        **entrees,
         "prediction": prediction.prediction,
         "libelle": prediction.libelle,
         "probabilite_echec": prediction.probabilite_echec,
@@ -49,7 +49,7 @@ def resultats(eleve: Eleve, prediction: Prediction) -> dict:
     }
 
 
-def enregistrement_journal(identifiant: str, user_id: str | None, eleve: Eleve, prediction: Prediction,
+def enregistrement_journal(identifiant: str, user_id: str | None, entrees: dict, prediction: Prediction,
                            version: str) -> dict:
     """La ligne du journal, et la ligne conservée en base (mêmes clés, voir ``app.magasin``)."""
     return {
@@ -57,7 +57,7 @@ def enregistrement_journal(identifiant: str, user_id: str | None, eleve: Eleve, 
         "request_id": identifiant,
         "user_id": user_id,
         "configuration": prediction.configuration,
-        "entrees": eleve.model_dump(),
+        "entrees": entrees,
         "prediction": prediction.prediction,
         "probabilite_echec": prediction.probabilite_echec,
         "probabilite_reussite": prediction.probabilite_reussite,
@@ -84,15 +84,15 @@ def refus_de_conservation(identifiant: str, consequence: str) -> Iterator[None]:
 def predire():
     debut = time.perf_counter()
     demande = valider_demande(lire_json(request))
-    eleve = demande.eleve()
     s = services()
-    prediction = s.predicteur.predire(eleve)
+    prediction = s.predicteur.predire(demande)  # une DemandePrediction est un Eleve (plus user_id, ignoré)
     duree_ms = (time.perf_counter() - debut) * 1000
-    enregistrement = enregistrement_journal(g.request_id, demande.user_id, eleve, prediction, s.predicteur.version)
+    entrees = demande.entrees()
+    enregistrement = enregistrement_journal(g.request_id, demande.user_id, entrees, prediction, s.predicteur.version)
     with refus_de_conservation(g.request_id, "la prédiction n'a pas été servie pour ne pas être perdue"):
-        conserver(s.magasin, s.journal, enregistrement)  # ErreurMagasin → 503 (app.erreurs_http)
+        s.conservation.conserver([enregistrement])  # ErreurMagasin → 503 (app.erreurs_http)
     corps = {
-        "resultats": resultats(eleve, prediction),
+        "resultats": resultats(entrees, prediction),
         "request_id": g.request_id,
         "user_id": demande.user_id,
         "model_version": s.predicteur.version,
