@@ -15,6 +15,10 @@ par colonne transformée, puis regroupées par champ brut dans l'ordre des colon
 
 Les feuilles bouclent sur elles-mêmes (variable 0, seuil +inf) : tous les arbres se parcourent
 en ``profondeur`` pas, sans masque ; un pas sur une feuille ajoute 0,0 à la colonne 0.
+
+Souches (arbres à une coupure, gradient boosting de profondeur 1) : la contribution d'une colonne
+ne dépend que du nombre de ses seuils situés sous la valeur ; chaque somme possible est calculée au
+chargement, par les mêmes additions dans le même ordre, et le lot la lit dans une table.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ GENRE_LOGIT = "logit"
 """Gradient boosting binaire : somme de log-cotes, puis sigmoïde."""
 
 LIGNES_PAR_BLOC = 4096
-"""Lignes évaluées ensemble dans un lot : borne la mémoire (lignes × arbres × profondeur)."""
+"""Lignes évaluées ensemble dans un lot (ici et dans ``Predicteur.predire_lot``) : borne la mémoire
+(lignes × arbres × profondeur) et garde les tableaux de travail dans le cache du processeur."""
 
 ARBRES_BOUCLE_PYTHON = 4
 """Jusqu'à ce nombre d'arbres, une ligne seule se parcourt en Python pur (plus rapide que numpy)."""
@@ -75,22 +80,50 @@ class ArbresCompiles:
     en_probabilite: bool
     """Les contributions sont en points de probabilité (forêt, arbre) ou en log-cote (boosting)."""
     _plan: tuple = field(init=False, repr=False)
+    _one_hot: tuple = field(init=False, repr=False)
+    """(champ, rang de la valeur, colonne mise à 1) de chaque colonne one-hot (``encoder_lot``)."""
     _listes: tuple = field(init=False, repr=False)
+    _souches: tuple = field(init=False, repr=False)
+    """Profondeur 1 : les tables de contributions par colonne (``_tables_des_souches``)."""
 
     def __post_init__(self) -> None:
         self.colonnes = len(self.champ_de_colonne)
-        numeriques, categoriels = [], []
+        numeriques, categoriels, one_hot = [], [], []
         for position, nom in enumerate(self.champs):
             if self.colonne_numerique[position] >= 0:
                 numeriques.append((nom, int(self.colonne_numerique[position])))
             else:
-                correspondance = {valeur: int(self.colonne_categorie[position, rang])
-                                  for rang, valeur in enumerate(self.categories[position])}
-                categoriels.append((nom, correspondance))
+                cibles = self.colonne_categorie[position, :len(self.categories[position])].tolist()
+                categoriels.append((nom, dict(zip(self.categories[position], cibles))))
+                one_hot.extend((nom, rang, colonne) for rang, colonne in enumerate(cibles) if colonne >= 0)
         self._plan = (tuple(numeriques), tuple(categoriels))
+        self._one_hot = tuple(one_hot)
         self._listes = (self.gauche.tolist(), self.droite.tolist(), self.variable.tolist(),
                         self.seuil.tolist(), self.valeur_proba.tolist(), self.valeur_explication.tolist(),
                         self.racines.tolist())
+        self._souches = self._tables_des_souches() if self.profondeur == 1 else ()
+
+    def _tables_des_souches(self) -> tuple:
+        """Pour chaque colonne coupée, dans l'ordre des colonnes : (colonne, champ, seuils triés, table) ;
+        ``table[k]`` est sa contribution quand k de ses seuils sont sous la valeur : de 0,0, arbre après
+        arbre, le déplacement de chaque souche, comme ``app.explication``."""
+        gauche, droite, variable, seuil, _, valeur, racines = self._listes
+        souches: dict[int, list[int]] = {}
+        for racine in racines:
+            if gauche[racine] != racine:  # une racine feuille ne déplace rien
+                souches.setdefault(variable[racine], []).append(racine)
+        tables = []
+        for colonne, siennes in sorted(souches.items()):
+            seuils = sorted({seuil[racine] for racine in siennes})
+            table = []
+            for dessous in range(len(seuils) + 1):  # valeur ≤ seuil ⟺ seuil pas parmi les « dessous » premiers
+                total = 0.0
+                for racine in siennes:
+                    suivant = gauche[racine] if seuils.index(seuil[racine]) >= dessous else droite[racine]
+                    total += valeur[suivant] - valeur[racine]
+                table.append(total)
+            tables.append((colonne, int(self.champ_de_colonne[colonne]), np.array(seuils), np.array(table)))
+        return tuple(tables)
 
     # --- encodage --------------------------------------------------------------------------------
 
@@ -107,17 +140,16 @@ class ArbresCompiles:
         return x
 
     def encoder_lot(self, colonnes: dict[str, np.ndarray]) -> np.ndarray:
-        """La matrice transformée d'un lot, depuis ses colonnes brutes (entiers, ou codes de catégorie)."""
+        """La matrice transformée d'un lot, depuis ses colonnes brutes (entiers, ou codes de catégorie),
+        rangée par colonnes (ordre Fortran) : l'évaluation lit chaque colonne transformée d'un bloc d'un trait."""
         n = len(next(iter(colonnes.values()))) if colonnes else 0
-        X = np.zeros((n, self.colonnes))
-        for position, nom in enumerate(self.champs):
-            if self.colonne_numerique[position] >= 0:
-                X[:, self.colonne_numerique[position]] = colonnes[nom]
-            else:
-                cibles = self.colonne_categorie[position, :len(self.categories[position])][colonnes[nom]]
-                lignes = np.flatnonzero(cibles >= 0)
-                X[lignes, cibles[lignes]] = 1.0
-        return X
+        XT = np.zeros((self.colonnes, n))
+        numeriques, _ = self._plan
+        for nom, colonne in numeriques:
+            XT[colonne] = colonnes[nom]
+        for nom, rang, colonne in self._one_hot:
+            XT[colonne] = colonnes[nom] == rang
+        return XT.T
 
     # --- une ligne -------------------------------------------------------------------------------
 
@@ -168,7 +200,7 @@ class ArbresCompiles:
         """(probabilités d'échec (n,), contributions par champ (n × champs)) d'une matrice transformée."""
         n = len(X)
         probabilites = np.empty(n)
-        contributions = np.empty((n, len(self.champs)))
+        contributions = np.empty((n, len(self.champs)))  # ordre C : lignes contiguës, sommées par le vote comme dans app.explication
         for debut in range(0, n, LIGNES_PAR_BLOC):
             fin = min(n, debut + LIGNES_PAR_BLOC)
             probabilites[debut:fin], contributions[debut:fin] = self._bloc(X[debut:fin])
@@ -206,38 +238,34 @@ class ArbresCompiles:
                                   minlength=n * self.colonnes).reshape(n, self.colonnes).T
         feuilles = self.valeur_proba.take(noeuds) if self.profondeur else np.repeat(
             self.valeur_proba[racines][:, None], n, axis=1)
-        return self._finir(par_colonne, feuilles)
-
-    def _bloc_souches(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Arbres à une coupure (gradient boosting de profondeur 1) : chaque arbre ne touche qu'une
-        colonne, la même pour toutes les lignes ; on additionne par colonne, arbre après arbre."""
-        racines = self.racines
-        variable = self.variable[racines]
-        a_gauche = np.ascontiguousarray(X.T).take(variable, axis=0) <= self.seuil[racines][:, None]  # (arbres × lignes)
-        gauche, droite = self.gauche[racines], self.droite[racines]
-        valeur = self.valeur_explication
-        deplacements = np.where(a_gauche, (valeur[gauche] - valeur[racines])[:, None],
-                                (valeur[droite] - valeur[racines])[:, None])
-        par_colonne = np.zeros((self.colonnes, len(X)))
-        for colonne in np.unique(variable).tolist():
-            par_colonne[colonne] = deplacements[variable == colonne].sum(axis=0)  # axe 0 : séquentiel
-        feuilles = np.where(a_gauche, self.valeur_proba[gauche][:, None], self.valeur_proba[droite][:, None])
-        return self._finir(par_colonne, feuilles)
-
-    def _finir(self, par_colonne: np.ndarray, feuilles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(par_colonne : colonnes × lignes ; feuilles : arbres × lignes) → probabilités, contributions par champ."""
-        n = feuilles.shape[1]
         par_champ = np.zeros((len(self.champs), n))
         for colonne, champ in enumerate(self.champ_de_colonne.tolist()):  # ordre des colonnes, comme bincount
             par_champ[champ] += par_colonne[colonne]
-        sommes = np.empty((len(feuilles) + 1, n))
-        sommes[0] = self.initial_proba
-        sommes[1:] = feuilles
-        total = sommes.sum(axis=0)  # axe 0 : addition ligne après ligne, séquentielle comme scikit-learn
+        return self._probabilites(feuilles), par_champ.T
+
+    def _bloc_souches(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Arbres à une coupure : chaque arbre ne lit qu'une colonne ; les contributions se lisent dans
+        ``_souches`` (colonnes dans l'ordre, comme bincount)."""
+        XT = X.T  # lignes contiguës si X vient d'encoder_lot (ordre Fortran)
+        racines = self.racines
+        a_gauche = XT[self.variable[racines]] <= self.seuil[racines][:, None]  # (arbres × lignes)
+        feuilles = np.where(a_gauche, self.valeur_proba[self.gauche[racines]][:, None],
+                            self.valeur_proba[self.droite[racines]][:, None])
+        par_champ = np.zeros((len(self.champs), len(X)))
+        for colonne, champ, seuils, table in self._souches:
+            par_champ[champ] += table[np.searchsorted(seuils, XT[colonne])]
+        return self._probabilites(feuilles), par_champ.T
+
+    def _probabilites(self, feuilles: np.ndarray) -> np.ndarray:
+        """Probabilités d'échec d'un bloc, depuis la valeur de la feuille atteinte (arbres × lignes)."""
+        total = np.full(feuilles.shape[1], self.initial_proba)
+        for valeurs in feuilles:  # arbre après arbre, comme scikit-learn, quel que soit le nombre de lignes
+            total += valeurs
         if self.genre == GENRE_MOYENNE:
-            return total / self.diviseur, par_champ.T
-        p1 = np.fromiter(map(_sigmoide, total.tolist()), dtype=np.float64, count=n)
-        return (p1 if self.echec_en_colonne_1 else 1 - p1), par_champ.T
+            return total / self.diviseur
+        # _sigmoide, élément par élément : math.exp, celle de scipy.special.expit (np.exp peut différer d'un ulp).
+        p1 = 1.0 / (1.0 + np.fromiter(map(math.exp, (-total).tolist()), dtype=np.float64, count=len(total)))
+        return p1 if self.echec_en_colonne_1 else 1 - p1
 
     # --- sérialisation (npz, sans pickle) -------------------------------------------------------
 

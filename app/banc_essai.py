@@ -5,8 +5,9 @@ partagée et bruyante : seuls les rapports mesurés ensemble comptent) :
 
 1. en mémoire, un élève validé → probabilités et explication : chemin compilé contre le chemin
    direct (DataFrame pandas d'une ligne → ``predict_proba`` du pipeline scikit-learn) ;
-2. en mémoire, un lot de 100 000 élèves : ``Predicteur.predire_lot`` (et, à part, validation et
-   mise en forme) contre ``predict_proba`` du pipeline sur le même lot ;
+2. en mémoire, un lot de 100 000 élèves validés (dicts des 32 champs, l'entrée de la route
+   ``/predire/lot``) : ``Predicteur.predire_lot`` (et, à part, validation et mise en forme) contre
+   ``predict_proba`` du pipeline sur le même lot (médianes de 5 ; le 1er appel est rapporté) ;
 3. HTTP : ``/predire`` contre ``/health`` (route JSON triviale), même gunicorn (configuration de
    production), même boucle locale, générateur de charge ``wrk`` (p50, p99) ;
 4. démarrage à froid : du lancement de gunicorn à la première réponse 200 de ``/predire`` ;
@@ -35,6 +36,8 @@ from pathlib import Path
 
 RACINE = Path(__file__).resolve().parent.parent
 LOT_BANC = 100_000
+REPETITIONS_LOT = 5
+"""Passages chronométrés du lot (et du pipeline de référence) : la médiane est comparée à l'objectif."""
 OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.70, "lot_par_s": 200_000.0, "froid_s": 1.0}
 
 
@@ -77,7 +80,8 @@ def mesurer_en_memoire(repetitions: int, taille_lot: int) -> dict:
     valeurs = eleves_aleatoires(taille_lot, graine=2, notes_absentes=0.15)
     debut = time.perf_counter()
     lot = predicteur.predire_lot(valeurs)
-    duree_lot = time.perf_counter() - debut
+    duree_premier_lot = time.perf_counter() - debut
+    duree_lot = _mediane_us(predicteur.predire_lot, [valeurs], REPETITIONS_LOT) / 1e6
     debut = time.perf_counter()
     for position in range(len(valeurs)):
         lot.prediction_de(position, valeurs[position])
@@ -87,15 +91,17 @@ def mesurer_en_memoire(repetitions: int, taille_lot: int) -> dict:
     for v in valeurs[:20_000]:
         DemandePrediction.model_validate(v)
     duree_validation = (time.perf_counter() - debut) * len(valeurs) / 20_000
-    debut = time.perf_counter()
-    for configuration, pipeline in pipelines.items():
-        partie = [v for v, c in zip(valeurs, lot.configurations) if c == configuration]
-        if partie:
-            probabilite_echec(pipeline, en_tableau(partie, configuration))
-    duree_pipeline = time.perf_counter() - debut
-    return {"une_us": rapide, "une_reference_us": reference, "lot_s": duree_lot, "lot_forme_s": duree_forme,
-            "lot_validation_s": duree_validation, "lot_pipeline_s": duree_pipeline, "lot_n": len(valeurs),
-            "compilees": predicteur.compilees,
+
+    def par_le_pipeline(lot_valeurs):
+        for configuration, pipeline in pipelines.items():
+            partie = [v for v, c in zip(lot_valeurs, lot.configurations) if c == configuration]
+            if partie:
+                probabilite_echec(pipeline, en_tableau(partie, configuration))
+
+    duree_pipeline = _mediane_us(par_le_pipeline, [valeurs], REPETITIONS_LOT) / 1e6
+    return {"une_us": rapide, "une_reference_us": reference, "lot_s": duree_lot, "lot_premier_s": duree_premier_lot,
+            "lot_forme_s": duree_forme, "lot_validation_s": duree_validation, "lot_pipeline_s": duree_pipeline,
+            "lot_n": len(valeurs), "compilees": predicteur.compilees,
             "classifieurs": {c: type(p[-1]).__name__ for c, p in pipelines.items()}}
 
 
@@ -249,7 +255,9 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
                              memoire["une_us"] <= OBJECTIFS["une_us"] and rapport >= OBJECTIFS["une_rapport"]))
         n = memoire["lot_n"]
         par_s = n / memoire["lot_s"]
-        lignes.append(_ligne(f"lot de {n} : probabilités + contributions", f"{_milliers(par_s)} élèves/s",
+        lignes.append(_ligne(f"lot de {n} dicts validés → probabilités + contributions "
+                             f"(médiane de {REPETITIONS_LOT})",
+                             f"{_milliers(par_s)} élèves/s (1er appel : {_milliers(n / memoire['lot_premier_s'])})",
                              f"{_milliers(n / memoire['lot_pipeline_s'])} élèves/s (pipeline, sans explication)",
                              f"{memoire['lot_pipeline_s'] / memoire['lot_s']:.1f}×", "≥ 200 000/s",
                              par_s >= OBJECTIFS["lot_par_s"]))

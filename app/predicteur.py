@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 
 from app.artefacts import Artefacts
-from app.arbres_compiles import ArbresCompiles
+from app.arbres_compiles import LIGNES_PAR_BLOC, ArbresCompiles
 from app.vote_compile import VoteCompile
 from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE
 from app.explication import facteurs
-from app.schema import CATEGORIES, CHAMPS, CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS, NOTES, Eleve, configuration_pour
+from app.schema import (CATEGORIES, CHAMPS, CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS, NOTES, NUMERIQUES, Eleve,
+                        configuration_pour)
 
 LIBELLES = {CLASSE_ECHEC: "échec", CLASSE_REUSSITE: "réussite"}
 AVERTISSEMENT_G2_SEUL = ("G2 sans G1 : aucune configuration n'utilise G2 seul, la note G2 a été ignorée "
@@ -108,6 +110,17 @@ class _Explicateurs(dict):
 
 
 _POSITIONS = {c: np.array([CHAMPS.index(nom) for nom in champs]) for c, champs in CONFIGURATIONS.items()}
+_ENTIERS = tuple(nom for nom in NUMERIQUES if nom not in NOTES)
+"""Les champs numériques toujours présents : lus sans test de None."""
+_RANGS_ENTIERS = [NUMERIQUES.index(nom) for nom in _ENTIERS]
+_RANGS_NOTES = [NUMERIQUES.index(nom) for nom in NOTES]
+_VALEURS = sorted({valeur for valeurs in CATEGORIES.values() for valeur in valeurs})
+"""Les valeurs catégorielles de tous les champs : un seul dictionnaire les numérote (« other »
+apparaît dans plusieurs champs), puis une table par champ donne le rang dans le schéma."""
+_NUMERO = {valeur: numero for numero, valeur in enumerate(_VALEURS)}
+_RANG = np.array([[valeurs.index(v) if v in valeurs else -1 for v in _VALEURS] for valeurs in CATEGORIES.values()])
+_DECALAGES = np.arange(len(CATEGORIES)) * len(_VALEURS)
+"""Début de la ligne de chaque champ dans ``_RANG`` aplatie."""
 
 
 class Predicteur:
@@ -126,7 +139,6 @@ class Predicteur:
                 journal.warning("configuration %s servie par le pipeline (non compilée : %s)", configuration, raison)
         self._compiles = {c: m for c, m in compiles.items() if m.champs == CONFIGURATIONS[c]}
         self._explicateurs = _Explicateurs(artefacts)
-        self._codes = {nom: {valeur: rang for rang, valeur in enumerate(valeurs)} for nom, valeurs in CATEGORIES.items()}
 
     @property
     def compilees(self) -> tuple[str, ...]:
@@ -168,46 +180,42 @@ class Predicteur:
         return p_echec, explication
 
     def predire_lot(self, lot: Sequence[Mapping]) -> LotPredictions:
-        """Les prédictions d'un lot d'élèves validés (mappings des 32 champs), dans le même ordre."""
+        """Les prédictions d'un lot d'élèves validés (mappings des 32 champs), dans le même ordre.
+
+        Par blocs de ``LIGNES_PAR_BLOC`` élèves : les tableaux de travail restent petits (cache du
+        processeur) et la mémoire d'un bloc sert au suivant."""
         n = len(lot)
-        colonnes = self._colonnes(lot) if n else {nom: np.zeros(0) for nom in CHAMPS}
-        g1, g2 = ~np.isnan(colonnes["G1"]), ~np.isnan(colonnes["G2"])
-        configurations = np.where(g1 & g2, "A", np.where(g1, "B", "C"))
+        configurations = np.empty(n, dtype="<U1")
         probabilites = np.empty(n)
         seuils = np.empty(n)
         contributions = np.zeros((n, len(CHAMPS)))
         en_probabilite = {}
-        for configuration in CONFIGURATIONS:
-            positions = np.flatnonzero(configurations == configuration)
-            if not len(positions):
-                continue
-            seuils[positions] = self.seuils[configuration]
-            compile_ = self._compiles.get(configuration)
-            if compile_ is None:
-                sous_lot = list(map(lot.__getitem__, positions.tolist()))
-                p, par_champ, en_probabilite[configuration] = self._lot_par_le_pipeline(configuration, sous_lot)
-            else:
-                X = compile_.encoder_lot({nom: colonnes[nom][positions] for nom in compile_.champs})
-                p, par_champ = compile_.evaluer_lot(X)
-                en_probabilite[configuration] = compile_.en_probabilite
-            probabilites[positions] = p
-            contributions[np.ix_(positions, _POSITIONS[configuration])] = par_champ
+        for debut in range(0, n, LIGNES_PAR_BLOC):
+            bloc = lot[debut:debut + LIGNES_PAR_BLOC]
+            nombres, codes = _colonnes(bloc)
+            g1, g2 = (~np.isnan(nombres[:, NUMERIQUES.index(note)]) for note in ("G1", "G2"))
+            configurations_bloc = np.where(g1 & g2, "A", np.where(g1, "B", "C"))
+            configurations[debut:debut + len(bloc)] = configurations_bloc
+            for configuration in CONFIGURATIONS:
+                positions = np.flatnonzero(configurations_bloc == configuration)
+                if not len(positions):
+                    continue
+                compile_ = self._compiles.get(configuration)
+                if compile_ is None:
+                    sous_lot = list(map(bloc.__getitem__, positions.tolist()))
+                    p, par_champ, en_probabilite[configuration] = self._lot_par_le_pipeline(configuration, sous_lot)
+                else:
+                    X = compile_.encoder_lot({**dict(zip(NUMERIQUES, nombres[positions].T)),
+                                              **dict(zip(CATEGORIES, codes[positions].T))})
+                    p, par_champ = compile_.evaluer_lot(X)
+                    en_probabilite[configuration] = compile_.en_probabilite
+                lignes = positions + debut
+                seuils[lignes] = self.seuils[configuration]
+                probabilites[lignes] = p
+                contributions[np.ix_(lignes, _POSITIONS[configuration])] = par_champ
         prediction = np.where(probabilites >= seuils, CLASSE_ECHEC, CLASSE_REUSSITE)
         return LotPredictions(configurations=configurations, probabilite_echec=probabilites, prediction=prediction,
                               seuil=seuils, contributions=contributions, en_probabilite=en_probabilite)
-
-    def _colonnes(self, lot: Sequence[Mapping]) -> dict[str, np.ndarray]:
-        """Les 32 colonnes brutes du lot : entiers en flottants (note absente : NaN), catégories en
-        codes (rang dans le schéma). Transposition en C (``itemgetter``, ``zip``, ``map``)."""
-        colonnes = {}
-        for nom, valeurs in zip(CHAMPS, zip(*map(itemgetter(*CHAMPS), lot))):
-            if nom in self._codes:
-                colonnes[nom] = np.fromiter(map(self._codes[nom].__getitem__, valeurs), dtype=np.intp, count=len(lot))
-            elif nom in NOTES:
-                colonnes[nom] = np.array([np.nan if v is None else v for v in valeurs], dtype=np.float64)
-            else:
-                colonnes[nom] = np.array(valeurs, dtype=np.float64)
-        return colonnes
 
     def _lot_par_le_pipeline(self, configuration: str, lot: Sequence[Mapping]):
         from app.pipeline import en_tableau, probabilite_echec
@@ -220,3 +228,22 @@ class Predicteur:
             return p, np.zeros((len(lot), len(CONFIGURATIONS[configuration]))), True
         transformes = pipeline[:-1].transform(tableau)
         return p, np.array([explicateur.contributions(x)[1] for x in transformes]), explicateur.en_probabilite
+
+
+def _colonnes(lot: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray]:
+    """(nombres : élèves × ``NUMERIQUES`` en flottants, note absente : NaN ; codes : élèves ×
+    ``CATEGORIES``, rang de la valeur dans le schéma). Chaque groupe de champs est lu d'une traite,
+    élève après élève (``itemgetter``, ``chain``, ``fromiter`` : boucles en C), puis rangé par numpy."""
+    n = len(lot)
+    nombres = np.empty((n, len(NUMERIQUES)))
+    # Entiers lus en int64 (conversion plus rapide que vers float64), notes en objets : None → NaN.
+    nombres[:, _RANGS_ENTIERS] = np.fromiter(chain.from_iterable(map(itemgetter(*_ENTIERS), lot)), dtype=np.int64,
+                                             count=n * len(_ENTIERS)).reshape(n, len(_ENTIERS))
+    nombres[:, _RANGS_NOTES] = np.fromiter(chain.from_iterable(map(itemgetter(*NOTES), lot)), dtype=object,
+                                           count=n * len(NOTES)).reshape(n, len(NOTES)).astype(np.float64)
+    numeros = np.fromiter(map(_NUMERO.__getitem__, chain.from_iterable(map(itemgetter(*CATEGORIES), lot))),
+                          dtype=np.intp, count=n * len(CATEGORIES)).reshape(n, len(CATEGORIES))
+    codes = _RANG.take(numeros + _DECALAGES)
+    if codes.min(initial=0) < 0:
+        raise ValueError("lot non validé : valeur d'un autre champ catégoriel")
+    return nombres, codes

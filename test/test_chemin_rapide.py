@@ -1,7 +1,8 @@
 """Le chemin compilé sert exactement le pipeline : probabilités (≤ 1e-12), classe et explication.
 
 Sur chaque ligne du fichier de données pour A, B et C, et sur des milliers d'élèves tirés au
-hasard dans le schéma ; pour les types d'arbres pris en charge ; refus clair sinon (repli).
+hasard dans le schéma ; pour les types d'arbres pris en charge ; refus clair sinon (repli). Un lot
+donne les mêmes flottants qu'un élève seul, quels que soient sa taille et son découpage en blocs.
 """
 
 import subprocess
@@ -10,13 +11,14 @@ import sys
 import numpy as np
 import pytest
 
+from app.arbres_compiles import LIGNES_PAR_BLOC
 from app.cache_compile import ecrire_cache, lire_cache
 from app.compilation import NonCompilable, compiler
 from app.eleves_aleatoires import eleves_aleatoires
 from app.explication import Explicateur
 from app.pipeline import construire_pipeline, en_tableau, probabilite_echec
-from app.predicteur import Predicteur
-from app.schema import CONFIGURATIONS, Eleve, configuration_pour
+from app.predicteur import _POSITIONS, Predicteur
+from app.schema import CHAMPS, CONFIGURATIONS, Eleve, configuration_pour
 from test.conftest import CODE, RACINE
 
 RETIREES = {"A": (), "B": ("G2",), "C": ("G1", "G2")}
@@ -28,12 +30,13 @@ def predicteur(artefacts_livres):
 
 
 def _reference(artefacts, configuration, valeurs):
-    """Probabilités du pipeline et explications de l'explicateur de référence, pour ces élèves."""
+    """Probabilités du pipeline, contributions et explications de l'explicateur de référence, pour ces élèves."""
     pipeline = artefacts.modele["configurations"][configuration]["pipeline"]
     tableau = en_tableau(valeurs, configuration)
     explicateur = Explicateur(pipeline)
     transformees = pipeline[:-1].transform(tableau)
-    return probabilite_echec(pipeline, tableau), [explicateur.expliquer(x, v) for x, v in zip(transformees, valeurs)]
+    return (probabilite_echec(pipeline, tableau), [explicateur.contributions(x)[1] for x in transformees],
+            [explicateur.expliquer(x, v) for x, v in zip(transformees, valeurs)])
 
 
 def _comparer(predicteur, artefacts, eleves: list[Eleve]):
@@ -43,9 +46,9 @@ def _comparer(predicteur, artefacts, eleves: list[Eleve]):
         positions = [i for i, e in enumerate(eleves) if configuration_pour(e) == configuration]
         if not positions:
             continue
-        attendues, explications = _reference(artefacts, configuration, [valeurs[i] for i in positions])
+        attendues, contributions, explications = _reference(artefacts, configuration, [valeurs[i] for i in positions])
         seuil = predicteur.seuils[configuration]
-        for i, attendue, explication in zip(positions, attendues, explications):
+        for i, attendue, contribution, explication in zip(positions, attendues, contributions, explications):
             classe = 0 if attendue >= seuil else 1
             une = predicteur.predire(eleves[i])
             assert une.configuration == configuration
@@ -53,6 +56,7 @@ def _comparer(predicteur, artefacts, eleves: list[Eleve]):
             assert une.prediction == classe
             assert une.explication == explication
             assert lot.prediction_de(i, valeurs[i]) == une
+            assert np.array_equal(lot.contributions[i, _POSITIONS[configuration]], contribution)
 
 
 @pytest.mark.parametrize("configuration", ["A", "B", "C"])
@@ -67,6 +71,27 @@ def test_milliers_d_eleves_aleatoires(artefacts_livres, predicteur):
     eleves = [Eleve.model_validate(v) for v in eleves_aleatoires(3000, graine=7, notes_absentes=0.3)]
     assert {configuration_pour(e) for e in eleves} == {"A", "B", "C"}
     _comparer(predicteur, artefacts_livres, eleves)
+
+
+def test_lot_egal_a_l_eleve_seul_quel_que_soit_le_decoupage(predicteur):
+    """Lot d'un seul élève, et lot qui déborde d'un bloc (dernier bloc d'un élève) : les sommes restent
+    séquentielles, arbre après arbre, comme pour un élève seul et dans scikit-learn."""
+    eleves = [Eleve.model_validate(v) for v in eleves_aleatoires(LIGNES_PAR_BLOC + 1, graine=13, notes_absentes=0.3)]
+    valeurs = [e.model_dump() for e in eleves]
+    lot = predicteur.predire_lot(valeurs)
+    assert {configuration_pour(e) for e in eleves[-300:]} == {"A", "B", "C"}
+    for i, eleve in enumerate(eleves):
+        une = predicteur.predire(eleve)
+        assert lot.prediction_de(i, valeurs[i]) == une
+        if i >= LIGNES_PAR_BLOC - 300:
+            seul = predicteur.predire_lot([valeurs[i]])
+            assert seul.prediction_de(0, valeurs[i]) == une
+            assert np.array_equal(seul.contributions[0], lot.contributions[i])
+
+
+def test_lot_vide(predicteur):
+    lot = predicteur.predire_lot([])
+    assert len(lot) == 0 and lot.contributions.shape == (0, len(CHAMPS))
 
 
 def _petit_jeu(nombre=400, graine=3):
@@ -94,12 +119,13 @@ def _classifieur(nom: str):
         "boosting-2": lambda: GradientBoostingClassifier(max_depth=2, subsample=0.8, n_estimators=60, random_state=0),
         "boosting-3-zero": lambda: GradientBoostingClassifier(max_depth=3, init="zero", n_estimators=20, random_state=0),
         "foret": lambda: RandomForestClassifier(n_estimators=25, max_depth=7, random_state=0),
+        "foret-souches": lambda: RandomForestClassifier(n_estimators=25, max_depth=1, random_state=0),
         "extra-trees": lambda: ExtraTreesClassifier(n_estimators=25, random_state=0),
     }[nom]()
 
 
 @pytest.mark.parametrize("classifieur", ["vote", "vote-pondere", "arbre", "boosting-souches", "boosting-2", "boosting-3-zero", "foret",
-                                         "extra-trees"])
+                                         "foret-souches", "extra-trees"])
 def test_types_d_arbres_pris_en_charge(classifieur):
     X, y = _petit_jeu()
     pipeline = construire_pipeline("A", _classifieur(classifieur)).fit(X, y)
