@@ -194,15 +194,36 @@ def _wrk(url: str, duree: int, connexions: int, script: Path | None) -> dict:
     percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", sortie, re.M))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", sortie)
     return {"par_s": float(re.search(r"Requests/sec:\s+([\d.]+)", sortie).group(1)),
+            "requetes": int(re.search(r"(\d+) requests in", sortie).group(1)),
             "p50_ms": duree_ms(percentiles["50"]), "p99_ms": duree_ms(percentiles["99"]),
             "erreurs": int(non_2xx.group(1)) if non_2xx else 0}
 
 
+def _workers(pid_maitre: int) -> list[str]:
+    return Path(f"/proc/{pid_maitre}/task/{pid_maitre}/children").read_text().split()
+
+
+def _temps_cpu_workers(pid_maitre: int) -> float:
+    """Secondes de CPU (utilisateur + système) consommées jusqu'ici par les workers gunicorn."""
+    tops = 0
+    for pid in _workers(pid_maitre):
+        champs = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tops += int(champs[11]) + int(champs[12])  # utime, stime (champs 14 et 15 de proc(5))
+    return tops / os.sysconf("SC_CLK_TCK")
+
+
+def _charge(pid_maitre: int, url: str, duree: int, connexions: int, script: Path | None) -> dict:
+    """``_wrk``, plus le CPU des workers par requête : moins sensible que les req/s à une machine partagée."""
+    avant = _temps_cpu_workers(pid_maitre)
+    mesure = _wrk(url, duree, connexions, script)
+    mesure["cpu_us"] = (_temps_cpu_workers(pid_maitre) - avant) / max(1, mesure["requetes"]) * 1e6
+    return mesure
+
+
 def _memoire(pid_maitre: int) -> list[tuple[int, int]]:
     """(RSS, PSS) en kio de chaque worker (enfants du maître gunicorn)."""
-    enfants = Path(f"/proc/{pid_maitre}/task/{pid_maitre}/children").read_text().split()
     mesures = []
-    for pid in enfants:
+    for pid in _workers(pid_maitre):
         rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
         pss = int(re.search(r"^Pss:\s+(\d+)", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M).group(1))
         mesures.append((rss, pss))
@@ -223,9 +244,9 @@ def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
         _wrk(url + "/health", 2, connexions, None)  # échauffement
         # /health avant et après /predire ; la meilleure des deux sert de référence (rapport prudent,
         # moins sensible à une charge passagère d'autres processus sur la machine).
-        avant = _wrk(url + "/health", duree, connexions, None)
-        predire = _wrk(url + "/predire", duree, connexions, script)
-        apres = _wrk(url + "/health", duree, connexions, None)
+        avant = _charge(processus.pid, url + "/health", duree, connexions, None)
+        predire = _charge(processus.pid, url + "/predire", duree, connexions, script)
+        apres = _charge(processus.pid, url + "/health", duree, connexions, None)
         trivial = max(avant, apres, key=lambda m: m["par_s"])
         memoire = _memoire(processus.pid)
     finally:
@@ -269,9 +290,10 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
         t, p = http["trivial"], http["predire"]
         rapport = p["par_s"] / t["par_s"]
         lignes.append(_ligne("HTTP /predire (gunicorn de production, wrk)",
-                             f"{p['par_s']:.0f} req/s ; p50 {p['p50_ms']:.2f} ms ; p99 {p['p99_ms']:.2f} ms",
+                             f"{p['par_s']:.0f} req/s ; p50 {p['p50_ms']:.2f} ms ; p99 {p['p99_ms']:.2f} ms ; "
+                             f"{p['cpu_us']:.0f} µs CPU/req",
                              f"/health (meilleure de 2, avant et après) : {t['par_s']:.0f} req/s ; "
-                             f"p50 {t['p50_ms']:.2f} ms ; p99 {t['p99_ms']:.2f} ms",
+                             f"p50 {t['p50_ms']:.2f} ms ; p99 {t['p99_ms']:.2f} ms ; {t['cpu_us']:.0f} µs CPU/req",
                              f"{100 * rapport:.0f} %", "≥ 70 %", rapport >= OBJECTIFS["http_rapport"]
                              and p["erreurs"] == 0))
         for rang, (rss, pss) in enumerate(http["memoire"], start=1):

@@ -82,16 +82,16 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     separateur = separateur_csv(texte.split("\n", 1)[0])
     lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
     try:
-        lignes = [ligne for ligne in lecteur if any(cellule.strip() for cellule in ligne)]
+        # (numéro de ligne dans le fichier, cellules) : les lignes vides sont sautées mais comptées.
+        lignes = [(lecteur.line_num, ligne) for ligne in lecteur if any(cellule.strip() for cellule in ligne)]
     except csv.Error as erreur:
         raise ErreurRequete(400, f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
-    colonnes = [c.strip() for c in lignes[0]]
+    colonnes = [c.strip() for c in lignes[0][1]]
     _verifier_entete(colonnes)
     corps = lignes[1:]
     _taille(len(corps))
     documents, problemes, numeros = [], [], []
-    for rang, ligne in enumerate(corps):
-        numero = rang + 2  # ligne 1 = en-tête (lignes vides ignorées)
+    for numero, ligne in corps:
         numeros.append(numero)
         if len(ligne) != len(colonnes):
             problemes.append({"champ": f"ligne {numero}",

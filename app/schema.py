@@ -135,13 +135,9 @@ class DemandePrediction(Eleve):
         BeforeValidator(_identifiant),
     ]
 
-    def eleve(self) -> Eleve:
-        """Les 32 attributs seuls, tels que le prédicteur les attend (déjà validés)."""
-        return Eleve.model_construct(**{nom: getattr(self, nom) for nom in CHAMPS})
-
     def entrees(self) -> dict:
-        """Les 32 attributs validés, sans ``user_id`` : ce que donnerait ``self.eleve().model_dump()``
-        (des entiers, des chaînes et None), sans construire un second modèle."""
+        """Les 32 attributs validés, sans ``user_id`` : ce que donne ``Eleve.model_dump()`` (des entiers,
+        des chaînes et None), sans construire un second modèle."""
         valeurs = self.__dict__
         return {nom: valeurs[nom] for nom in CHAMPS}
 

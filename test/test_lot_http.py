@@ -120,6 +120,20 @@ def test_erreurs_csv(serveur, jeu):
     refuse = requests.post(serveur.url + URL, data=corps.encode(), headers={"Content-Type": "text/csv"}, timeout=30)
     assert refuse.status_code == 400
     assert refuse.json()["details"][0]["champ"] == "ligne 4 : school"  # ligne 1 = en-tête
+    # Les lignes vides sont sautées mais comptées : le numéro est celui que montre un éditeur.
+    avec_vides = "\n".join([entete, "", lignes[0], " ", lignes[1], mauvaise]) + "\n"
+    refuse = requests.post(serveur.url + URL, data=avec_vides.encode(), headers={"Content-Type": "text/csv"},
+                           timeout=30)
+    assert refuse.status_code == 400 and refuse.json()["details"][0]["champ"] == "ligne 6 : school"
+
+
+def test_x_request_id_trop_long_refuse_avant_de_lire_le_corps(serveur):
+    avant = len(serveur.lignes_journal())
+    reponse = requests.post(serveur.url + URL, data=b"pas du JSON", headers={"X-Request-ID": "a" * 123,
+                                                                             "Content-Type": "application/json"},
+                            timeout=30)
+    assert reponse.status_code == 400 and reponse.json()["details"][0]["champ"] == "X-Request-ID"
+    assert len(serveur.lignes_journal()) == avant
 
 
 def test_request_id_deja_utilise_409_sans_rien_conserver(serveur, exemple):

@@ -40,40 +40,39 @@ def _lire_lot():
 @bp.post("/predire/lot")
 def predire_lot():
     s = services()
+    identifiant = g.request_id
+    if len(identifiant) + 1 + len(str(LOT_MAX)) > 128:  # avant de lire le corps : rien à lire pour rien
+        raise ErreurRequete(400, "X-Request-ID trop long pour un lot : 122 caractères au plus (le rang de "
+                                 "chaque élève y est ajouté)", [{"champ": "X-Request-ID", "message": "trop long"}])
     request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
     debut = time.perf_counter()
     demandes, csv_recu = _lire_lot()
-    identifiant = g.request_id
-    if len(identifiant) + 1 + len(str(LOT_MAX)) > 128:
-        raise ErreurRequete(400, "X-Request-ID trop long pour un lot : 122 caractères au plus (le rang de "
-                                 "chaque élève y est ajouté)", [{"champ": "X-Request-ID", "message": "trop long"}])
-    eleves = [d.eleve() for d in demandes]
-    lot = s.predicteur.predire_lot([e.__dict__ for e in eleves])
-    predictions = [lot.prediction_de(i, e.__dict__) for i, e in enumerate(eleves)]
+    entrees = [d.entrees() for d in demandes]
+    lot = s.predicteur.predire_lot(entrees)
+    predictions = [lot.prediction_de(i, valeurs) for i, valeurs in enumerate(entrees)]
     duree_ms = (time.perf_counter() - debut) * 1000
     horodatage = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     version = s.predicteur.version
     enregistrements = []
-    for rang, (demande, eleve, prediction) in enumerate(zip(demandes, eleves, predictions), start=1):
-        enregistrement = enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, eleve.model_dump(), prediction,
-                                                version)
+    for rang, (demande, valeurs, prediction) in enumerate(zip(demandes, entrees, predictions), start=1):
+        enregistrement = enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction, version)
         enregistrement["horodatage"] = horodatage
         enregistrements.append(enregistrement)
     with refus_de_conservation(identifiant, "le lot n'a pas été servi pour ne pas être perdu"):
         s.conservation.conserver(enregistrements)  # ErreurMagasin → 503
     if csv_recu is not None:
         colonnes, separateur = csv_recu
-        lignes = [[_cellule(eleve.__dict__.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
+        lignes = [[_cellule(valeurs.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
                   + [p.prediction, p.libelle, p.probabilite_echec, p.probabilite_reussite, p.confiance_prediction,
                      p.seuil, p.configuration, e["request_id"], " | ".join(f["texte"] for f in p.explication)]
-                  for demande, eleve, p, e in zip(demandes, eleves, predictions, enregistrements)]
+                  for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)]
         reponse = Response(ecrire_csv(colonnes, separateur, lignes), mimetype="text/csv")
         reponse.headers["X-Model-Version"] = version
         return reponse
     corps = {
-        "resultats": [{**resultats(e["entrees"], p), "request_id": e["request_id"], "user_id": demande.user_id,
+        "resultats": [{**resultats(valeurs, p), "request_id": e["request_id"], "user_id": demande.user_id,
                        **({"avertissements": p.avertissements} if p.avertissements else {})}
-                      for demande, p, e in zip(demandes, predictions, enregistrements)],
+                      for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)],
         "nombre": len(predictions),
         "request_id": identifiant,
         "model_version": version,
