@@ -55,7 +55,6 @@ COLONNES_ENREGISTREMENT = tuple(PredictionConservee.model_fields)
 (le modèle ``PredictionConservee`` du contrat les décrit pour l'OpenAPI)."""
 
 
-
 class _Ecritures:
     """Les requêtes d'écriture, compilées une fois par SQLAlchemy pour le dialecte de la base, et
     exécutées par le curseur DB-API d'une connexion de son pool : sur ``/predire``, l'exécution par

@@ -74,7 +74,6 @@ def _historique() -> dict:
 def _lot(en_tete_id: dict, exemple: dict) -> dict:
     """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
     from app.lots import COLONNES_AJOUTEES, LOT_MAX
-
     from app.schema import CATEGORIES, CHAMPS, bornes
 
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}

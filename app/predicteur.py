@@ -15,13 +15,13 @@ from operator import itemgetter
 
 import numpy as np
 
-from app.artefacts import Artefacts
 from app.arbres_compiles import LIGNES_PAR_BLOC, ArbresCompiles
-from app.vote_compile import VoteCompile
+from app.artefacts import Artefacts
 from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE
 from app.explication import facteurs
 from app.schema import (CATEGORIES, CHAMPS, CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS, NOTES, NUMERIQUES, Eleve,
                         configuration_pour)
+from app.vote_compile import VoteCompile
 
 LIBELLES = {CLASSE_ECHEC: "échec", CLASSE_REUSSITE: "réussite"}
 AVERTISSEMENT_G2_SEUL = ("G2 sans G1 : aucune configuration n'utilise G2 seul, la note G2 a été ignorée "

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+
 from app.conservation import ConservationGroupee
 from app.journal_requetes import JournalRequetes
 from app.magasin import DoublonRequete, ErreurMagasin, MagasinResultats

@@ -10,7 +10,7 @@ import requests
 from app.eleves_aleatoires import eleves_aleatoires
 from app.lots import COLONNES_AJOUTEES, LOT_MAX
 from app.pipeline import probabilite_echec
-from app.schema import CONFIGURATIONS, configuration_pour, Eleve
+from app.schema import CONFIGURATIONS, Eleve, configuration_pour
 
 URL = "/predire/lot"
 
