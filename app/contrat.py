@@ -70,9 +70,15 @@ class PredictionConservee(BaseModel):
     model_version: str
 
 
+LIMITE_DEFAUT = 20
+LIMITE_MAX = 100
+DECALAGE_MAX = 10_000_000
+"""Bornes de la pagination de l'historique : la route les applique, l'OpenAPI et ce contrat les décrivent."""
+
+
 class Pagination(BaseModel):
-    limite: int = Field(ge=1, le=100)
-    decalage: int = Field(ge=0)
+    limite: int = Field(ge=1, le=LIMITE_MAX)
+    decalage: int = Field(ge=0, le=DECALAGE_MAX)
     total: int = Field(ge=0, description="Nombre de prédictions conservées pour cet élève")
     suivant: Optional[str] = Field(description="Chemin de la page suivante, ou null")
 

@@ -37,7 +37,7 @@ def _identifiant(nom: str, description: str) -> dict:
 
 def _historique() -> dict:
     """Les trois routes protégées par le jeton : relire une prédiction, un historique, l'effacer."""
-    from app.routes.historique import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
+    from app.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
 
     securite = [{"jetonApi": []}]
     eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève")
@@ -106,7 +106,7 @@ def _lot(en_tete_id: dict, exemple: dict) -> dict:
                                  "example": [exemple, sans_notes]},
             "text/csv": {"schema": {"type": "string", "pattern": forme_csv,
                                     "description": "Fichier UCI sans G3 ; aussi accepté : séparateur « , », G1/G2 "
-                                                   "absents ou vides, colonne user_id, lignes jusqu'à 10 000"},
+                                                   f"absents ou vides, colonne user_id, lignes jusqu'à {LOT_MAX}"},
                          "example": csv_exemple}}},
         "responses": {
             "200": {"description": "Une prédiction par élève, dans l'ordre", "content": {

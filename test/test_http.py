@@ -22,6 +22,13 @@ def test_accueil(serveur):
     corps = reponse.json()
     assert "Bienvenue" in corps["message"] and corps["version"]
     assert {"/", "/predire", "/health", "/ready", "/modele", "/openapi.json", "/docs"} <= {r["route"] for r in corps["routes"]}
+    # Chaque route servie est décrite, et sa description est le résumé de l'OpenAPI (une seule source) :
+    # une route ajoutée sans entrée dans le document OpenAPI ferait échouer ce test.
+    document = requests.get(serveur.url + "/openapi.json", timeout=10).json()
+    for route in corps["routes"]:
+        chemin = route["route"].replace("<", "{").replace(">", "}")
+        for methode in route["methodes"]:
+            assert document["paths"][chemin][methode.lower()]["summary"] in route["description"]
 
 
 def test_sante_et_disponibilite(serveur):

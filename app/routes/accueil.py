@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 from flask import Blueprint, current_app, jsonify
 
 from app import __version__
+from app.openapi import document
 from app.services import services
 
 bp = Blueprint("accueil", __name__)
 
-DESCRIPTIONS = {
-    "/": "ce message",
-    "/predire": "prédiction pour un élève (JSON, 32 attributs ; G1 et G2 facultatifs)",
-    "/predire/lot": "prédictions pour une classe : liste JSON d'élèves ou CSV au format UCI (10 000 au plus)",
-    "/health": "le processus répond",
-    "/ready": "modèle vérifié et chargé, journal inscriptible, base des résultats joignable",
-    "/predictions/<request_id>": "une prédiction conservée (jeton API_TOKEN requis)",
-    "/predictions/user/<user_id>": "historique d'un élève (GET) ou effacement de ses prédictions "
-                                   "(DELETE) ; jeton API_TOKEN requis",
-    "/modele": "version, empreinte, métriques et seuils du modèle",
-    "/openapi.json": "document OpenAPI 3.1 généré depuis le schéma",
-    "/docs": "documentation lisible de l'API",
-}
+
+@functools.cache
+def _resumes() -> dict[tuple[str, str], str]:
+    """(route Flask, méthode) → résumé de l'opération dans le document OpenAPI (source unique)."""
+    return {(re.sub(r"\{([^}]+)\}", r"<\1>", chemin), methode.upper()): operation["summary"]
+            for chemin, operations in document()["paths"].items() for methode, operation in operations.items()}
 
 
 def routes() -> list[dict]:
@@ -30,8 +27,9 @@ def routes() -> list[dict]:
         if regle.endpoint == "static":
             continue
         methodes = sorted(m for m in regle.methods if m not in ("HEAD", "OPTIONS"))
-        vues.append({"route": regle.rule, "methodes": methodes,
-                     "description": DESCRIPTIONS.get(regle.rule, "")})
+        resumes = [_resumes().get((regle.rule, m), "") for m in methodes]
+        description = resumes[0] if len(methodes) == 1 else " ; ".join(f"{m} : {r}" for m, r in zip(methodes, resumes))
+        vues.append({"route": regle.rule, "methodes": methodes, "description": description})
     return vues
 
 

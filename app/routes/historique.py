@@ -11,16 +11,13 @@ from flask import Blueprint, jsonify, request, url_for
 
 from app.authentification import jeton_requis
 from app.conservation import effacer_utilisateur
+from app.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
 from app.erreurs_http import ErreurRequete
 from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide
 from app.journal_requetes import ErreurJournal
 from app.services import services
 
 bp = Blueprint("historique", __name__)
-
-LIMITE_DEFAUT = 20
-LIMITE_MAX = 100
-DECALAGE_MAX = 10_000_000
 
 
 def valider_identifiant(nom: str, valeur: str) -> str:
@@ -30,7 +27,8 @@ def valider_identifiant(nom: str, valeur: str) -> str:
 
 
 def lire_pagination(arguments) -> tuple[int, int]:
-    """``limite`` (1 à 100, 20 par défaut) et ``decalage`` (0 par défaut) ; tout autre paramètre est refusé."""
+    """``limite`` (1 à ``LIMITE_MAX``, ``LIMITE_DEFAUT`` par défaut) et ``decalage`` (0 par défaut) ;
+    tout autre paramètre est refusé."""
     problemes = [{"champ": nom, "message": "paramètre inconnu : limite et decalage seuls sont permis"}
                  for nom in arguments if nom not in ("limite", "decalage")]
     valeurs = {}
