@@ -17,9 +17,9 @@ def create_app(config: Configuration | None = None) -> Flask:
     from app.cache_compile import compiles_pour
     from app.conservation import ConservationGroupee
     from app.erreurs_http import ErreurRequete
-    from app.json_rapide import FournisseurJson
     from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
     from app.journal_requetes import JournalRequetes
+    from app.json_rapide import FournisseurJson
     from app.magasin import MagasinResultats
     from app.predicteur import Predicteur
     from app.routes import accueil, documentation, historique, lot, prediction

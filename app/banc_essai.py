@@ -89,8 +89,7 @@ def mesurer_en_memoire(repetitions: int, taille_lot: int) -> dict:
     duree_premier_lot = time.perf_counter() - debut
     duree_lot = _mediane_us(predicteur.predire_lot, [valeurs], REPETITIONS_LOT) / 1e6
     debut = time.perf_counter()
-    for position in range(len(valeurs)):
-        lot.prediction_de(position, valeurs[position])
+    lot.predictions(valeurs)
     duree_forme = time.perf_counter() - debut
     from app.schema import DemandePrediction
     debut = time.perf_counter()

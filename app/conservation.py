@@ -24,8 +24,8 @@ import os
 import threading
 from dataclasses import dataclass
 
-from app.json_rapide import en_octets
 from app.journal_requetes import ErreurJournal, JournalRequetes
+from app.json_rapide import en_octets
 from app.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 
 journal = logging.getLogger("prediction_etudiante")

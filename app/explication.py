@@ -10,6 +10,7 @@ Les colonnes one-hot sont rattachées au champ brut dont elles viennent.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -158,11 +159,26 @@ def facteurs(par_champ: np.ndarray, champs, valeurs: dict, en_probabilite: bool)
 
     ``par_champ`` : contribution de chaque champ de ``champs`` (même ordre)."""
     absolues = np.abs(par_champ)
-    total = float(absolues.sum()) or 1.0
-    ordre = np.argsort(-absolues, kind="stable")
+    ordre = np.argsort(-absolues, kind="stable")[:NOMBRE_FACTEURS]
+    return _rediger(ordre.tolist(), par_champ[ordre].tolist(), float(absolues.sum()), champs, valeurs, en_probabilite)
+
+
+def facteurs_lot(par_champ: np.ndarray, champs, valeurs: Sequence[dict], en_probabilite: bool) -> list[list[dict]]:
+    """``facteurs`` de chaque ligne de ``par_champ`` (élèves × champs) : le tri et les totaux en une
+    opération numpy pour tout le lot, seule la rédaction reste élève par élève (mêmes résultats)."""
+    absolues = np.abs(par_champ)
+    ordres = np.argsort(-absolues, axis=1, kind="stable")[:, :NOMBRE_FACTEURS]
+    principales = np.take_along_axis(par_champ, ordres, axis=1)
+    return [_rediger(ordre, contributions, total, champs, v, en_probabilite) for ordre, contributions, total, v
+            in zip(ordres.tolist(), principales.tolist(), absolues.sum(axis=1).tolist(), valeurs)]
+
+
+def _rediger(ordre: list[int], contributions: list[float], total: float, champs, valeurs: dict,
+             en_probabilite: bool) -> list[dict]:
+    """Les phrases des champs ``ordre`` (du plus au moins important), de contributions ``contributions``."""
+    total = total or 1.0
     resultat = []
-    for position in ordre[:NOMBRE_FACTEURS].tolist():
-        contribution = float(par_champ[position])
+    for position, contribution in zip(ordre, contributions):
         poids = abs(contribution) / total
         if poids < POIDS_MINIMUM:
             break

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
+from operator import itemgetter
 
 from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, SmallInteger,
                         String, Table, bindparam, create_engine, delete, event, func, insert, select, text)
@@ -64,19 +65,26 @@ class _Ecritures:
 
     def __init__(self, dialecte):
         insertion = insert(PREDICTIONS).inline().values({c: bindparam(c) for c in COLONNES_ENREGISTREMENT})
-        self.insertion, self._ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
+        self.insertion, ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
         self.suppression, self._ordre_suppression = _compiler(
             delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
-        self._convertisseurs = tuple((c, f) for c in COLONNES_ENREGISTREMENT
+        self._nommes = ordre is None  # %(nom)s (PostgreSQL) : dicts ; « ? » (SQLite) : tuples dans l'ordre
+        self._colonnes = COLONNES_ENREGISTREMENT if ordre is None else ordre
+        self._extraire = itemgetter(*self._colonnes)
+        self._horodatage = self._colonnes.index("horodatage")
+        self._convertisseurs = tuple((rang, f) for rang, c in enumerate(self._colonnes)
                                      if (f := PREDICTIONS.c[c].type.dialect_impl(dialecte).bind_processor(dialecte)))
 
     def parametres_insertion(self, enregistrements: list[dict]) -> list:
+        """Les paramètres de l'``executemany`` : valeurs extraites en C (``itemgetter``), horodatage ISO
+        relu en ``datetime``, puis convertisseurs de SQLAlchemy, position par position."""
         lignes = []
         for enregistrement in enregistrements:
-            valeurs = _vers_base(enregistrement)
-            for colonne, convertir in self._convertisseurs:
-                valeurs[colonne] = convertir(valeurs[colonne])
-            lignes.append(valeurs if self._ordre is None else tuple(valeurs[c] for c in self._ordre))
+            valeurs = list(self._extraire(enregistrement))
+            valeurs[self._horodatage] = dt.datetime.fromisoformat(valeurs[self._horodatage])
+            for rang, convertir in self._convertisseurs:
+                valeurs[rang] = convertir(valeurs[rang])
+            lignes.append(dict(zip(self._colonnes, valeurs)) if self._nommes else tuple(valeurs))
         return lignes
 
     def parametres_suppression(self, user_id: str):
@@ -111,12 +119,6 @@ def _traduire(action: str, erreurs_dbapi: type[Exception] = SQLAlchemyError) -> 
 def _json_texte(document) -> str:
     """La colonne ``entrees`` écrite par orjson, comme la ligne du journal (json : 3 fois plus lent)."""
     return en_octets(document).decode("utf-8")
-
-
-def _vers_base(enregistrement: dict) -> dict:
-    valeurs = {cle: enregistrement.get(cle) for cle in COLONNES_ENREGISTREMENT}
-    valeurs["horodatage"] = dt.datetime.fromisoformat(enregistrement["horodatage"])
-    return valeurs
 
 
 def _depuis_base(ligne) -> dict:

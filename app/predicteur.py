@@ -18,7 +18,7 @@ import numpy as np
 from app.arbres_compiles import LIGNES_PAR_BLOC, ArbresCompiles
 from app.artefacts import Artefacts
 from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE
-from app.explication import facteurs
+from app.explication import facteurs, facteurs_lot
 from app.schema import (CATEGORIES, CHAMPS, CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS, NOTES, NUMERIQUES, Eleve,
                         configuration_pour)
 from app.vote_compile import VoteCompile
@@ -76,17 +76,35 @@ class LotPredictions:
     def prediction_de(self, position: int, valeurs: Mapping) -> Prediction:
         """La ``Prediction`` complète (explication en français) d'un élève du lot."""
         configuration = str(self.configurations[position])
+        explication = facteurs(self.contributions[position, _POSITIONS[configuration]], CONFIGURATIONS[configuration],
+                               valeurs, self.en_probabilite[configuration])
+        return self._prediction(position, configuration, valeurs, explication)
+
+    def predictions(self, valeurs: Sequence[Mapping]) -> list[Prediction]:
+        """Les ``Prediction`` de tout le lot, dans l'ordre ; comme ``prediction_de`` élève par élève, mais
+        l'explication est triée pour chaque configuration en une opération (``facteurs_lot``)."""
+        explications: list = [None] * len(self)
+        for configuration, champs in CONFIGURATIONS.items():
+            positions = np.flatnonzero(self.configurations == configuration)
+            if not len(positions):
+                continue
+            rangs = positions.tolist()
+            par_champ = self.contributions[np.ix_(positions, _POSITIONS[configuration])]
+            for rang, explication in zip(rangs, facteurs_lot(par_champ, champs, [valeurs[r] for r in rangs],
+                                                             self.en_probabilite[configuration])):
+                explications[rang] = explication
+        return [self._prediction(position, str(configuration), v, explication) for position, (configuration, v, explication)
+                in enumerate(zip(self.configurations.tolist(), valeurs, explications))]
+
+    def _prediction(self, position: int, configuration: str, valeurs: Mapping, explication: list[dict]) -> Prediction:
         p_echec = float(self.probabilite_echec[position])
         seuil = float(self.seuil[position])
         classe = int(self.prediction[position])
-        champs = CONFIGURATIONS[configuration]
         return Prediction(
             configuration=configuration, prediction=classe, libelle=LIBELLES[classe],
             probabilite_echec=p_echec, probabilite_reussite=1.0 - p_echec,
             confiance_prediction=confiance(p_echec, seuil), seuil=seuil,
-            explication=facteurs(self.contributions[position, _POSITIONS[configuration]], champs, valeurs,
-                                 self.en_probabilite[configuration]),
-            avertissements=avertissements(valeurs, configuration),
+            explication=explication, avertissements=avertissements(valeurs, configuration),
         )
 
 

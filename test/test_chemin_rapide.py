@@ -42,6 +42,7 @@ def _reference(artefacts, configuration, valeurs):
 def _comparer(predicteur, artefacts, eleves: list[Eleve]):
     valeurs = [e.model_dump() for e in eleves]
     lot = predicteur.predire_lot(valeurs)
+    toutes = lot.predictions(valeurs)  # tout le lot d'un coup (explications triées par numpy)
     for configuration in CONFIGURATIONS:
         positions = [i for i, e in enumerate(eleves) if configuration_pour(e) == configuration]
         if not positions:
@@ -56,6 +57,7 @@ def _comparer(predicteur, artefacts, eleves: list[Eleve]):
             assert une.prediction == classe
             assert une.explication == explication
             assert lot.prediction_de(i, valeurs[i]) == une
+            assert toutes[i] == une
             assert np.array_equal(lot.contributions[i, _POSITIONS[configuration]], contribution)
 
 
@@ -80,18 +82,20 @@ def test_lot_egal_a_l_eleve_seul_quel_que_soit_le_decoupage(predicteur):
     valeurs = [e.model_dump() for e in eleves]
     lot = predicteur.predire_lot(valeurs)
     assert {configuration_pour(e) for e in eleves[-300:]} == {"A", "B", "C"}
+    toutes = lot.predictions(valeurs)
     for i, eleve in enumerate(eleves):
         une = predicteur.predire(eleve)
-        assert lot.prediction_de(i, valeurs[i]) == une
+        assert lot.prediction_de(i, valeurs[i]) == une == toutes[i]
         if i >= LIGNES_PAR_BLOC - 300:
             seul = predicteur.predire_lot([valeurs[i]])
-            assert seul.prediction_de(0, valeurs[i]) == une
+            assert seul.prediction_de(0, valeurs[i]) == une == seul.predictions([valeurs[i]])[0]
             assert np.array_equal(seul.contributions[0], lot.contributions[i])
 
 
 def test_lot_vide(predicteur):
     lot = predicteur.predire_lot([])
     assert len(lot) == 0 and lot.contributions.shape == (0, len(CHAMPS))
+    assert lot.predictions([]) == []
 
 
 def _petit_jeu(nombre=400, graine=3):

@@ -171,7 +171,7 @@ def test_insertion_directe_ecrit_comme_insert_de_sqlalchemy(magasin, exemple):
     qu'``insert(PREDICTIONS)`` de SQLAlchemy : anciennes et nouvelles lignes se lisent et se trient pareil."""
     from sqlalchemy import insert
 
-    from app.magasin import PREDICTIONS, _vers_base
+    from app.magasin import PREDICTIONS
 
     directe = enregistrement("eleve-forme", {**exemple, "Mjob": "at_home", "reason": "école"}, numero=1)
     par_sqlalchemy = {**directe, "request_id": directe["request_id"] + "-sa"}
@@ -179,7 +179,8 @@ def test_insertion_directe_ecrit_comme_insert_de_sqlalchemy(magasin, exemple):
         transaction.inserer([directe])
         transaction.valider()
     with magasin.moteur.begin() as connexion:
-        connexion.execute(insert(PREDICTIONS), [_vers_base(par_sqlalchemy)])
+        connexion.execute(insert(PREDICTIONS), [{**par_sqlalchemy, "horodatage": dt.datetime.fromisoformat(
+            par_sqlalchemy["horodatage"])}])
     with magasin.moteur.connect() as connexion:
         brutes = connexion.execute(text(
             "SELECT request_id, user_id, CAST(horodatage AS VARCHAR(64)), model_version, configuration, prediction, "

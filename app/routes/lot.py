@@ -49,7 +49,7 @@ def predire_lot():
     demandes, csv_recu = _lire_lot()
     entrees = [d.entrees() for d in demandes]
     lot = s.predicteur.predire_lot(entrees)
-    predictions = [lot.prediction_de(i, valeurs) for i, valeurs in enumerate(entrees)]
+    predictions = lot.predictions(entrees)
     duree_ms = (time.perf_counter() - debut) * 1000
     horodatage = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     version = s.predicteur.version
