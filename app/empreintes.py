@@ -6,7 +6,8 @@ import hashlib
 
 import pandas as pd
 
-from app.pipeline import classes_predites, probabilite_echec
+from app.classes import classes_predites
+from app.pipeline import probabilite_echec
 
 
 def empreinte_predictions(modele: dict, X: pd.DataFrame) -> dict[str, str]:

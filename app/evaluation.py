@@ -19,7 +19,8 @@ from sklearn.base import clone
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from app.pipeline import CLASSE_ECHEC, classes_predites, probabilite_echec
+from app.classes import CLASSE_ECHEC, classes_predites
+from app.pipeline import probabilite_echec
 
 RAPPEL_ECHEC_VISE = 0.80
 """Le seuil servi doit repérer au moins 80 % des élèves en échec (rappel de la classe échec)."""

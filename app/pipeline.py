@@ -16,11 +16,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE
+from app.classes import CLASSE_ECHEC
 from app.schema import CATEGORIES, CONFIGURATIONS, NUMERIQUES
 
-__all__ = ["CLASSE_ECHEC", "CLASSE_REUSSITE", "preprocesseur", "construire_pipeline", "en_tableau",
-           "probabilite_echec", "classes_predites"]
+__all__ = ["preprocesseur", "construire_pipeline", "en_tableau", "probabilite_echec"]
 
 
 def preprocesseur(configuration: str) -> ColumnTransformer:
@@ -62,7 +61,3 @@ def probabilite_echec(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
     colonne = list(pipeline.classes_).index(CLASSE_ECHEC)
     return pipeline.predict_proba(X)[:, colonne]
 
-
-def classes_predites(p_echec: np.ndarray, seuil: float) -> np.ndarray:
-    """Règle de décision servie : échec (0) quand P(échec) ≥ seuil, sinon réussite (1)."""
-    return np.where(p_echec >= seuil, CLASSE_ECHEC, CLASSE_REUSSITE)

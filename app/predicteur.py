@@ -17,10 +17,10 @@ import numpy as np
 
 from app.arbres_compiles import LIGNES_PAR_BLOC, ArbresCompiles
 from app.artefacts import Artefacts
-from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE
+from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE, classe_predite, classes_predites
 from app.explication import facteurs, facteurs_lot
 from app.schema import (CATEGORIES, CHAMPS, CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS, NOTES, NUMERIQUES, Eleve,
-                        configuration_pour)
+                        configuration_pour, configurations_pour)
 from app.vote_compile import VoteCompile
 
 LIBELLES = {CLASSE_ECHEC: "échec", CLASSE_REUSSITE: "réussite"}
@@ -173,7 +173,7 @@ class Predicteur:
         else:
             p_echec, explication = self._par_le_pipeline(configuration, valeurs)
         seuil = self.seuils[configuration]
-        classe = CLASSE_ECHEC if p_echec >= seuil else CLASSE_REUSSITE
+        classe = classe_predite(p_echec, seuil)
         return Prediction(
             configuration=configuration,
             prediction=classe,
@@ -212,7 +212,7 @@ class Predicteur:
             bloc = lot[debut:debut + LIGNES_PAR_BLOC]
             nombres, codes = _colonnes(bloc)
             g1, g2 = (~np.isnan(nombres[:, NUMERIQUES.index(note)]) for note in ("G1", "G2"))
-            configurations_bloc = np.where(g1 & g2, "A", np.where(g1, "B", "C"))
+            configurations_bloc = configurations_pour(g1, g2)
             configurations[debut:debut + len(bloc)] = configurations_bloc
             for configuration in CONFIGURATIONS:
                 positions = np.flatnonzero(configurations_bloc == configuration)
@@ -231,7 +231,7 @@ class Predicteur:
                 seuils[lignes] = self.seuils[configuration]
                 probabilites[lignes] = p
                 contributions[np.ix_(lignes, _POSITIONS[configuration])] = par_champ
-        prediction = np.where(probabilites >= seuils, CLASSE_ECHEC, CLASSE_REUSSITE)
+        prediction = classes_predites(probabilites, seuils)
         return LotPredictions(configurations=configurations, probabilite_echec=probabilites, prediction=prediction,
                               seuil=seuils, contributions=contributions, en_probabilite=en_probabilite)
 

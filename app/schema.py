@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
+import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
@@ -199,3 +200,8 @@ def configuration_pour(eleve: Eleve) -> str:
     if eleve.G1 is not None:
         return "B"
     return "C"
+
+
+def configurations_pour(g1_connue: np.ndarray, g2_connue: np.ndarray) -> np.ndarray:
+    """``configuration_pour`` de tout un lot, depuis les masques « G1 connue » et « G2 connue »."""
+    return np.where(g1_connue & g2_connue, "A", np.where(g1_connue, "B", "C"))

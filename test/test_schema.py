@@ -1,10 +1,13 @@
 """Le schéma : source unique des champs, règles de student.txt, messages en français."""
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE, classe_predite, classes_predites
 from app.erreurs_validation import detailler
-from app.schema import CATEGORIES, CHAMPS, CONFIGURATIONS, NUMERIQUES, DemandePrediction, Eleve, bornes, configuration_pour
+from app.schema import (CATEGORIES, CHAMPS, CONFIGURATIONS, NUMERIQUES, DemandePrediction, Eleve, bornes,
+                        configuration_pour, configurations_pour)
 
 
 def erreurs(document):
@@ -74,6 +77,19 @@ def test_configuration_selon_les_notes(exemple):
     assert configuration_pour(Eleve.model_validate({**sans, "G1": 9})) == "B"
     assert configuration_pour(Eleve.model_validate(sans)) == "C"
     assert configuration_pour(Eleve.model_validate({**sans, "G2": 9})) == "C"
+
+
+def test_regles_d_un_eleve_et_d_un_lot_identiques(exemple):
+    """La règle A/B/C et la règle de décision ont une forme pour un élève et une pour un lot (numpy) :
+    elles doivent dire la même chose dans tous les cas."""
+    sans = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
+    eleves = [Eleve.model_validate({**sans, **notes}) for notes in ({}, {"G1": 9}, {"G2": 9}, {"G1": 9, "G2": 9})]
+    g1 = np.array([e.G1 is not None for e in eleves])
+    g2 = np.array([e.G2 is not None for e in eleves])
+    assert configurations_pour(g1, g2).tolist() == [configuration_pour(e) for e in eleves]
+    probabilites = np.array([0.0, 0.1385, np.nextafter(0.1385, 0), 0.5, 1.0])
+    assert classes_predites(probabilites, 0.1385).tolist() == [classe_predite(p, 0.1385) for p in probabilites.tolist()]
+    assert [classe_predite(p, 0.1385) for p in (0.1385, 0.1384)] == [CLASSE_ECHEC, CLASSE_REUSSITE]
 
 
 def test_entrees_de_la_demande_egales_au_model_dump(exemple):
