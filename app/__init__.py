@@ -5,6 +5,7 @@ from __future__ import annotations
 __version__ = "1.0.0"
 
 import logging
+import threading
 
 from flask import Flask, g, request
 
@@ -43,6 +44,7 @@ def create_app(config: Configuration | None = None) -> Flask:
         journal=registre,
         magasin=magasin,
         conservation=ConservationGroupee(magasin, registre),
+        places_lots=threading.BoundedSemaphore(config.lots_simultanes),
     )
     erreurs_http.enregistrer(app)
 

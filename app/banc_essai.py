@@ -22,6 +22,7 @@ schéma ; journal et base vont dans un dossier temporaire, effacé à la fin.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import io
 import json
@@ -235,9 +236,10 @@ def _memoire(pid_maitre: int) -> list[tuple[int, int]]:
     return mesures
 
 
-def _lots_http(url: str, essais: int = 3) -> tuple[int, dict[str, float]]:
-    """(taille, secondes médianes par format) d'un ``POST /predire/lot`` du plus grand lot permis,
-    en liste JSON et en CSV UCI."""
+def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) -> dict:
+    """``POST /predire/lot`` du plus grand lot permis : secondes (médiane) en liste JSON et en CSV
+    UCI, puis pic de RSS de chaque worker (VmHWM) quand ``simultanes`` lots JSON arrivent ensemble."""
+    from app.config import Configuration
     from app.eleves_aleatoires import eleves_aleatoires
     from app.lots import LOT_MAX as taille
     from app.schema import CHAMPS
@@ -249,16 +251,26 @@ def _lots_http(url: str, essais: int = 3) -> tuple[int, dict[str, float]]:
     redacteur.writerows([["" if e[c] is None else e[c] for c in CHAMPS] for e in eleves])
     formats = {"json": (json.dumps(eleves).encode(), "application/json"),
                "csv": (texte.getvalue().encode(), "text/csv")}
+
+    def envoyer(nom: str) -> None:
+        corps, type_contenu = formats[nom]
+        if _poster(url + "/predire/lot", corps, 300.0, type_contenu) != 200:
+            raise RuntimeError(f"POST /predire/lot ({nom}) n'a pas répondu 200")
+
     durees = {}
-    for nom, (corps, type_contenu) in formats.items():
+    for nom in formats:
         mesures = []
         for _ in range(essais):
             debut = time.perf_counter()
-            if _poster(url + "/predire/lot", corps, 120.0, type_contenu) != 200:
-                raise RuntimeError(f"POST /predire/lot ({nom}) n'a pas répondu 200")
+            envoyer(nom)
             mesures.append(time.perf_counter() - debut)
         durees[nom] = statistics.median(mesures)
-    return taille, durees
+    with concurrent.futures.ThreadPoolExecutor(simultanes) as groupe:
+        list(groupe.map(envoyer, ["json"] * simultanes))
+    pics = [int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+            for pid in _workers(pid_maitre)]
+    places = Configuration.depuis_environnement().lots_simultanes
+    return {"taille": taille, "durees": durees, "simultanes": simultanes, "pics": pics, "places": places}
 
 
 def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
@@ -281,7 +293,7 @@ def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
             tours["trivial"].append(_charge(processus.pid, url + "/health", duree, connexions, None))
             tours["predire"].append(_charge(processus.pid, url + "/predire", duree, connexions, script))
         memoire = _memoire(processus.pid)
-        lots = _lots_http(url)
+        lots = _lots_http(url, processus.pid)
         memoire_lots = _memoire(processus.pid)
     finally:
         _arreter(processus)
@@ -336,8 +348,9 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
                              f"p50 {t['p50_ms']:.2f} ms ; p99 {t['p99_ms']:.2f} ms ; {t['cpu_us']:.0f} µs CPU/req",
                              f"{100 * rapport:.0f} %", "≥ 70 %", rapport >= OBJECTIFS["http_rapport"]
                              and p["erreurs"] == 0))
-        taille, durees = http["lots"]
-        for nom, secondes in durees.items():
+        lots = http["lots"]
+        taille = lots["taille"]
+        for nom, secondes in lots["durees"].items():
             lignes.append(_ligne(f"HTTP POST /predire/lot, {_milliers(taille)} élèves en {nom.upper()} (médiane de 3)",
                                  f"{secondes:.2f} s ({_milliers(taille / secondes)} élèves/s)",
                                  "validation, prédiction, explication, conservation et réponse comprises",
@@ -346,6 +359,11 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
             for rang, (rss, pss) in enumerate(http[cle], start=1):
                 lignes.append(_ligne(f"mémoire du worker {rang} ({moment})", f"RSS {rss / 1024:.0f} Mio",
                                      f"PSS {pss / 1024:.0f} Mio (pages partagées réparties)", "", "rapportée", None))
+        for rang, pic in enumerate(lots["pics"], start=1):
+            lignes.append(_ligne(f"pic de mémoire du worker {rang} ({lots['simultanes']} lots de "
+                                 f"{_milliers(taille)} envoyés ensemble)", f"VmHWM {pic / 1024:.0f} Mio",
+                                 f"traités {lots['places']} à la fois par worker (LOTS_SIMULTANES)", "", "rapporté",
+                                 None))
     if froid:
         mediane = statistics.median(froid)
         lignes.append(_ligne(f"démarrage à froid → 1er 200 sur /predire (médiane de {len(froid)})",

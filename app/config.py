@@ -29,6 +29,8 @@ class Configuration:
     seuils_forces: dict[str, float] = field(default_factory=dict)
     taille_max_corps: int = 64 * 1024
     taille_max_lot: int = 16 * 1024 * 1024
+    lots_simultanes: int = 2
+    """Lots traités en même temps par processus : un lot de 10 000 élèves occupe ~100 Mio au pic."""
     # Secrets : jamais dans repr() (donc jamais dans un journal ni un message d'erreur).
     database_url: str = field(default="", repr=False)
     chemin_base_sqlite: Path = Path("resultats.sqlite3")
@@ -70,6 +72,7 @@ class Configuration:
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
             taille_max_lot=entier("TAILLE_MAX_LOT", defaut.taille_max_lot, 1024, 256 * 1024 * 1024),
+            lots_simultanes=entier("LOTS_SIMULTANES", defaut.lots_simultanes, 1, 64),
             database_url=_url_base(env.get("DATABASE_URL", "")),
             chemin_base_sqlite=chemin("BASE_SQLITE_CHEMIN", defaut.chemin_base_sqlite),
             jeton_api=_jeton(env.get("API_TOKEN", "")),

@@ -112,7 +112,10 @@ def _lot(en_tete_id: dict, exemple: dict) -> dict:
             "200": {"description": "Une prédiction par élève, dans l'ordre", "content": {
                 **_json("ReponseLot"),
                 "text/csv": {"schema": {"type": "string", "description": "Le CSV reçu et les colonnes ajoutées"}}}},
-            **_erreurs(400, 409, 413, 415, 503),
+            **_erreurs(400, 409, 413, 415),
+            "503": {**_erreurs(503)["503"], "description": "Indisponible (base des résultats ou journal), ou "
+                                                            "trop de lots en cours (LOTS_SIMULTANES) ; en-tête "
+                                                            "Retry-After"},
         },
     }}
 

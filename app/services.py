@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from flask import current_app
@@ -24,6 +25,8 @@ class Services:
     journal: JournalRequetes
     magasin: MagasinResultats
     conservation: ConservationGroupee
+    places_lots: threading.BoundedSemaphore
+    """``LOTS_SIMULTANES`` places : les lots au-delà attendent leur tour (voir ``app.routes.lot``)."""
 
 
 def services() -> Services:

@@ -12,6 +12,14 @@ def test_port_invalide_nomme_la_variable(port):
         Configuration.depuis_environnement({"PORT": port})
 
 
+@pytest.mark.parametrize("valeur", ["0", "65", "deux", "-1"])
+def test_lots_simultanes_invalide_nomme_la_variable(valeur):
+    with pytest.raises(ErreurConfiguration, match="LOTS_SIMULTANES"):
+        Configuration.depuis_environnement({"LOTS_SIMULTANES": valeur})
+    assert Configuration.depuis_environnement({}).lots_simultanes == 2
+    assert Configuration.depuis_environnement({"LOTS_SIMULTANES": "4"}).lots_simultanes == 4
+
+
 @pytest.mark.parametrize("note", ["+-5", "21", "dix", "4.5"])
 def test_note_finale_invalide_nommee(tmp_path, chemin_donnees, note):
     lignes = chemin_donnees.read_text(encoding="utf-8").splitlines()

@@ -3,13 +3,17 @@
 import csv
 import io
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from app.eleves_aleatoires import eleves_aleatoires
+from app.erreurs_http import ErreurRequete
 from app.lots import COLONNES_AJOUTEES, LOT_MAX
 from app.pipeline import probabilite_echec
+from app.routes.lot import une_place
 from app.schema import CONFIGURATIONS, Eleve, configuration_pour
 
 URL = "/predire/lot"
@@ -154,3 +158,36 @@ def test_limite_de_taille_propre_au_lot(serveur, exemple):
     seul = requests.post(serveur.url + "/predire", data=json.dumps({**exemple, "x": "y" * 70_000}).encode(),
                          headers={"Content-Type": "application/json"}, timeout=30)
     assert seul.status_code == 413
+
+
+def test_une_place_de_lot_attend_puis_503_et_se_libere():
+    """Le limiteur des lots : une place prise fait attendre ; au-delà de l'attente, 503 avec
+    Retry-After ; la place se libère aussi quand le lot échoue."""
+    places = threading.BoundedSemaphore(1)
+    with une_place(places, attente_s=1.0):
+        with pytest.raises(ErreurRequete) as info:
+            with une_place(places, attente_s=0.05):
+                pass
+        assert info.value.statut == 503 and info.value.entetes == {"Retry-After": "5"}
+    with pytest.raises(ValueError):
+        with une_place(places, attente_s=1.0):
+            raise ValueError("lot en échec")
+    assert places.acquire(timeout=0)  # libérée malgré l'échec
+
+
+def test_lots_simultanes_attendent_leur_tour_sans_erreur(demarrer_serveur):
+    """LOTS_SIMULTANES=1 : six lots envoyés en même temps sont traités l'un après l'autre, tous servis
+    et conservés en entier (la limite borne la mémoire, elle ne refuse rien quand l'attente est courte)."""
+    serveur = demarrer_serveur(workers=1, env={"LOTS_SIMULTANES": "1"}).attendre()
+    lots = [eleves_aleatoires(1500, graine=20 + i) for i in range(6)]
+
+    def envoyer(rang):
+        return requests.post(serveur.url + URL, json=lots[rang], headers={"X-Request-ID": f"simultane-{rang}"},
+                             timeout=120)
+
+    with ThreadPoolExecutor(len(lots)) as groupe:
+        reponses = list(groupe.map(envoyer, range(len(lots))))
+    assert [r.status_code for r in reponses] == [200] * len(lots)
+    assert [r.json()["nombre"] for r in reponses] == [1500] * len(lots)
+    identifiants = [l["request_id"] for l in serveur.lignes_journal()]
+    assert len(identifiants) == len(set(identifiants)) == 1500 * len(lots)

@@ -7,8 +7,11 @@ la réponse, ou rien (voir ``app.conservation``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -16,11 +19,27 @@ from app.erreurs_http import ErreurRequete
 from app.lots import LOT_MAX, ecrire_csv, lire_csv, lot_json
 from app.requetes_json import est_json, lire_json
 from app.routes.prediction import enregistrement_journal, refus_de_conservation, resultats
-from app.services import services
+from app.services import Services, services
 
 bp = Blueprint("lot", __name__)
 
 TYPES_CSV = ("text/csv", "application/csv")
+ATTENTE_PLACE_S = 30.0
+"""Attente maximale d'une place de lot (``LOTS_SIMULTANES``) avant de répondre 503."""
+
+
+@contextlib.contextmanager
+def une_place(places: threading.BoundedSemaphore, attente_s: float = ATTENTE_PLACE_S) -> Iterator[None]:
+    """Borne la mémoire : un lot de 10 000 élèves occupe ~100 Mio au pic ; huit à la fois (les
+    8 fils d'un worker) dépassaient 800 Mio, au-delà des 512 Mio d'une instance Cloud Run. Les
+    lots en trop attendent leur tour (quelques secondes), puis 503 avec Retry-After."""
+    if not places.acquire(timeout=attente_s):
+        raise ErreurRequete(503, f"trop de lots en cours de traitement : réessayez dans quelques secondes "
+                                 f"(aucune place libérée en {attente_s:.0f} s)", entetes={"Retry-After": "5"})
+    try:
+        yield
+    finally:
+        places.release()
 
 
 def _lire_lot():
@@ -45,6 +64,11 @@ def predire_lot():
         raise ErreurRequete(400, "X-Request-ID trop long pour un lot : 122 caractères au plus (le rang de "
                                  "chaque élève y est ajouté)", [{"champ": "X-Request-ID", "message": "trop long"}])
     request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
+    with une_place(s.places_lots):  # lecture du corps comprise : elle compte dans le pic de mémoire
+        return _servir_lot(s, identifiant)
+
+
+def _servir_lot(s: Services, identifiant: str):
     debut = time.perf_counter()
     demandes, csv_recu = _lire_lot()
     entrees = [d.entrees() for d in demandes]
