@@ -5,7 +5,6 @@ from __future__ import annotations
 __version__ = "1.0.0"
 
 import logging
-import threading
 
 from flask import Flask, g, request
 
@@ -20,6 +19,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     from app.erreurs_http import ErreurRequete
     from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
     from app.journal_requetes import JournalRequetes
+    from app.lots import PlacesLots
     from app.json_rapide import FournisseurJson
     from app.magasin import MagasinResultats
     from app.predicteur import Predicteur
@@ -44,7 +44,7 @@ def create_app(config: Configuration | None = None) -> Flask:
         journal=registre,
         magasin=magasin,
         conservation=ConservationGroupee(magasin, registre),
-        places_lots=threading.BoundedSemaphore(config.lots_simultanes),
+        places_lots=PlacesLots(config.lots_simultanes),
     )
     erreurs_http.enregistrer(app)
 

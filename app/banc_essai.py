@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def _poster(url: str, corps: bytes, delai: float = 5.0, type_contenu: str = "app
         with urllib.request.urlopen(requete, timeout=delai) as reponse:
             reponse.read()
             return reponse.status
+    except urllib.error.HTTPError as erreur:  # 4xx/5xx : le statut compte
+        return erreur.code
     except OSError:
         return 0
 
@@ -252,10 +255,20 @@ def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) 
     formats = {"json": (json.dumps(eleves).encode(), "application/json"),
                "csv": (texte.getvalue().encode(), "text/csv")}
 
+    refus = []
+
     def envoyer(nom: str) -> None:
+        """Envoie le lot ; un 503 (file des lots pleine, ``LOTS_SIMULTANES``) est renvoyé une seconde après."""
         corps, type_contenu = formats[nom]
-        if _poster(url + "/predire/lot", corps, 300.0, type_contenu) != 200:
-            raise RuntimeError(f"POST /predire/lot ({nom}) n'a pas répondu 200")
+        for _ in range(120):
+            statut = _poster(url + "/predire/lot", corps, 300.0, type_contenu)
+            if statut == 200:
+                return
+            if statut != 503:
+                break
+            refus.append(nom)
+            time.sleep(1.0)
+        raise RuntimeError(f"POST /predire/lot ({nom}) n'a pas répondu 200")
 
     durees = {}
     for nom in formats:
@@ -270,7 +283,8 @@ def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) 
     pics = [int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
             for pid in _workers(pid_maitre)]
     places = Configuration.depuis_environnement().lots_simultanes
-    return {"taille": taille, "durees": durees, "simultanes": simultanes, "pics": pics, "places": places}
+    return {"taille": taille, "durees": durees, "simultanes": simultanes, "pics": pics, "places": places,
+            "refus": len(refus)}
 
 
 def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
@@ -362,7 +376,8 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
         for rang, pic in enumerate(lots["pics"], start=1):
             lignes.append(_ligne(f"pic de mémoire du worker {rang} ({lots['simultanes']} lots de "
                                  f"{_milliers(taille)} envoyés ensemble)", f"VmHWM {pic / 1024:.0f} Mio",
-                                 f"traités {lots['places']} à la fois par worker (LOTS_SIMULTANES)", "", "rapporté",
+                                 f"traités {lots['places']} à la fois par worker (LOTS_SIMULTANES) ; "
+                                 f"{lots['refus']} réponse(s) 503 (file pleine), lots renvoyés", "", "rapporté",
                                  None))
     if froid:
         mediane = statistics.median(froid)

@@ -36,7 +36,21 @@ class ErreurRequete(Exception):
         self.entetes = entetes or {}
 
 
+def _jeter_le_corps_non_lu() -> None:
+    """Lit et jette ce qui reste du corps (borné par la limite de taille de la route) avant de répondre
+    une erreur : une connexion fermée sur des octets non lus est réinitialisée, et le client ne voit
+    jamais la réponse (un lot de 5 Mio refusé avant lecture recevait « Broken pipe », pas son 503)."""
+    try:
+        flux = request.stream  # 413 si le corps annoncé dépasse la limite : on n'en lit rien
+        while flux.read(1 << 16):
+            pass
+    except Exception:  # noqa: BLE001 - corps trop gros, coupé ou mal découpé : rien à sauver
+        pass
+
+
 def reponse_erreur(statut: int, message: str, details: list[dict] | None = None, entetes=None):
+    if request:
+        _jeter_le_corps_non_lu()
     corps = {"erreur": message, "details": details or []}
     reponse = jsonify(corps)
     reponse.status_code = statut

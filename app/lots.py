@@ -12,9 +12,11 @@ colonne ``user_id`` facultative. Aucune dépendance à pandas : le module ``csv`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from pydantic import ValidationError
 
@@ -24,11 +26,44 @@ from app.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
 
 LOT_MAX = 10_000
 """Élèves par lot au plus (une classe, un établissement, un district par morceaux)."""
+ATTENTE_PLACE_S = 30.0
+"""Attente maximale d'une place de traitement (``LOTS_SIMULTANES``) avant de répondre 503."""
 DETAILS_MAX = 100
 """Problèmes détaillés au plus dans une réponse 400 (le message donne le total)."""
 COLONNES_PERMISES = (*CHAMPS, "user_id")
 COLONNES_AJOUTEES = ("prediction", "libelle", "probabilite_echec", "probabilite_reussite", "confiance_prediction",
                      "seuil", "configuration", "request_id", "explication")
+
+
+class PlacesLots:
+    """Borne la mémoire d'un worker : un lot de 10 000 élèves occupe ~100 Mio au pic ; huit à la
+    fois (les 8 fils d'un worker) dépassaient 800 Mio, au-delà des 512 Mio d'une instance Cloud Run.
+
+    ``places`` lots sont traités à la fois ; autant peuvent attendre leur tour (``attente_s`` au
+    plus) ; au-delà, 503 tout de suite, avec Retry-After. La file est bornée pour que des lots en
+    attente n'occupent jamais tous les fils du worker : ``/predire`` reste servi."""
+
+    def __init__(self, places: int, attente_s: float = ATTENTE_PLACE_S):
+        self._traitement = threading.BoundedSemaphore(places)
+        self._entree = threading.BoundedSemaphore(2 * places)  # en traitement + en attente
+        self.attente_s = attente_s
+
+    @contextlib.contextmanager
+    def une_place(self) -> Iterator[None]:
+        if not self._entree.acquire(blocking=False):
+            raise ErreurRequete(503, "trop de lots en attente : réessayez dans quelques secondes",
+                                entetes={"Retry-After": "5"})
+        try:
+            if not self._traitement.acquire(timeout=self.attente_s):
+                raise ErreurRequete(503, f"trop de lots en cours de traitement : réessayez dans quelques secondes "
+                                         f"(aucune place libérée en {self.attente_s:.0f} s)",
+                                    entetes={"Retry-After": "5"})
+            try:
+                yield
+            finally:
+                self._traitement.release()
+        finally:
+            self._entree.release()
 
 
 def _refuser(problemes: list[dict], lignes: int, unite: str) -> None:

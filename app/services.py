@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from flask import current_app
@@ -11,6 +10,7 @@ from app.artefacts import Artefacts
 from app.config import Configuration
 from app.conservation import ConservationGroupee
 from app.journal_requetes import JournalRequetes
+from app.lots import PlacesLots
 from app.magasin import MagasinResultats
 from app.predicteur import Predicteur
 
@@ -25,8 +25,8 @@ class Services:
     journal: JournalRequetes
     magasin: MagasinResultats
     conservation: ConservationGroupee
-    places_lots: threading.BoundedSemaphore
-    """``LOTS_SIMULTANES`` places : les lots au-delà attendent leur tour (voir ``app.routes.lot``)."""
+    places_lots: PlacesLots
+    """``LOTS_SIMULTANES`` lots traités à la fois par processus (voir ``app.lots.PlacesLots``)."""
 
 
 def services() -> Services:

@@ -4,6 +4,9 @@ import csv
 import io
 import json
 import threading
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,9 +14,8 @@ import requests
 
 from app.eleves_aleatoires import eleves_aleatoires
 from app.erreurs_http import ErreurRequete
-from app.lots import COLONNES_AJOUTEES, LOT_MAX
+from app.lots import COLONNES_AJOUTEES, LOT_MAX, PlacesLots
 from app.pipeline import probabilite_echec
-from app.routes.lot import une_place
 from app.schema import CONFIGURATIONS, Eleve, configuration_pour
 
 URL = "/predire/lot"
@@ -160,34 +162,83 @@ def test_limite_de_taille_propre_au_lot(serveur, exemple):
     assert seul.status_code == 413
 
 
-def test_une_place_de_lot_attend_puis_503_et_se_libere():
-    """Le limiteur des lots : une place prise fait attendre ; au-delà de l'attente, 503 avec
-    Retry-After ; la place se libère aussi quand le lot échoue."""
-    places = threading.BoundedSemaphore(1)
-    with une_place(places, attente_s=1.0):
-        with pytest.raises(ErreurRequete) as info:
-            with une_place(places, attente_s=0.05):
+def test_erreur_avant_lecture_du_corps_recue_par_le_client(serveur):
+    """Un lot refusé avant la lecture de son corps (ici : X-Request-ID trop long) : le client reçoit
+    bien la réponse 400, même pour un gros corps et une connexion fermée après la réponse (le corps non
+    lu est lu et jeté ; sinon la connexion est réinitialisée et le client ne voit qu'une erreur réseau)."""
+    corps = json.dumps(eleves_aleatoires(10000, graine=9)).encode()
+    requete = urllib.request.Request(serveur.url + URL, data=corps, headers={
+        "Content-Type": "application/json", "X-Request-ID": "a" * 123, "Connection": "close"})
+    with pytest.raises(urllib.error.HTTPError) as refus:
+        urllib.request.urlopen(requete, timeout=60)
+    assert refus.value.code == 400
+    assert json.loads(refus.value.read())["details"][0]["champ"] == "X-Request-ID"
+
+
+def test_places_de_lots_file_bornee_attente_puis_503_et_liberation():
+    """Une place de traitement (``places=1``) : un 2e lot attend son tour et passe dès qu'elle se
+    libère, ou reçoit 503 (Retry-After) au bout de l'attente ; un 3e, file pleine, reçoit 503 tout de
+    suite ; une place se libère aussi quand le lot échoue."""
+    def en_fil(places, issues, sortie=None):
+        def lot():
+            try:
+                with places.une_place():
+                    issues.append("servi")
+            except ErreurRequete as erreur:
+                issues.append((erreur.statut, erreur.message, erreur.entetes))
+        fil = threading.Thread(target=lot)
+        fil.start()
+        attendre = time.monotonic() + 10
+        while places._entree._value != sortie and time.monotonic() < attendre:  # le 2e lot est dans la file
+            time.sleep(0.001)
+        return fil
+
+    # Le 2e lot attend, puis passe quand la place se libère.
+    places, issues = PlacesLots(1, attente_s=10), []
+    with places.une_place():
+        fil = en_fil(places, issues, sortie=0)
+        with pytest.raises(ErreurRequete) as plein:  # 3e lot : file pleine
+            with places.une_place():
                 pass
-        assert info.value.statut == 503 and info.value.entetes == {"Retry-After": "5"}
+        assert plein.value.statut == 503 and "en attente" in plein.value.message
+        assert plein.value.entetes == {"Retry-After": "5"}
+    fil.join(10)
+    assert issues == ["servi"]
+
+    # Le 2e lot n'a pas de place à temps : 503.
+    places, issues = PlacesLots(1, attente_s=0.05), []
+    with places.une_place():
+        en_fil(places, issues, sortie=0).join(10)
+    assert issues[0][0] == 503 and "en cours" in issues[0][1] and issues[0][2] == {"Retry-After": "5"}
+
     with pytest.raises(ValueError):
-        with une_place(places, attente_s=1.0):
+        with places.une_place():
             raise ValueError("lot en échec")
-    assert places.acquire(timeout=0)  # libérée malgré l'échec
+    with places.une_place():  # libérée malgré l'échec (sinon : 503 après l'attente)
+        pass
 
 
-def test_lots_simultanes_attendent_leur_tour_sans_erreur(demarrer_serveur):
-    """LOTS_SIMULTANES=1 : six lots envoyés en même temps sont traités l'un après l'autre, tous servis
-    et conservés en entier (la limite borne la mémoire, elle ne refuse rien quand l'attente est courte)."""
+def test_lots_simultanes_file_bornee_503_puis_servis_au_nouvel_essai(demarrer_serveur):
+    """LOTS_SIMULTANES=1, un worker : de six lots envoyés ensemble, un est traité, un attend son tour,
+    les autres reçoivent 503 (Retry-After) sans rien conserver ; renvoyés, ils sont servis. Chaque lot
+    servi est conservé en entier, une seule fois."""
     serveur = demarrer_serveur(workers=1, env={"LOTS_SIMULTANES": "1"}).attendre()
-    lots = [eleves_aleatoires(1500, graine=20 + i) for i in range(6)]
+    taille = 5000
+    corps = [json.dumps(eleves_aleatoires(taille, graine=20 + i)).encode() for i in range(6)]  # encodés d'avance
 
     def envoyer(rang):
-        return requests.post(serveur.url + URL, json=lots[rang], headers={"X-Request-ID": f"simultane-{rang}"},
-                             timeout=120)
+        return requests.post(serveur.url + URL, data=corps[rang], timeout=120,
+                             headers={"X-Request-ID": f"simultane-{rang}", "Content-Type": "application/json"})
 
-    with ThreadPoolExecutor(len(lots)) as groupe:
-        reponses = list(groupe.map(envoyer, range(len(lots))))
-    assert [r.status_code for r in reponses] == [200] * len(lots)
-    assert [r.json()["nombre"] for r in reponses] == [1500] * len(lots)
+    with ThreadPoolExecutor(len(corps)) as groupe:
+        reponses = list(groupe.map(envoyer, range(len(corps))))
+    statuts = [r.status_code for r in reponses]
+    assert set(statuts) <= {200, 503} and statuts.count(200) >= 2 and 503 in statuts
+    refuses = [rang for rang, r in enumerate(reponses) if r.status_code == 503]
+    assert all(reponses[rang].headers["Retry-After"] == "5" for rang in refuses)
+    servis = {l["request_id"].rsplit("-", 1)[0] for l in serveur.lignes_journal()}
+    assert servis == {f"simultane-{rang}" for rang in range(len(corps)) if rang not in refuses}
+    for rang in refuses:  # renvoyé plus tard : servi
+        assert envoyer(rang).status_code == 200
     identifiants = [l["request_id"] for l in serveur.lignes_journal()]
-    assert len(identifiants) == len(set(identifiants)) == 1500 * len(lots)
+    assert len(identifiants) == len(set(identifiants)) == taille * len(corps)

@@ -7,11 +7,8 @@ la réponse, ou rien (voir ``app.conservation``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import threading
 import time
-from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -24,24 +21,6 @@ from app.services import Services, services
 bp = Blueprint("lot", __name__)
 
 TYPES_CSV = ("text/csv", "application/csv")
-ATTENTE_PLACE_S = 30.0
-"""Attente maximale d'une place de lot (``LOTS_SIMULTANES``) avant de répondre 503."""
-
-
-@contextlib.contextmanager
-def une_place(places: threading.BoundedSemaphore, attente_s: float = ATTENTE_PLACE_S) -> Iterator[None]:
-    """Borne la mémoire : un lot de 10 000 élèves occupe ~100 Mio au pic ; huit à la fois (les
-    8 fils d'un worker) dépassaient 800 Mio, au-delà des 512 Mio d'une instance Cloud Run. Les
-    lots en trop attendent leur tour (quelques secondes), puis 503 avec Retry-After."""
-    if not places.acquire(timeout=attente_s):
-        raise ErreurRequete(503, f"trop de lots en cours de traitement : réessayez dans quelques secondes "
-                                 f"(aucune place libérée en {attente_s:.0f} s)", entetes={"Retry-After": "5"})
-    try:
-        yield
-    finally:
-        places.release()
-
-
 def _lire_lot():
     """(demandes validées, colonnes et séparateur si CSV, sinon None)."""
     if request.mimetype in TYPES_CSV:
@@ -59,12 +38,12 @@ def _lire_lot():
 @bp.post("/predire/lot")
 def predire_lot():
     s = services()
+    request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
     identifiant = g.request_id
-    if len(identifiant) + 1 + len(str(LOT_MAX)) > 128:  # avant de lire le corps : rien à lire pour rien
+    if len(identifiant) + 1 + len(str(LOT_MAX)) > 128:  # avant d'analyser le corps (lu et jeté : erreurs_http)
         raise ErreurRequete(400, "X-Request-ID trop long pour un lot : 122 caractères au plus (le rang de "
                                  "chaque élève y est ajouté)", [{"champ": "X-Request-ID", "message": "trop long"}])
-    request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
-    with une_place(s.places_lots):  # lecture du corps comprise : elle compte dans le pic de mémoire
+    with s.places_lots.une_place():  # lecture du corps comprise : elle compte dans le pic de mémoire
         return _servir_lot(s, identifiant)
 
 
