@@ -19,8 +19,8 @@ def create_app(config: Configuration | None = None) -> Flask:
     from app.erreurs_http import ErreurRequete
     from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
     from app.journal_requetes import JournalRequetes
-    from app.lots import PlacesLots
     from app.json_rapide import FournisseurJson
+    from app.lots import PlacesLots
     from app.magasin import MagasinResultats
     from app.predicteur import Predicteur
     from app.routes import accueil, documentation, historique, lot, prediction
