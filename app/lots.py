@@ -8,6 +8,8 @@ obligerait l'établissement à recoller les morceaux et laisserait des élèves 
 Le CSV est celui du fichier UCI : noms de colonnes d'origine, séparateur « ; » ou « , », valeurs
 entre guillemets ou non ; G1 et G2 peuvent manquer (colonne absente ou cellule vide) ; une
 colonne ``user_id`` facultative. Aucune dépendance à pandas : le module ``csv`` suffit.
+
+Mémoire : ``PlacesLots`` borne le nombre de lots traités (et en attente) par processus.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class PlacesLots:
 
     ``places`` lots sont traités à la fois ; autant peuvent attendre leur tour (``attente_s`` au
     plus) ; au-delà, 503 tout de suite, avec Retry-After. La file est bornée pour que des lots en
-    attente n'occupent jamais tous les fils du worker : ``/predire`` reste servi."""
+    attente n'occupent pas tous les fils du worker : ``/predire`` reste servi tant que
+    2 × ``LOTS_SIMULTANES`` < ``GUNICORN_THREADS`` (4 < 8 par défaut)."""
 
     def __init__(self, places: int, attente_s: float = ATTENTE_PLACE_S):
         self._traitement = threading.BoundedSemaphore(places)
