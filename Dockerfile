@@ -17,7 +17,7 @@ WORKDIR /app
 #    cache tant que requirements.txt ne change pas, quel que soit le code modifié.
 #    scikit-learn y est épinglé à la version qui a écrit code/modele_trees.pkl.
 COPY requirements.txt ./
-RUN python -m pip install --no-cache-dir -r requirements.txt
+RUN python -m pip install -r requirements.txt
 
 # 2. Utilisateur sans privilèges. /app appartient à root (le code n'est pas modifiable par
 #    l'application) mais le groupe « api » peut y créer des fichiers (journal des requêtes et

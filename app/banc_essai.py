@@ -293,11 +293,11 @@ def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
     (dossier / "http").mkdir()
     processus, url = _lancer(dossier / "http")
     try:
-        _attendre_200(url, _exemple(), processus)
+        corps = _exemple()
+        _attendre_200(url, corps, processus)
         script = dossier / "predire.lua"
-        corps = _exemple().decode()
         script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                          f"wrk.body = {json.dumps(corps)}\n", encoding="utf-8")
+                          f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
         _wrk(url + "/health", 2, connexions, None)  # échauffement
         _wrk(url + "/predire", 2, connexions, script)
         # Tours alternés /health, /predire : une charge passagère des voisins (machine partagée)

@@ -56,13 +56,13 @@ def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistreme
     """Conserve des prédictions servies, toutes en base et au journal, ou aucune : insertion groupée
     (un seul ``executemany``), lignes du journal en une écriture, commit ; si le commit échoue, les
     lignes sont retirées du journal (compensation)."""
-    identifiants = {e["request_id"] for e in enregistrements}
     with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
         transaction.inserer(enregistrements)
         registre.ecrire(enregistrements)
         try:
             transaction.valider()
         except ErreurMagasin:
+            identifiants = {e["request_id"] for e in enregistrements}
             prefixe = os.path.commonprefix(sorted(identifiants))  # ne décoder que les lignes qui peuvent être visées
             try:
                 registre.retirer(lambda e: e.get("request_id") in identifiants, _motif("request_id", prefixe)[:-1])

@@ -38,8 +38,6 @@ def _message(erreur: dict) -> str:
         return "null n'est pas permis : nombre entier attendu"
     if type_erreur in ("int_type", "int_parsing", "int_from_float"):
         return "doit être un nombre entier"
-    if type_erreur in ("string_type", "string_too_long", "string_too_short", "string_pattern_mismatch"):
-        return "chaîne de caractères invalide"
     return "valeur invalide"
 
 

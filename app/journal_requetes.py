@@ -113,36 +113,41 @@ class JournalRequetes:
         temporaire = self.chemin.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
         try:
             with self.verrou():
-                if not self.chemin.exists():
-                    return 0
-                with open(self.chemin, "rb") as source:
-                    if not any(motif in ligne and _visee(ligne, a_retirer) for ligne in source):
-                        return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
-                retirees = 0
-                with open(self.chemin, "rb") as source, open(temporaire, "wb") as cible:
-                    for ligne in source:
-                        if motif in ligne and _visee(ligne, a_retirer):
-                            retirees += 1
-                            continue
-                        cible.write(ligne)
-                    if retirees:
-                        cible.flush()
-                        os.fsync(cible.fileno())
-                        os.chmod(temporaire, os.stat(self.chemin).st_mode & 0o7777)
-                if retirees:
-                    try:
-                        os.replace(temporaire, self.chemin)
-                        _synchroniser_dossier(self.chemin.parent)
-                    except OSError as erreur:
-                        if erreur.errno not in (errno.EBUSY, errno.EXDEV):
-                            raise
-                        _recopier_sur_place(temporaire, self.chemin)
-                return retirees
+                try:
+                    return self._reecrire_sans(a_retirer, motif, temporaire)
+                finally:  # sous le verrou : le fichier temporaire d'un autre fil ne peut pas être visé
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporaire)
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporaire)
+
+    def _reecrire_sans(self, a_retirer: Callable[[dict], bool], motif: bytes, temporaire: Path) -> int:
+        try:
+            source = open(self.chemin, "rb")
+        except FileNotFoundError:
+            return 0
+        with source:
+            if not any(motif in ligne and _visee(ligne, a_retirer) for ligne in source):
+                return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
+            source.seek(0)
+            retirees = 0
+            with open(temporaire, "wb") as cible:
+                for ligne in source:
+                    if motif in ligne and _visee(ligne, a_retirer):
+                        retirees += 1
+                        continue
+                    cible.write(ligne)
+                cible.flush()
+                os.fsync(cible.fileno())
+            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & 0o7777)
+        try:
+            os.replace(temporaire, self.chemin)
+            _synchroniser_dossier(self.chemin.parent)
+        except OSError as erreur:
+            if erreur.errno not in (errno.EBUSY, errno.EXDEV):
+                raise
+            _recopier_sur_place(temporaire, self.chemin)
+        return retirees
 
     def inscriptible(self) -> tuple[bool, str]:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""

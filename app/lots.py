@@ -28,6 +28,8 @@ from app.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
 
 LOT_MAX = 10_000
 """Élèves par lot au plus (une classe, un établissement, un district par morceaux)."""
+LONGUEUR_MAX_ID_LOT = 128 - 1 - len(str(LOT_MAX))
+"""X-Request-ID d'un lot : ``-<rang>`` y est ajouté et le request_id de chaque élève garde 128 caractères au plus."""
 ATTENTE_PLACE_S = 30.0
 """Attente maximale d'une place de traitement (``LOTS_SIMULTANES``) avant de répondre 503."""
 DETAILS_MAX = 100
@@ -117,7 +119,8 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
         raise ErreurRequete(400, "CSV invalide : le fichier n'est pas de l'UTF-8") from None
     if not texte.strip():
         raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
-    separateur = separateur_csv(texte.split("\n", 1)[0])
+    fin_entete = texte.find("\n")
+    separateur = separateur_csv(texte if fin_entete < 0 else texte[:fin_entete])  # sans recopier tout le corps
     lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
     try:
         # (numéro de ligne dans le fichier, cellules) : les lignes vides sont sautées mais comptées.

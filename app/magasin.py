@@ -232,9 +232,7 @@ class MagasinResultats:
             yield Transaction(connexion, self._ecritures, self._dbapi)
         finally:
             with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
-                connexion.rollback()  # annule ce qui n'a pas été validé (sans effet après un commit)
-            with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
-                connexion.close()  # rendue au pool
+                connexion.close()  # rendue au pool, qui annule ce qui n'a pas été validé (rollback au retour)
 
     def lire(self, request_id: str) -> dict | None:
         self._assurer_schema()

@@ -73,7 +73,7 @@ def _historique() -> dict:
 
 def _lot(en_tete_id: dict, exemple: dict) -> dict:
     """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
-    from app.lots import COLONNES_AJOUTEES, LOT_MAX
+    from app.lots import COLONNES_AJOUTEES, LONGUEUR_MAX_ID_LOT, LOT_MAX
     from app.schema import CATEGORIES, CHAMPS, bornes
 
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
@@ -83,7 +83,7 @@ def _lot(en_tete_id: dict, exemple: dict) -> dict:
                 for c in CHAMPS]
     ligne = ";".join(f"({c})" for c in cellules)
     forme_csv = f"^{';'.join(CHAMPS)}\\n({ligne}\\n){{1,20}}$"
-    identifiant_lot = {**en_tete_id, "schema": {**en_tete_id["schema"], "maxLength": 128 - 1 - len(str(LOT_MAX))},
+    identifiant_lot = {**en_tete_id, "schema": {**en_tete_id["schema"], "maxLength": LONGUEUR_MAX_ID_LOT},
                        "description": en_tete_id["description"] + " ; le rang de chaque élève y est ajouté "
                                                                   "(<X-Request-ID>-<rang>)"}
     entete = ";".join(exemple)

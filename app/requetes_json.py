@@ -34,15 +34,12 @@ def est_json(requete: Request) -> bool:
     return requete.mimetype == "application/json" or requete.mimetype.endswith("+json")
 
 
-def lire_json(requete: Request) -> Any:
-    """Le document JSON du corps, ou une ``ErreurRequete`` 400/413/415 claire."""
-    if not est_json(requete):
-        recu = requete.mimetype or "aucun"
-        raise ErreurRequete(415, f"type de contenu non pris en charge ({recu}) : envoyez du JSON "
-                                 "avec l'en-tête Content-Type: application/json")
+def lire_corps(requete: Request, nature: str) -> bytes:
+    """Le corps brut (JSON ou CSV), ou une ``ErreurRequete`` claire : 415 s'il est compressé, 413 s'il
+    dépasse la limite de la route (même envoyé en morceaux), 400 s'il est illisible."""
     if requete.content_encoding:
         raise ErreurRequete(415, f"encodage de contenu non pris en charge ({requete.content_encoding}) : "
-                                 "envoyez le JSON non compressé")
+                                 f"envoyez le {nature} non compressé")
     try:
         brut = requete.get_data(cache=True)  # 413 levé par Werkzeug au-delà de MAX_CONTENT_LENGTH
         limite = requete.max_content_length
@@ -57,6 +54,16 @@ def lire_json(requete: Request) -> Any:
         journal.info("corps de requête illisible (%s)", type(erreur).__name__)
         raise ErreurRequete(400, "corps de requête illisible : coupé ou mal découpé (Transfer-Encoding: chunked "
                                  "invalide)") from None
+    return brut
+
+
+def lire_json(requete: Request) -> Any:
+    """Le document JSON du corps, ou une ``ErreurRequete`` 400/413/415 claire."""
+    if not est_json(requete):
+        recu = requete.mimetype or "aucun"
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({recu}) : envoyez du JSON "
+                                 "avec l'en-tête Content-Type: application/json")
+    brut = lire_corps(requete, "JSON")
     if not brut.strip():
         raise ErreurRequete(400, "corps de requête vide : un objet JSON est attendu")
     try:

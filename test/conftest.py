@@ -69,6 +69,7 @@ class Serveur:
         environnement = {**os.environ, "PORT": str(self.port), "JOURNAL_CHEMIN": str(self.journal),
                          "BASE_SQLITE_CHEMIN": str(self.base), "DATABASE_URL": "", "API_TOKEN": "",
                          "GUNICORN_WORKERS": str(workers), **(env or {})}
+        self.journal = Path(environnement["JOURNAL_CHEMIN"])  # celui du serveur, même si env le change
         commande = [sys.executable, "-m", "gunicorn", "-c", str(RACINE / "gunicorn.conf.py"),
                     "--bind", f"127.0.0.1:{self.port}"]
         self._fichier_sortie = open(self.sortie, "wb")

@@ -13,8 +13,8 @@ import time
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.erreurs_http import ErreurRequete
-from app.lots import LOT_MAX, ecrire_csv, lire_csv, lot_json
-from app.requetes_json import est_json, lire_json
+from app.lots import LONGUEUR_MAX_ID_LOT, ecrire_csv, lire_csv, lot_json
+from app.requetes_json import est_json, lire_corps, lire_json
 from app.routes.prediction import enregistrement_journal, refus_de_conservation, resultats
 from app.services import Services, services
 
@@ -24,10 +24,7 @@ TYPES_CSV = ("text/csv", "application/csv")
 def _lire_lot():
     """(demandes validées, colonnes et séparateur si CSV, sinon None)."""
     if request.mimetype in TYPES_CSV:
-        if request.content_encoding:
-            raise ErreurRequete(415, f"encodage de contenu non pris en charge ({request.content_encoding}) : "
-                                     "envoyez le CSV non compressé")
-        demandes, colonnes, separateur = lire_csv(request.get_data(cache=True))
+        demandes, colonnes, separateur = lire_csv(lire_corps(request, "CSV"))
         return demandes, (colonnes, separateur)
     if not est_json(request):
         raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
@@ -40,9 +37,10 @@ def predire_lot():
     s = services()
     request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
     identifiant = g.request_id
-    if len(identifiant) + 1 + len(str(LOT_MAX)) > 128:  # avant d'analyser le corps (lu et jeté : erreurs_http)
-        raise ErreurRequete(400, "X-Request-ID trop long pour un lot : 122 caractères au plus (le rang de "
-                                 "chaque élève y est ajouté)", [{"champ": "X-Request-ID", "message": "trop long"}])
+    if len(identifiant) > LONGUEUR_MAX_ID_LOT:  # avant d'analyser le corps (lu et jeté : erreurs_http)
+        raise ErreurRequete(400, f"X-Request-ID trop long pour un lot : {LONGUEUR_MAX_ID_LOT} caractères au plus "
+                                 "(le rang de chaque élève y est ajouté)",
+                            [{"champ": "X-Request-ID", "message": "trop long"}])
     with s.places_lots.une_place():  # lecture du corps comprise : elle compte dans le pic de mémoire
         return _servir_lot(s, identifiant)
 
@@ -58,9 +56,8 @@ def _servir_lot(s: Services, identifiant: str):
     version = s.predicteur.version
     enregistrements = []
     for rang, (demande, valeurs, prediction) in enumerate(zip(demandes, entrees, predictions), start=1):
-        enregistrement = enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction, version)
-        enregistrement["horodatage"] = horodatage
-        enregistrements.append(enregistrement)
+        enregistrements.append(enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction,
+                                                      version, horodatage))
     with refus_de_conservation(identifiant, "le lot n'a pas été servi pour ne pas être perdu"):
         s.conservation.conserver(enregistrements)  # ErreurMagasin → 503
     if csv_recu is not None:

@@ -50,10 +50,10 @@ def resultats(entrees: dict, prediction: Prediction) -> dict:
 
 
 def enregistrement_journal(identifiant: str, user_id: str | None, entrees: dict, prediction: Prediction,
-                           version: str) -> dict:
+                           version: str, horodatage: str | None = None) -> dict:
     """La ligne du journal, et la ligne conservée en base (mêmes clés, voir ``app.magasin``)."""
     return {
-        "horodatage": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "horodatage": horodatage or dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "request_id": identifiant,
         "user_id": user_id,
         "configuration": prediction.configuration,
