@@ -127,6 +127,8 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
         lignes = [(lecteur.line_num, ligne) for ligne in lecteur if any(cellule.strip() for cellule in ligne)]
     except csv.Error as erreur:
         raise ErreurRequete(400, f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
+    if not lignes:  # que des séparateurs et des blancs
+        raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
     colonnes = [c.strip() for c in lignes[0][1]]
     _verifier_entete(colonnes)
     corps = lignes[1:]

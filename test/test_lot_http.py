@@ -242,3 +242,25 @@ def test_lots_simultanes_file_bornee_503_puis_servis_au_nouvel_essai(demarrer_se
         assert envoyer(rang).status_code == 200
     identifiants = [l["request_id"] for l in serveur.lignes_journal()]
     assert len(identifiants) == len(set(identifiants)) == taille * len(corps)
+
+
+def test_csv_en_morceaux_au_dela_de_la_limite_413_jamais_tronque(demarrer_serveur, jeu):
+    """Un CSV envoyé en morceaux (Transfer-Encoding: chunked, taille inconnue d'avance) qui dépasse
+    TAILLE_MAX_LOT : 413, comme pour le JSON ; jamais le début du fichier prédit et conservé en silence."""
+    serveur = demarrer_serveur(workers=1, env={"TAILLE_MAX_LOT": "2048"}).attendre()
+    texte, _ = _csv_uci(jeu)
+    lignes = texte.splitlines(keepends=True)[:61]  # ~ 5 Kio, au-delà des 2 Kio permis
+
+    def morceaux():
+        for ligne in lignes:
+            yield ligne.encode()
+
+    reponse = requests.post(serveur.url + URL, data=morceaux(), headers={"Content-Type": "text/csv"}, timeout=60)
+    assert reponse.status_code == 413 and "volumineux" in reponse.json()["erreur"]
+    assert serveur.lignes_journal() == []
+
+
+def test_csv_fait_de_separateurs_seulement_400(serveur):
+    for corps in (b";;;\n", b";;;\n ; ;\n", b",\n"):
+        reponse = requests.post(serveur.url + URL, data=corps, headers={"Content-Type": "text/csv"}, timeout=30)
+        assert reponse.status_code == 400 and "vide" in reponse.json()["erreur"], corps
