@@ -155,7 +155,12 @@ def test_charge_avec_un_worker_tue(demarrer_serveur, exemple, mesurer):
     serveur.arreter()
     en_base = ids_en_base(serveur)
     assert len(en_base) == len(set(en_base))
-    assert set(en_base) == set(dans_journal), "la base et le journal ne contiennent pas les mêmes request_id"
+    # Chaque réponse 200 est dans les deux. Un kill -9 entre l'écriture du journal et le commit laisse la
+    # ligne au journal quand la base annule la transaction (deux fichiers ne s'écrivent pas d'un seul
+    # geste) : la différence ne peut porter que sur des requêtes échouées pendant la panne.
+    assert ok <= set(en_base), f"{len(ok - set(en_base))} réponses 200 absentes de la base"
+    assert set(en_base) ^ set(dans_journal) <= {r.request_id for r in echecs}, \
+        "la base et le journal diffèrent hors des requêtes échouées pendant la panne"
 
     mesurer("charge : requêtes envoyées", f"{len(resultats)} en {duree:.0f} s ({len(resultats) / duree:.0f}/s, "
                                           f"{CONNEXIONS} connexions, 2 workers × 2 fils ; plafond {NOMBRE} ou "
