@@ -3,6 +3,24 @@
 #
 # Garder ce tag : il se construit tel quel sur un hôte Docker et sur les machines du projet
 # (image de remplacement locale, voir ../shared/container/README.md).
+# Étape 1 (« modele ») : scikit-learn compile le modèle livré en tableaux numpy et vérifie le
+# résultat contre le pipeline (mêmes flottants, mêmes explications) ; elle échoue si une
+# configuration n'est pas compilable. Rien de cette étape n'entre dans l'image, sauf le .npz.
+FROM python:3.11-slim AS modele
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /construction
+COPY requirements.txt requirements-entrainement.txt ./
+RUN python -m pip install -r requirements-entrainement.txt
+COPY app/ ./app/
+COPY code/modele_trees.pkl code/features.pkl code/model_card.json ./code/
+RUN python -m app.modele.compile.compilation --exiger-tout --sortie code/modele_compile.npz
+
+# Étape 2 : l'image de service. Dépendances du service seules (requirements.txt : ni scikit-learn,
+# ni scipy, ni pandas ; voir README, « Image Docker », pour ce que chaque paquet ajoute).
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -13,12 +31,10 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# 1. Dépendances seules (requirements.txt, pas les outils de test) : cette couche reste en
-#    cache tant que requirements.txt ne change pas, quel que soit le code modifié.
-#    scikit-learn y est épinglé à la version qui a écrit code/modele_trees.pkl.
+# 1. Dépendances seules : cette couche reste en cache tant que requirements.txt ne change pas,
+#    quel que soit le code modifié.
 COPY requirements.txt ./
 RUN python -m pip install -r requirements.txt
-
 # 2. Utilisateur sans privilèges. /app appartient à root (le code n'est pas modifiable par
 #    l'application) mais le groupe « api » peut y créer des fichiers (journal des requêtes et
 #    son verrou « .lock ») ; le bit collant empêche de supprimer ou renommer ce qui n'est pas à
@@ -33,12 +49,12 @@ RUN groupadd --system --gid 10001 api \
 COPY gunicorn.conf.py ./
 COPY app/ ./app/
 COPY code/modele_trees.pkl code/features.pkl code/model_card.json ./code/
+# Le modèle compilé à l'étape « modele » : il porte le sha256 du pickle et de features.pkl dont il
+# vient, vérifiés au démarrage ; le service ne désérialise jamais le pickle (pas de scikit-learn ici).
+COPY --from=modele /construction/code/modele_compile.npz ./code/
 COPY deploy/entrypoint.sh /usr/local/bin/entrypoint.sh
-# Le modèle compilé (tableaux numpy, sans pickle) est écrit ici, à la construction : le service
-# démarre alors sans importer scikit-learn (démarrage à froid rapide ; voir README, « Performances »).
 RUN chmod 0755 /usr/local/bin/entrypoint.sh \
- && python -m compileall -q app gunicorn.conf.py \
- && python -m app.compilation
+ && python -m compileall -q app gunicorn.conf.py
 
 EXPOSE 8080
 

@@ -2,13 +2,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-DONNEES ?= ../shared/data/student/student-por.csv
+DONNEES ?= code/student-por.csv
 
 .PHONY: installer api dev tests entrainer entrainer-rapide compiler banc clean
 
 installer: $(VENV)/.installe
 
-$(VENV)/.installe: requirements.txt requirements-dev.txt
+$(VENV)/.installe: requirements.txt requirements-entrainement.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
@@ -26,10 +26,10 @@ entrainer: installer  ## protocole complet (20 × 10 plis), écrit code/
 	$(BIN)/python -m app.entrainement --donnees $(DONNEES)
 
 compiler: installer  ## écrit code/modele_compile.npz (démarrage sans scikit-learn)
-	$(BIN)/python -m app.compilation
+	$(BIN)/python -m app.modele.compile.compilation
 
 banc: installer  ## banc d'essai : tableau des performances (wrk requis : apt-get install -y wrk)
-	$(BIN)/python -m app.banc_essai $(BANC_ARGS)
+	$(BIN)/python -m outils.banc_essai $(BANC_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

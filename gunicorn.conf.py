@@ -14,7 +14,7 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or multiprocessing.cpu_count()
 # 8 fils : les prédictions simultanées d'un processus sont conservées en une transaction (validation
-# groupée, app.conservation) ; mesuré avec make banc : +7 % sur /predire et /health par rapport à 2.
+# groupée, app.stockage.conservation) ; mesuré avec make banc : +7 % sur /predire et /health par rapport à 2.
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 worker_class = "gthread"
 preload_app = True

@@ -1,72 +1,17 @@
-"""API de prédiction de la réussite des élèves (Flask, fabrique d'application)."""
+"""API de prédiction de la réussite des élèves (Flask, fabrique d'application).
+
+Les couches sont des dossiers : ``web`` → ``modele`` → ``stockage`` (un import ne fait que
+descendre) ; ``entrainement`` à côté, jamais importé par le service. Importer ``app`` ne charge
+ni Flask ni le modèle : l'entraînement et les outils importent ``app.modele`` sans le web.
+"""
 
 from __future__ import annotations
 
-__version__ = "1.0.0"
-
-import logging
-
-from flask import Flask, g, request
-
-from app.config import Configuration
+from app.config import VERSION as __version__  # noqa: F401 — la version vit avec la configuration
 
 
-def create_app(config: Configuration | None = None) -> Flask:
-    """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
-    from app import artefacts, erreurs_http
-    from app.cache_compile import compiles_pour
-    from app.conservation import ConservationGroupee
-    from app.erreurs_http import ErreurRequete
-    from app.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
-    from app.journal_requetes import JournalRequetes
-    from app.json_rapide import FournisseurJson
-    from app.lots import PlacesLots
-    from app.magasin import MagasinResultats
-    from app.predicteur import Predicteur
-    from app.routes import accueil, documentation, historique, lot, prediction
-    from app.services import CLE, Services
+def create_app(config=None):
+    """La fabrique Flask (``app.web.fabrique.create_app``) : modèle vérifié, stockage, routes."""
+    from app.web.fabrique import create_app as fabriquer
 
-    config = config or Configuration.depuis_environnement()
-    charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
-                                fiche=config.chemin_fiche, differe=True)
-    compiles = compiles_pour(charges, config.chemin_compile)  # sans scikit-learn si le cache est valide
-    app = Flask(__name__)
-    app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
-    app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
-    app.json = FournisseurJson(app)
-    magasin = MagasinResultats(config.url_base)
-    magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
-    app.extensions[CLE] = Services(
-        configuration=config,
-        artefacts=charges,
-        predicteur=Predicteur(charges, config.seuils_forces, compiles),
-        journal=registre,
-        magasin=magasin,
-        conservation=ConservationGroupee(magasin, registre),
-        places_lots=PlacesLots(config.lots_simultanes),
-    )
-    erreurs_http.enregistrer(app)
-
-    @app.before_request
-    def _identifiant():
-        fourni = request.headers.get("X-Request-ID")
-        g.request_id = nouvel_identifiant()
-        if fourni is not None:
-            if not identifiant_valide(fourni):
-                raise ErreurRequete(400, "en-tête X-Request-ID invalide",
-                                    [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT}])
-            g.request_id = fourni
-
-    @app.after_request
-    def _renvoyer_identifiant(reponse):
-        reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
-        return reponse
-
-    for module in (accueil, prediction, lot, historique, documentation):
-        app.register_blueprint(module.bp)
-    journal = logging.getLogger("prediction_etudiante")
-    journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
-    journal.info("résultats conservés dans %s (%s) ; historique %s", magasin.nom, magasin.description,
-                 "protégé par API_TOKEN" if config.jeton_api else "désactivé (API_TOKEN absent)")
-    return app
+    return fabriquer(config)

@@ -9,8 +9,8 @@ import logging
 import sys
 
 from app import create_app
-from app.artefacts import ErreurArtefacts
 from app.config import Configuration, ErreurConfiguration
+from app.modele.artefacts import ErreurArtefacts
 
 
 def main() -> int:

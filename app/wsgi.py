@@ -4,8 +4,8 @@ import logging
 import sys
 
 from app import create_app
-from app.artefacts import ErreurArtefacts
 from app.config import ErreurConfiguration
+from app.modele.artefacts import ErreurArtefacts
 
 # Les messages de l'application (modèle chargé, base utilisée…) passent par le journal de gunicorn.
 _gunicorn = logging.getLogger("gunicorn.error")

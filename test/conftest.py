@@ -1,8 +1,15 @@
-"""Fixtures partagées : données réelles, artefacts livrés, serveur gunicorn sur une boucle locale."""
+"""Fixtures et aides partagées par tous les tests : données réelles, artefacts livrés, serveur gunicorn
+sur une boucle locale, bases réelles (SQLite, PostgreSQL), magasin et journal temporaires.
+
+PostgreSQL : chaque test a son propre schéma, créé puis supprimé (la base de test reste propre et
+les tests ne se voient pas). Sans ``TEST_DATABASE_URL``, ces tests sont sautés localement (raison
+affichée) mais échouent en CI (``CI=true``), où ``.ci/run`` démarre PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -10,36 +17,38 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 RACINE = Path(__file__).resolve().parent.parent
-DONNEES = Path(os.environ.get("DONNEES_ETUDIANTS", RACINE.parent / "shared" / "data" / "student" / "student-por.csv"))
 CODE = RACINE / "code"
+DONNEES = Path(os.environ.get("DONNEES_ETUDIANTS", CODE / "student-por.csv"))
+"""Le fichier UCI versionné dans code/ (voir code/DONNEES.md) ; DONNEES_ETUDIANTS pour un autre."""
 EN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
 def chemin_donnees() -> Path:
-    if not DONNEES.is_file():
-        if EN_CI:
-            pytest.fail(f"données introuvables en CI : {DONNEES}")
-        pytest.skip(f"données introuvables : {DONNEES} (voir README, section Réentraîner)")
+    if not DONNEES.is_file():  # versionné : son absence est un défaut, jamais un test sauté
+        pytest.fail(f"données introuvables : {DONNEES} (code/student-por.csv est dans le dépôt)")
     return DONNEES
 
 
 @pytest.fixture(scope="session")
 def jeu(chemin_donnees):
-    from app.donnees import lire_donnees
+    from app.entrainement.donnees import lire_donnees
 
     return lire_donnees(chemin_donnees)
 
 
 @pytest.fixture(scope="session")
 def artefacts_livres():
-    from app import artefacts
+    from app.modele import artefacts
 
     return artefacts.charger(CODE)
 
@@ -131,6 +140,95 @@ def demarrer_serveur(tmp_path):
     yield fabrique
     for instance in lances:
         instance.arreter()
+
+# --- Bases réelles : SQLite (fichier temporaire) et PostgreSQL (TEST_DATABASE_URL) --------------
+
+VARIABLE = "TEST_DATABASE_URL"
+
+
+@pytest.fixture()
+def base_postgresql() -> str:
+    """Une URL ``postgresql+psycopg://…`` dont le ``search_path`` est un schéma neuf, propre à ce test."""
+    url = os.environ.get(VARIABLE, "").strip()
+    if not url:
+        if EN_CI:
+            pytest.fail(f"{VARIABLE} absent en CI : .ci/run doit installer et démarrer PostgreSQL")
+        pytest.skip(f"PostgreSQL non configuré : exportez {VARIABLE}=postgresql+psycopg://… (README, "
+                    "section « Magasin de résultats et droit à l'effacement »)")
+    schema = f"essai_{uuid.uuid4().hex[:16]}"
+    moteur = create_engine(url)
+    with moteur.begin() as connexion:
+        connexion.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with moteur.begin() as connexion:
+            connexion.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        moteur.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url_base(request, tmp_path) -> str:
+    """La même épreuve contre SQLite et contre PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'resultats.sqlite3'}"
+    return request.getfixturevalue("base_postgresql")
+
+
+@pytest.fixture()
+def magasin(url_base):
+    from app.stockage.magasin import MagasinResultats
+
+    instance = MagasinResultats(url_base)
+    assert instance.preparer() is True
+    yield instance
+    instance.moteur.dispose()
+
+
+@pytest.fixture()
+def registre(tmp_path):
+    from app.stockage.journal import JournalRequetes
+
+    return JournalRequetes(tmp_path / "requetes.jsonl")
+
+
+def enregistrement(user_id, entrees, numero=0, request_id=None) -> dict:
+    """Un enregistrement de prédiction d'essai, fait par la fonction du stockage (mêmes clés, même ordre)."""
+    from app.stockage.enregistrement import nouvel_enregistrement
+
+    horodatage = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=numero)
+    return nouvel_enregistrement(
+        horodatage=horodatage.isoformat(timespec="microseconds"), request_id=request_id or uuid.uuid4().hex,
+        user_id=user_id, configuration="A", entrees=entrees, prediction=numero % 2, probabilite_echec=0.25,
+        probabilite_reussite=0.75, seuil=0.4, model_version="essai")
+
+
+def lignes(registre) -> list[dict]:
+    """Les lignes du journal d'un ``JournalRequetes``, relues."""
+    if not registre.chemin.exists():
+        return []
+    return [json.loads(ligne) for ligne in registre.chemin.read_text(encoding="utf-8").splitlines()]
+
+
+# --- Processus gunicorn ------------------------------------------------------------------------
+
+def workers(maitre: int) -> list[int]:
+    """Les processus fils du maître gunicorn (ses workers)."""
+    try:
+        with open(f"/proc/{maitre}/task/{maitre}/children") as fichier:
+            return sorted(int(pid) for pid in fichier.read().split())
+    except FileNotFoundError:
+        return []
+
+
+def attendre_workers(maitre: int, nombre: int = 2, delai: float = 60.0) -> list[int]:
+    """Les workers du maître, une fois qu'ils sont ``nombre`` (``/health`` répond dès le premier)."""
+    limite = time.monotonic() + delai
+    while len(actuels := workers(maitre)) != nombre:
+        assert time.monotonic() < limite, f"{len(actuels)} workers au lieu de {nombre}"
+        time.sleep(0.05)
+    return actuels
 
 
 # --- Mesures (taille d'image, délais…) : affichées dans le résumé final, même sans -s ------------

@@ -6,10 +6,10 @@ import shutil
 import joblib
 import pytest
 
-from app import artefacts
-from app.artefacts import ErreurArtefacts
-from app.empreintes import empreinte_predictions
-from app.schema import CONFIGURATIONS
+from app.entrainement.empreintes import empreinte_predictions
+from app.modele import artefacts
+from app.modele.artefacts import ErreurArtefacts
+from app.modele.schema import CONFIGURATIONS
 from test.conftest import CODE
 
 
@@ -20,9 +20,8 @@ def test_fiche_decrit_le_pickle_livre():
     assert (CODE / "model_card.md").read_text(encoding="utf-8").count(fiche["sha256_modele"]) == 1
 
 
-def test_empreinte_des_predictions_recalculee(jeu, artefacts_livres):
-    assert artefacts_livres.fiche["donnees"]["sha256"] == artefacts.sha256_fichier(
-        __import__("test.conftest", fromlist=["DONNEES"]).DONNEES)
+def test_empreinte_des_predictions_recalculee(jeu, artefacts_livres, chemin_donnees):
+    assert artefacts_livres.fiche["donnees"]["sha256"] == artefacts.sha256_fichier(chemin_donnees)
     assert empreinte_predictions(artefacts_livres.modele, jeu.X) == artefacts_livres.fiche["empreintes_predictions"]
 
 
@@ -43,7 +42,7 @@ def test_un_octet_change_et_le_modele_est_refuse_sans_etre_charge(copie, monkeyp
     octets[len(octets) // 2] ^= 0x01
     chemin.write_bytes(bytes(octets))
     charge = []
-    monkeypatch.setattr(artefacts.joblib, "load", lambda *a, **k: charge.append(a))
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: charge.append(a))
     with pytest.raises(ErreurArtefacts, match="modifié"):
         artefacts.charger(copie)
     assert charge == []

@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from app.arbres_compiles import LIGNES_PAR_BLOC
-from app.cache_compile import ecrire_cache, lire_cache
-from app.compilation import NonCompilable, compiler
-from app.eleves_aleatoires import eleves_aleatoires
-from app.explication import Explicateur
-from app.pipeline import construire_pipeline, en_tableau, probabilite_echec
-from app.predicteur import _POSITIONS, Predicteur
-from app.schema import CHAMPS, CONFIGURATIONS, Eleve, configuration_pour
+from app.modele.compile.arbres import LIGNES_PAR_BLOC
+from app.modele.compile.cache import ecrire_cache, lire_cache
+from app.modele.compile.compilation import NonCompilable, compiler
+from app.modele.eleves_aleatoires import eleves_aleatoires
+from app.modele.explication import Explicateur
+from app.modele.pipeline import construire_pipeline, en_tableau, probabilite_echec
+from app.modele.predicteur import _POSITIONS, Predicteur
+from app.modele.schema import CHAMPS, CONFIGURATIONS, Eleve, configuration_pour
 from test.conftest import CODE, RACINE
 
 RETIREES = {"A": (), "B": ("G2",), "C": ("G1", "G2")}
@@ -108,7 +108,12 @@ def _petit_jeu(nombre=400, graine=3):
 
 
 def _classifieur(nom: str):
-    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        RandomForestClassifier,
+        VotingClassifier,
+    )
     from sklearn.tree import DecisionTreeClassifier
 
     return {

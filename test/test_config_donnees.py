@@ -3,7 +3,7 @@
 import pytest
 
 from app.config import Configuration, ErreurConfiguration
-from app.donnees import ErreurDonnees, lire_donnees
+from app.entrainement.donnees import ErreurDonnees, lire_donnees
 
 
 @pytest.mark.parametrize("port", ["²", "80a", "0", "70000", "-1"])

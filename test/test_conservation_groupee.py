@@ -9,11 +9,10 @@ import time
 
 import pytest
 
-from app.conservation import ConservationGroupee
-from app.journal_requetes import JournalRequetes
-from app.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
-from test.postgresql import base_postgresql, url_base  # noqa: F401 (fixtures)
-from test.test_magasin import enregistrement, lignes, magasin, registre  # noqa: F401 (fixtures)
+from app.stockage.conservation import ConservationGroupee
+from app.stockage.journal import JournalRequetes
+from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
+from test.conftest import enregistrement, lignes
 
 
 def attendre(condition, delai=10.0):

@@ -253,3 +253,36 @@ def test_arret_sigterm_termine_les_requetes_en_cours(lancer, mesurer):
     assert duree < 10, f"arrêt en {duree:.1f} s : Cloud Run tue le conteneur après 10 s"
     etat = docker("inspect", "-f", "{{.State.ExitCode}}", conteneur.nom).stdout.strip()
     assert etat == "0", f"sortie {etat} : gunicorn doit s'arrêter proprement, pas être tué\n{conteneur.journaux()}"
+
+
+def test_image_de_service_legere_sans_dependances_d_entrainement(image, mesurer):
+    """L'image sert le modèle compilé : ni scikit-learn, ni scipy, ni pandas, ni le code d'entraînement,
+    et au plus 300 Mo au-dessus de l'image de base (tailles de ``docker image inspect``)."""
+    taille = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout.strip())
+    base = int(docker("image", "inspect", "-f", "{{.Size}}", "python:3.11-slim").stdout.strip())
+    mesurer("image au-dessus de python:3.11-slim", f"{(taille - base) / 1e6:.0f} Mo ({taille / 1e6:.0f} − {base / 1e6:.0f})")
+    assert taille - base <= 300e6
+    script = ("import importlib.util as u, os; print([m for m in ('sklearn', 'scipy', 'pandas', 'joblib') "
+              "if u.find_spec(m)], os.path.exists('/app/app/entrainement'), os.path.exists('/app/code/modele_compile.npz'))")
+    sortie = docker("run", "--rm", "--entrypoint", "python", image, "-c", script).stdout.strip()
+    assert sortie == "[] False True"
+
+
+def test_premier_200_sur_predire_apres_docker_run(image, mesurer):
+    """Le démarrage à froid tel qu'un client le voit : de ``docker run`` à la première prédiction servie
+    (chiffre affiché, jamais comparé à un délai : la machine est partagée)."""
+    nom, port = f"pe-test-{SESSION}-froid", port_libre()
+    debut = time.monotonic()
+    docker("run", "-d", "--name", nom, "-p", f"127.0.0.1:{port}:8080", image)
+    try:
+        statut = None
+        while time.monotonic() - debut < 90 and statut != 200:
+            try:
+                statut = requests.post(f"http://127.0.0.1:{port}/predire", json=DONNEES, timeout=2).status_code
+            except requests.RequestException:
+                time.sleep(0.02)
+        duree = time.monotonic() - debut
+    finally:
+        docker("rm", "-f", nom, verifier=False)
+    assert statut == 200
+    mesurer("docker run → premier 200 sur /predire", f"{duree:.2f} s")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app import artefacts
+from app.modele import artefacts
 from test.conftest import RACINE
 
 
@@ -59,7 +59,7 @@ def test_meme_graine_memes_artefacts(sortie_rapide, tmp_path, chemin_donnees):
 def test_separateur_virgule_et_notes_sans_guillemets(tmp_path, chemin_donnees, sortie_rapide):
     lignes = chemin_donnees.read_text(encoding="utf-8").splitlines()
     (tmp_path / "virgules.csv").write_text("\n".join(l.replace('"', "").replace(";", ",") for l in lignes) + "\n")
-    from app.donnees import lire_donnees
+    from app.entrainement.donnees import lire_donnees
 
     origine, copie = lire_donnees(chemin_donnees), lire_donnees(tmp_path / "virgules.csv")
     assert origine.X.equals(copie.X) and (origine.y == copie.y).all()

@@ -21,30 +21,13 @@ import pytest
 import requests
 
 from test.charge import charger, corps_varies, requete_lente
+from test.conftest import attendre_workers, workers
 
 pytestmark = pytest.mark.fiabilite
 
 NOMBRE = int(os.environ.get("FIABILITE_REQUETES", "20000"))
 DUREE_MAX_S = float(os.environ.get("FIABILITE_DUREE_CHARGE_S", "240"))
 CONNEXIONS = 32
-
-
-def workers(maitre: int) -> list[int]:
-    """Les processus fils du maître gunicorn (ses workers)."""
-    try:
-        with open(f"/proc/{maitre}/task/{maitre}/children") as fichier:
-            return sorted(int(pid) for pid in fichier.read().split())
-    except FileNotFoundError:
-        return []
-
-
-def attendre_workers(maitre: int, nombre: int = 2, delai: float = 60.0) -> list[int]:
-    """Les workers du maître, une fois qu'ils sont ``nombre`` (``/health`` répond dès le premier)."""
-    limite = time.monotonic() + delai
-    while len(actuels := workers(maitre)) != nombre:
-        assert time.monotonic() < limite, f"{len(actuels)} workers au lieu de {nombre}"
-        time.sleep(0.05)
-    return actuels
 
 
 def sockets_ouverts(pid: int) -> int:

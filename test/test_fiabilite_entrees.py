@@ -20,8 +20,7 @@ from collections import Counter
 import pytest
 import requests
 
-from test.conftest import RACINE
-from test.test_fiabilite_charge import attendre_workers, workers
+from test.conftest import RACINE, attendre_workers, workers
 
 pytestmark = pytest.mark.fiabilite
 

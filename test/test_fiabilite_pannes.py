@@ -25,8 +25,7 @@ import sys
 import pytest
 import requests
 
-from test.conftest import CODE, EN_CI, RACINE, port_libre
-from test.test_fiabilite_charge import attendre_workers, workers
+from test.conftest import CODE, EN_CI, RACINE, attendre_workers, port_libre, workers
 
 pytestmark = pytest.mark.fiabilite
 

@@ -72,7 +72,7 @@ def test_exception_sans_trace_dans_la_reponse(tmp_path, exemple, monkeypatch):
     """Une exception imprévue donne un 500 JSON, sans trace ni nom d'exception (même avec FLASK_DEBUG=1)."""
     from app import create_app
     from app.config import Configuration
-    from app.services import services
+    from app.web.services import services
 
     monkeypatch.setenv("FLASK_DEBUG", "1")
     app = create_app(Configuration(chemin_journal=tmp_path / "j.jsonl", chemin_base_sqlite=tmp_path / "r.sqlite3"))
@@ -153,7 +153,7 @@ def test_secrets_absents_des_journaux(demarrer_serveur, exemple):
 
 def _epinglees() -> dict[str, str]:
     paquets = {}
-    for fichier in ("requirements.txt", "requirements-dev.txt"):
+    for fichier in ("requirements.txt", "requirements-entrainement.txt", "requirements-dev.txt"):
         for ligne in (RACINE / fichier).read_text().splitlines():
             ligne = ligne.split("#")[0].strip()
             if "==" in ligne:

@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.journal_requetes import JournalRequetes
+from app.stockage.journal import JournalRequetes
 from test.conftest import port_libre
-from test.postgresql import base_postgresql, url_base  # noqa: F401 (fixtures)
 
 JETON = "jeton-de-test-" + "x" * 40
 AUTORISE = {"Authorization": f"Bearer {JETON}"}

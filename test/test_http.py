@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.schema import CHAMPS
+from app.modele.schema import CHAMPS
 
 
 def poster(serveur, corps=None, **options):

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.pipeline import probabilite_echec
-from app.schema import CONFIGURATIONS
+from app.modele.pipeline import probabilite_echec
+from app.modele.schema import CONFIGURATIONS
 
 RETIREES = {"A": (), "B": ("G2",), "C": ("G1", "G2")}
 

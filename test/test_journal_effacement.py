@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from app.journal_requetes import JournalRequetes
+from app.stockage.journal import JournalRequetes
 
 
 def test_purges_pendant_des_ecritures_concurrentes(tmp_path):

@@ -12,18 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.eleves_aleatoires import eleves_aleatoires
-from app.erreurs_http import ErreurRequete
-from app.lots import COLONNES_AJOUTEES, LOT_MAX, PlacesLots
-from app.pipeline import probabilite_echec
-from app.schema import CONFIGURATIONS, Eleve, configuration_pour
+from app.modele.eleves_aleatoires import eleves_aleatoires
+from app.modele.pipeline import probabilite_echec
+from app.modele.schema import CONFIGURATIONS, Eleve, configuration_pour
+from app.web.erreurs import ErreurRequete
+from app.web.lots import COLONNES_AJOUTEES, LOT_MAX, PlacesLots
 
 URL = "/predire/lot"
 
 
 def _attendues(artefacts, valeurs):
     """P(échec) du pipeline pour chaque élève, dans l'ordre, selon sa configuration."""
-    from app.pipeline import en_tableau
+    from app.modele.pipeline import en_tableau
 
     configurations = [configuration_pour(Eleve.model_validate(v)) for v in valeurs]
     resultat = [None] * len(valeurs)

@@ -2,44 +2,15 @@
 
 import datetime as dt
 import json
-import uuid
 
 import pytest
 from sqlalchemy import text
 
 from app.config import Configuration, ErreurConfiguration
-from app.conservation import conserver, effacer_utilisateur
-from app.journal_requetes import ErreurJournal, JournalRequetes
-from app.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
-from test.conftest import port_libre
-from test.postgresql import base_postgresql, url_base  # noqa: F401 (fixtures)
-
-
-def enregistrement(user_id, exemple, numero=0, request_id=None):
-    horodatage = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=numero)
-    return {
-        "horodatage": horodatage.isoformat(timespec="microseconds"),
-        "request_id": request_id or uuid.uuid4().hex, "user_id": user_id, "configuration": "A",
-        "entrees": exemple, "prediction": numero % 2, "probabilite_echec": 0.25, "probabilite_reussite": 0.75,
-        "seuil": 0.4, "model_version": "essai",
-    }
-
-
-@pytest.fixture()
-def magasin(url_base):
-    instance = MagasinResultats(url_base)
-    assert instance.preparer() is True
-    yield instance
-    instance.moteur.dispose()
-
-
-@pytest.fixture()
-def registre(tmp_path):
-    return JournalRequetes(tmp_path / "requetes.jsonl")
-
-
-def lignes(registre):
-    return [json.loads(l) for l in registre.chemin.read_text(encoding="utf-8").splitlines()] if registre.chemin.exists() else []
+from app.stockage.conservation import conserver, effacer_utilisateur
+from app.stockage.journal import ErreurJournal, JournalRequetes
+from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
+from test.conftest import enregistrement, lignes, port_libre
 
 
 def test_schema_idempotent_et_lecture(url_base, magasin, registre, exemple):
@@ -171,7 +142,7 @@ def test_insertion_directe_ecrit_comme_insert_de_sqlalchemy(magasin, exemple):
     qu'``insert(PREDICTIONS)`` de SQLAlchemy : anciennes et nouvelles lignes se lisent et se trient pareil."""
     from sqlalchemy import insert
 
-    from app.magasin import PREDICTIONS
+    from app.stockage.magasin import PREDICTIONS
 
     directe = enregistrement("eleve-forme", {**exemple, "Mjob": "at_home", "reason": "école"}, numero=1)
     par_sqlalchemy = {**directe, "request_id": directe["request_id"] + "-sa"}

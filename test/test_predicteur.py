@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from app.pipeline import en_tableau, probabilite_echec
-from app.predicteur import Predicteur, confiance
-from app.schema import CONFIGURATIONS, Eleve
+from app.modele.pipeline import en_tableau, probabilite_echec
+from app.modele.predicteur import Predicteur, confiance
+from app.modele.schema import CONFIGURATIONS, Eleve
 
 
 @pytest.fixture(scope="module")

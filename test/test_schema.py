@@ -4,10 +4,24 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from app.classes import CLASSE_ECHEC, CLASSE_REUSSITE, classe_predite, classes_predites
-from app.erreurs_validation import detailler
-from app.schema import (CATEGORIES, CHAMPS, CONFIGURATIONS, NUMERIQUES, DemandePrediction, Eleve, bornes,
-                        configuration_pour, configurations_pour)
+from app.modele.classes import (
+    CLASSE_ECHEC,
+    CLASSE_REUSSITE,
+    classe_predite,
+    classes_predites,
+)
+from app.modele.erreurs_validation import detailler
+from app.modele.schema import (
+    CATEGORIES,
+    CHAMPS,
+    CONFIGURATIONS,
+    NUMERIQUES,
+    DemandePrediction,
+    Eleve,
+    bornes,
+    configuration_pour,
+    configurations_pour,
+)
 
 
 def erreurs(document):
@@ -95,7 +109,7 @@ def test_regles_d_un_eleve_et_d_un_lot_identiques(exemple):
 def test_entrees_de_la_demande_egales_au_model_dump(exemple):
     """``DemandePrediction.entrees()`` (chemin rapide de /predire) donne exactement ``Eleve.model_dump()``,
     y compris pour des entiers reçus en texte et des notes absentes, et jamais ``user_id``."""
-    from app.eleves_aleatoires import eleves_aleatoires
+    from app.modele.eleves_aleatoires import eleves_aleatoires
 
     documents = [{**exemple, "user_id": "eleve-7"}, {**exemple, "G1": "11", "age": "17", "G2": None}]
     documents += eleves_aleatoires(200, graine=5, notes_absentes=0.3)

@@ -1,0 +1,1 @@
+"""Le modèle : schéma des 32 champs, prédicteur, explication, artefacts vérifiés. Ne connaît rien de Flask."""

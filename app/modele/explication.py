@@ -1,0 +1,216 @@
+"""Explication d'une prédiction : contribution de chaque champ, le long des chemins de décision.
+
+Pour chaque arbre, on suit le chemin de l'élève depuis la racine ; chaque coupure déplace
+la valeur du nœud (probabilité d'échec pour un arbre ou une forêt, log-cote pour le
+gradient boosting) et ce déplacement est attribué au champ testé (méthode de Saabas).
+La somme des contributions plus la valeur de la racine redonne exactement la prédiction.
+Les colonnes one-hot sont rattachées au champ brut dont elles viennent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from app.modele.classes import CLASSE_ECHEC
+from app.modele.schema import CATEGORIES, Eleve
+
+NOMBRE_FACTEURS = 5
+POIDS_MINIMUM = 0.02
+"""Les facteurs de moins de 2 % du total ne sont pas cités : ils n'expliquent rien."""
+
+
+@lru_cache(maxsize=None)
+def libelle(champ: str) -> str:
+    """Le libellé court d'un champ, tiré de sa description dans le schéma."""
+    description = Eleve.model_fields[champ].description or champ
+    return re.split(r" \(| :| ;|,", description, maxsplit=1)[0]
+
+
+@dataclass(frozen=True)
+class _Arbre:
+    gauche: np.ndarray
+    droite: np.ndarray
+    variable: np.ndarray
+    seuil: np.ndarray
+    valeur: np.ndarray
+    """Valeur de chaque nœud dans l'espace « risque d'échec » (plus grand = plus de risque)."""
+
+
+class Explicateur:
+    """Décompose la prédiction d'un pipeline arborescent en contributions par champ brut.
+
+    C'est la référence : ``app.modele.compile.arbres`` refait ce calcul plus vite, et les tests
+    vérifient que les deux donnent les mêmes contributions."""
+
+    def __init__(self, pipeline, classifieur=None):
+        from sklearn.ensemble import GradientBoostingClassifier, VotingClassifier
+
+        preparation = pipeline[:-1]
+        classifieur = pipeline[-1] if classifieur is None else classifieur
+        sorties = list(preparation.get_feature_names_out())
+        champs = list(preparation.feature_names_in_)
+        self._champ_de_colonne = np.array([self._champ(nom, champs) for nom in sorties])
+        self._champs = champs
+        self._membres: list[tuple[float, Explicateur]] = []
+        if isinstance(classifieur, VotingClassifier):
+            # Vote souple : moyenne pondérée des probabilités ; chaque membre est expliqué dans
+            # l'espace des probabilités, puis pondéré comme dans le vote.
+            if classifieur.voting != "soft":
+                raise TypeError("explication : seul le vote souple (voting='soft') est pris en charge")
+            poids = np.ones(len(classifieur.estimators_)) if classifieur.weights is None \
+                else np.asarray(classifieur.weights, dtype=float)
+            self._membres = [(float(w / poids.sum()), Explicateur(pipeline, membre))
+                             for w, membre in zip(poids, classifieur.estimators_)]
+            self.en_probabilite, self._arbres, self._initial = True, [], 0.0
+            return
+        self.en_probabilite, self._arbres = self._arbres_de(classifieur)
+        self._initial = 0.0
+        if isinstance(classifieur, GradientBoostingClassifier):
+            # Log-cote de départ (a priori des classes), avant le premier arbre.
+            signe = -1.0 if classifieur.classes_[1] != CLASSE_ECHEC else 1.0
+            zero = np.zeros((1, classifieur.n_features_in_))
+            self._initial = signe * float(classifieur._raw_predict_init(zero)[0, 0])
+
+    @staticmethod
+    def _champ(colonne: str, champs: list[str]) -> int:
+        if colonne in champs:
+            return champs.index(colonne)
+        for position, champ in enumerate(champs):
+            if champ in CATEGORIES and colonne.startswith(champ + "_") \
+                    and colonne[len(champ) + 1:] in CATEGORIES[champ]:
+                return position
+        raise ValueError(f"colonne transformée sans champ d'origine : {colonne}")
+
+    @staticmethod
+    def _arbres_de(classifieur) -> tuple[bool, list[_Arbre]]:
+        from sklearn.ensemble import (
+            ExtraTreesClassifier,
+            GradientBoostingClassifier,
+            RandomForestClassifier,
+        )
+        from sklearn.tree import DecisionTreeClassifier
+
+        def arbre(t, valeur):
+            return _Arbre(t.children_left, t.children_right, t.feature, t.threshold, valeur)
+
+        if isinstance(classifieur, DecisionTreeClassifier):
+            estimateurs, poids = [classifieur], 1.0
+        elif isinstance(classifieur, (RandomForestClassifier, ExtraTreesClassifier)):
+            estimateurs, poids = classifieur.estimators_, 1.0 / len(classifieur.estimators_)
+        elif isinstance(classifieur, GradientBoostingClassifier):
+            # Arbres de régression sur la log-cote de classes_[1] : signe inversé si c'est la réussite.
+            signe = -1.0 if classifieur.classes_[1] != CLASSE_ECHEC else 1.0
+            taux = classifieur.learning_rate
+            return False, [arbre(e.tree_, signe * taux * e.tree_.value[:, 0, 0])
+                           for e in classifieur.estimators_[:, 0]]
+        else:
+            raise TypeError(f"explication non prise en charge pour {type(classifieur).__name__}")
+        colonne = list(classifieur.classes_).index(CLASSE_ECHEC)
+        return True, [arbre(e.tree_, poids * e.tree_.value[:, 0, colonne]) for e in estimateurs]
+
+    def contributions_en_probabilite(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Comme ``contributions``, ramenées à la probabilité d'échec.
+
+        Pour le gradient boosting (log-cote), chaque contribution est multipliée par le même
+        facteur positif (p − p_départ) / (somme des log-cotes) : les signes et l'ordre sont
+        gardés, et la somme redonne exactement la probabilité.
+        """
+        depart, par_champ = self.contributions(x)
+        if self.en_probabilite:
+            return depart, par_champ
+        return log_cotes_en_probabilite(depart, par_champ)
+
+    def contributions(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """(valeur de départ, contribution de chaque champ brut) pour une ligne transformée."""
+        if self._membres:
+            depart, par_champ = 0.0, np.zeros(len(self._champs))
+            for poids, membre in self._membres:
+                d, c = membre.contributions_en_probabilite(x)
+                depart += poids * d
+                par_champ = par_champ + poids * c
+            return depart, par_champ
+        par_colonne = np.zeros(len(self._champ_de_colonne))
+        depart = self._initial
+        for arbre in self._arbres:
+            noeud = 0
+            depart += arbre.valeur[0]
+            while arbre.gauche[noeud] != -1:
+                variable = arbre.variable[noeud]
+                suivant = arbre.gauche[noeud] if x[variable] <= arbre.seuil[noeud] else arbre.droite[noeud]
+                par_colonne[variable] += arbre.valeur[suivant] - arbre.valeur[noeud]
+                noeud = suivant
+        par_champ = np.bincount(self._champ_de_colonne, weights=par_colonne, minlength=len(self._champs))
+        return depart, par_champ
+
+    def expliquer(self, x: np.ndarray, valeurs: dict) -> list[dict]:
+        """Les facteurs principaux, du plus au moins important, en français."""
+        _, par_champ = self.contributions(x)
+        return facteurs(par_champ, self._champs, valeurs, self.en_probabilite)
+
+
+def log_cotes_en_probabilite(depart: float, par_champ: np.ndarray) -> tuple[float, np.ndarray]:
+    """(départ, contributions) en log-cote → en probabilité d'échec : une ligne (1-D) ou un lot (2-D).
+
+    Chaque contribution d'une ligne est multipliée par le même facteur positif
+    (p − p_départ) / (somme des log-cotes) : signes et ordre gardés, la somme redonne exactement
+    la probabilité. Seule définition : le modèle compilé (``app.modele.compile.vote``) l'appelle aussi.
+    """
+    p_depart = 1.0 / (1.0 + np.exp(-depart))
+    somme = par_champ.sum(axis=-1)
+    p = 1.0 / (1.0 + np.exp(-(depart + somme)))
+    if par_champ.ndim == 1:
+        if somme == 0.0:
+            return float(p_depart), np.zeros_like(par_champ)
+        return float(p_depart), par_champ * ((p - p_depart) / somme)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        echelle = np.where(somme == 0.0, 0.0, (p - p_depart) / somme)
+    return float(p_depart), np.where((somme == 0.0)[:, None], 0.0, par_champ * echelle[:, None])
+
+
+def facteurs(par_champ: np.ndarray, champs, valeurs: dict, en_probabilite: bool) -> list[dict]:
+    """Les facteurs principaux d'une prédiction, du plus au moins important, en français.
+
+    ``par_champ`` : contribution de chaque champ de ``champs`` (même ordre)."""
+    absolues = np.abs(par_champ)
+    ordre = np.argsort(-absolues, kind="stable")[:NOMBRE_FACTEURS]
+    return _rediger(ordre.tolist(), par_champ[ordre].tolist(), float(absolues.sum()), champs, valeurs, en_probabilite)
+
+
+def facteurs_lot(par_champ: np.ndarray, champs, valeurs: Sequence[dict], en_probabilite: bool) -> list[list[dict]]:
+    """``facteurs`` de chaque ligne de ``par_champ`` (élèves × champs) : le tri et les totaux en une
+    opération numpy pour tout le lot, seule la rédaction reste élève par élève (mêmes résultats)."""
+    absolues = np.abs(par_champ)
+    ordres = np.argsort(-absolues, axis=1, kind="stable")[:, :NOMBRE_FACTEURS]
+    principales = np.take_along_axis(par_champ, ordres, axis=1)
+    return [_rediger(ordre, contributions, total, champs, v, en_probabilite) for ordre, contributions, total, v
+            in zip(ordres.tolist(), principales.tolist(), absolues.sum(axis=1).tolist(), valeurs)]
+
+
+def _rediger(ordre: list[int], contributions: list[float], total: float, champs, valeurs: dict,
+             en_probabilite: bool) -> list[dict]:
+    """Les phrases des champs ``ordre`` (du plus au moins important), de contributions ``contributions``."""
+    total = total or 1.0
+    resultat = []
+    for position, contribution in zip(ordre, contributions):
+        poids = abs(contribution) / total
+        if poids < POIDS_MINIMUM:
+            break
+        champ = champs[position]
+        sens = "augmente" if contribution > 0 else "diminue"
+        ampleur = (f"{100 * contribution:+.1f} points de probabilité d'échec".replace(".", ",")
+                   if en_probabilite
+                   else f"{100 * poids:.0f} % de l'explication")
+        resultat.append({
+            "champ": champ,
+            "valeur": valeurs[champ],
+            "effet": f"{sens} le risque d'échec",
+            "contribution": round(contribution, 4),
+            "poids": round(poids, 4),
+            "texte": f"{libelle(champ)} ({champ} = {valeurs[champ]}) : {sens} le risque d'échec ({ampleur})",
+        })
+    return resultat

@@ -1,0 +1,211 @@
+"""Le schéma d'un élève : seule source de vérité pour les 32 champs d'entrée.
+
+Types, bornes et valeurs permises viennent de ``student.txt`` (UCI, Cortez & Silva 2008).
+La validation de l'API, la liste des variables de chaque configuration, le document
+OpenAPI et la documentation dérivent tous de ce modèle : aucune autre liste de champs
+n'existe dans le projet.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from app.modele.identifiants import (
+    FORME_IDENTIFIANT,
+    REGLE_IDENTIFIANT,
+    identifiant_valide,
+)
+
+FORME_ENTIER_TEXTE = re.compile(r"^\s*[+-]?\d{1,6}\s*$")
+
+
+def separateur_csv(entete: str) -> str:
+    """« ; » (fichier UCI) ou « , » (copie du projet d'origine), d'après la ligne d'en-tête."""
+    return ";" if entete.count(";") >= entete.count(",") else ","
+
+
+def _entier_strict(valeur: Any) -> Any:
+    """Accepte un entier JSON, un flottant entier (11.0) ou un texte d'entier ("11").
+
+    Le fichier UCI met les notes entre guillemets : un client qui recopie une ligne du
+    fichier doit être compris. Les booléens et les nombres à virgule sont refusés.
+    """
+    if isinstance(valeur, bool):
+        raise PydanticCustomError("entier", "doit être un nombre entier (pas un booléen)")
+    if isinstance(valeur, int) or valeur is None:
+        return valeur
+    if isinstance(valeur, float):
+        if valeur == valeur and valeur not in (float("inf"), float("-inf")) and valeur.is_integer():
+            return int(valeur)
+        raise PydanticCustomError("entier", "doit être un nombre entier")
+    if isinstance(valeur, str) and FORME_ENTIER_TEXTE.match(valeur):
+        return int(valeur)
+    raise PydanticCustomError("entier", "doit être un nombre entier")
+
+
+def _entier(minimum: int, maximum: int, description: str):
+    return Annotated[
+        int,
+        Field(ge=minimum, le=maximum, description=description),
+        BeforeValidator(_entier_strict),
+    ]
+
+
+def _note(description: str):
+    return Annotated[
+        Optional[int],
+        Field(default=None, ge=0, le=20, description=description),
+        BeforeValidator(_entier_strict),
+    ]
+
+
+def _choix(*valeurs: str, description: str):
+    return Annotated[Literal[valeurs], Field(description=description)]  # type: ignore[valid-type]
+
+
+_OUI_NON = ("yes", "no")
+_METIERS = ("teacher", "health", "services", "at_home", "other")
+_ECHELLE = "de 1 (très faible / très mauvais) à 5 (très élevé / excellent)"
+
+
+class Eleve(BaseModel):
+    """Les 32 attributs d'un élève, tels que ``/predire`` les reçoit (noms du fichier UCI)."""
+
+    model_config = ConfigDict(extra="forbid", title="Eleve")
+
+    school: _choix("GP", "MS", description="École : GP (Gabriel Pereira) ou MS (Mousinho da Silveira)")
+    sex: _choix("F", "M", description="Sexe : F ou M")
+    age: _entier(15, 22, "Âge (15 à 22 ans)")
+    address: _choix("U", "R", description="Domicile : U (urbain) ou R (rural)")
+    famsize: _choix("LE3", "GT3", description="Taille de la famille : LE3 (≤ 3) ou GT3 (> 3)")
+    Pstatus: _choix("T", "A", description="Parents : T (ensemble) ou A (séparés)")
+    Medu: _entier(0, 4, "Études de la mère : 0 aucune, 1 primaire, 2 collège, 3 lycée, 4 supérieur")
+    Fedu: _entier(0, 4, "Études du père : 0 aucune, 1 primaire, 2 collège, 3 lycée, 4 supérieur")
+    Mjob: _choix(*_METIERS, description="Métier de la mère")
+    Fjob: _choix(*_METIERS, description="Métier du père")
+    reason: _choix("home", "reputation", "course", "other", description="Raison du choix de l'école")
+    guardian: _choix("mother", "father", "other", description="Responsable légal")
+    traveltime: _entier(1, 4, "Trajet : 1 (< 15 min), 2 (15–30 min), 3 (30 min–1 h), 4 (> 1 h)")
+    studytime: _entier(1, 4, "Travail hebdomadaire : 1 (< 2 h), 2 (2–5 h), 3 (5–10 h), 4 (> 10 h)")
+    failures: _entier(0, 4, "Redoublements passés (0 à 3 ; 4 pour davantage)")
+    schoolsup: _choix(*_OUI_NON, description="Soutien scolaire de l'école")
+    famsup: _choix(*_OUI_NON, description="Soutien scolaire de la famille")
+    paid: _choix(*_OUI_NON, description="Cours particuliers payants dans la matière")
+    activities: _choix(*_OUI_NON, description="Activités extrascolaires")
+    nursery: _choix(*_OUI_NON, description="A fréquenté l'école maternelle")
+    higher: _choix(*_OUI_NON, description="Souhaite faire des études supérieures")
+    internet: _choix(*_OUI_NON, description="Accès à Internet à la maison")
+    romantic: _choix(*_OUI_NON, description="En couple")
+    famrel: _entier(1, 5, f"Qualité des relations familiales, {_ECHELLE}")
+    freetime: _entier(1, 5, f"Temps libre après l'école, {_ECHELLE}")
+    goout: _entier(1, 5, f"Sorties avec les amis, {_ECHELLE}")
+    Dalc: _entier(1, 5, f"Consommation d'alcool en semaine, {_ECHELLE}")
+    Walc: _entier(1, 5, f"Consommation d'alcool le week-end, {_ECHELLE}")
+    health: _entier(1, 5, f"État de santé, {_ECHELLE}")
+    absences: _entier(0, 93, "Nombre d'absences (0 à 93)")
+    G1: _note("Note du 1er trimestre (0 à 20) ; absente ou null avant qu'elle existe")
+    G2: _note("Note du 2e trimestre (0 à 20) ; absente ou null avant qu'elle existe")
+
+
+def _identifiant(valeur: Any) -> Any:
+    if valeur is None:
+        return valeur
+    if not isinstance(valeur, str):
+        raise PydanticCustomError("identifiant", "doit être une chaîne : " + REGLE_IDENTIFIANT)
+    if not identifiant_valide(valeur):
+        raise PydanticCustomError("identifiant", "identifiant invalide : " + REGLE_IDENTIFIANT)
+    return valeur
+
+
+class DemandePrediction(Eleve):
+    """Le corps de ``POST /predire`` : les 32 attributs de l'élève, et facultativement ``user_id``.
+
+    ``user_id`` n'est pas un attribut de l'élève (il n'entre pas dans le modèle) : c'est
+    l'identifiant pseudonyme de l'élève concerné par la prédiction, choisi par l'établissement
+    (jamais un nom ni une adresse électronique). Il sert à relire l'historique de cet élève
+    et à tout effacer à sa demande (droit à l'effacement).
+    """
+
+    model_config = ConfigDict(extra="forbid", title="DemandePrediction")
+
+    user_id: Annotated[
+        Optional[Annotated[str, StringConstraints(pattern=FORME_IDENTIFIANT.pattern)]],
+        Field(default=None, description="Identifiant pseudonyme de l'élève concerné (facultatif) : "
+                                        + REGLE_IDENTIFIANT + " ; jamais un nom ni une adresse électronique"),
+        BeforeValidator(_identifiant),
+    ]
+
+    def entrees(self) -> dict:
+        """Les 32 attributs validés, sans ``user_id`` : ce que donne ``Eleve.model_dump()`` (des entiers,
+        des chaînes et None), sans construire un second modèle."""
+        valeurs = self.__dict__
+        return {nom: valeurs[nom] for nom in CHAMPS}
+
+
+CHAMPS: tuple[str, ...] = tuple(Eleve.model_fields)
+"""Les 32 champs, dans l'ordre du fichier UCI."""
+
+NOTES: tuple[str, ...] = ("G1", "G2")
+"""Les notes de l'année, facultatives : leur absence choisit la configuration B ou C."""
+
+
+def _valeurs_permises(nom: str) -> tuple[str, ...] | None:
+    annotation = Eleve.model_fields[nom].annotation
+    return get_args(annotation) if get_origin(annotation) is Literal else None
+
+
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    nom: valeurs for nom in CHAMPS if (valeurs := _valeurs_permises(nom)) is not None
+}
+"""Champ catégoriel → valeurs permises, dans l'ordre de ``student.txt``."""
+
+NUMERIQUES: tuple[str, ...] = tuple(nom for nom in CHAMPS if nom not in CATEGORIES)
+"""Champs entiers (ordinaux, compteurs et notes)."""
+
+
+def bornes(nom: str) -> tuple[int, int]:
+    """Bornes (min, max) d'un champ entier, lues dans les contraintes du schéma."""
+    minimum = maximum = None
+    for contrainte in Eleve.model_fields[nom].metadata:
+        minimum = getattr(contrainte, "ge", minimum)
+        maximum = getattr(contrainte, "le", maximum)
+    if minimum is None or maximum is None:
+        raise KeyError(nom)
+    return minimum, maximum
+
+
+CONFIGURATIONS: dict[str, tuple[str, ...]] = {
+    "A": CHAMPS,
+    "B": tuple(c for c in CHAMPS if c != "G2"),
+    "C": tuple(c for c in CHAMPS if c not in NOTES),
+}
+"""Variables de chaque configuration : A toutes, B sans G2, C sans G1 ni G2 (début d'année)."""
+
+DESCRIPTION_CONFIGURATIONS: dict[str, str] = {
+    "A": "toutes les variables, G1 et G2 compris",
+    "B": "sans G2 : alerte après le 1er trimestre",
+    "C": "sans G1 ni G2 : alerte précoce, avant toute note",
+}
+
+
+def configuration_pour(eleve: Eleve) -> str:
+    """La configuration que permettent les notes connues de l'élève.
+
+    G2 sans G1 ne correspond à aucune configuration entraînée : on utilise alors C,
+    qui n'a besoin d'aucune note (l'appelant le voit dans ``configuration``).
+    """
+    if eleve.G1 is not None and eleve.G2 is not None:
+        return "A"
+    if eleve.G1 is not None:
+        return "B"
+    return "C"
+
+
+def configurations_pour(g1_connue: np.ndarray, g2_connue: np.ndarray) -> np.ndarray:
+    """``configuration_pour`` de tout un lot, depuis les masques « G1 connue » et « G2 connue »."""
+    return np.where(g1_connue & g2_connue, "A", np.where(g1_connue, "B", "C"))

@@ -1,0 +1,71 @@
+"""L'enregistrement d'une prédiction servie : seule définition de ses champs.
+
+La ligne du journal (mêmes clés, même ordre), la table SQL (``app.stockage.magasin``) et le
+modèle de l'OpenAPI (``app.web.contrat.PredictionConservee``, qui précise ``entrees`` et les
+valeurs permises) en dérivent tous. Ajouter un champ ici l'ajoute partout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional
+
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, Column, DateTime, Float, SmallInteger, String
+from sqlalchemy.types import TypeEngine
+
+LONGUEUR_MAX_IDENTIFIANT = 128
+
+
+@dataclass(frozen=True)
+class Sql:
+    """Le type de la colonne SQL d'un champ (métadonnée ``Annotated`` lue par ``colonnes_sql``)."""
+
+    type: TypeEngine
+    nullable: bool = False
+    unique: bool = False
+
+
+class Enregistrement(BaseModel):
+    """Une prédiction telle que conservée : ligne du journal des requêtes et ligne de la base."""
+
+    horodatage: Annotated[str, Sql(DateTime(timezone=True))] = Field(description="Date et heure UTC (ISO 8601)")
+    request_id: Annotated[str, Sql(String(LONGUEUR_MAX_IDENTIFIANT), unique=True)]
+    user_id: Annotated[Optional[str], Sql(String(LONGUEUR_MAX_IDENTIFIANT), nullable=True)]
+    configuration: Annotated[str, Sql(String(1))]
+    entrees: Annotated[dict[str, Any], Sql(JSON)]
+    prediction: Annotated[int, Sql(SmallInteger)]
+    probabilite_echec: Annotated[float, Sql(Float)] = Field(ge=0, le=1)
+    probabilite_reussite: Annotated[float, Sql(Float)] = Field(ge=0, le=1)
+    seuil: Annotated[float, Sql(Float)] = Field(gt=0, le=1)
+    model_version: Annotated[str, Sql(String(LONGUEUR_MAX_IDENTIFIANT))]
+
+
+COLONNES_ENREGISTREMENT = tuple(Enregistrement.model_fields)
+"""Les clés d'un enregistrement, dans l'ordre de la ligne du journal."""
+
+
+def colonnes_sql() -> list[Column]:
+    """Une colonne SQL par champ de l'enregistrement (type, nullabilité et unicité de ``Sql``)."""
+    colonnes = []
+    for nom, champ in Enregistrement.model_fields.items():
+        sql = next(m for m in champ.metadata if isinstance(m, Sql))
+        colonnes.append(Column(nom, sql.type, nullable=sql.nullable, unique=sql.unique))
+    return colonnes
+
+
+def horodatage_utc() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def nouvel_enregistrement(**valeurs) -> dict:
+    """L'enregistrement en dict (la forme que le journal et la base reçoivent, sans copie pydantic sur
+    le chemin de ``/predire``) : exactement les clés de ``Enregistrement``, dans son ordre ;
+    ``horodatage`` est l'instant présent s'il n'est pas donné. Une clé en trop ou manquante : erreur."""
+    valeurs.setdefault("horodatage", None)
+    if valeurs["horodatage"] is None:
+        valeurs["horodatage"] = horodatage_utc()
+    if len(valeurs) != len(COLONNES_ENREGISTREMENT):
+        raise TypeError(f"champs inattendus : {sorted(set(valeurs) - set(COLONNES_ENREGISTREMENT))}")
+    return {cle: valeurs[cle] for cle in COLONNES_ENREGISTREMENT}

@@ -1,0 +1,197 @@
+"""Le journal des requêtes (``requetes_enrg.jsonl``) : une ligne JSON par prédiction servie.
+
+Sûr avec plusieurs processus gunicorn et plusieurs fils : chaque ligne complète est écrite
+en un seul ``write`` sur un fichier ouvert en ajout, sous un verrou inter-processus
+(``flock`` sur un fichier ``.lock`` voisin, stable même quand le journal est réécrit).
+Le fichier est rouvert à chaque écriture : après une réécriture (droit à l'effacement),
+les écritures vont au nouveau fichier, jamais à l'ancien.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from app.json_rapide import en_octets
+
+
+class ErreurJournal(OSError):
+    """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
+
+
+def ligne_json(enregistrement: dict) -> bytes:
+    return en_octets(enregistrement) + b"\n"
+
+
+class JournalRequetes:
+    def __init__(self, chemin: str | Path, mode: str = "fichier"):
+        self.chemin = Path(chemin)
+        self.mode = mode
+        self.chemin_verrou = self.chemin.with_name(self.chemin.name + ".lock")
+        self._fil = threading.local()
+
+    @property
+    def vers_fichier(self) -> bool:
+        return self.mode in ("fichier", "les_deux")
+
+    @property
+    def vers_stdout(self) -> bool:
+        return self.mode in ("stdout", "les_deux")
+
+    @contextlib.contextmanager
+    def verrou(self) -> Iterator[None]:
+        """Verrou exclusif partagé par les écrivains et la purge du journal.
+
+        Réentrant dans un même fil : la conservation (``app.stockage.conservation``) peut le prendre
+        autour de toute la transaction, puis ``ecrire`` ou ``retirer`` le reprendre sans se
+        bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil).
+        """
+        if getattr(self._fil, "profondeur", 0):
+            self._fil.profondeur += 1
+            try:
+                yield
+            finally:
+                self._fil.profondeur -= 1
+            return
+        try:
+            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
+        try:
+            fcntl.flock(descripteur, fcntl.LOCK_EX)
+            self._fil.profondeur = 1
+            try:
+                yield
+            finally:
+                self._fil.profondeur = 0
+        finally:
+            os.close(descripteur)  # libère le verrou
+
+    def ecrire(self, enregistrements: list[dict]) -> None:
+        """Ajoute les lignes en une écriture ; lève ``ErreurJournal`` si c'est impossible."""
+        if not enregistrements or self.mode == "aucun":
+            return
+        octets = b"".join(ligne_json(e) for e in enregistrements)
+        if self.vers_fichier:
+            try:
+                with self.verrou():
+                    descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    try:
+                        ecrits = os.write(descripteur, octets)
+                        if ecrits != len(octets):
+                            # Écriture partielle (disque plein) : on retire le morceau écrit.
+                            os.ftruncate(descripteur, os.fstat(descripteur).st_size - ecrits)
+                            raise OSError(28, "écriture partielle du journal")
+                    finally:
+                        os.close(descripteur)
+            except OSError as erreur:
+                raise ErreurJournal(erreur.errno, f"journal des requêtes non inscriptible ({erreur.strerror})") from erreur
+        if self.vers_stdout:
+            sys.stdout.flush()
+            os.write(sys.stdout.fileno(), octets)
+
+    def retirer(self, a_retirer: Callable[[dict], bool], motif: bytes = b"") -> int:
+        """Réécrit le journal sans les lignes visées (droit à l'effacement) ; renvoie leur nombre.
+
+        Sous le verrou des écrivains : aucune ligne ne s'ajoute pendant la réécriture, et celles
+        qui attendent le verrou iront au nouveau fichier (rouvert à chaque écriture). Le nouveau
+        contenu est écrit dans un fichier temporaire voisin, synchronisé, puis renommé par-dessus
+        le journal : une panne laisse l'ancien journal entier. ``motif`` (facultatif) est un
+        extrait d'octets que toute ligne visée contient, pour ne décoder que celles-là ; les
+        lignes illisibles sont gardées telles quelles. Lève ``ErreurJournal`` en cas d'échec.
+        """
+        if not self.vers_fichier:
+            return 0
+        temporaire = self.chemin.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
+        try:
+            with self.verrou():
+                try:
+                    return self._reecrire_sans(a_retirer, motif, temporaire)
+                finally:  # sous le verrou : le fichier temporaire d'un autre fil ne peut pas être visé
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporaire)
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+
+    def _reecrire_sans(self, a_retirer: Callable[[dict], bool], motif: bytes, temporaire: Path) -> int:
+        try:
+            source = open(self.chemin, "rb")
+        except FileNotFoundError:
+            return 0
+        with source:
+            if not any(motif in ligne and _visee(ligne, a_retirer) for ligne in source):
+                return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
+            source.seek(0)
+            retirees = 0
+            with open(temporaire, "wb") as cible:
+                for ligne in source:
+                    if motif in ligne and _visee(ligne, a_retirer):
+                        retirees += 1
+                        continue
+                    cible.write(ligne)
+                cible.flush()
+                os.fsync(cible.fileno())
+            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & 0o7777)
+        try:
+            os.replace(temporaire, self.chemin)
+            _synchroniser_dossier(self.chemin.parent)
+        except OSError as erreur:
+            if erreur.errno not in (errno.EBUSY, errno.EXDEV):
+                raise
+            _recopier_sur_place(temporaire, self.chemin)
+        return retirees
+
+    def inscriptible(self) -> tuple[bool, str]:
+        """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""
+        if not self.vers_fichier:
+            return True, f"mode {self.mode}"
+        try:
+            with self.verrou():
+                descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.close(descripteur)
+            disque = os.statvfs(self.chemin.parent)
+            libre = disque.f_bavail * disque.f_frsize
+        except OSError as erreur:
+            return False, f"journal non inscriptible : {erreur.strerror}"
+        if libre < 64 * 1024:
+            return False, "journal : disque plein"
+        return True, "journal inscriptible"
+
+
+def _recopier_sur_place(source: Path, cible: Path) -> None:
+    """Repli quand le journal est un fichier monté seul (``docker run -v fichier:…``) : le
+    renommage y est impossible (EBUSY). On recopie le contenu filtré dans le même fichier,
+    toujours sous le verrou des écrivains ; moins sûr qu'un renommage face à une panne
+    pendant la copie, d'où le conseil du README de monter un dossier."""
+    with open(source, "rb") as entree, open(cible, "r+b") as sortie:
+        shutil.copyfileobj(entree, sortie, 1 << 20)
+        sortie.truncate()
+        sortie.flush()
+        os.fsync(sortie.fileno())
+
+
+def _visee(ligne: bytes, a_retirer: Callable[[dict], bool]) -> bool:
+    """``a_retirer(enregistrement)`` ; une ligne qui n'est pas un objet JSON n'est jamais visée (gardée)."""
+    try:
+        enregistrement = json.loads(ligne)
+    except ValueError:
+        return False
+    return isinstance(enregistrement, dict) and bool(a_retirer(enregistrement))
+
+
+def _synchroniser_dossier(dossier: Path) -> None:
+    """Rend le renommage durable (fsync du dossier) ; sans effet là où ce n'est pas permis."""
+    with contextlib.suppress(OSError):
+        descripteur = os.open(dossier, os.O_RDONLY)
+        try:
+            os.fsync(descripteur)
+        finally:
+            os.close(descripteur)

@@ -1,0 +1,264 @@
+"""Le magasin des résultats : chaque prédiction servie, dans une base SQL (SQLAlchemy 2, Core).
+
+Un fichier SQLite par défaut (``BASE_SQLITE_CHEMIN``), PostgreSQL quand ``DATABASE_URL``
+vaut ``postgresql+psycopg://…`` (Cloud SQL en production, plusieurs instances). Le schéma
+est créé au démarrage s'il manque (idempotent) ; si la base est injoignable à ce moment,
+il l'est à la première opération qui la trouve joignable.
+
+Toute erreur de la base devient ``ErreurMagasin`` (l'API répond 503, jamais 500) ; un
+``request_id`` déjà présent devient ``DoublonRequete`` (409). Les messages ne contiennent
+jamais l'URL de la base (mot de passe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator
+from operator import itemgetter
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.json_rapide import en_octets
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, colonnes_sql
+
+journal = logging.getLogger("prediction_etudiante")
+
+DELAI_CONNEXION_S = 5
+ATTENTE_VERROU_SQLITE_S = 30
+CLE_VERROU_SCHEMA = 7_372_001  # verrou consultatif PostgreSQL : une seule instance crée le schéma
+
+metadonnees = MetaData()
+
+PREDICTIONS = Table(
+    "predictions", metadonnees,
+    Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    *colonnes_sql(),  # une colonne par champ de app.stockage.enregistrement.Enregistrement
+    Index("ix_predictions_user_id_horodatage", "user_id", "horodatage", "numero"),
+)
+
+
+class _Ecritures:
+    """Les requêtes d'écriture, compilées une fois par SQLAlchemy pour le dialecte de la base, et
+    exécutées par le curseur DB-API d'une connexion de son pool : sur ``/predire``, l'exécution par
+    SQLAlchemy (contexte, compilation en cache, conversions) coûtait plus que l'insertion elle-même.
+    Les valeurs passent par les convertisseurs de types de SQLAlchemy (``bind_processor``) : la
+    base reçoit ce qu'``insert(PREDICTIONS)`` lui enverrait (vérifié par les tests)."""
+
+    def __init__(self, dialecte):
+        insertion = insert(PREDICTIONS).inline().values({c: bindparam(c) for c in COLONNES_ENREGISTREMENT})
+        self.insertion, ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
+        self.suppression, self._ordre_suppression = _compiler(
+            delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
+        self._nommes = ordre is None  # %(nom)s (PostgreSQL) : dicts ; « ? » (SQLite) : tuples dans l'ordre
+        self._colonnes = COLONNES_ENREGISTREMENT if ordre is None else ordre
+        self._extraire = itemgetter(*self._colonnes)
+        self._horodatage = self._colonnes.index("horodatage")
+        self._convertisseurs = tuple((rang, f) for rang, c in enumerate(self._colonnes)
+                                     if (f := PREDICTIONS.c[c].type.dialect_impl(dialecte).bind_processor(dialecte)))
+
+    def parametres_insertion(self, enregistrements: list[dict]) -> list:
+        """Les paramètres de l'``executemany`` : valeurs extraites en C (``itemgetter``), horodatage ISO
+        relu en ``datetime``, puis convertisseurs de SQLAlchemy, position par position."""
+        lignes = []
+        for enregistrement in enregistrements:
+            valeurs = list(self._extraire(enregistrement))
+            valeurs[self._horodatage] = dt.datetime.fromisoformat(valeurs[self._horodatage])
+            for rang, convertir in self._convertisseurs:
+                valeurs[rang] = convertir(valeurs[rang])
+            lignes.append(dict(zip(self._colonnes, valeurs)) if self._nommes else tuple(valeurs))
+        return lignes
+
+    def parametres_suppression(self, user_id: str):
+        return {"user_id": user_id} if self._ordre_suppression is None else (user_id,)
+
+
+def _compiler(requete, dialecte) -> tuple[str, tuple[str, ...] | None]:
+    """(SQL du dialecte, ordre des paramètres si positionnels — « ? » de SQLite — sinon None : %(nom)s)."""
+    compilee = requete.compile(dialect=dialecte)
+    return compilee.string, (tuple(compilee.positiontup) if compilee.positional else None)
+
+
+class ErreurMagasin(Exception):
+    """La base des résultats est injoignable ou a refusé l'opération (message en français, sans secret)."""
+
+
+class DoublonRequete(Exception):
+    """Ce ``request_id`` est déjà enregistré."""
+
+
+@contextlib.contextmanager
+def _traduire(action: str, erreurs_dbapi: type[Exception] = SQLAlchemyError) -> Iterator[None]:
+    """Erreurs de SQLAlchemy (et du pilote DB-API, pour les écritures directes) → ``ErreurMagasin``."""
+    try:
+        yield
+    except (SQLAlchemyError, erreurs_dbapi) as erreur:
+        origine = type(getattr(erreur, "orig", None) or erreur).__name__
+        journal.warning("base des résultats : échec de %s (%s)", action, origine)
+        raise ErreurMagasin(f"base des résultats indisponible : échec de {action} ({origine})") from erreur
+
+
+def _json_texte(document) -> str:
+    """La colonne ``entrees`` écrite par orjson, comme la ligne du journal (json : 3 fois plus lent)."""
+    return en_octets(document).decode("utf-8")
+
+
+def _depuis_base(ligne) -> dict:
+    enregistrement = {cle: ligne[cle] for cle in COLONNES_ENREGISTREMENT}
+    horodatage = ligne["horodatage"]
+    if horodatage.tzinfo is None:  # SQLite ne garde pas le fuseau : tout est écrit en UTC
+        horodatage = horodatage.replace(tzinfo=dt.timezone.utc)
+    enregistrement["horodatage"] = horodatage.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    return enregistrement
+
+
+def _options_moteur(moteur_sql: str) -> dict:
+    if moteur_sql == "sqlite":
+        return {"connect_args": {"timeout": ATTENTE_VERROU_SQLITE_S}}
+    return {"pool_pre_ping": True, "pool_size": 4, "max_overflow": 4,
+            "pool_timeout": DELAI_CONNEXION_S, "connect_args": {"connect_timeout": DELAI_CONNEXION_S}}
+
+
+def _regler_sqlite(connexion_dbapi, _enregistrement) -> None:
+    curseur = connexion_dbapi.cursor()
+    curseur.execute("PRAGMA journal_mode=WAL")  # lecteurs et écrivain ne se bloquent pas
+    # En WAL, NORMAL ne synchronise le disque qu'aux points de contrôle, pas à chaque commit (2,5 ms
+    # de fsync par prédiction sinon) : un commit survit à l'arrêt brutal du processus, pas forcément
+    # à une coupure de courant — la même garantie que le journal JSONL (écrit sans fsync).
+    curseur.execute("PRAGMA synchronous=NORMAL")
+    curseur.execute(f"PRAGMA busy_timeout={ATTENTE_VERROU_SQLITE_S * 1000}")
+    curseur.close()
+
+
+class Transaction:
+    """Une transaction ouverte sur une connexion DB-API du pool : rien n'est validé sans ``valider()`` ;
+    abandonnée sinon (``rollback`` à la fermeture)."""
+
+    def __init__(self, connexion, ecritures: _Ecritures, dbapi):
+        self._connexion = connexion
+        self._curseur = connexion.cursor()
+        self._ecritures = ecritures
+        self._dbapi = dbapi
+
+    def inserer(self, enregistrements: list[dict]) -> None:
+        """Insertion groupée (un seul ``executemany``) ; ``DoublonRequete`` si un request_id existe déjà."""
+        with _traduire("l'enregistrement des prédictions", self._dbapi.Error):
+            try:
+                self._curseur.executemany(self._ecritures.insertion,
+                                          self._ecritures.parametres_insertion(enregistrements))
+            except self._dbapi.IntegrityError:  # seule contrainte que des données validées peuvent violer
+                raise DoublonRequete(enregistrements[0]["request_id"]) from None
+
+    def supprimer_utilisateur(self, user_id: str) -> int:
+        with _traduire("la suppression des prédictions", self._dbapi.Error):
+            self._curseur.execute(self._ecritures.suppression, self._ecritures.parametres_suppression(user_id))
+            return self._curseur.rowcount
+
+    def valider(self) -> None:
+        with _traduire("la validation (commit)", self._dbapi.Error):
+            self._connexion.commit()
+
+
+class MagasinResultats:
+    def __init__(self, url: str):
+        adresse = make_url(url)
+        self.moteur_sql = adresse.get_backend_name()
+        self.description = adresse.render_as_string(hide_password=True)
+        self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql))
+        if self.moteur_sql == "sqlite":
+            event.listen(self.moteur, "connect", _regler_sqlite)
+        self._ecritures = _Ecritures(self.moteur.dialect)
+        self._dbapi = self.moteur.dialect.dbapi
+        self._schema_pret = False
+        self._verrou_schema = threading.Lock()
+
+    @property
+    def nom(self) -> str:
+        return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(self.moteur_sql, self.moteur_sql)
+
+    def preparer(self) -> bool:
+        """Au démarrage : crée le schéma s'il manque, puis ferme les connexions (avant le fork de gunicorn)."""
+        try:
+            self._assurer_schema()
+            return True
+        except ErreurMagasin as erreur:
+            journal.warning("%s ; le schéma sera créé dès qu'elle répondra", erreur)
+            return False
+        finally:
+            self.moteur.dispose()
+
+    def _assurer_schema(self) -> None:
+        if self._schema_pret:
+            return
+        with self._verrou_schema, _traduire("la création du schéma"):
+            if self._schema_pret:
+                return
+            for essai in (1, 2):  # deux processus peuvent créer la table en même temps : le second revoit
+                try:
+                    with self.moteur.begin() as connexion:
+                        if self.moteur_sql == "postgresql":
+                            connexion.execute(text("SELECT pg_advisory_xact_lock(:cle)"), {"cle": CLE_VERROU_SCHEMA})
+                        metadonnees.create_all(connexion, checkfirst=True)
+                    break
+                except SQLAlchemyError:
+                    if essai == 2:
+                        raise
+            self._schema_pret = True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        self._assurer_schema()
+        with _traduire("la connexion", self._dbapi.Error):
+            connexion = self.moteur.raw_connection()  # DB-API, du pool (pre-ping PostgreSQL compris)
+        try:
+            yield Transaction(connexion, self._ecritures, self._dbapi)
+        finally:
+            with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
+                connexion.close()  # rendue au pool, qui annule ce qui n'a pas été validé (rollback au retour)
+
+    def lire(self, request_id: str) -> dict | None:
+        self._assurer_schema()
+        with _traduire("la lecture"), self.moteur.connect() as connexion:
+            ligne = connexion.execute(select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id)).mappings().first()
+        return None if ligne is None else _depuis_base(ligne)
+
+    def historique(self, user_id: str, limite: int, decalage: int) -> tuple[list[dict], int]:
+        """Les prédictions d'un utilisateur, les plus récentes d'abord, et leur nombre total."""
+        self._assurer_schema()
+        filtre = PREDICTIONS.c.user_id == user_id
+        requete = (select(PREDICTIONS).where(filtre)
+                   .order_by(PREDICTIONS.c.horodatage.desc(), PREDICTIONS.c.numero.desc())
+                   .limit(limite).offset(decalage))
+        with _traduire("la lecture de l'historique"), self.moteur.connect() as connexion:
+            total = connexion.scalar(select(func.count()).select_from(PREDICTIONS).where(filtre))
+            lignes = connexion.execute(requete).mappings().all()
+        return [_depuis_base(l) for l in lignes], int(total or 0)
+
+    def joignable(self) -> tuple[bool, str]:
+        """Pour ``/ready`` : la base répond et le schéma existe."""
+        try:
+            self._assurer_schema()
+            with _traduire("la vérification"), self.moteur.connect() as connexion:
+                connexion.execute(select(func.count()).select_from(PREDICTIONS).where(PREDICTIONS.c.numero < 0))
+        except ErreurMagasin as erreur:
+            return False, f"{self.nom} : {erreur}"
+        return True, f"base {self.nom} joignable, schéma prêt"

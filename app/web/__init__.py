@@ -1,0 +1,1 @@
+"""La couche web : fabrique Flask, blueprints, erreurs HTTP, contrat OpenAPI, pages."""

@@ -1,0 +1,43 @@
+"""Jeton d'accès des routes d'historique : ``Authorization: Bearer <API_TOKEN>``.
+
+Sans ``API_TOKEN`` configuré, ces routes sont fermées (403) : relire ou effacer l'historique
+d'un élève ne doit jamais être ouvert à tous par oubli. La comparaison se fait en temps
+constant (``hmac.compare_digest``) ; le jeton reçu n'est jamais journalisé.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+
+from flask import request
+
+from app.web.erreurs import ErreurRequete
+from app.web.services import services
+
+DEFI = 'Bearer realm="prediction-etudiante"'
+
+
+def verifier(en_tete: str | None, attendu: str) -> None:
+    """Lève 403 si aucun jeton n'est configuré, 401 si l'en-tête manque ou ne correspond pas."""
+    if not attendu:
+        raise ErreurRequete(403, "routes d'historique désactivées : définissez la variable d'environnement "
+                                 "API_TOKEN (au moins 32 caractères) sur le serveur pour les activer, puis "
+                                 "envoyez l'en-tête Authorization: Bearer <jeton>")
+    schema, _, fourni = (en_tete or "").strip().partition(" ")
+    if schema.lower() != "bearer" or not fourni.strip():
+        raise ErreurRequete(401, "authentification requise : en-tête Authorization: Bearer <jeton> attendu",
+                            entetes={"WWW-Authenticate": DEFI})
+    if not hmac.compare_digest(fourni.strip().encode("utf-8"), attendu.encode("utf-8")):
+        raise ErreurRequete(401, "jeton d'accès invalide",
+                            entetes={"WWW-Authenticate": DEFI + ', error="invalid_token"'})
+
+
+def jeton_requis(vue):
+    """Décorateur de route : vérifie le jeton avant toute autre lecture de la requête."""
+    @functools.wraps(vue)
+    def protegee(*args, **kwargs):
+        verifier(request.headers.get("Authorization"), services().configuration.jeton_api)
+        return vue(*args, **kwargs)
+
+    return protegee

@@ -1,0 +1,90 @@
+"""La fabrique de l'application Flask : charge et vérifie le modèle une fois, branche le stockage,
+enregistre les blueprints. ``app.create_app`` l'appelle."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
+
+from app.config import Configuration
+from app.json_rapide import en_octets
+from app.modele import artefacts
+from app.modele.compile.chargement import compiles_pour
+from app.modele.identifiants import (
+    REGLE_IDENTIFIANT,
+    identifiant_valide,
+    nouvel_identifiant,
+)
+from app.modele.predicteur import Predicteur
+from app.stockage.conservation import ConservationGroupee
+from app.stockage.journal import JournalRequetes
+from app.stockage.magasin import MagasinResultats
+from app.web import erreurs
+from app.web.erreurs import ErreurRequete
+from app.web.lots import PlacesLots
+from app.web.routes import accueil, documentation, historique, lot, prediction
+from app.web.services import CLE, Services
+
+
+class FournisseurJson(DefaultJSONProvider):
+    """Le ``jsonify`` de Flask, écrit par orjson (clés dans l'ordre d'insertion, UTF-8)."""
+
+    sort_keys = False
+    ensure_ascii = False
+
+    def dumps(self, obj, **kwargs) -> str:
+        return en_octets(obj).decode("utf-8") if not kwargs else super().dumps(obj, **kwargs)
+
+    def response(self, *args, **kwargs):
+        document = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(en_octets(document), mimetype=self.mimetype)
+
+
+def create_app(config: Configuration | None = None) -> Flask:
+    """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
+    config = config or Configuration.depuis_environnement()
+    charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
+                                fiche=config.chemin_fiche, differe=True)
+    compiles = compiles_pour(charges, config.chemin_compile)  # sans scikit-learn si le cache est valide
+    app = Flask(__name__)
+    app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
+    app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
+    app.json = FournisseurJson(app)
+    magasin = MagasinResultats(config.url_base)
+    magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
+    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
+    app.extensions[CLE] = Services(
+        configuration=config,
+        artefacts=charges,
+        predicteur=Predicteur(charges, config.seuils_forces, compiles),
+        journal=registre,
+        magasin=magasin,
+        conservation=ConservationGroupee(magasin, registre),
+        places_lots=PlacesLots(config.lots_simultanes),
+    )
+    erreurs.enregistrer(app)
+
+    @app.before_request
+    def _identifiant():
+        fourni = request.headers.get("X-Request-ID")
+        g.request_id = nouvel_identifiant()
+        if fourni is not None:
+            if not identifiant_valide(fourni):
+                raise ErreurRequete(400, "en-tête X-Request-ID invalide",
+                                    [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT}])
+            g.request_id = fourni
+
+    @app.after_request
+    def _renvoyer_identifiant(reponse):
+        reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
+        return reponse
+
+    for module in (accueil, prediction, lot, historique, documentation):
+        app.register_blueprint(module.bp)
+    journal = logging.getLogger("prediction_etudiante")
+    journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
+    journal.info("résultats conservés dans %s (%s) ; historique %s", magasin.nom, magasin.description,
+                 "protégé par API_TOKEN" if config.jeton_api else "désactivé (API_TOKEN absent)")
+    return app

@@ -1,0 +1,80 @@
+"""Lecture stricte d'un corps JSON : type de contenu, doublons, NaN, profondeur."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.web.erreurs import ErreurRequete
+
+journal = logging.getLogger("prediction_etudiante")
+
+
+def _sans_doublon(paires: list[tuple[str, Any]]) -> dict:
+    objet = dict(paires)  # en C ; la boucle Python ne sert qu'à nommer la clé en double
+    if len(objet) != len(paires):
+        vues: set[str] = set()
+        for cle, _ in paires:
+            if cle in vues:
+                raise ErreurRequete(400, "JSON invalide : clé en double",
+                                    [{"champ": cle, "message": "clé présente deux fois"}])
+            vues.add(cle)
+    return objet
+
+
+def _constante_interdite(nom: str):
+    raise ErreurRequete(400, f"JSON invalide : {nom} n'est pas une valeur JSON permise")
+
+
+def est_json(requete: Request) -> bool:
+    return requete.mimetype == "application/json" or requete.mimetype.endswith("+json")
+
+
+def lire_corps(requete: Request, nature: str) -> bytes:
+    """Le corps brut (JSON ou CSV), ou une ``ErreurRequete`` claire : 415 s'il est compressé, 413 s'il
+    dépasse la limite de la route (même envoyé en morceaux), 400 s'il est illisible."""
+    if requete.content_encoding:
+        raise ErreurRequete(415, f"encodage de contenu non pris en charge ({requete.content_encoding}) : "
+                                 f"envoyez le {nature} non compressé")
+    try:
+        brut = requete.get_data(cache=True)  # 413 levé par Werkzeug au-delà de MAX_CONTENT_LENGTH
+        limite = requete.max_content_length
+        if limite is not None and requete.content_length is None and len(brut) >= limite:
+            # Corps en morceaux (Transfer-Encoding: chunked) : Werkzeug s'arrête à la limite sans erreur
+            # et rendrait le début tronqué ; s'il reste un octet, le corps dépasse la limite.
+            if requete.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception as erreur:  # flux du serveur WSGI : morceaux (chunked) mal formés, connexion coupée…
+        journal.info("corps de requête illisible (%s)", type(erreur).__name__)
+        raise ErreurRequete(400, "corps de requête illisible : coupé ou mal découpé (Transfer-Encoding: chunked "
+                                 "invalide)") from None
+    return brut
+
+
+def lire_json(requete: Request) -> Any:
+    """Le document JSON du corps, ou une ``ErreurRequete`` 400/413/415 claire."""
+    if not est_json(requete):
+        recu = requete.mimetype or "aucun"
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({recu}) : envoyez du JSON "
+                                 "avec l'en-tête Content-Type: application/json")
+    brut = lire_corps(requete, "JSON")
+    if not brut.strip():
+        raise ErreurRequete(400, "corps de requête vide : un objet JSON est attendu")
+    try:
+        texte = brut.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ErreurRequete(400, "JSON invalide : le corps n'est pas de l'UTF-8") from None
+    try:
+        return json.loads(texte, object_pairs_hook=_sans_doublon, parse_constant=_constante_interdite)
+    except json.JSONDecodeError as erreur:
+        raise ErreurRequete(400, f"JSON mal formé à la ligne {erreur.lineno}, colonne {erreur.colno}") from None
+    except RecursionError:
+        raise ErreurRequete(400, "JSON invalide : imbrication trop profonde") from None
+    except ValueError:  # p. ex. entier de plus de 4 300 chiffres
+        raise ErreurRequete(400, "JSON invalide : nombre démesuré") from None

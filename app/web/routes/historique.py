@@ -1,0 +1,87 @@
+"""Historique des prédictions conservées et droit à l'effacement (jeton ``API_TOKEN`` requis).
+
+- ``GET /predictions/<request_id>`` : une prédiction ;
+- ``GET /predictions/user/<user_id>?limite=20&decalage=0`` : l'historique d'un élève, plus récentes d'abord ;
+- ``DELETE /predictions/user/<user_id>`` : efface ses prédictions de la base et ses lignes du journal.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request, url_for
+
+from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide
+from app.stockage.conservation import effacer_utilisateur
+from app.web.authentification import jeton_requis
+from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
+from app.web.erreurs import ErreurRequete
+from app.web.services import services
+
+bp = Blueprint("historique", __name__)
+
+
+def valider_identifiant(nom: str, valeur: str) -> str:
+    if not identifiant_valide(valeur):
+        raise ErreurRequete(400, f"{nom} invalide", [{"champ": nom, "message": REGLE_IDENTIFIANT}])
+    return valeur
+
+
+def lire_pagination(arguments) -> tuple[int, int]:
+    """``limite`` (1 à ``LIMITE_MAX``, ``LIMITE_DEFAUT`` par défaut) et ``decalage`` (0 par défaut) ;
+    tout autre paramètre est refusé."""
+    problemes = [{"champ": nom, "message": "paramètre inconnu : limite et decalage seuls sont permis"}
+                 for nom in arguments if nom not in ("limite", "decalage")]
+    valeurs = {}
+    for nom, defaut, minimum, maximum in (("limite", LIMITE_DEFAUT, 1, LIMITE_MAX),
+                                          ("decalage", 0, 0, DECALAGE_MAX)):
+        brutes = arguments.getlist(nom)
+        valeurs[nom] = defaut
+        if len(brutes) > 1:
+            problemes.append({"champ": nom, "message": "paramètre donné plusieurs fois"})
+        elif brutes and not (brutes[0].isascii() and brutes[0].isdigit() and minimum <= int(brutes[0]) <= maximum):
+            problemes.append({"champ": nom, "message": f"entier de {minimum} à {maximum} attendu"})
+        elif brutes:
+            valeurs[nom] = int(brutes[0])
+    if problemes:
+        raise ErreurRequete(400, "paramètres de pagination invalides", problemes)
+    return valeurs["limite"], valeurs["decalage"]
+
+
+@bp.get("/predictions/<request_id>")
+@jeton_requis
+def lire_prediction(request_id: str):
+    valider_identifiant("request_id", request_id)
+    enregistrement = services().magasin.lire(request_id)
+    if enregistrement is None:
+        raise ErreurRequete(404, f"aucune prédiction conservée pour le request_id {request_id}")
+    return jsonify(enregistrement)
+
+
+@bp.get("/predictions/user/<user_id>")
+@jeton_requis
+def historique(user_id: str):
+    valider_identifiant("user_id", user_id)
+    limite, decalage = lire_pagination(request.args)
+    predictions, total = services().magasin.historique(user_id, limite, decalage)
+    suivant = None
+    if decalage + len(predictions) < total:
+        suivant = url_for("historique.historique", user_id=user_id, limite=limite, decalage=decalage + limite)
+    return jsonify({
+        "user_id": user_id,
+        "predictions": predictions,
+        "pagination": {"limite": limite, "decalage": decalage, "total": total, "suivant": suivant},
+    })
+
+
+@bp.delete("/predictions/user/<user_id>")
+@jeton_requis
+def effacer(user_id: str):
+    valider_identifiant("user_id", user_id)
+    s = services()
+    effacement = effacer_utilisateur(s.magasin, s.journal, user_id)  # refus du stockage → 503 (app.web.erreurs)
+    corps = {"user_id": user_id, "supprimees": effacement.predictions,
+             "lignes_journal_supprimees": effacement.lignes_journal}
+    if s.journal.vers_stdout:
+        corps["avertissements"] = [
+            f"JOURNAL_MODE={s.journal.mode} : les lignes déjà envoyées sur la sortie standard (Cloud Logging) "
+            "ne peuvent pas être effacées par l'API ; effacez-les dans la journalisation de la plateforme"]
+    return jsonify(corps)

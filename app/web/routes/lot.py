@@ -1,0 +1,84 @@
+"""``POST /predire/lot`` : une classe entière (liste JSON ou CSV) → une prédiction par élève, dans l'ordre.
+
+Chaque élève reçoit le request_id ``<X-Request-ID du lot>-<rang>`` (rang à partir de 1) : il se
+relit avec ``GET /predictions/<request_id>``. Tout le lot est conservé (base et journal) avant
+la réponse, ou rien (voir ``app.stockage.conservation``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from app.stockage.enregistrement import horodatage_utc
+from app.web.erreurs import ErreurRequete
+from app.web.lots import LONGUEUR_MAX_ID_LOT, ecrire_csv, lire_csv, lot_json
+from app.web.requetes_json import est_json, lire_corps, lire_json
+from app.web.routes.prediction import enregistrement_journal, resultats
+from app.web.services import Services, services
+
+bp = Blueprint("lot", __name__)
+
+TYPES_CSV = ("text/csv", "application/csv")
+def _lire_lot():
+    """(demandes validées, colonnes et séparateur si CSV, sinon None)."""
+    if request.mimetype in TYPES_CSV:
+        demandes, colonnes, separateur = lire_csv(lire_corps(request, "CSV"))
+        return demandes, (colonnes, separateur)
+    if not est_json(request):
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
+                                 "Content-Type: application/json (liste d'élèves) ou text/csv (fichier UCI)")
+    return lot_json(lire_json(request)), None
+
+
+@bp.post("/predire/lot")
+def predire_lot():
+    s = services()
+    request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
+    identifiant = g.request_id
+    if len(identifiant) > LONGUEUR_MAX_ID_LOT:  # avant d'analyser le corps (lu et jeté : erreurs_http)
+        raise ErreurRequete(400, f"X-Request-ID trop long pour un lot : {LONGUEUR_MAX_ID_LOT} caractères au plus "
+                                 "(le rang de chaque élève y est ajouté)",
+                            [{"champ": "X-Request-ID", "message": "trop long"}])
+    with s.places_lots.une_place():  # lecture du corps comprise : elle compte dans le pic de mémoire
+        return _servir_lot(s, identifiant)
+
+
+def _servir_lot(s: Services, identifiant: str):
+    debut = time.perf_counter()
+    demandes, csv_recu = _lire_lot()
+    entrees = [d.entrees() for d in demandes]
+    lot = s.predicteur.predire_lot(entrees)
+    predictions = lot.predictions(entrees)
+    duree_ms = (time.perf_counter() - debut) * 1000
+    horodatage = horodatage_utc()
+    version = s.predicteur.version
+    enregistrements = []
+    for rang, (demande, valeurs, prediction) in enumerate(zip(demandes, entrees, predictions), start=1):
+        enregistrements.append(enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction,
+                                                      version, horodatage))
+    s.conservation.conserver(enregistrements)  # refus du stockage → 409 / 503 (app.web.erreurs)
+    if csv_recu is not None:
+        colonnes, separateur = csv_recu
+        lignes = [[_cellule(valeurs.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
+                  + [p.prediction, p.libelle, p.probabilite_echec, p.probabilite_reussite, p.confiance_prediction,
+                     p.seuil, p.configuration, e["request_id"], " | ".join(f["texte"] for f in p.explication)]
+                  for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)]
+        reponse = Response(ecrire_csv(colonnes, separateur, lignes), mimetype="text/csv")
+        reponse.headers["X-Model-Version"] = version
+        return reponse
+    corps = {
+        "resultats": [{**resultats(valeurs, p), "request_id": e["request_id"], "user_id": demande.user_id,
+                       **({"avertissements": p.avertissements} if p.avertissements else {})}
+                      for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)],
+        "nombre": len(predictions),
+        "request_id": identifiant,
+        "model_version": version,
+        "inference_time_ms": round(duree_ms, 3),
+    }
+    return jsonify(corps)
+
+
+def _cellule(valeur) -> str:
+    return "" if valeur is None else str(valeur)

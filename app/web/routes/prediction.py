@@ -1,0 +1,76 @@
+"""``POST /predire`` : un élève → prédiction, probabilités et explication, conservées en base et au journal."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, g, jsonify, request
+from pydantic import ValidationError
+
+from app.modele.erreurs_validation import detailler
+from app.modele.predicteur import Prediction
+from app.modele.schema import DemandePrediction
+from app.stockage.enregistrement import nouvel_enregistrement
+from app.web.erreurs import ErreurRequete
+from app.web.requetes_json import lire_json
+from app.web.services import services
+
+bp = Blueprint("prediction", __name__)
+
+
+def valider_demande(document) -> DemandePrediction:
+    if not isinstance(document, dict):
+        genre = {list: "une liste", str: "une chaîne", type(None): "null"}.get(type(document), "un scalaire")
+        raise ErreurRequete(400, f"le corps doit être un objet JSON avec les attributs de l'élève, pas {genre}")
+    try:
+        return DemandePrediction.model_validate(document)
+    except ValidationError as erreur:
+        details = detailler(erreur)
+        champs = ", ".join(d["champ"] for d in details[:5]) + (" …" if len(details) > 5 else "")
+        raise ErreurRequete(400, f"données de l'élève invalides ({len(details)} problème(s) : {champs})", details) from None
+
+
+def resultats(entrees: dict, prediction: Prediction) -> dict:
+    """Les entrées validées (``eleve.model_dump()``, faite une fois par élève), puis la prédiction."""
+    return {
+        **entrees,
+        "prediction": prediction.prediction,
+        "libelle": prediction.libelle,
+        "probabilite_echec": prediction.probabilite_echec,
+        "probabilite_reussite": prediction.probabilite_reussite,
+        "confiance_prediction": prediction.confiance_prediction,
+        "seuil": prediction.seuil,
+        "configuration": prediction.configuration,
+        "explication": prediction.explication,
+    }
+
+
+def enregistrement_journal(identifiant: str, user_id: str | None, entrees: dict, prediction: Prediction,
+                           version: str, horodatage: str | None = None) -> dict:
+    """La ligne du journal et de la base (``app.stockage.enregistrement``) d'une prédiction servie."""
+    return nouvel_enregistrement(
+        horodatage=horodatage, request_id=identifiant, user_id=user_id, configuration=prediction.configuration,
+        entrees=entrees, prediction=prediction.prediction, probabilite_echec=prediction.probabilite_echec,
+        probabilite_reussite=prediction.probabilite_reussite, seuil=prediction.seuil, model_version=version)
+
+
+@bp.post("/predire")
+def predire():
+    debut = time.perf_counter()
+    demande = valider_demande(lire_json(request))
+    s = services()
+    prediction = s.predicteur.predire(demande)  # une DemandePrediction est un Eleve (plus user_id, ignoré)
+    duree_ms = (time.perf_counter() - debut) * 1000
+    entrees = demande.entrees()
+    enregistrement = enregistrement_journal(g.request_id, demande.user_id, entrees, prediction, s.predicteur.version)
+    s.conservation.conserver([enregistrement])  # refus du stockage → 409 / 503 (app.web.erreurs)
+    corps = {
+        "resultats": resultats(entrees, prediction),
+        "request_id": g.request_id,
+        "user_id": demande.user_id,
+        "model_version": s.predicteur.version,
+        "inference_time_ms": round(duree_ms, 3),
+    }
+    if prediction.avertissements:
+        corps["avertissements"] = prediction.avertissements
+    return jsonify(corps)

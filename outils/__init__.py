@@ -1,0 +1,1 @@
+"""Outils hors du service : banc d'essai (``python -m outils.banc_essai``)."""

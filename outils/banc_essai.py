@@ -1,0 +1,416 @@
+"""Banc d'essai : ``python -m outils.banc_essai`` (ou ``make banc``) imprime un tableau de mesures.
+
+Chaque mesure est comparée à sa référence **dans la même exécution** (la machine peut être
+partagée et bruyante : seuls les rapports mesurés ensemble comptent) :
+
+1. en mémoire, un élève validé → probabilités et explication : chemin compilé contre le chemin
+   direct (DataFrame pandas d'une ligne → ``predict_proba`` du pipeline scikit-learn) ;
+2. en mémoire, un lot de 100 000 élèves validés (dicts des 32 champs, l'entrée de la route
+   ``/predire/lot``) : ``Predicteur.predire_lot`` (et, à part, validation et mise en forme) contre
+   ``predict_proba`` du pipeline sur le même lot (médianes de 5 ; le 1er appel est rapporté) ;
+3. HTTP : ``/predire`` contre ``/health`` (route JSON triviale), même gunicorn (configuration de
+   production), même boucle locale, générateur de charge ``wrk`` (p50, p99, et CPU des workers
+   par requête, moins sensible à la charge des voisins) ; puis un ``POST /predire/lot`` du plus
+   grand lot permis, en JSON et en CSV, de bout en bout ;
+4. démarrage à froid : du lancement de gunicorn à la première réponse 200 de ``/predire`` ;
+5. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge.
+
+Aucune donnée d'élève réel n'est utilisée ni affichée : les élèves sont tirés au hasard dans le
+schéma ; journal et base vont dans un dossier temporaire, effacé à la fin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+RACINE = Path(__file__).resolve().parent.parent
+LOT_BANC = 100_000
+REPETITIONS_LOT = 5
+"""Passages chronométrés du lot (et du pipeline de référence) : la médiane est comparée à l'objectif."""
+TOURS_HTTP = 3
+"""Tours alternés /health, /predire sous wrk ; les médianes sont comparées."""
+OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.70, "lot_par_s": 200_000.0, "froid_s": 1.0}
+
+
+# --- en mémoire -----------------------------------------------------------------------------------
+
+def _mediane_us(fonction, arguments: list, repetitions: int) -> float:
+    durees = []
+    for i in range(repetitions):
+        argument = arguments[i % len(arguments)]
+        debut = time.perf_counter_ns()
+        fonction(argument)
+        durees.append(time.perf_counter_ns() - debut)
+    return statistics.median(durees) / 1000
+
+
+def mesurer_en_memoire(repetitions: int, taille_lot: int) -> dict:
+    from app.config import Configuration
+    from app.modele.artefacts import charger
+    from app.modele.eleves_aleatoires import eleves_aleatoires
+    from app.modele.pipeline import en_tableau, probabilite_echec
+    from app.modele.predicteur import Predicteur
+    from app.modele.schema import Eleve, configuration_pour
+
+    config = Configuration.depuis_environnement()
+    artefacts = charger(modele=config.chemin_modele, variables=config.chemin_variables, fiche=config.chemin_fiche)
+    predicteur = Predicteur(artefacts)
+    eleves = [Eleve.model_validate(v) for v in eleves_aleatoires(500, graine=1, notes_absentes=0.15)]
+    pipelines = {c: e["pipeline"] for c, e in artefacts.modele["configurations"].items()}
+
+    def directe(eleve):
+        configuration = configuration_pour(eleve)
+        return probabilite_echec(pipelines[configuration], en_tableau([eleve.model_dump()], configuration))[0]
+
+    for eleve in eleves[:50]:  # échauffement
+        predicteur.predire(eleve)
+        directe(eleve)
+    rapide = _mediane_us(predicteur.predire, eleves, repetitions)
+    reference = _mediane_us(directe, eleves, max(200, repetitions // 20))
+
+    valeurs = eleves_aleatoires(taille_lot, graine=2, notes_absentes=0.15)
+    debut = time.perf_counter()
+    lot = predicteur.predire_lot(valeurs)
+    duree_premier_lot = time.perf_counter() - debut
+    duree_lot = _mediane_us(predicteur.predire_lot, [valeurs], REPETITIONS_LOT) / 1e6
+    debut = time.perf_counter()
+    lot.predictions(valeurs)
+    duree_forme = time.perf_counter() - debut
+    from app.modele.schema import DemandePrediction
+    debut = time.perf_counter()
+    for v in valeurs[:20_000]:
+        DemandePrediction.model_validate(v)
+    duree_validation = (time.perf_counter() - debut) * len(valeurs) / 20_000
+
+    def par_le_pipeline(lot_valeurs):
+        for configuration, pipeline in pipelines.items():
+            partie = [v for v, c in zip(lot_valeurs, lot.configurations) if c == configuration]
+            if partie:
+                probabilite_echec(pipeline, en_tableau(partie, configuration))
+
+    duree_pipeline = _mediane_us(par_le_pipeline, [valeurs], REPETITIONS_LOT) / 1e6
+    return {"une_us": rapide, "une_reference_us": reference, "lot_s": duree_lot, "lot_premier_s": duree_premier_lot,
+            "lot_forme_s": duree_forme, "lot_validation_s": duree_validation, "lot_pipeline_s": duree_pipeline,
+            "lot_n": len(valeurs), "compilees": predicteur.compilees,
+            "classifieurs": {c: type(p[-1]).__name__ for c, p in pipelines.items()}}
+
+
+# --- gunicorn -------------------------------------------------------------------------------------
+
+def _port_libre() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _lancer(dossier: Path, env_supplementaire: dict | None = None) -> tuple[subprocess.Popen, str]:
+    port = _port_libre()
+    env = {**os.environ, "PORT": str(port), "JOURNAL_CHEMIN": str(dossier / "requetes.jsonl"),
+           "BASE_SQLITE_CHEMIN": str(dossier / "resultats.sqlite3"), "DATABASE_URL": "", "API_TOKEN": "",
+           **(env_supplementaire or {})}
+    processus = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(RACINE / "gunicorn.conf.py"),
+                                  "--bind", f"127.0.0.1:{port}"], cwd=RACINE, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return processus, f"http://127.0.0.1:{port}"
+
+
+def _arreter(processus: subprocess.Popen) -> None:
+    processus.terminate()
+    try:
+        processus.wait(15)
+    except subprocess.TimeoutExpired:
+        processus.kill()
+        processus.wait()
+
+
+def _poster(url: str, corps: bytes, delai: float = 5.0, type_contenu: str = "application/json") -> int:
+    requete = urllib.request.Request(url, data=corps, headers={"Content-Type": type_contenu})
+    try:
+        with urllib.request.urlopen(requete, timeout=delai) as reponse:
+            reponse.read()
+            return reponse.status
+    except urllib.error.HTTPError as erreur:  # 4xx/5xx : le statut compte
+        return erreur.code
+    except OSError:
+        return 0
+
+
+def _attendre_200(url: str, corps: bytes, processus: subprocess.Popen, limite: float = 60.0) -> float:
+    debut = time.perf_counter()
+    while time.perf_counter() - debut < limite:
+        if processus.poll() is not None:
+            raise RuntimeError("gunicorn s'est arrêté pendant le démarrage")
+        if _poster(url + "/predire", corps, 2.0) == 200:
+            return time.perf_counter() - debut
+        time.sleep(0.005)
+    raise RuntimeError("gunicorn ne répond pas")
+
+
+def _exemple() -> bytes:
+    from app.modele.eleves_aleatoires import eleves_aleatoires
+
+    return json.dumps(eleves_aleatoires(1, graine=3)[0]).encode()
+
+
+def mesurer_demarrage(dossier: Path, essais: int) -> list[float]:
+    from app.config import Configuration
+    from app.modele.artefacts import charger
+    from app.modele.compile.chargement import compiles_pour
+
+    config = Configuration.depuis_environnement()
+    compiles_pour(charger(modele=config.chemin_modele, variables=config.chemin_variables,
+                          fiche=config.chemin_fiche, differe=True), config.chemin_compile)  # cache prêt
+    corps = _exemple()
+    durees = []
+    for essai in range(essais):
+        sous_dossier = dossier / f"froid{essai}"
+        sous_dossier.mkdir()
+        debut = time.perf_counter()
+        processus, url = _lancer(sous_dossier)
+        try:
+            _attendre_200(url, corps, processus)
+            durees.append(time.perf_counter() - debut)
+        finally:
+            _arreter(processus)
+    return durees
+
+
+def _wrk(url: str, duree: int, connexions: int, script: Path | None) -> dict:
+    commande = ["wrk", "-t2", f"-c{connexions}", f"-d{duree}s", "--latency", *(["-s", str(script)] if script else []), url]
+    sortie = subprocess.run(commande, capture_output=True, text=True, check=True).stdout
+
+    def duree_ms(texte: str) -> float:
+        valeur, unite = re.match(r"([\d.]+)(us|ms|s)", texte).groups()
+        return float(valeur) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unite]
+
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", sortie, re.M))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", sortie)
+    return {"par_s": float(re.search(r"Requests/sec:\s+([\d.]+)", sortie).group(1)),
+            "requetes": int(re.search(r"(\d+) requests in", sortie).group(1)),
+            "p50_ms": duree_ms(percentiles["50"]), "p99_ms": duree_ms(percentiles["99"]),
+            "erreurs": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def _workers(pid_maitre: int) -> list[str]:
+    return Path(f"/proc/{pid_maitre}/task/{pid_maitre}/children").read_text().split()
+
+
+def _temps_cpu_workers(pid_maitre: int) -> float:
+    """Secondes de CPU (utilisateur + système) consommées jusqu'ici par les workers gunicorn."""
+    tops = 0
+    for pid in _workers(pid_maitre):
+        champs = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tops += int(champs[11]) + int(champs[12])  # utime, stime (champs 14 et 15 de proc(5))
+    return tops / os.sysconf("SC_CLK_TCK")
+
+
+def _charge(pid_maitre: int, url: str, duree: int, connexions: int, script: Path | None) -> dict:
+    """``_wrk``, plus le CPU des workers par requête : moins sensible que les req/s à une machine partagée."""
+    avant = _temps_cpu_workers(pid_maitre)
+    mesure = _wrk(url, duree, connexions, script)
+    mesure["cpu_us"] = (_temps_cpu_workers(pid_maitre) - avant) / max(1, mesure["requetes"]) * 1e6
+    return mesure
+
+
+def _memoire(pid_maitre: int) -> list[tuple[int, int]]:
+    """(RSS, PSS) en kio de chaque worker (enfants du maître gunicorn)."""
+    mesures = []
+    for pid in _workers(pid_maitre):
+        rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+        pss = int(re.search(r"^Pss:\s+(\d+)", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M).group(1))
+        mesures.append((rss, pss))
+    return mesures
+
+
+def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) -> dict:
+    """``POST /predire/lot`` du plus grand lot permis : secondes (médiane) en liste JSON et en CSV
+    UCI, puis pic de RSS de chaque worker (VmHWM) quand ``simultanes`` lots JSON arrivent ensemble."""
+    from app.config import Configuration
+    from app.modele.eleves_aleatoires import eleves_aleatoires
+    from app.modele.schema import CHAMPS
+    from app.web.lots import LOT_MAX as taille
+
+    eleves = eleves_aleatoires(taille, graine=5, notes_absentes=0.15)
+    texte = io.StringIO()
+    redacteur = csv.writer(texte, delimiter=";", lineterminator="\n")
+    redacteur.writerow(CHAMPS)
+    redacteur.writerows([["" if e[c] is None else e[c] for c in CHAMPS] for e in eleves])
+    formats = {"json": (json.dumps(eleves).encode(), "application/json"),
+               "csv": (texte.getvalue().encode(), "text/csv")}
+
+    refus = []
+
+    def envoyer(nom: str) -> None:
+        """Envoie le lot ; un 503 (file des lots pleine, ``LOTS_SIMULTANES``) est renvoyé une seconde après."""
+        corps, type_contenu = formats[nom]
+        for _ in range(120):
+            statut = _poster(url + "/predire/lot", corps, 300.0, type_contenu)
+            if statut == 200:
+                return
+            if statut != 503:
+                break
+            refus.append(nom)
+            time.sleep(1.0)
+        raise RuntimeError(f"POST /predire/lot ({nom}) n'a pas répondu 200")
+
+    durees = {}
+    for nom in formats:
+        mesures = []
+        for _ in range(essais):
+            debut = time.perf_counter()
+            envoyer(nom)
+            mesures.append(time.perf_counter() - debut)
+        durees[nom] = statistics.median(mesures)
+    with concurrent.futures.ThreadPoolExecutor(simultanes) as groupe:
+        list(groupe.map(envoyer, ["json"] * simultanes))
+    pics = [int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+            for pid in _workers(pid_maitre)]
+    places = Configuration.depuis_environnement().lots_simultanes
+    return {"taille": taille, "durees": durees, "simultanes": simultanes, "pics": pics, "places": places,
+            "refus": len(refus)}
+
+
+def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk introuvable : apt-get install -y wrk")
+    (dossier / "http").mkdir()
+    processus, url = _lancer(dossier / "http")
+    try:
+        corps = _exemple()
+        _attendre_200(url, corps, processus)
+        script = dossier / "predire.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
+        _wrk(url + "/health", 2, connexions, None)  # échauffement
+        _wrk(url + "/predire", 2, connexions, script)
+        # Tours alternés /health, /predire : une charge passagère des voisins (machine partagée)
+        # touche les deux routes ; on compare les médianes.
+        tours: dict[str, list[dict]] = {"trivial": [], "predire": []}
+        for _ in range(TOURS_HTTP):
+            tours["trivial"].append(_charge(processus.pid, url + "/health", duree, connexions, None))
+            tours["predire"].append(_charge(processus.pid, url + "/predire", duree, connexions, script))
+        memoire = _memoire(processus.pid)
+        lots = _lots_http(url, processus.pid)
+        memoire_lots = _memoire(processus.pid)
+    finally:
+        _arreter(processus)
+    return {**{route: _medianes(mesures) for route, mesures in tours.items()}, "lots": lots,
+            "memoire": memoire, "memoire_lots": memoire_lots}
+
+
+def _medianes(mesures: list[dict]) -> dict:
+    """Médiane de chaque grandeur sur les tours ; les erreurs s'additionnent."""
+    return {cle: (sum if cle == "erreurs" else statistics.median)([m[cle] for m in mesures]) for cle in mesures[0]}
+
+
+# --- tableau --------------------------------------------------------------------------------------
+
+def _ligne(mesure: str, valeur: str, reference: str, rapport: str, objectif: str, atteint: bool | None) -> str:
+    etat = "" if atteint is None else ("oui" if atteint else "NON")
+    return f"| {mesure} | {valeur} | {reference} | {rapport} | {objectif} | {etat} |"
+
+
+def _milliers(valeur: float) -> str:
+    return f"{valeur:,.0f}".replace(",", " ")
+
+
+def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) -> str:
+    lignes = ["| Mesure | Valeur | Référence (même exécution) | Rapport | Objectif | Atteint |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    if memoire:
+        rapport = memoire["une_reference_us"] / memoire["une_us"]
+        lignes.append(_ligne("1 élève → probabilités + explication (médiane)", f"{memoire['une_us']:.1f} µs",
+                             f"{memoire['une_reference_us']:.0f} µs (DataFrame 1 ligne → pipeline, sans explication)",
+                             f"{rapport:.0f}×", "≤ 50 µs et ≥ 100×",
+                             memoire["une_us"] <= OBJECTIFS["une_us"] and rapport >= OBJECTIFS["une_rapport"]))
+        n = memoire["lot_n"]
+        par_s = n / memoire["lot_s"]
+        lignes.append(_ligne(f"lot de {n} dicts validés → probabilités + contributions "
+                             f"(médiane de {REPETITIONS_LOT})",
+                             f"{_milliers(par_s)} élèves/s (1er appel : {_milliers(n / memoire['lot_premier_s'])})",
+                             f"{_milliers(n / memoire['lot_pipeline_s'])} élèves/s (pipeline, sans explication)",
+                             f"{memoire['lot_pipeline_s'] / memoire['lot_s']:.1f}×", "≥ 200 000/s",
+                             par_s >= OBJECTIFS["lot_par_s"]))
+        lignes.append(_ligne(f"lot de {n} : validation pydantic (à part)",
+                             f"{_milliers(n / memoire['lot_validation_s'])} élèves/s", "", "", "", None))
+        lignes.append(_ligne(f"lot de {n} : explication en français (à part)",
+                             f"{_milliers(n / memoire['lot_forme_s'])} élèves/s", "", "", "", None))
+    if http:
+        t, p = http["trivial"], http["predire"]
+        rapport = p["par_s"] / t["par_s"]
+        lignes.append(_ligne(f"HTTP /predire (gunicorn de production, wrk, médiane de {TOURS_HTTP} tours)",
+                             f"{p['par_s']:.0f} req/s ; p50 {p['p50_ms']:.2f} ms ; p99 {p['p99_ms']:.2f} ms ; "
+                             f"{p['cpu_us']:.0f} µs CPU/req",
+                             f"/health (tours alternés) : {t['par_s']:.0f} req/s ; "
+                             f"p50 {t['p50_ms']:.2f} ms ; p99 {t['p99_ms']:.2f} ms ; {t['cpu_us']:.0f} µs CPU/req",
+                             f"{100 * rapport:.0f} %", "≥ 70 %", rapport >= OBJECTIFS["http_rapport"]
+                             and p["erreurs"] == 0))
+        lots = http["lots"]
+        taille = lots["taille"]
+        for nom, secondes in lots["durees"].items():
+            lignes.append(_ligne(f"HTTP POST /predire/lot, {_milliers(taille)} élèves en {nom.upper()} (médiane de 3)",
+                                 f"{secondes:.2f} s ({_milliers(taille / secondes)} élèves/s)",
+                                 "validation, prédiction, explication, conservation et réponse comprises",
+                                 "", "", None))
+        for moment, cle in (("après la charge /predire", "memoire"), ("après les lots", "memoire_lots")):
+            for rang, (rss, pss) in enumerate(http[cle], start=1):
+                lignes.append(_ligne(f"mémoire du worker {rang} ({moment})", f"RSS {rss / 1024:.0f} Mio",
+                                     f"PSS {pss / 1024:.0f} Mio (pages partagées réparties)", "", "rapportée", None))
+        for rang, pic in enumerate(lots["pics"], start=1):
+            lignes.append(_ligne(f"pic de mémoire du worker {rang} ({lots['simultanes']} lots de "
+                                 f"{_milliers(taille)} envoyés ensemble)", f"VmHWM {pic / 1024:.0f} Mio",
+                                 f"traités {lots['places']} à la fois par worker (LOTS_SIMULTANES) ; "
+                                 f"{lots['refus']} réponse(s) 503 (file pleine), lots renvoyés", "", "rapporté",
+                                 None))
+    if froid:
+        mediane = statistics.median(froid)
+        lignes.append(_ligne(f"démarrage à froid → 1er 200 sur /predire (médiane de {len(froid)})",
+                             f"{mediane:.2f} s", f"min {min(froid):.2f} s, max {max(froid):.2f} s", "", "< 1 s",
+                             mediane < OBJECTIFS["froid_s"]))
+    return "\n".join(lignes)
+
+
+def main(arguments: list[str] | None = None) -> int:
+    analyseur = argparse.ArgumentParser(prog="python -m outils.banc_essai", description=__doc__.split("\n")[0])
+    analyseur.add_argument("--duree", type=int, default=5,
+                           help=f"secondes de charge wrk par route et par tour ({TOURS_HTTP} tours ; défaut 5)")
+    analyseur.add_argument("--connexions", type=int, default=16, help="connexions wrk simultanées (défaut 16)")
+    analyseur.add_argument("--repetitions", type=int, default=20_000, help="prédictions chronométrées une à une")
+    analyseur.add_argument("--lot", type=int, default=LOT_BANC, help=f"taille du lot en mémoire (défaut {LOT_BANC})")
+    analyseur.add_argument("--demarrages", type=int, default=5, help="démarrages à froid mesurés (défaut 5)")
+    analyseur.add_argument("--sans-http", action="store_true", help="mesures en mémoire seulement")
+    options = analyseur.parse_args(arguments)
+    print(f"machine : {os.cpu_count()} cœur(s), {platform.machine()}, Python {platform.python_version()} ; "
+          "mesures bruitées si la machine est partagée : comparez les rapports", flush=True)
+    with tempfile.TemporaryDirectory(prefix="banc-") as temporaire:
+        dossier = Path(temporaire)
+        memoire = mesurer_en_memoire(options.repetitions, options.lot)
+        print(f"modèle : {memoire['classifieurs']} ; compilées : {', '.join(memoire['compilees']) or 'aucune'}",
+              flush=True)
+        http = froid = None
+        if not options.sans_http:
+            froid = mesurer_demarrage(dossier, options.demarrages)
+            http = mesurer_http(dossier, options.duree, options.connexions)
+    print(tableau(memoire, http, froid))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
