@@ -131,10 +131,13 @@ def _depuis_base(ligne) -> dict:
     return enregistrement
 
 
-def _options_moteur(moteur_sql: str) -> dict:
+def _options_moteur(moteur_sql: str, connexions: int) -> dict:
+    """SQLite : attente du verrou. PostgreSQL : un pool de ``connexions`` (la concurrence du processus,
+    GUNICORN_THREADS) et pas plus, pour qu'instances × workers × fils reste sous la limite de
+    connexions de Cloud SQL (README, « Cloud Run »)."""
     if moteur_sql == "sqlite":
         return {"connect_args": {"timeout": ATTENTE_VERROU_SQLITE_S}}
-    return {"pool_pre_ping": True, "pool_size": 4, "max_overflow": 4,
+    return {"pool_pre_ping": True, "pool_size": connexions, "max_overflow": 0,
             "pool_timeout": DELAI_CONNEXION_S, "connect_args": {"connect_timeout": DELAI_CONNEXION_S}}
 
 
@@ -179,11 +182,11 @@ class Transaction:
 
 
 class MagasinResultats:
-    def __init__(self, url: str):
+    def __init__(self, url: str, connexions: int = 8):
         adresse = make_url(url)
         self.moteur_sql = adresse.get_backend_name()
         self.description = adresse.render_as_string(hide_password=True)
-        self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql))
+        self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql, connexions))
         if self.moteur_sql == "sqlite":
             event.listen(self.moteur, "connect", _regler_sqlite)
         self._ecritures = _Ecritures(self.moteur.dialect)
@@ -252,6 +255,29 @@ class MagasinResultats:
             total = connexion.scalar(select(func.count()).select_from(PREDICTIONS).where(filtre))
             lignes = connexion.execute(requete).mappings().all()
         return [_depuis_base(l) for l in lignes], int(total or 0)
+
+    def parcourir(self, depuis: dt.datetime | None = None, jusqua: dt.datetime | None = None,
+                  paquet: int = 1000) -> Iterator[dict]:
+        """Toutes les prédictions conservées (de toutes les instances qui partagent la base), dans
+        l'ordre d'insertion, filtrées sur ``depuis <= horodatage < jusqua`` ; lues par paquets (pagination
+        par ``numero``) : la mémoire reste bornée quel que soit le nombre de lignes."""
+        self._assurer_schema()
+        filtre = []
+        if depuis is not None:
+            filtre.append(PREDICTIONS.c.horodatage >= depuis)
+        if jusqua is not None:
+            filtre.append(PREDICTIONS.c.horodatage < jusqua)
+        dernier = 0
+        while True:
+            requete = (select(PREDICTIONS).where(PREDICTIONS.c.numero > dernier, *filtre)
+                       .order_by(PREDICTIONS.c.numero).limit(paquet))
+            with _traduire("la lecture de l'export"), self.moteur.connect() as connexion:
+                lignes = connexion.execute(requete).mappings().all()
+            for ligne in lignes:
+                yield _depuis_base(ligne)
+            if len(lignes) < paquet:
+                return
+            dernier = lignes[-1]["numero"]
 
     def joignable(self) -> tuple[bool, str]:
         """Pour ``/ready`` : la base répond et le schéma existe."""

@@ -21,10 +21,17 @@ from app.modele.predicteur import Predicteur
 from app.stockage.conservation import ConservationGroupee
 from app.stockage.journal import JournalRequetes
 from app.stockage.magasin import MagasinResultats
-from app.web import erreurs
+from app.web import erreurs, observation
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
-from app.web.routes import accueil, documentation, historique, lot, prediction
+from app.web.routes import (
+    accueil,
+    documentation,
+    historique,
+    lot,
+    prediction,
+    supervision,
+)
 from app.web.services import CLE, Services
 
 
@@ -52,7 +59,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
     app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
     app.json = FournisseurJson(app)
-    magasin = MagasinResultats(config.url_base)
+    magasin = MagasinResultats(config.url_base, connexions=config.fils)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
     registre = JournalRequetes(config.chemin_journal, config.mode_journal)
     app.extensions[CLE] = Services(
@@ -81,7 +88,8 @@ def create_app(config: Configuration | None = None) -> Flask:
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return reponse
 
-    for module in (accueil, prediction, lot, historique, documentation):
+    observation.enregistrer(app, config.journaux_json, charges.fiche["version_modele"])  # après l'identifiant
+    for module in (accueil, prediction, lot, historique, documentation, supervision):
         app.register_blueprint(module.bp)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
