@@ -61,6 +61,12 @@ for _fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
     os.remove(_fichier)
 
 
+def post_worker_init(worker):
+    """Les fils de fond de l'application (suivi des effacements des autres instances), dans chaque worker."""
+    for tache in worker.wsgi.extensions.get("taches_de_fond", []):
+        tache()
+
+
 def child_exit(serveur, worker):
     from prometheus_client import multiprocess
 

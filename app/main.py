@@ -20,6 +20,8 @@ def main() -> int:
     except (ErreurArtefacts, ErreurConfiguration) as erreur:
         journalisation.signaler_arret(f"démarrage impossible : {erreur}")
         return 3
+    for tache in app.extensions.get("taches_de_fond", []):
+        tache()
     app.run(host="0.0.0.0", port=config.port, debug=False, use_reloader=False, use_debugger=False, threaded=True)
     return 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -22,9 +23,11 @@ from operator import itemgetter
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     Index,
     Integer,
     MetaData,
+    String,
     Table,
     bindparam,
     create_engine,
@@ -56,6 +59,21 @@ PREDICTIONS = Table(
     Index("ix_predictions_user_id_horodatage", "user_id", "horodatage", "numero"),
 )
 
+EFFACEMENTS = Table(
+    "effacements", metadonnees,
+    Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("empreinte", String(64), nullable=False),  # sha256 du user_id effacé, jamais le user_id
+    Column("horodatage", DateTime(timezone=True), nullable=False),
+)
+"""Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
+CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
+"""Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
+
+
+def empreinte_utilisateur(user_id: str) -> str:
+    """Ce que le registre garde d'un user_id effacé : son sha256, pour retrouver ses lignes sans le garder."""
+    return hashlib.sha256(b"prediction-etudiante/effacement\0" + user_id.encode("utf-8")).hexdigest()
+
 
 class _Ecritures:
     """Les requêtes d'écriture, compilées une fois par SQLAlchemy pour le dialecte de la base, et
@@ -69,6 +87,9 @@ class _Ecritures:
         self.insertion, ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
         self.suppression, self._ordre_suppression = _compiler(
             delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
+        self.registre_effacement, self._ordre_registre = _compiler(
+            insert(EFFACEMENTS).inline().values(empreinte=bindparam("empreinte"), horodatage=func.now()), dialecte)
+        self.notification = (f"SELECT pg_notify('{CANAL_EFFACEMENTS}', '')" if dialecte.name == "postgresql" else None)
         self._nommes = ordre is None  # %(nom)s (PostgreSQL) : dicts ; « ? » (SQLite) : tuples dans l'ordre
         self._colonnes = COLONNES_ENREGISTREMENT if ordre is None else ordre
         self._extraire = itemgetter(*self._colonnes)
@@ -90,6 +111,10 @@ class _Ecritures:
 
     def parametres_suppression(self, user_id: str):
         return {"user_id": user_id} if self._ordre_suppression is None else (user_id,)
+
+    def parametres_registre(self, user_id: str):
+        empreinte = empreinte_utilisateur(user_id)
+        return {"empreinte": empreinte} if self._ordre_registre is None else (empreinte,)
 
 
 def _compiler(requete, dialecte) -> tuple[str, tuple[str, ...] | None]:
@@ -172,9 +197,15 @@ class Transaction:
                 raise DoublonRequete(enregistrements[0]["request_id"]) from None
 
     def supprimer_utilisateur(self, user_id: str) -> int:
+        """Supprime ses prédictions et l'inscrit au registre des effacements (même transaction) ; avec
+        PostgreSQL, les autres instances en sont averties au commit (NOTIFY)."""
         with _traduire("la suppression des prédictions", self._dbapi.Error):
             self._curseur.execute(self._ecritures.suppression, self._ecritures.parametres_suppression(user_id))
-            return self._curseur.rowcount
+            supprimees = self._curseur.rowcount
+            self._curseur.execute(self._ecritures.registre_effacement, self._ecritures.parametres_registre(user_id))
+            if self._ecritures.notification:
+                self._curseur.execute(self._ecritures.notification)
+            return supprimees
 
     def valider(self) -> None:
         with _traduire("la validation (commit)", self._dbapi.Error):
@@ -193,6 +224,11 @@ class MagasinResultats:
         self._dbapi = self.moteur.dialect.dbapi
         self._schema_pret = False
         self._verrou_schema = threading.Lock()
+
+    @property
+    def dbapi_erreur(self) -> type[Exception]:
+        """La classe d'erreur du pilote (psycopg.Error, sqlite3.Error)."""
+        return self._dbapi.Error
 
     @property
     def nom(self) -> str:
@@ -278,6 +314,22 @@ class MagasinResultats:
             if len(lignes) < paquet:
                 return
             dernier = lignes[-1]["numero"]
+
+    def effacements_depuis(self, numero: int) -> tuple[list[str], int]:
+        """Les empreintes inscrites au registre après ``numero``, et le dernier numéro lu."""
+        self._assurer_schema()
+        requete = select(EFFACEMENTS.c.numero, EFFACEMENTS.c.empreinte).where(EFFACEMENTS.c.numero > numero)
+        with _traduire("la lecture du registre des effacements"), self.moteur.connect() as connexion:
+            lignes = connexion.execute(requete.order_by(EFFACEMENTS.c.numero)).all()
+        return [l.empreinte for l in lignes], (lignes[-1].numero if lignes else numero)
+
+    def connexion_ecoute(self):
+        """Une connexion DB-API hors du pool, en autocommit, à l'écoute du canal des effacements
+        (PostgreSQL seulement) : elle reste ouverte tant que l'instance vit."""
+        arguments, options = self.moteur.dialect.create_connect_args(self.moteur.url)
+        connexion = self._dbapi.connect(*arguments, **{**options, "autocommit": True})
+        connexion.execute(f"LISTEN {CANAL_EFFACEMENTS}")
+        return connexion
 
     def joignable(self) -> tuple[bool, str]:
         """Pour ``/ready`` : la base répond et le schéma existe."""
