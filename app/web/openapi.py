@@ -155,8 +155,10 @@ def _lot(en_tete_id: dict, exemple: dict, resultats: dict) -> dict:
                 **_json("ReponseLot", exemple=reponse_lot),
                 "text/csv": {"schema": {"type": "string", "description": "Le CSV reçu et les colonnes ajoutées"},
                              "example": csv_reponse}},
+                "headers": {"X-Request-ID": {"description": "Le X-Request-ID du lot", "schema": {"type": "string"}}},
+                # Par l'en-tête (même forme pour une réponse JSON ou CSV) : le premier élève est <X-Request-ID>-1.
                 "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
-                                                request_id="$response.body#/resultats/0/request_id")}},
+                                                request_id="{$response.header.X-Request-ID}-1")}},
             **_erreurs(400, 409, 413, 415),
             "503": {**_erreurs(503)["503"], "description": "Indisponible (base des résultats ou journal), ou "
                                                             "trop de lots en cours (LOTS_SIMULTANES) ; en-tête "
