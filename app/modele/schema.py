@@ -41,7 +41,8 @@ def separateur_csv(entete: str) -> str:
 
 
 def _entier_strict(valeur: Any) -> Any:
-    """Accepte un entier JSON, un flottant entier (11.0) ou un texte d'entier ("11").
+    """Accepte un entier JSON, un flottant entier (11.0, un entier pour JSON Schema aussi) ou un texte
+    d'entier en chiffres ASCII ("11", ``FORME_ENTIER_TEXTE``).
 
     Le fichier UCI met les notes entre guillemets : un client qui recopie une ligne du
     fichier doit être compris. Les booléens et les nombres à virgule sont refusés.

@@ -23,8 +23,9 @@ ETIQUETTES = [
 """Étiquettes des opérations : un client généré range ses fonctions par étiquette (api/prediction/…)."""
 
 
-def _json(schema_ref: str | None = None, schema: dict | None = None, exemple=None) -> dict:
-    contenu = {"schema": schema or {"$ref": _REF.format(model=schema_ref)}}
+def _json(modele: str, exemple=None) -> dict:
+    """Un contenu JSON dont le schéma est un modèle nommé de ``app.web.contrat`` (jamais un objet anonyme)."""
+    contenu = {"schema": {"$ref": _REF.format(model=modele)}}
     if exemple is not None:
         contenu["example"] = exemple
     return {"application/json": contenu}
