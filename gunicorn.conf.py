@@ -20,7 +20,8 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or multiprocessing.cpu_co
 # 8 fils : les prédictions simultanées d'un processus sont conservées en une transaction (validation
 # groupée, app.stockage.conservation) ; mesuré avec make banc : +7 % sur /predire et /health par rapport à 2.
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-worker_class = "gthread"
+# gthread, mais les erreurs que gunicorn répond lui-même (414, 431, 400) en JSON français (app.web.travailleur).
+worker_class = "app.web.travailleur.TravailleurJson"
 preload_app = True
 timeout = 0
 graceful_timeout = 8

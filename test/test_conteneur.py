@@ -167,6 +167,9 @@ def test_port_honore(lancer):
     conteneur, _ = lancer("-e", "PORT=9090", port_conteneur=9090)
     assert requests.get(conteneur.url + "/", timeout=10).status_code == 200
     assert "0.0.0.0:9090" in conteneur.journaux()
+    # Le worker de l'image (gunicorn.conf.py) répond lui-même une URL trop longue : en JSON, en français.
+    trop_longue = requests.get(conteneur.url + "/" + "a" * 5000, timeout=10)
+    assert trop_longue.status_code == 414 and "trop longue" in trop_longue.json()["erreur"]
 
 
 def test_processus_non_root_et_contenu(lancer, image):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -176,7 +177,8 @@ def test_entrees_hostiles_4xx_memoire_bornee(serveur_jeton, exemple, mesurer):
 
 
 def test_fuzzing_schemathesis_depuis_openapi(serveur_jeton, tmp_path, mesurer):
-    """Au moins 1 000 cas générés depuis /openapi.json, sur toutes les routes : aucun 5xx, chaque
+    """Au moins 1 000 cas générés depuis /openapi.json, sur toutes les routes, puis des suites d'appels
+    le long des liens du document (phase à états) : aucun 5xx, chaque
     erreur est du JSON avec « erreur » (``test/fiabilite_crochets.py``), chaque réponse conforme au
     document (statut, type de contenu, en-têtes, schéma), le jeton exigé (``ignored_auth``)."""
     rapport = tmp_path / "schemathesis.json"
@@ -208,6 +210,15 @@ def test_fuzzing_schemathesis_depuis_openapi(serveur_jeton, tmp_path, mesurer):
     assert operations["tested"] == operations["total"] == len(attendues), operations
     assert set(resultat["valid_rates"]) == attendues, sorted(attendues ^ set(resultat["valid_rates"]))
     assert cas["generated"] >= MINIMUM_CAS, cas
+    # Toutes les phases, dont la phase à états : des suites d'appels qui suivent les liens OpenAPI
+    # (predire → lirePrediction, predireLot → lirePrediction, lirePrediction → lireHistorique…).
+    assert {p: r["status"] for p, r in resultat["phases"].items()} == dict.fromkeys(
+        ("examples", "coverage", "fuzzing", "stateful"), "success"), resultat["phases"]
+    liens = re.search(r"API Links:\s+(\d+) covered / (\d+) selected / (\d+) total", sortie)
+    assert liens and int(liens[1]) >= 1, sortie[-3000:]
+    scenarios = re.search(r"Scenarios:\s+(\d+)", sortie)
     mesurer("fuzzing schemathesis", f"{cas['generated']} cas générés sur {operations['tested']} opérations "
                                     f"(graine {GRAINE}, {CAS_PAR_OPERATION} au plus par opération), "
-                                    f"{resultat['running_time']:.0f} s, 0 échec")
+                                    f"{resultat['running_time']:.0f} s, 0 échec ; phase à états : "
+                                    f"{scenarios[1] if scenarios else '?'} scénarios, liens OpenAPI "
+                                    f"{liens[1]} parcourus sur {liens[3]}")

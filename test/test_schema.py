@@ -76,6 +76,9 @@ def test_entiers_en_texte_acceptes_booleens_et_decimaux_refuses(exemple):
     assert "entier" in erreurs({**exemple, "age": 16.5})["age"]
     assert "booléen" in erreurs({**exemple, "failures": True})["failures"]
     assert "entier" in erreurs({**exemple, "age": "seize"})["age"]
+    # Seulement des chiffres ASCII, sans signe, espace ni zéro initial : ce que dit le document OpenAPI.
+    for texte in ("+16", "016", "١٦", " 16", "16 ", "16\n", "-0", "1_6"):
+        assert "chiffres 0-9" in erreurs({**exemple, "age": texte})["age"], texte
 
 
 def test_null_refuse_sauf_pour_les_notes(exemple):

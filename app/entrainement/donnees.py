@@ -69,7 +69,7 @@ def lire_donnees(chemin: str | Path) -> JeuDonnees:
     for position, ligne in enumerate(tableau.to_dict(orient="records")):
         numero = position + 2  # ligne 1 = en-tête
         note_finale = ligne.pop(CIBLE).strip()
-        if not FORME_ENTIER_TEXTE.match(note_finale) or not 0 <= int(note_finale) <= 20:
+        if not FORME_ENTIER_TEXTE.fullmatch(note_finale) or not 0 <= int(note_finale) <= 20:
             raise ErreurDonnees(
                 f"ligne {numero}, colonne {CIBLE} : note finale invalide {note_finale!r} "
                 "(entier de 0 à 20 attendu)"

@@ -12,8 +12,16 @@ import re
 from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType
 
 from app.modele.identifiants import (
     FORME_IDENTIFIANT,
@@ -21,7 +29,10 @@ from app.modele.identifiants import (
     identifiant_valide,
 )
 
-FORME_ENTIER_TEXTE = re.compile(r"^\s*[+-]?\d{1,6}\s*$")
+FORME_ENTIER_TEXTE = re.compile(r"0|[1-9][0-9]{0,2}")
+"""Un entier écrit en texte (cellule CSV, note entre guillemets du fichier UCI) : chiffres ASCII, sans
+signe, sans zéro initial, sans espace ; à utiliser avec ``fullmatch``. Ce que dit le document OpenAPI
+(``motif_entier``) est exactement ce qui passe : ni « +16 », ni « 016 », ni chiffres arabes-indiens."""
 
 
 def separateur_csv(entete: str) -> str:
@@ -30,7 +41,8 @@ def separateur_csv(entete: str) -> str:
 
 
 def _entier_strict(valeur: Any) -> Any:
-    """Accepte un entier JSON, un flottant entier (11.0) ou un texte d'entier ("11").
+    """Accepte un entier JSON, un flottant entier (11.0, un entier pour JSON Schema aussi) ou un texte
+    d'entier en chiffres ASCII ("11", ``FORME_ENTIER_TEXTE``).
 
     Le fichier UCI met les notes entre guillemets : un client qui recopie une ligne du
     fichier doit être compris. Les booléens et les nombres à virgule sont refusés.
@@ -43,9 +55,33 @@ def _entier_strict(valeur: Any) -> Any:
         if valeur == valeur and valeur not in (float("inf"), float("-inf")) and valeur.is_integer():
             return int(valeur)
         raise PydanticCustomError("entier", "doit être un nombre entier")
-    if isinstance(valeur, str) and FORME_ENTIER_TEXTE.match(valeur):
-        return int(valeur)
+    if isinstance(valeur, str):
+        if FORME_ENTIER_TEXTE.fullmatch(valeur):
+            return int(valeur)
+        raise PydanticCustomError("entier", "doit être un nombre entier (en texte : chiffres 0-9 seulement, "
+                                            "sans signe, espace ni zéro initial)")
     raise PydanticCustomError("entier", "doit être un nombre entier")
+
+
+def motif_entier(minimum: int, maximum: int) -> str:
+    """L'expression régulière (ECMA et Python) des entiers de ``minimum`` à ``maximum`` écrits en texte,
+    chiffres ASCII sans zéro initial : ``motif_entier(15, 22)`` = ``^(1[5-9]|2[0-2])$``."""
+    if not 0 <= minimum <= maximum:
+        raise ValueError((minimum, maximum))
+    unites: dict[int, list[int]] = {}
+    for n in range(minimum, maximum + 1):
+        unites.setdefault(n // 10, []).append(n % 10)
+    alternatives = [(str(d) if d else "") + (str(u[0]) if len(u) == 1 else f"[{u[0]}-{u[-1]}]")
+                    for d, u in unites.items()]
+    return "^(" + "|".join(alternatives) + ")$"
+
+
+def _schema_entier(minimum: int, maximum: int, nul: bool = False) -> WithJsonSchema:
+    """Le schéma OpenAPI d'un champ entier : un entier JSON, ou le même entier écrit en texte."""
+    formes = [{"type": "integer", "minimum": minimum, "maximum": maximum},
+              {"type": "string", "pattern": motif_entier(minimum, maximum),
+               "description": "Le même entier écrit en texte (cellule du fichier UCI)"}]
+    return WithJsonSchema({"anyOf": formes + ([{"type": "null"}] if nul else [])})
 
 
 def _entier(minimum: int, maximum: int, description: str):
@@ -53,6 +89,7 @@ def _entier(minimum: int, maximum: int, description: str):
         int,
         Field(ge=minimum, le=maximum, description=description),
         BeforeValidator(_entier_strict),
+        _schema_entier(minimum, maximum),
     ]
 
 
@@ -61,15 +98,37 @@ def _note(description: str):
         Optional[int],
         Field(default=None, ge=0, le=20, description=description),
         BeforeValidator(_entier_strict),
+        _schema_entier(0, 20, nul=True),
     ]
 
 
-def _choix(*valeurs: str, description: str):
-    return Annotated[Literal[valeurs], Field(description=description)]  # type: ignore[valid-type]
+def enumeration(nom: str, valeurs: tuple, description: str, noms: tuple[str, ...] | None = None):
+    """Une énumération nommée : un composant du document OpenAPI (``#/components/schemas/<nom>``),
+    défini une fois et référencé par chaque champ qui l'utilise (un client généré a une seule classe
+    ``Metier`` pour Mjob et Fjob, une seule ``OuiNon`` pour les huit questions oui/non).
+    ``noms`` : noms des membres pour les générateurs (``x-enum-varnames``), utiles pour des nombres."""
+    extra = {"x-enum-varnames": list(noms)} if noms else None
+    return TypeAliasType(nom, Annotated[Literal[valeurs], Field(description=description,  # type: ignore[valid-type]
+                                                                 json_schema_extra=extra)])
 
 
-_OUI_NON = ("yes", "no")
-_METIERS = ("teacher", "health", "services", "at_home", "other")
+def _choix(type_nomme, description: str):
+    return Annotated[type_nomme, Field(description=description)]
+
+
+Ecole = enumeration("Ecole", ("GP", "MS"), "GP (Gabriel Pereira) ou MS (Mousinho da Silveira)")
+Sexe = enumeration("Sexe", ("F", "M"), "F ou M")
+Adresse = enumeration("Adresse", ("U", "R"), "U (urbain) ou R (rural)")
+TailleFamille = enumeration("TailleFamille", ("LE3", "GT3"), "LE3 (≤ 3) ou GT3 (> 3)")
+SituationParents = enumeration("SituationParents", ("T", "A"), "T (ensemble) ou A (séparés)")
+Metier = enumeration("Metier", ("teacher", "health", "services", "at_home", "other"),
+                     "Métier : enseignant, santé, services publics, au foyer, autre")
+Raison = enumeration("Raison", ("home", "reputation", "course", "other"),
+                     "Raison du choix de l'école : proximité, réputation, programme, autre")
+Responsable = enumeration("Responsable", ("mother", "father", "other"), "Responsable légal : mère, père, autre")
+OuiNon = enumeration("OuiNon", ("yes", "no"), "yes ou no")
+Configuration = enumeration("Configuration", ("A", "B", "C"),
+                            "A : G1 et G2 connus ; B : G1 seul ; C : aucune note (alerte précoce)")
 _ECHELLE = "de 1 (très faible / très mauvais) à 5 (très élevé / excellent)"
 
 
@@ -78,29 +137,29 @@ class Eleve(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="Eleve")
 
-    school: _choix("GP", "MS", description="École : GP (Gabriel Pereira) ou MS (Mousinho da Silveira)")
-    sex: _choix("F", "M", description="Sexe : F ou M")
+    school: _choix(Ecole, "École : GP (Gabriel Pereira) ou MS (Mousinho da Silveira)")
+    sex: _choix(Sexe, "Sexe : F ou M")
     age: _entier(15, 22, "Âge (15 à 22 ans)")
-    address: _choix("U", "R", description="Domicile : U (urbain) ou R (rural)")
-    famsize: _choix("LE3", "GT3", description="Taille de la famille : LE3 (≤ 3) ou GT3 (> 3)")
-    Pstatus: _choix("T", "A", description="Parents : T (ensemble) ou A (séparés)")
+    address: _choix(Adresse, "Domicile : U (urbain) ou R (rural)")
+    famsize: _choix(TailleFamille, "Taille de la famille : LE3 (≤ 3) ou GT3 (> 3)")
+    Pstatus: _choix(SituationParents, "Parents : T (ensemble) ou A (séparés)")
     Medu: _entier(0, 4, "Études de la mère : 0 aucune, 1 primaire, 2 collège, 3 lycée, 4 supérieur")
     Fedu: _entier(0, 4, "Études du père : 0 aucune, 1 primaire, 2 collège, 3 lycée, 4 supérieur")
-    Mjob: _choix(*_METIERS, description="Métier de la mère")
-    Fjob: _choix(*_METIERS, description="Métier du père")
-    reason: _choix("home", "reputation", "course", "other", description="Raison du choix de l'école")
-    guardian: _choix("mother", "father", "other", description="Responsable légal")
+    Mjob: _choix(Metier, "Métier de la mère")
+    Fjob: _choix(Metier, "Métier du père")
+    reason: _choix(Raison, "Raison du choix de l'école")
+    guardian: _choix(Responsable, "Responsable légal")
     traveltime: _entier(1, 4, "Trajet : 1 (< 15 min), 2 (15–30 min), 3 (30 min–1 h), 4 (> 1 h)")
     studytime: _entier(1, 4, "Travail hebdomadaire : 1 (< 2 h), 2 (2–5 h), 3 (5–10 h), 4 (> 10 h)")
     failures: _entier(0, 4, "Redoublements passés (0 à 3 ; 4 pour davantage)")
-    schoolsup: _choix(*_OUI_NON, description="Soutien scolaire de l'école")
-    famsup: _choix(*_OUI_NON, description="Soutien scolaire de la famille")
-    paid: _choix(*_OUI_NON, description="Cours particuliers payants dans la matière")
-    activities: _choix(*_OUI_NON, description="Activités extrascolaires")
-    nursery: _choix(*_OUI_NON, description="A fréquenté l'école maternelle")
-    higher: _choix(*_OUI_NON, description="Souhaite faire des études supérieures")
-    internet: _choix(*_OUI_NON, description="Accès à Internet à la maison")
-    romantic: _choix(*_OUI_NON, description="En couple")
+    schoolsup: _choix(OuiNon, "Soutien scolaire de l'école")
+    famsup: _choix(OuiNon, "Soutien scolaire de la famille")
+    paid: _choix(OuiNon, "Cours particuliers payants dans la matière")
+    activities: _choix(OuiNon, "Activités extrascolaires")
+    nursery: _choix(OuiNon, "A fréquenté l'école maternelle")
+    higher: _choix(OuiNon, "Souhaite faire des études supérieures")
+    internet: _choix(OuiNon, "Accès à Internet à la maison")
+    romantic: _choix(OuiNon, "En couple")
     famrel: _entier(1, 5, f"Qualité des relations familiales, {_ECHELLE}")
     freetime: _entier(1, 5, f"Temps libre après l'école, {_ECHELLE}")
     goout: _entier(1, 5, f"Sorties avec les amis, {_ECHELLE}")
@@ -154,9 +213,17 @@ NOTES: tuple[str, ...] = ("G1", "G2")
 """Les notes de l'année, facultatives : leur absence choisit la configuration B ou C."""
 
 
-def _valeurs_permises(nom: str) -> tuple[str, ...] | None:
-    annotation = Eleve.model_fields[nom].annotation
+def valeurs_enumeration(annotation: Any) -> tuple | None:
+    """Les valeurs d'une ``enumeration`` (ou d'un ``Literal``), sinon None."""
+    if isinstance(annotation, TypeAliasType):
+        annotation = annotation.__value__
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
     return get_args(annotation) if get_origin(annotation) is Literal else None
+
+
+def _valeurs_permises(nom: str) -> tuple[str, ...] | None:
+    return valeurs_enumeration(Eleve.model_fields[nom].annotation)
 
 
 CATEGORIES: dict[str, tuple[str, ...]] = {

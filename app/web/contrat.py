@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.modele.schema import DemandePrediction, Eleve
+from app.modele.classes import CLASSE_ECHEC, CLASSE_REUSSITE
+from app.modele.schema import Configuration, DemandePrediction, Eleve, enumeration
 from app.stockage.enregistrement import Enregistrement
+
+ClassePredite = enumeration("ClassePredite", (CLASSE_ECHEC, CLASSE_REUSSITE), "0 = échec, 1 = réussite",
+                            noms=("ECHEC", "REUSSITE"))
+Libelle = enumeration("Libelle", ("échec", "réussite"), "La prédiction en toutes lettres", noms=("ECHEC", "REUSSITE"))
+Effet = enumeration("Effet", ("augmente le risque d'échec", "diminue le risque d'échec"),
+                    "Sens de la contribution d'un champ", noms=("AUGMENTE_LE_RISQUE", "DIMINUE_LE_RISQUE"))
 
 
 class Facteur(BaseModel):
     champ: str = Field(description="Nom du champ d'entrée")
     valeur: Union[int, str] = Field(description="Valeur de l'élève pour ce champ")
-    effet: Literal["augmente le risque d'échec", "diminue le risque d'échec"]
+    effet: Effet
     contribution: float = Field(description="Déplacement de la prédiction dû à ce champ "
                                             "(probabilité d'échec, ou log-cote pour le gradient boosting)")
     poids: float = Field(ge=0, le=1, description="Part de ce champ dans l'explication totale")
@@ -22,13 +29,13 @@ class Facteur(BaseModel):
 
 class Resultats(Eleve):
     model_config = ConfigDict(extra="forbid", title="Resultats")
-    prediction: Literal[0, 1] = Field(description="0 = échec, 1 = réussite")
-    libelle: Literal["échec", "réussite"]
+    prediction: ClassePredite
+    libelle: Libelle
     probabilite_echec: float = Field(ge=0, le=1)
     probabilite_reussite: float = Field(ge=0, le=1)
     confiance_prediction: float = Field(ge=0, le=1, description="Distance au seuil ramenée à [0, 1]")
     seuil: float = Field(gt=0, le=1, description="Échec prédit quand probabilite_echec ≥ seuil")
-    configuration: Literal["A", "B", "C"] = Field(description="A : G1 et G2 connus ; B : G1 seul ; C : aucune note")
+    configuration: Configuration
     explication: list[Facteur] = Field(description="Facteurs principaux, du plus important au moins important")
 
 
@@ -60,9 +67,9 @@ class ReponseLot(BaseModel):
 class PredictionConservee(Enregistrement):
     """Une prédiction telle que conservée en base et au journal (champs de ``app.stockage.enregistrement``),
     avec ce que la base ne sait pas dire : les entrées validées et les valeurs permises."""
-    configuration: Literal["A", "B", "C"]
+    configuration: Configuration
     entrees: Eleve
-    prediction: Literal[0, 1]
+    prediction: ClassePredite
 
 
 LIMITE_DEFAUT = 20
@@ -94,14 +101,92 @@ class Effacement(BaseModel):
 
 
 class DetailErreur(BaseModel):
-    champ: str
-    message: str
+    champ: str = Field(description="Le champ, l'en-tête, la ligne ou l'élément en cause")
+    message: str = Field(description="La règle à respecter, en français")
 
 
 class Erreur(BaseModel):
+    """Toute erreur de l'API, 4xx comme 5xx, y compris celles que gunicorn répond lui-même (414, 431)."""
     erreur: str = Field(description="Message en français")
-    details: list[DetailErreur]
+    details: list[DetailErreur] = Field(description="Un problème par champ (vide s'il n'y en a pas)")
+
+
+# --- Routes de service : accueil, santé, disponibilité, fiche du modèle --------------------------
+
+class RouteDecrite(BaseModel):
+    route: str = Field(description="Chemin (syntaxe Flask : <parametre>)")
+    methodes: list[str]
+    description: str
+
+
+class Accueil(BaseModel):
+    message: str
+    version: str = Field(description="Version de l'API")
+    model_version: str
+    routes: list[RouteDecrite]
+
+
+class Sante(BaseModel):
+    statut: str = Field(description="« ok » : le processus répond")
+
+
+class Verification(BaseModel):
+    ok: bool
+    message: str
+
+
+class Verifications(BaseModel):
+    modele: Verification
+    journal: Verification
+    base: Verification
+
+
+class Disponibilite(BaseModel):
+    pret: bool = Field(description="Vrai quand les trois vérifications passent (sinon statut 503)")
+    verifications: Verifications
+
+
+class Metrique(BaseModel):
+    moyenne: float
+    ic95: Annotated[list[float], Field(min_length=2, max_length=2, description="Intervalle de confiance à 95 %")]
+
+
+class ConfigurationServie(BaseModel):
+    description: str
+    classifieur: str
+    seuil: float = Field(description="Seuil servi (SEUILS_FORCES compris)")
+    seuil_fiche: float = Field(description="Seuil choisi à l'entraînement")
+    variables: list[str]
+    metriques: dict[str, Metrique]
+    reference_article: dict[str, Union[float, str]] = Field(description="Résultats de Cortez & Silva (2008)")
+
+
+class DonneesEntrainement(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    fichier: str
+    sha256: str
+    lignes: int
+    classes: dict[str, int]
+    cible: str
+
+
+class FicheModele(BaseModel):
+    model_version: str
+    sha256: str = Field(description="Empreinte du fichier du modèle, vérifiée au démarrage")
+    date_entrainement: str
+    donnees: DonneesEntrainement
+    protocole: dict[str, Any] = Field(description="Répétitions, plis, graine et règles du protocole d'entraînement")
+    versions: dict[str, str] = Field(description="Versions des bibliothèques de l'entraînement")
+    configurations: dict[str, ConfigurationServie] = Field(description="A, B et C")
+
+
+class DocumentOpenApi(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
 
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
-           Historique, Effacement, DetailErreur, Erreur)
+           Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi)

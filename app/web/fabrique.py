@@ -89,7 +89,8 @@ def create_app(config: Configuration | None = None) -> Flask:
     def _identifiant():
         fourni = request.headers.get("X-Request-ID")
         g.request_id = nouvel_identifiant()
-        if fourni is not None:
+        # Route inconnue (404) ou méthode non permise (405) : l'erreur de routage passe avant l'en-tête.
+        if fourni is not None and request.routing_exception is None:
             if not identifiant_valide(fourni):
                 raise ErreurRequete(400, "en-tête X-Request-ID invalide",
                                     [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT}])

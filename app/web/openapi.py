@@ -14,84 +14,131 @@ from app.web.erreurs import STATUTS
 _REF = "#/components/schemas/{model}"
 
 
-def _json(schema_ref: str | None = None, schema: dict | None = None) -> dict:
-    return {"application/json": {"schema": schema or {"$ref": _REF.format(model=schema_ref)}}}
+ETIQUETTES = [
+    {"name": "prediction", "description": "Prédire la réussite d'un élève ou d'une classe"},
+    {"name": "historique", "description": "Relire ou effacer les prédictions conservées (jeton API_TOKEN)"},
+    {"name": "service", "description": "Accueil, santé, disponibilité et fiche du modèle"},
+    {"name": "documentation", "description": "Ce document et sa version lisible"},
+]
+"""Étiquettes des opérations : un client généré range ses fonctions par étiquette (api/prediction/…)."""
+
+
+def _json(modele: str, exemple=None) -> dict:
+    """Un contenu JSON dont le schéma est un modèle nommé de ``app.web.contrat`` (jamais un objet anonyme)."""
+    contenu = {"schema": {"$ref": _REF.format(model=modele)}}
+    if exemple is not None:
+        contenu["example"] = exemple
+    return {"application/json": contenu}
+
+
+EXEMPLES_DETAILS = {
+    400: [{"champ": "age", "message": "valeur 30 hors limites : entier de 15 à 22 attendu"}],
+    409: [{"champ": "X-Request-ID", "message": "déjà utilisé par une prédiction conservée"}],
+}
 
 
 def _erreurs(*statuts: int) -> dict:
-    return {str(s): {"description": STATUTS[s][1], "content": _json("Erreur")} for s in statuts}
+    return {str(s): {"description": STATUTS[s][1],
+                     "content": _json("Erreur", exemple={"erreur": STATUTS[s][0], "details": EXEMPLES_DETAILS.get(s, [])})}
+            for s in statuts}
 
 
-def _objet() -> dict:
-    return {"type": "object"}
+def _operation(identifiant: str, etiquette: str, resume: str, reponses: dict, **autres) -> dict:
+    """Une opération : ``operationId`` stable (nom des fonctions d'un client généré) et une étiquette."""
+    return {"operationId": identifiant, "tags": [etiquette], "summary": resume, **autres, "responses": reponses}
 
 
-def _identifiant(nom: str, description: str) -> dict:
+def _lien(operation: str, description: str, **parametres: str) -> dict:
+    """Un lien OpenAPI : la réponse donne les paramètres d'une autre opération (tests à états, clients)."""
+    return {"operationId": operation, "parameters": parametres, "description": description}
+
+
+def _identifiant(nom: str, description: str, exemple: str) -> dict:
     return {"name": nom, "in": "path", "required": True, "description": f"{description} : {REGLE_IDENTIFIANT}",
-            "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}}
+            "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}, "example": exemple}
 
 
-def _historique() -> dict:
+def _historique(prediction: dict) -> dict:
     """Les trois routes protégées par le jeton : relire une prédiction, un historique, l'effacer."""
     from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
 
     securite = [{"jetonApi": []}]
-    eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève")
+    eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève", "eleve-0042")
     pagination = [
         {"name": "limite", "in": "query", "required": False, "description": f"Taille de la page (1 à {LIMITE_MAX})",
-         "schema": {"type": "integer", "minimum": 1, "maximum": LIMITE_MAX, "default": LIMITE_DEFAUT}},
+         "schema": {"type": "integer", "minimum": 1, "maximum": LIMITE_MAX, "default": LIMITE_DEFAUT},
+         "example": LIMITE_DEFAUT},
         {"name": "decalage", "in": "query", "required": False, "description": "Prédictions à sauter",
-         "schema": {"type": "integer", "minimum": 0, "maximum": DECALAGE_MAX, "default": 0}},
+         "schema": {"type": "integer", "minimum": 0, "maximum": DECALAGE_MAX, "default": 0}, "example": 0},
     ]
+    historique = {"user_id": "eleve-0042", "predictions": [prediction],
+                  "pagination": {"limite": 20, "decalage": 0, "total": 1, "suivant": None}}
+    effacement = {"user_id": "eleve-0042", "supprimees": 1, "lignes_journal_supprimees": 1}
     return {
-        "/predictions/{request_id}": {"get": {
-            "summary": "Une prédiction conservée", "security": securite,
-            "parameters": [_identifiant("request_id", "Le request_id renvoyé par /predire")],
-            "responses": {"200": {"description": "La prédiction", "content": _json("PredictionConservee")},
-                          **_erreurs(400, 401, 403, 404, 503)},
-        }},
+        "/predictions/{request_id}": {"get": _operation(
+            "lirePrediction", "historique", "Une prédiction conservée", security=securite,
+            parameters=[_identifiant("request_id", "Le request_id renvoyé par /predire", "essai-0001")],
+            reponses={"200": {"description": "La prédiction", "content": _json("PredictionConservee", exemple=prediction),
+                              "links": {"historique": _lien("lireHistorique", "L'historique de cet élève",
+                                                            user_id="$response.body#/user_id")}},
+                      **_erreurs(400, 401, 403, 404, 503)},
+        )},
         "/predictions/user/{user_id}": {
-            "get": {
-                "summary": "Historique d'un élève, les plus récentes d'abord", "security": securite,
-                "parameters": [eleve, *pagination],
-                "responses": {"200": {"description": "Une page d'historique", "content": _json("Historique")},
-                              **_erreurs(400, 401, 403, 503)},
-            },
-            "delete": {
-                "summary": "Droit à l'effacement : supprime ses prédictions de la base et du journal",
-                "security": securite, "parameters": [eleve],
-                "responses": {"200": {"description": "Nombre de prédictions effacées", "content": _json("Effacement")},
-                              **_erreurs(400, 401, 403, 503)},
-            },
+            "get": _operation(
+                "lireHistorique", "historique", "Historique d'un élève, les plus récentes d'abord", security=securite,
+                parameters=[eleve, *pagination],
+                reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique),
+                                  "links": {"effacement": _lien("effacerHistorique", "Effacer les prédictions de cet élève",
+                                                                user_id="$response.body#/user_id")}},
+                          **_erreurs(400, 401, 403, 503)},
+            ),
+            "delete": _operation(
+                "effacerHistorique", "historique",
+                "Droit à l'effacement : supprime ses prédictions de la base et du journal",
+                security=securite, parameters=[eleve],
+                reponses={"200": {"description": "Nombre de prédictions effacées",
+                                  "content": _json("Effacement", exemple=effacement)},
+                          **_erreurs(400, 401, 403, 503)},
+            ),
         },
     }
 
 
-def _exploitation() -> dict:
+def _exploitation(prediction: dict) -> dict:
     """Ce qui sert à l'exploitation : l'export du journal de toutes les instances, les métriques."""
+    from app.stockage.journal import ligne_json
+
     instant = {"type": "string", "format": "date-time"}
     return {
-        "/predictions/export": {"get": {
-            "summary": "Export JSONL de toutes les prédictions de la base partagée (toutes instances)",
-            "description": "Une ligne par prédiction, au format du journal des requêtes, dans l'ordre de "
-                           "conservation ; depuis (inclus) et jusqua (exclu) en ISO 8601, UTC sans fuseau.",
-            "security": [{"jetonApi": []}],
-            "parameters": [{"name": nom, "in": "query", "required": False, "description": description,
-                            "schema": instant} for nom, description in
-                           (("depuis", "Instant de début (inclus)"), ("jusqua", "Instant de fin (exclu)"))],
-            "responses": {"200": {"description": "Lignes JSON (JSONL)", "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}}}}, **_erreurs(400, 401, 403, 503)},
-        }},
-        "/metrics": {"get": {
-            "summary": "Métriques Prometheus de tous les workers",
-            "description": "Format texte de Prometheus. Jeton METRIQUES_TOKEN exigé s'il est configuré.",
-            "responses": {"200": {"description": "Métriques", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                          **_erreurs(401)},
-        }},
+        "/predictions/export": {"get": _operation(
+            "exporterPredictions", "historique",
+            "Export JSONL de toutes les prédictions de la base partagée (toutes instances)",
+            description="Une ligne par prédiction, au format du journal des requêtes, dans l'ordre de "
+                        "conservation ; depuis (inclus) et jusqua (exclu) en ISO 8601, UTC sans fuseau.",
+            security=[{"jetonApi": []}],
+            parameters=[{"name": nom, "in": "query", "required": False, "description": description,
+                         "schema": instant, "example": exemple} for nom, description, exemple in
+                        (("depuis", "Instant de début (inclus)", "2026-12-01T00:00:00Z"),
+                         ("jusqua", "Instant de fin (exclu)", "2026-12-02T00:00:00Z"))],
+            reponses={"200": {"description": "Lignes JSON (JSONL), envoyées au fil de la lecture", "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}, "example": ligne_json(prediction).decode("utf-8")},
+                # Pour les générateurs de clients qui ne connaissent pas x-ndjson : un fichier (octets).
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
+                                             "example": ligne_json(prediction).decode("utf-8")}}},
+                **_erreurs(400, 401, 403, 503)},
+        )},
+        "/metrics": {"get": _operation(
+            "lireMetriques", "service", "Métriques Prometheus de tous les workers",
+            description="Format texte de Prometheus. Jeton METRIQUES_TOKEN exigé s'il est configuré.",
+            reponses={"200": {"description": "Métriques", "content": {"text/plain": {
+                "schema": {"type": "string"},
+                "example": 'prediction_etudiante_requetes_total{methode="POST",route="/predire",statut="200"} 42.0\n'}}},
+                **_erreurs(401)},
+        )},
     }
 
 
-def _lot(en_tete_id: dict, exemple: dict) -> dict:
+def _lot(en_tete_id: dict, exemple: dict, resultats: dict) -> dict:
     """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
     from app.modele.schema import CATEGORIES, CHAMPS, bornes
     from app.web.lots import COLONNES_AJOUTEES, LONGUEUR_MAX_ID_LOT, LOT_MAX
@@ -108,53 +155,115 @@ def _lot(en_tete_id: dict, exemple: dict) -> dict:
                                                                   "(<X-Request-ID>-<rang>)"}
     entete = ";".join(exemple)
     csv_exemple = entete + "\n" + ";".join(str(v) for v in exemple.values()) + "\n"
-    return {"post": {
-        "summary": f"Prédictions pour une classe : liste JSON ou CSV ({LOT_MAX} élèves au plus)",
-        "description": "Corps : une liste JSON d'élèves (chacun comme pour /predire, user_id compris) ou un "
-                       "fichier CSV au format UCI (Content-Type: text/csv ; séparateur « ; » ou « , » ; G1 et "
-                       "G2 facultatifs, cellule vide = note absente ; colonne user_id facultative ; pas de G3). "
-                       "Réponse dans l'ordre reçu : JSON pour du JSON, CSV pour du CSV (colonnes reçues puis "
-                       f"{', '.join(COLONNES_AJOUTEES)}). Lot entier ou refusé : une seule ligne invalide et rien "
-                       "n'est prédit ni conservé ; la réponse 400 détaille toutes les lignes fautives (numéro "
-                       "de ligne du CSV, en-tête = ligne 1 ; position dans la liste JSON, à partir de 0). "
-                       "Chaque élève reçoit le request_id <X-Request-ID>-<rang> et est conservé (base et "
-                       "journal) avant la réponse. Taille maximale du corps : TAILLE_MAX_LOT.",
-        "parameters": [identifiant_lot],
-        "requestBody": {"required": True, "content": {
+    csv_reponse = (entete + ";" + ";".join(COLONNES_AJOUTEES) + "\n" + ";".join(str(v) for v in exemple.values())
+                   + f";1;réussite;0.0512;0.9488;0.6304;0.1385;A;lot-0001-1;{resultats['explication'][0]['texte']}\n")
+    reponse_lot = {"resultats": [{**resultats, "request_id": "lot-0001-1", "user_id": None},
+                                 {**resultats, "configuration": "C", "request_id": "lot-0001-2", "user_id": "eleve-0042",
+                                  "avertissements": ["G1 et G2 absents : configuration C (alerte précoce), moins précise"]}],
+                   "nombre": 2, "request_id": "lot-0001", "model_version": "f24ed0ae8859", "inference_time_ms": 3.2}
+    return {"post": _operation(
+        "predireLot", "prediction", f"Prédictions pour une classe : liste JSON ou CSV ({LOT_MAX} élèves au plus)",
+        description="Corps : une liste JSON d'élèves (chacun comme pour /predire, user_id compris) ou un "
+                    "fichier CSV au format UCI (Content-Type: text/csv ; séparateur « ; » ou « , » ; G1 et "
+                    "G2 facultatifs, cellule vide = note absente ; colonne user_id facultative ; pas de G3). "
+                    "Réponse dans l'ordre reçu : JSON pour du JSON, CSV pour du CSV (colonnes reçues puis "
+                    f"{', '.join(COLONNES_AJOUTEES)}). Lot entier ou refusé : une seule ligne invalide et rien "
+                    "n'est prédit ni conservé ; la réponse 400 détaille toutes les lignes fautives (numéro "
+                    "de ligne du CSV, en-tête = ligne 1 ; position dans la liste JSON, à partir de 0). "
+                    "Chaque élève reçoit le request_id <X-Request-ID>-<rang> et est conservé (base et "
+                    "journal) avant la réponse. Taille maximale du corps : TAILLE_MAX_LOT. "
+                    "Clients générés : la forme JSON est typée (liste de DemandePrediction → ReponseLot) ; la "
+                    "forme CSV est un texte (type string) que des générateurs sautent en le signalant "
+                    "(openapi-python-client : « Unsupported content type text/csv ») : envoyez-la avec le "
+                    "client HTTP sous-jacent (exemple dans le README).",
+        parameters=[identifiant_lot],
+        requestBody={"required": True, "content": {
             "application/json": {"schema": {"type": "array", "minItems": 1, "maxItems": LOT_MAX,
                                             "items": {"$ref": _REF.format(model="DemandePrediction")}},
-                                 "example": [exemple, sans_notes]},
+                                 "example": [exemple, {**sans_notes, "user_id": "eleve-0042"}]},
             "text/csv": {"schema": {"type": "string", "pattern": forme_csv,
                                     "description": "Fichier UCI sans G3 ; aussi accepté : séparateur « , », G1/G2 "
                                                    f"absents ou vides, colonne user_id, lignes jusqu'à {LOT_MAX}"},
                          "example": csv_exemple}}},
-        "responses": {
+        reponses={
             "200": {"description": "Une prédiction par élève, dans l'ordre", "content": {
-                **_json("ReponseLot"),
-                "text/csv": {"schema": {"type": "string", "description": "Le CSV reçu et les colonnes ajoutées"}}}},
+                **_json("ReponseLot", exemple=reponse_lot),
+                "text/csv": {"schema": {"type": "string", "description": "Le CSV reçu et les colonnes ajoutées"},
+                             "example": csv_reponse}},
+                "headers": {"X-Request-ID": {"description": "Le X-Request-ID du lot", "schema": {"type": "string"}}},
+                # Par l'en-tête (même forme pour une réponse JSON ou CSV) : le premier élève est <X-Request-ID>-1.
+                "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
+                                                request_id="{$response.header.X-Request-ID}-1")}},
             **_erreurs(400, 409, 413, 415),
             "503": {**_erreurs(503)["503"], "description": "Indisponible (base des résultats ou journal), ou "
                                                             "trop de lots en cours (LOTS_SIMULTANES) ; en-tête "
                                                             "Retry-After"},
         },
-    }}
+    )}
+
+
+EXEMPLE_ELEVE = {
+    "school": "GP", "sex": "F", "age": 16, "address": "U", "famsize": "GT3", "Pstatus": "T",
+    "Medu": 3, "Fedu": 2, "Mjob": "services", "Fjob": "other", "reason": "course", "guardian": "mother",
+    "traveltime": 1, "studytime": 2, "failures": 0, "schoolsup": "no", "famsup": "yes", "paid": "no",
+    "activities": "yes", "nursery": "yes", "higher": "yes", "internet": "yes", "romantic": "no",
+    "famrel": 4, "freetime": 3, "goout": 3, "Dalc": 1, "Walc": 2, "health": 4, "absences": 2,
+    "G1": 11, "G2": 12,
+}
+
+
+def _exemples_service() -> dict:
+    """Exemples de réponse des routes de service (forme réelle, valeurs d'illustration)."""
+    from app.modele.schema import CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS
+
+    metrique = {"moyenne": 0.92, "ic95": [0.91, 0.93]}
+    return {
+        "accueil": {"message": "Bienvenue sur l'API de prédiction de la réussite des élèves : POST /predire avec "
+                               "les attributs d'un élève.", "version": VERSION, "model_version": "f24ed0ae8859",
+                    "routes": [{"route": "/predire", "methodes": ["POST"], "description": "Prédiction pour un élève"}]},
+        "sante": {"statut": "ok"},
+        "pret": {"pret": True, "verifications": {
+            "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
+            "journal": {"ok": True, "message": "journal inscriptible"},
+            "base": {"ok": True, "message": "base joignable"}}},
+        "pas_pret": {"pret": False, "verifications": {
+            "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
+            "journal": {"ok": False, "message": "journal non inscriptible"},
+            "base": {"ok": True, "message": "base joignable"}}},
+        "fiche": {"model_version": "f24ed0ae8859", "sha256": "f24ed0ae8859" + "0" * 52,
+                  "date_entrainement": "2026-11-23T21:29:50+00:00",
+                  "donnees": {"fichier": "student-por.csv", "sha256": "a7594a11" + "0" * 56, "lignes": 649,
+                              "classes": {"echec": 100, "reussite": 549},
+                              "cible": "réussite = 1 quand G3 ≥ 10, échec = 0 ; G3 n'est jamais une entrée"},
+                  "protocole": {"repetitions": 20, "plis": 10, "graine": 42},
+                  "versions": {"python": "3.11.7", "scikit-learn": "1.9.1"},
+                  "configurations": {nom: {"description": DESCRIPTION_CONFIGURATIONS[nom], "classifieur": "vote",
+                                           "seuil": 0.1385, "seuil_fiche": 0.1385, "variables": list(variables),
+                                           "metriques": {"exactitude_seuil": metrique},
+                                           "reference_article": {"meilleur": 93.0, "modele": "arbre de décision"}}
+                                     for nom, variables in CONFIGURATIONS.items()}},
+    }
 
 
 @lru_cache(maxsize=1)
 def document() -> dict:
     _, definitions = models_json_schema([(m, "validation") for m in MODELES], ref_template=_REF)
-    exemple = {
-        "school": "GP", "sex": "F", "age": 16, "address": "U", "famsize": "GT3", "Pstatus": "T",
-        "Medu": 3, "Fedu": 2, "Mjob": "services", "Fjob": "other", "reason": "course", "guardian": "mother",
-        "traveltime": 1, "studytime": 2, "failures": 0, "schoolsup": "no", "famsup": "yes", "paid": "no",
-        "activities": "yes", "nursery": "yes", "higher": "yes", "internet": "yes", "romantic": "no",
-        "famrel": 4, "freetime": 3, "goout": 3, "Dalc": 1, "Walc": 2, "health": 4, "absences": 2,
-        "G1": 11, "G2": 12,
-    }
+    exemple = dict(EXEMPLE_ELEVE)
     en_tete_id = {"name": "X-Request-ID", "in": "header", "required": False,
                   "description": "Identifiant de la requête, renvoyé dans la réponse ; généré s'il manque",
-                  "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}}
-    simple = {"200": {"description": "OK", "content": _json(schema=_objet())}}
+                  "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}, "example": "essai-0001"}
+    resultats = {**exemple, "prediction": 1, "libelle": "réussite", "probabilite_echec": 0.0512,
+                 "probabilite_reussite": 0.9488, "confiance_prediction": 0.6304, "seuil": 0.1385, "configuration": "A",
+                 "explication": [{"champ": "G2", "valeur": 12, "effet": "diminue le risque d'échec",
+                                  "contribution": -0.0841, "poids": 0.4122,
+                                  "texte": "Note du 2e trimestre (G2 = 12) : diminue le risque d'échec (41 % de "
+                                           "l'explication)"}]}
+    reponse = {"resultats": resultats, "request_id": "essai-0001", "user_id": "eleve-0042",
+               "model_version": "f24ed0ae8859", "inference_time_ms": 0.412}
+    conservee = {"horodatage": "2026-11-23T08:00:00.000000+00:00", "request_id": "essai-0001", "user_id": "eleve-0042",
+                 "configuration": "A", "entrees": exemple, "prediction": 1, "probabilite_echec": 0.0512,
+                 "probabilite_reussite": 0.9488, "seuil": 0.1385, "model_version": "f24ed0ae8859"}
+    service = _exemples_service()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -162,37 +271,53 @@ def document() -> dict:
             "version": VERSION,
             "description": "Prédit si un élève risque l'échec (G3 < 10) à partir de ses 32 attributs "
                            "(données UCI Student Performance). Toutes les erreurs sont du JSON "
-                           "{\"erreur\", \"details\"} en français.",
+                           "{\"erreur\", \"details\"} en français (schéma Erreur), y compris 404, 405, et les "
+                           "414 / 431 d'une ligne de requête ou d'en-têtes trop longs.",
         },
+        "tags": ETIQUETTES,
         "paths": {
-            "/": {"get": {"summary": "Accueil : message, version, routes", "responses": simple}},
-            "/health": {"get": {"summary": "Le processus répond", "responses": simple}},
-            "/ready": {"get": {"summary": "Modèle chargé, journal inscriptible, base joignable", "responses": {
-                "200": {"description": "Prêt", "content": _json(schema=_objet())},
-                "503": {"description": "Pas prêt", "content": _json(schema=_objet())}}}},
-            "/modele": {"get": {"summary": "Fiche du modèle servi", "responses": simple}},
-            "/openapi.json": {"get": {"summary": "Ce document", "responses": simple}},
-            "/docs": {"get": {"summary": "Documentation lisible", "responses": {
-                "200": {"description": "Page HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-            "/predire": {"post": {
-                "summary": "Prédiction pour un élève",
-                "description": "G1 et G2 facultatifs : sans G2 la configuration B est utilisée, sans "
-                               "aucune note la configuration C (alerte précoce). Les entiers peuvent "
-                               "être envoyés en texte (\"11\"), comme dans le fichier UCI. Chaque "
-                               "prédiction servie est conservée (base et journal) avant la réponse ; "
-                               "user_id (facultatif) est l'identifiant pseudonyme de l'élève concerné.",
-                "parameters": [en_tete_id],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": _REF.format(model="DemandePrediction")}, "example": exemple}}},
-                "responses": {
-                    "200": {"description": "Prédiction", "content": _json("ReponsePrediction"),
-                            "headers": {"X-Request-ID": {"schema": {"type": "string"}}}},
+            "/": {"get": _operation("lireAccueil", "service", "Accueil : message, version, routes", {
+                "200": {"description": "Accueil", "content": _json("Accueil", exemple=service["accueil"])}})},
+            "/health": {"get": _operation("verifierSante", "service", "Le processus répond", {
+                "200": {"description": "Vivant", "content": _json("Sante", exemple=service["sante"])}})},
+            "/ready": {"get": _operation("verifierDisponibilite", "service",
+                                         "Modèle chargé, journal inscriptible, base joignable", {
+                "200": {"description": "Prêt", "content": _json("Disponibilite", exemple=service["pret"])},
+                "503": {"description": "Pas prêt : la vérification en échec dit pourquoi",
+                        "content": _json("Disponibilite", exemple=service["pas_pret"])}})},
+            "/modele": {"get": _operation("lireFicheModele", "service", "Fiche du modèle servi", {
+                "200": {"description": "Fiche du modèle", "content": _json("FicheModele", exemple=service["fiche"])}})},
+            "/openapi.json": {"get": _operation("lireDocumentOpenapi", "documentation", "Ce document", {
+                "200": {"description": "Document OpenAPI 3.1", "content": _json("DocumentOpenApi")}})},
+            "/docs": {"get": _operation("lireDocumentation", "documentation", "Documentation lisible", {
+                "200": {"description": "Page HTML", "content": {"text/html": {
+                    "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}}})},
+            "/predire": {"post": _operation(
+                "predire", "prediction", "Prédiction pour un élève",
+                description="G1 et G2 facultatifs : sans G2 la configuration B est utilisée, sans "
+                            "aucune note la configuration C (alerte précoce). Les entiers peuvent "
+                            "être envoyés en texte (\"11\"), comme dans le fichier UCI : chiffres ASCII "
+                            "seulement, sans signe, espace ni zéro initial. Chaque "
+                            "prédiction servie est conservée (base et journal) avant la réponse ; "
+                            "user_id (facultatif) est l'identifiant pseudonyme de l'élève concerné.",
+                parameters=[en_tete_id],
+                requestBody={"required": True, "content": {"application/json": {
+                    "schema": {"$ref": _REF.format(model="DemandePrediction")},
+                    "example": {**exemple, "user_id": "eleve-0042"}}}},
+                reponses={
+                    "200": {"description": "Prédiction", "content": _json("ReponsePrediction", exemple=reponse),
+                            "headers": {"X-Request-ID": {"description": "Le request_id de la prédiction",
+                                                         "schema": {"type": "string"}}},
+                            "links": {"prediction": _lien("lirePrediction", "Relire la prédiction conservée",
+                                                          request_id="$response.body#/request_id"),
+                                      "historique": _lien("lireHistorique", "L'historique de l'élève (si user_id)",
+                                                          user_id="$response.body#/user_id")}},
                     **_erreurs(400, 409, 413, 415, 503),
                 },
-            }},
-            "/predire/lot": _lot(en_tete_id, exemple),
-            **_historique(),
-            **_exploitation(),
+            )},
+            "/predire/lot": _lot(en_tete_id, exemple, resultats),
+            **_historique(conservee),
+            **_exploitation(conservee),
         },
         "components": {
             "schemas": definitions["$defs"],
@@ -203,4 +328,4 @@ def document() -> dict:
 
 
 def exemple_eleve() -> dict:
-    return document()["paths"]["/predire"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    return dict(EXEMPLE_ELEVE)
