@@ -67,6 +67,29 @@ def _historique() -> dict:
     }
 
 
+def _derive() -> dict:
+    """``GET /derive`` : dérive des dernières prédictions par rapport aux données d'entraînement."""
+    from app.modele.derive import SEUIL_FORT, SEUIL_MODERE
+    from app.web.routes.derive import DERNIERS_DEFAUT, DERNIERS_MAX, DERNIERS_MIN
+
+    return {"get": {
+        "operationId": "deriveRecente", "tags": ["surveillance"],
+        "summary": "Dérive des élèves reçus par rapport aux données d'entraînement",
+        "description": "Sur les dernières prédictions du journal : indice de stabilité de population (PSI) de "
+                       f"chaque variable (niveau « stable » sous {SEUIL_MODERE}, « moderee » jusqu'à {SEUIL_FORT}, "
+                       "« forte » au-delà ; psi_hasard : ce que donne le seul hasard), et par configuration le "
+                       "taux d'alerte « échec » comparé à celui du modèle sur les données d'entraînement "
+                       "(ecart = vrai quand ce taux sort de l'IC 95 % observé). Agrégats seulement.",
+        "security": [{"jetonApi": []}],
+        "parameters": [{"name": "derniers", "in": "query", "required": False,
+                        "description": f"Nombre de dernières prédictions du journal ({DERNIERS_MIN} à {DERNIERS_MAX})",
+                        "schema": {"type": "integer", "minimum": DERNIERS_MIN, "maximum": DERNIERS_MAX,
+                                   "default": DERNIERS_DEFAUT}}],
+        "responses": {"200": {"description": "Dérive par variable et taux d'alerte", "content": _json(schema=_objet())},
+                      **_erreurs(400, 401, 403, 503)},
+    }}
+
+
 def _lot(en_tete_id: dict, exemple: dict) -> dict:
     """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
     from app.modele.schema import CATEGORIES, CHAMPS, bornes
@@ -168,7 +191,9 @@ def document() -> dict:
             }},
             "/predire/lot": _lot(en_tete_id, exemple),
             **_historique(),
+            "/derive": _derive(),
         },
+        "tags": [{"name": "surveillance", "description": "Surveillance du modèle en service (jeton API_TOKEN)"}],
         "components": {
             "schemas": definitions["$defs"],
             "securitySchemes": {"jetonApi": {"type": "http", "scheme": "bearer",
