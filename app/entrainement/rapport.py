@@ -242,7 +242,8 @@ def rediger_html(r: dict) -> str:
     for configuration, contenu in r["configurations"].items():
         sections.append(f"<h2>Configuration {configuration} — {html.escape(contenu['description'])}</h2>"
                         f"<p>Seuil : échec quand P(échec) ≥ {contenu['seuil']:.3f}.</p>{_table_groupes(contenu)}"
-                        + "".join(_graphiques(configuration, contenu)))
+                        + "<h3>Par groupe</h3>{}<h3>Calibration, rappel et précision selon le seuil, importances</h3>{}"
+                        .format(*_graphiques(configuration, contenu)))
     if "derive" in r:
         sections.append(_section_derive(r["derive"]))
     d = r["donnees"]
