@@ -37,6 +37,12 @@ def calculer(chemin_donnees: str | Path, dossier_modele: str | Path = RACINE / "
                                 {c: charges.seuil(c) for c in CONFIGURATIONS}, source=source)
 
 
+def ecrire(reference: dict, chemin: str | Path) -> Path:
+    chemin = Path(chemin)
+    artefacts.ecrire_ensemble(chemin.parent, {chemin.name: (artefacts.json_lisible(reference) + "\n").encode("utf-8")})
+    return chemin
+
+
 def main(argv: list[str] | None = None) -> int:
     analyseur = argparse.ArgumentParser(prog="python -m app.entrainement.reference", description=__doc__.split("\n")[0])
     analyseur.add_argument("--donnees", default=str(RACINE / "code" / "student-por.csv"))
@@ -47,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except ErreurDonnees as erreur:
         print(f"erreur : {erreur}", file=sys.stderr)
         return 2
-    sortie = Path(arguments.sortie)
-    artefacts.ecrire_ensemble(sortie.parent, {sortie.name: (artefacts.json_lisible(reference) + "\n").encode("utf-8")})
+    sortie = ecrire(reference, arguments.sortie)
     print(f"référence de dérive écrite : {sortie} ({reference['eleves']} élèves, modèle "
           f"{reference['source']['version_modele']})", file=sys.stderr)
     return 0

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from app.json_rapide import en_octets
 
-
 BLOC_LECTURE = 1 << 16
 
 
