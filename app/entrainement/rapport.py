@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import RACINE, ErreurConfiguration, _seuils
+from app.config import RACINE, Configuration, ErreurConfiguration
 from app.entrainement import equite
 from app.entrainement.donnees import ErreurDonnees, lire_donnees
 from app.entrainement.evaluation import afficher
@@ -58,7 +58,8 @@ def _arguments(argv):
 def calculer(arguments) -> dict:
     jeu = lire_donnees(arguments.donnees)
     charges = artefacts.charger(RACINE / "code")
-    seuils = {c: charges.seuil(c) for c in CONFIGURATIONS} | _seuils(arguments.seuils)
+    forces = Configuration.depuis_environnement({"SEUIL_DECISION": arguments.seuils}).seuils_forces
+    seuils = {c: charges.seuil(c) for c in CONFIGURATIONS} | forces
     entrainement = artefacts.sha256_fichier(arguments.donnees) == charges.fiche["donnees"]["sha256"]
     if entrainement:
         methode = (f"prédictions hors plis : le modèle livré (mêmes hyperparamètres) réentraîné dans chaque pli de "
