@@ -109,6 +109,11 @@ def test_journal_dernieres_lignes_bornees(tmp_path, jeu):
     assert JournalRequetes(tmp_path / "x.jsonl", mode="stdout").dernieres(10) == ([], 0)
 
 
+def test_derive_fermee_sans_api_token(serveur):
+    reponse = requests.get(serveur.url + "/derive", headers=AUTORISE, timeout=30)
+    assert reponse.status_code == 403 and "API_TOKEN" in reponse.json()["erreur"]
+
+
 def test_derive_par_http_jeton_parametres_et_reference_absente(demarrer_serveur, jeu, tmp_path):
     serveur = demarrer_serveur(env={"API_TOKEN": JETON}).attendre()
     url = serveur.url + "/derive"
