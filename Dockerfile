@@ -48,7 +48,7 @@ RUN groupadd --system --gid 10001 api \
 # 3. Ce que le service utilise, et rien d'autre (voir aussi .dockerignore).
 COPY gunicorn.conf.py ./
 COPY app/ ./app/
-COPY code/modele_trees.pkl code/features.pkl code/model_card.json ./code/
+COPY code/modele_trees.pkl code/features.pkl code/model_card.json code/reference_derive.json ./code/
 # Le modèle compilé à l'étape « modele » : il porte le sha256 du pickle et de features.pkl dont il
 # vient, vérifiés au démarrage ; le service ne désérialise jamais le pickle (pas de scikit-learn ici).
 COPY --from=modele /construction/code/modele_compile.npz ./code/

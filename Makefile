@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 DONNEES ?= code/student-por.csv
+RAPPEL ?= 0.80
+JOURNAL ?=
 
-.PHONY: installer api dev tests entrainer entrainer-rapide compiler banc clean
+.PHONY: installer api dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference clean
 
 installer: $(VENV)/.installe
 
@@ -30,6 +32,15 @@ compiler: installer  ## écrit code/modele_compile.npz (démarrage sans scikit-l
 
 banc: installer  ## banc d'essai : tableau des performances (wrk requis : apt-get install -y wrk)
 	$(BIN)/python -m outils.banc_essai $(BANC_ARGS)
+
+rapport: installer  ## rapport/rapport.html et .json : équité, calibration (et dérive avec JOURNAL=…)
+	$(BIN)/python -m app.entrainement.rapport --donnees $(DONNEES) $(if $(JOURNAL),--journal $(JOURNAL))
+
+recalibrer: installer  ## seuils réglés sur un fichier étiqueté : make recalibrer DONNEES=… RAPPEL=0.80
+	$(BIN)/python -m app.entrainement.recalibrage --donnees $(DONNEES) --rappel $(RAPPEL)
+
+reference: installer  ## code/reference_derive.json (référence de GET /derive), après make entrainer
+	$(BIN)/python -m app.entrainement.reference --donnees $(DONNEES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -26,6 +26,8 @@ class Configuration:
     chemin_variables: Path = RACINE / "code" / "features.pkl"
     chemin_fiche: Path = RACINE / "code" / "model_card.json"
     chemin_compile: Path = RACINE / "code" / "modele_compile.npz"
+    chemin_reference_derive: Path = RACINE / "code" / "reference_derive.json"
+    """Distributions des données d'entraînement pour ``GET /derive`` (``make reference``)."""
     chemin_journal: Path = Path("requetes_enrg.jsonl")
     mode_journal: str = "fichier"
     seuils_forces: dict[str, float] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class Configuration:
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),
             chemin_compile=chemin("MODELE_COMPILE_CHEMIN", defaut.chemin_compile),
+            chemin_reference_derive=chemin("REFERENCE_DERIVE_CHEMIN", defaut.chemin_reference_derive),
             chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
             mode_journal=mode,
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),

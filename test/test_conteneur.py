@@ -32,7 +32,7 @@ DONNEES = json.loads((RACINE / "test" / "donnees.json").read_text(encoding="utf-
 CONTENU_APP = {"app", "code", "gunicorn.conf.py", "requirements.txt", "donnees", "__pycache__"}
 # Créés par l'application au démarrage (journal et son verrou, base SQLite par défaut).
 FICHIERS_D_EXECUTION = ("requetes_enrg.jsonl", "resultats.sqlite3")
-ARTEFACTS = {"modele_trees.pkl", "features.pkl", "model_card.json"}
+ARTEFACTS = {"modele_trees.pkl", "features.pkl", "model_card.json", "reference_derive.json"}
 
 
 def docker(*arguments: str, delai: float = 120, verifier: bool = True, env: dict | None = None):

@@ -32,10 +32,11 @@ OPERATIONS = {
     ("get", "/predictions/{request_id}"): "lirePrediction", ("get", "/predictions/user/{user_id}"): "lireHistorique",
     ("delete", "/predictions/user/{user_id}"): "effacerHistorique",
     ("get", "/predictions/export"): "exporterPredictions", ("get", "/metrics"): "lireMetriques",
+    ("get", "/derive"): "deriveRecente",
 }
 """Les operationId publiés : un client généré nomme ses fonctions ainsi, les changer le casse."""
 ENUMERATIONS = {"Ecole", "Sexe", "Adresse", "TailleFamille", "SituationParents", "Metier", "Raison", "Responsable",
-                "OuiNon", "Configuration", "ClassePredite", "Libelle", "Effet"}
+                "OuiNon", "Configuration", "ClassePredite", "Libelle", "Effet", "NiveauDerive"}
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +221,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
         "prediction": ("predire", "predire_lot"),
         "service": ("lire_accueil", "verifier_sante", "verifier_disponibilite", "lire_fiche_modele", "lire_metriques"),
         "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions"),
+        "surveillance": ("derive_recente",),
     }.items() for nom in noms}
     # raise_on_unexpected_status : un statut que le document ne déclare pas ferait échouer l'appel.
     client = client_mod.Client(base_url=url, raise_on_unexpected_status=True, timeout=30)
@@ -296,6 +298,9 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     noter("exporterPredictions", 200)
     assert "prediction_etudiante_requetes_total" in ops["lire_metriques"].sync(client=client)
     noter("lireMetriques", 200)
+    derive = ops["derive_recente"].sync(client=jeton)
+    assert isinstance(derive, modeles.Derive) and derive.n >= 4 and derive.variables["age"].niveau
+    noter("deriveRecente", 200)
     effacement = ops["effacer_historique"].sync(client=jeton, user_id=eleve)
     assert isinstance(effacement, modeles.Effacement) and effacement.supprimees == 3
     noter("effacerHistorique", 200)

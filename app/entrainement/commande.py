@@ -26,6 +26,7 @@ import sklearn
 from sklearn.base import clone
 
 from app.config import RACINE
+from app.entrainement import reference
 from app.entrainement.candidats import candidats
 from app.entrainement.donnees import ErreurDonnees, lire_donnees
 from app.entrainement.empreintes import empreinte_predictions
@@ -151,6 +152,9 @@ def entrainer(argv: list[str] | None = None) -> int:
         artefacts.NOM_FICHE: octets_fiche,
         artefacts.NOM_FICHE_MD: rediger_markdown(fiche).encode("utf-8"),
     })
+    # La référence de GET /derive suit le modèle : distributions des données et taux d'alerte hors plis.
+    reference.ecrire(reference.calculer(arguments.donnees, arguments.sortie, arguments.n_jobs),
+                     Path(arguments.sortie) / reference.CHEMIN_REFERENCE.name)
     afficher(f"Artefacts écrits dans {arguments.sortie} (modèle {sha_modele[:12]}) "
              f"en {fiche['duree_entrainement_s']:.0f} s.")
     _journaliser_mlflow(arguments, fiche, Path(arguments.sortie))

@@ -41,7 +41,9 @@ class JeuDonnees:
     """1 = réussite (G3 ≥ 10), 0 = échec."""
 
 
-def lire_donnees(chemin: str | Path) -> JeuDonnees:
+def lire_donnees(chemin: str | Path, deux_classes: bool = True) -> JeuDonnees:
+    """``deux_classes=False`` : un fichier sans échec (ou sans réussite) est rendu tel quel (l'appelant
+    le refuse avec son propre message, comme le recalibrage)."""
     chemin = Path(chemin)
     if not chemin.is_file():
         raise ErreurDonnees(f"fichier de données introuvable : {chemin}")
@@ -85,7 +87,7 @@ def lire_donnees(chemin: str | Path) -> JeuDonnees:
         cibles.append(int(int(note_finale) >= SEUIL_REUSSITE))
 
     y = np.asarray(cibles, dtype=np.int64)
-    if np.unique(y).size < 2:
+    if deux_classes and np.unique(y).size < 2:
         classe = "réussite" if y[0] == 1 else "échec"
         raise ErreurDonnees(
             f"une seule classe dans les données ({classe} pour les {y.size} élèves) : "

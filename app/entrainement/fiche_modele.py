@@ -78,7 +78,12 @@ Seuil servi : le plus exact parmi ceux qui repèrent au moins {100 * p['rappel_e
 ## Limites
 - Petit échantillon (649 élèves, 100 échecs) : les intervalles de confiance sont larges.
 - Des attributs sensibles (sexe, situation familiale, alcool) sont des entrées : surveillez les
-  écarts de taux d'alerte entre groupes avant tout usage.
+  écarts de taux d'alerte entre groupes avant tout usage. `make rapport` les mesure hors plis
+  (exactitude, rappel, précision, faux positifs et taux d'alerte par sexe, école, domicile et
+  études des parents, écarts de parité démographique et d'égalité des chances, IC par bootstrap).
+- Dans un autre établissement (autre cours, autre taux d'échec), le seuil servi peut perdre sa
+  promesse de rappel : `make recalibrer DONNEES=…` règle les seuils sur ses résultats de l'an
+  passé ; `GET /derive` signale les élèves reçus qui ne ressemblent plus aux données d'entraînement.
 - Les probabilités sont des fréquences apprises, pas des certitudes ; `confiance_prediction`
   ne mesure que l'écart au seuil.
 """

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from app.json_rapide import en_octets
 
+BLOC_LECTURE = 1 << 16
+
 
 class ErreurJournal(OSError):
     """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
@@ -148,6 +150,43 @@ class JournalRequetes:
                 raise
             _recopier_sur_place(temporaire, self.chemin)
         return retirees
+
+    def dernieres(self, nombre: int) -> tuple[list[dict], int]:
+        """Les ``nombre`` dernières lignes du journal (les plus anciennes d'abord), décodées, et le nombre
+        de lignes ignorées parmi elles (pas un objet JSON avec ``entrees``). Lit le fichier à rebours
+        par blocs, sans verrou (chaque ligne est écrite d'un seul ``write``) : la mémoire et le temps
+        ne dépendent que de ``nombre``, jamais de la taille du journal. Rien n'est journalisé."""
+        if not self.vers_fichier:
+            return [], 0
+        try:
+            with open(self.chemin, "rb") as fichier:
+                position = fichier.seek(0, os.SEEK_END)
+                morceaux: list[bytes] = []
+                fins = 0
+                while position > 0 and fins <= nombre:
+                    taille = min(BLOC_LECTURE, position)
+                    position -= taille
+                    fichier.seek(position)
+                    morceau = fichier.read(taille)
+                    fins += morceau.count(b"\n")
+                    morceaux.append(morceau)
+        except FileNotFoundError:
+            return [], 0
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
+        lignes = b"".join(reversed(morceaux)).split(b"\n")
+        if position > 0:
+            lignes = lignes[1:]  # début de ligne coupé par le bloc
+        lignes = [ligne for ligne in lignes if ligne.strip()][-nombre:] if nombre > 0 else []
+        enregistrements = []
+        for ligne in lignes:
+            try:
+                enregistrement = json.loads(ligne)
+            except ValueError:
+                continue
+            if isinstance(enregistrement, dict) and isinstance(enregistrement.get("entrees"), dict):
+                enregistrements.append(enregistrement)
+        return enregistrements, len(lignes) - len(enregistrements)
 
     def inscriptible(self) -> tuple[bool, str]:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""

@@ -1,4 +1,4 @@
-"""Jeton d'accès des routes d'historique : ``Authorization: Bearer <API_TOKEN>``.
+"""Jeton d'accès des routes d'historique et de ``/derive`` : ``Authorization: Bearer <API_TOKEN>``.
 
 Sans ``API_TOKEN`` configuré, ces routes sont fermées (403) : relire ou effacer l'historique
 d'un élève ne doit jamais être ouvert à tous par oubli. La comparaison se fait en temps
@@ -21,7 +21,7 @@ DEFI = 'Bearer realm="prediction-etudiante"'
 def verifier(en_tete: str | None, attendu: str) -> None:
     """Lève 403 si aucun jeton n'est configuré, 401 si l'en-tête manque ou ne correspond pas."""
     if not attendu:
-        raise ErreurRequete(403, "routes d'historique désactivées : définissez la variable d'environnement "
+        raise ErreurRequete(403, "routes d'historique et de dérive désactivées : définissez la variable d'environnement "
                                  "API_TOKEN (au moins 32 caractères) sur le serveur pour les activer, puis "
                                  "envoyez l'en-tête Authorization: Bearer <jeton>")
     schema, _, fourni = (en_tete or "").strip().partition(" ")

@@ -188,5 +188,56 @@ class DocumentOpenApi(BaseModel):
     components: dict[str, Any]
 
 
+NiveauDerive = enumeration("NiveauDerive", ("stable", "moderee", "forte", "inconnu"),
+                           "Niveau de dérive d'après le PSI (inconnu : aucune donnée)")
+
+
+class DeriveVariable(BaseModel):
+    """Dérive d'une variable : PSI des dernières prédictions contre l'entraînement (``app.modele.derive``)."""
+    n: int = Field(ge=0, description="Prédictions où la variable est connue")
+    psi: Optional[float] = Field(description="Indice de stabilité de population (None sans donnée)")
+    niveau: NiveauDerive
+    psi_hasard: Optional[float] = Field(description="PSI attendu du seul hasard à ces effectifs")
+
+
+class TauxAlerte(BaseModel):
+    """Taux d'alerte « échec » d'une configuration, comparé à celui de l'entraînement."""
+    n: int = Field(ge=1)
+    taux_alerte: float = Field(ge=0, le=1)
+    ic95: list[float] = Field(min_length=2, max_length=2, description="Intervalle de Wilson à 95 %")
+    taux_alerte_reference: float = Field(ge=0, le=1)
+    ecart: bool = Field(description="Vrai quand le taux de référence sort de l'intervalle observé")
+    psi_probabilite: Optional[float]
+    niveau_probabilite: NiveauDerive
+
+
+class SeuilsPsi(BaseModel):
+    moderee: float
+    forte: float
+
+
+class ReferenceDerive(BaseModel):
+    """D'où vient la référence (``code/reference_derive.json``)."""
+    model_config = ConfigDict(extra="allow")
+    fichier: str
+    sha256: str
+    version_modele: str
+    eleves: int = Field(ge=1)
+
+
+class Derive(BaseModel):
+    """``GET /derive`` : agrégats seulement, aucune valeur d'élève."""
+    derniers: int = Field(description="Prédictions demandées")
+    lignes_ignorees: int = Field(ge=0, description="Lignes du journal illisibles, sautées")
+    reference: ReferenceDerive
+    n: int = Field(ge=0, description="Prédictions comparées")
+    seuils_psi: SeuilsPsi
+    variables: dict[str, DeriveVariable]
+    derivees: list[str] = Field(description="Variables en dérive modérée ou forte, de la plus forte à la moins forte")
+    taux_echec_predit: dict[str, TauxAlerte] = Field(description="Par configuration (A, B, C) présente")
+    avertissements: list[str]
+
+
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
-           Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi)
+           Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
+           Derive)

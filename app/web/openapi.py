@@ -18,6 +18,7 @@ ETIQUETTES = [
     {"name": "prediction", "description": "Prédire la réussite d'un élève ou d'une classe"},
     {"name": "historique", "description": "Relire ou effacer les prédictions conservées (jeton API_TOKEN)"},
     {"name": "service", "description": "Accueil, santé, disponibilité et fiche du modèle"},
+    {"name": "surveillance", "description": "Dérive des élèves reçus par rapport à l'entraînement (jeton API_TOKEN)"},
     {"name": "documentation", "description": "Ce document et sa version lisible"},
 ]
 """Étiquettes des opérations : un client généré range ses fonctions par étiquette (api/prediction/…)."""
@@ -136,6 +137,41 @@ def _exploitation(prediction: dict) -> dict:
                 **_erreurs(401)},
         )},
     }
+
+
+def _derive() -> dict:
+    """``GET /derive`` : dérive des dernières prédictions par rapport aux données d'entraînement."""
+    from app.modele.derive import SEUIL_FORT, SEUIL_MODERE
+    from app.web.routes.derive import DERNIERS_DEFAUT, DERNIERS_MAX, DERNIERS_MIN
+
+    exemple = {
+        "derniers": 1000, "lignes_ignorees": 0,
+        "reference": {"fichier": "student-por.csv", "sha256": "a7594a11d777…", "version_modele": "f24ed0ae8859",
+                      "predictions": "hors plis (10 plis, graine 42), seuils de la fiche", "eleves": 649},
+        "n": 1000, "seuils_psi": {"moderee": SEUIL_MODERE, "forte": SEUIL_FORT},
+        "variables": {"age": {"n": 1000, "psi": 0.31, "niveau": "forte", "psi_hasard": 0.0127},
+                      "sex": {"n": 1000, "psi": 0.002, "niveau": "stable", "psi_hasard": 0.0025}},
+        "derivees": ["age"],
+        "taux_echec_predit": {"C": {"n": 1000, "taux_alerte": 0.31, "ic95": [0.2819, 0.3396],
+                                    "taux_alerte_reference": 0.2773, "ecart": True, "psi_probabilite": 0.04,
+                                    "niveau_probabilite": "stable"}},
+        "avertissements": [],
+    }
+    return {"get": _operation(
+        "deriveRecente", "surveillance", "Dérive des élèves reçus par rapport aux données d'entraînement",
+        description="Sur les dernières prédictions du journal : indice de stabilité de population (PSI) de "
+                    f"chaque variable (niveau « stable » sous {SEUIL_MODERE}, « moderee » jusqu'à {SEUIL_FORT}, "
+                    "« forte » au-delà ; psi_hasard : ce que donne le seul hasard), et par configuration le "
+                    "taux d'alerte « échec » comparé à celui du modèle sur les données d'entraînement "
+                    "(ecart = vrai quand ce taux sort de l'IC 95 % observé). Agrégats seulement.",
+        security=[{"jetonApi": []}],
+        parameters=[{"name": "derniers", "in": "query", "required": False,
+                     "description": f"Nombre de dernières prédictions du journal ({DERNIERS_MIN} à {DERNIERS_MAX})",
+                     "schema": {"type": "integer", "minimum": DERNIERS_MIN, "maximum": DERNIERS_MAX,
+                                "default": DERNIERS_DEFAUT}, "example": DERNIERS_DEFAUT}],
+        reponses={"200": {"description": "Dérive par variable et taux d'alerte", "content": _json("Derive", exemple=exemple)},
+                  **_erreurs(400, 401, 403, 503)},
+    )}
 
 
 def _lot(en_tete_id: dict, exemple: dict, resultats: dict) -> dict:
@@ -318,6 +354,7 @@ def document() -> dict:
             "/predire/lot": _lot(en_tete_id, exemple, resultats),
             **_historique(conservee),
             **_exploitation(conservee),
+            "/derive": _derive(),
         },
         "components": {
             "schemas": definitions["$defs"],

@@ -1,0 +1,68 @@
+"""``GET /derive?derniers=1000`` (jeton ``API_TOKEN`` requis) : les élèves reçus ressemblent-ils à ceux
+de l'entraînement ? PSI de chaque variable et taux d'alerte par configuration sur les dernières
+prédictions du journal (calcul et seuils : ``app.modele.derive``). Réponse faite d'agrégats : aucune
+valeur d'élève n'en sort, rien du journal n'est journalisé."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from app.modele.derive import derive, lire_reference
+from app.web.authentification import jeton_requis
+from app.web.erreurs import ErreurRequete
+from app.web.services import services
+
+bp = Blueprint("derive", __name__)
+
+DERNIERS_DEFAUT = 1000
+DERNIERS_MIN = 20
+DERNIERS_MAX = 10_000
+PETIT_ECHANTILLON = 200
+
+
+def lire_derniers(arguments) -> int:
+    problemes = [{"champ": nom, "message": "paramètre inconnu : derniers seul est permis"}
+                 for nom in arguments if nom != "derniers"]
+    brutes = arguments.getlist("derniers")
+    valeur = DERNIERS_DEFAUT
+    if len(brutes) > 1:
+        problemes.append({"champ": "derniers", "message": "paramètre donné plusieurs fois"})
+    elif brutes and not (brutes[0].isascii() and brutes[0].isdigit()
+                         and DERNIERS_MIN <= int(brutes[0]) <= DERNIERS_MAX):
+        problemes.append({"champ": "derniers", "message": f"entier de {DERNIERS_MIN} à {DERNIERS_MAX} attendu"})
+    elif brutes:
+        valeur = int(brutes[0])
+    if problemes:
+        raise ErreurRequete(400, "paramètres de dérive invalides", problemes)
+    return valeur
+
+
+@bp.get("/derive")
+@jeton_requis
+def derive_recente():
+    derniers = lire_derniers(request.args)
+    s = services()
+    try:
+        reference = lire_reference(s.configuration.chemin_reference_derive)
+    except (OSError, ValueError):
+        raise ErreurRequete(503, "dérive indisponible : référence des données d'entraînement absente ou illisible "
+                                 "(code/reference_derive.json, écrite par make reference ; "
+                                 "variable REFERENCE_DERIVE_CHEMIN)") from None
+    enregistrements, ignorees = s.journal.dernieres(derniers)
+    resultat = derive(reference, enregistrements)
+    avertissements = []
+    if not s.journal.vers_fichier:
+        avertissements.append(f"JOURNAL_MODE={s.journal.mode} : le journal n'est pas écrit dans un fichier, "
+                              "aucune prédiction à comparer")
+    elif resultat["n"] < PETIT_ECHANTILLON:
+        avertissements.append(f"{resultat['n']} prédictions seulement : le PSI est gonflé par le hasard "
+                              "(comparez-le à psi_hasard)")
+    if reference["source"]["version_modele"] != s.predicteur.version:
+        avertissements.append(f"taux d'alerte de référence calculés pour le modèle {reference['source']['version_modele']}, "
+                              f"le service sert {s.predicteur.version} : relancez make reference")
+    if s.configuration.seuils_forces:
+        avertissements.append("SEUIL_DECISION est défini : les taux d'alerte de référence sont ceux des seuils de la "
+                              "fiche, un écart est attendu")
+    return jsonify({"derniers": derniers, "lignes_ignorees": ignorees,
+                    "reference": {**reference["source"], "eleves": reference["eleves"]},
+                    **resultat, "avertissements": avertissements})
