@@ -24,7 +24,7 @@ from app.stockage.magasin import MagasinResultats
 from app.web import erreurs
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
-from app.web.routes import accueil, documentation, historique, lot, prediction
+from app.web.routes import accueil, classe, documentation, historique, lot, prediction
 from app.web.services import CLE, Services
 
 
@@ -81,7 +81,7 @@ def create_app(config: Configuration | None = None) -> Flask:
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return reponse
 
-    for module in (accueil, prediction, lot, historique, documentation):
+    for module in (accueil, prediction, lot, historique, documentation, classe):
         app.register_blueprint(module.bp)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)

@@ -116,6 +116,41 @@ def _lot(en_tete_id: dict, exemple: dict) -> dict:
     }}
 
 
+def _lot_partiel(lot: dict) -> dict:
+    """``POST /predire/lot/partiel`` : le corps de ``/predire/lot``, mais chaque ligne invalide est mise à
+    part au lieu de tout refuser, et les colonnes hors schéma sont gardées (page ``/classe``)."""
+    entier = lot["post"]
+    json_entier = entier["requestBody"]["content"]["application/json"]
+    tableau = {**json_entier["schema"], "items": {
+        "anyOf": [{"$ref": _REF.format(model="DemandePrediction")}, {}],
+        "description": "Un élève comme pour /predire ; ses clés hors schéma (nom, numéro…) sont gardées à part ; "
+                       "un élément invalide est rendu dans « rejets » sans empêcher les autres"}}
+    return {"post": {
+        "operationId": "predireLotPartiel",
+        "tags": ["Lots"],
+        "summary": "Prédictions pour une classe, lignes invalides mises à part (page /classe)",
+        "description": "Même corps que POST /predire/lot (liste JSON ou CSV au format UCI), même limite et même "
+                       "X-Request-ID, mais le lot n'est pas entier ou refusé : chaque élève valide est prédit et "
+                       "conservé, chaque ligne invalide est rendue dans « rejets » avec ses problèmes (champ et "
+                       "règle, en français) et son numéro de ligne (« position »). Les colonnes du CSV (ou clés "
+                       "JSON) hors schéma, p. ex. le nom ou le numéro de l'élève, sont acceptées et renvoyées "
+                       "telles quelles dans « supplementaires », jamais conservées ; une colonne qui ne diffère "
+                       "d'un champ que par la casse (« Age ») reste refusée, comme G3 ou une colonne "
+                       "obligatoire manquante (400 : en-tête inutilisable). Réponse toujours en JSON, même pour "
+                       "un CSV. Le request_id de chaque élève est <X-Request-ID>-<rang>, rang parmi les élèves "
+                       "reçus (lignes refusées comprises).",
+        "parameters": entier["parameters"],
+        "requestBody": {"required": True, "content": {
+            "application/json": {**json_entier, "schema": tableau},
+            "text/csv": entier["requestBody"]["content"]["text/csv"]}},
+        "responses": {
+            "200": {"description": "Les élèves valides prédits, les autres détaillés",
+                    "content": _json("ReponseLotPartielle")},
+            **{statut: reponse for statut, reponse in entier["responses"].items() if statut != "200"},
+        },
+    }}
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     _, definitions = models_json_schema([(m, "validation") for m in MODELES], ref_template=_REF)
@@ -141,7 +176,10 @@ def document() -> dict:
                            "{\"erreur\", \"details\"} en français.",
         },
         "paths": {
-            "/": {"get": {"summary": "Accueil : message, version, routes", "responses": simple}},
+            "/": {"get": {"summary": "Accueil : message, version, routes", "responses": {
+                **simple, "302": {"description": "Navigateur (Accept: text/html avant application/json) : "
+                                                 "redirection vers la page /classe",
+                                  "headers": {"Location": {"schema": {"type": "string"}}}}}}},
             "/health": {"get": {"summary": "Le processus répond", "responses": simple}},
             "/ready": {"get": {"summary": "Modèle chargé, journal inscriptible, base joignable", "responses": {
                 "200": {"description": "Prêt", "content": _json(schema=_objet())},
@@ -166,7 +204,16 @@ def document() -> dict:
                     **_erreurs(400, 409, 413, 415, 503),
                 },
             }},
-            "/predire/lot": _lot(en_tete_id, exemple),
+            "/predire/lot": (lot := _lot(en_tete_id, exemple)),
+            "/predire/lot/partiel": _lot_partiel(lot),
+            "/classe": {"get": {
+                "operationId": "pageClasse", "tags": ["Pages"],
+                "summary": "Page des équipes éducatives : une classe, un élève, l'historique",
+                "description": "Page HTML en français servie par l'API (scripts et styles servis par elle, sans "
+                               "CDN, Content-Security-Policy stricte). Un navigateur qui demande / (Accept: "
+                               "text/html) y est redirigé.",
+                "responses": {"200": {"description": "Page HTML",
+                                      "content": {"text/html": {"schema": {"type": "string"}}}}}}},
             **_historique(),
         },
         "components": {
