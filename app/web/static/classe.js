@@ -87,8 +87,12 @@
       }
     });
   }
-  const depart = $("onglet-" + location.hash.slice(1));
-  if (depart) choisirOnglet(depart, false);
+  function ongletDeLAdresse() {
+    const onglet = $("onglet-" + location.hash.slice(1));
+    if (onglet) choisirOnglet(onglet, false);
+  }
+  window.addEventListener("hashchange", ongletDeLAdresse);
+  ongletDeLAdresse();
 
   // --- Présentation d'une prédiction ---------------------------------------------------------------
   function aRisque(resultat) { return resultat.prediction === 0; }
