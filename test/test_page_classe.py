@@ -94,14 +94,16 @@ def ouvrir(navigateur, serveur, onglet="classe"):
     attendre(navigateur, lambda: navigateur.find_element(By.ID, f"panneau-{onglet}").is_displayed())
 
 
-def capture(navigateur, nom):
+def capture(navigateur, nom, element_id=None):
+    """Une capture de la fenêtre (1400 × 1000), ``element_id`` en haut, si ``CAPTURES_CLASSE`` est défini."""
     dossier = os.environ.get("CAPTURES_CLASSE")
     if dossier:
         Path(dossier).mkdir(parents=True, exist_ok=True)
-        hauteur = navigateur.execute_script("return document.documentElement.scrollHeight")
-        navigateur.set_window_size(1400, min(max(hauteur, 1000), 4000))
+        if element_id:
+            navigateur.execute_script("document.getElementById(arguments[0]).scrollIntoView()", element_id)
+        else:
+            navigateur.execute_script("window.scrollTo(0, 0)")
         navigateur.save_screenshot(str(Path(dossier) / f"{nom}.png"))
-        navigateur.set_window_size(1400, 1000)
 
 
 def fichier_classe(dossier: Path) -> tuple[Path, list[dict]]:
@@ -201,6 +203,7 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     assert len(titres) == 10
     assert sum(int(t.split(" : ")[1].split(" ")[0]) for t in titres) == valides
     capture(navigateur, "1-classe")
+    capture(navigateur, "1b-classe-tableau", "resume")
 
     # Tri : par risque décroissant d'abord, puis croissant, puis par nom, puis par ligne.
     assert [l["probabilite"] for l in lignes] == sorted((l["probabilite"] for l in lignes), reverse=True)
@@ -241,7 +244,7 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
         assert r["configuration"] == servi["configuration"]
         assert r["request_id"].endswith(f"-{int(r['ligne']) - 1}")  # <X-Request-ID>-<rang dans le fichier>
         assert r["raison_1"]
-    capture(navigateur, "2-classe-filtree")
+    capture(navigateur, "2-classe-filtree", "resume")
 
 
 def test_un_eleve_formulaire_derive_du_schema(site, navigateur, exemple):
@@ -284,7 +287,8 @@ def test_un_eleve_formulaire_derive_du_schema(site, navigateur, exemple):
     assert "configuration C" in texte and "élève eleve-formulaire-1" in texte
     raisons = carte.find_elements(By.CSS_SELECTOR, "ol.raisons li")
     assert len(raisons) == len(servi["explication"]) > 0
-    capture(navigateur, "3-eleve")
+    capture(navigateur, "3-eleve", "form-eleve")
+    capture(navigateur, "3b-eleve-resultat", "resultat-eleve")
 
 
 def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exemple):
@@ -323,7 +327,7 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     navigateur.find_element(By.ID, "effacer").click()
     confirmation = navigateur.find_element(By.ID, "confirmation")
     assert confirmation.is_displayed() and "eleve-histo-1" in confirmation.text
-    capture(navigateur, "5-confirmation")
+    capture(navigateur, "5-confirmation", "form-historique")
     navigateur.find_element(By.ID, "annuler-effacement").click()
     assert not confirmation.is_displayed()
     entetes_jeton = {"Authorization": f"Bearer {JETON}"}

@@ -9,6 +9,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const pourcent = new Intl.NumberFormat("fr-FR", {style: "percent", maximumFractionDigits: 0});
   const decimal = new Intl.NumberFormat("fr-FR", {maximumFractionDigits: 2});
+  const pourcentPrecis = new Intl.NumberFormat("fr-FR", {style: "percent", maximumFractionDigits: 1});
   const $ = (id) => document.getElementById(id);
 
   function element(nom, attributs = {}, ...enfants) {
@@ -430,7 +431,7 @@
     carte.replaceChildren(
       element("h3", {texte: "Résultat : " + texteDecision(r)}),
       element("p", {}, "Probabilité d'échec : ", jauge(r.probabilite_echec, aRisque(r))),
-      element("p", {texte: "Décision au seuil de " + pourcent.format(r.seuil) + " (configuration " + r.configuration +
+      element("p", {texte: "Décision au seuil de " + pourcentPrecis.format(r.seuil) + " (configuration " + r.configuration +
                            " : " + DONNEES.configurations[r.configuration] + ")."}),
       element("h4", {texte: "Pourquoi (facteurs principaux, du plus au moins important)"}),
       facteurs,
