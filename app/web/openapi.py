@@ -125,6 +125,16 @@ def _lot_partiel(lot: dict) -> dict:
         "anyOf": [{"$ref": _REF.format(model="DemandePrediction")}, {}],
         "description": "Un élève comme pour /predire ; ses clés hors schéma (nom, numéro…) sont gardées à part ; "
                        "un élément invalide est rendu dans « rejets » sans empêcher les autres"}}
+    from app.modele.schema import CHAMPS
+
+    # Ici, une ligne invalide n'est jamais une raison de tout refuser : le CSV accepté est exactement
+    # un en-tête UCI puis au moins une cellule non vide (un générateur comme schemathesis s'y fie).
+    forme_csv = f"^{';'.join(CHAMPS)}\\n[\\s\\S]*[^\\s;,\"\\x1c-\\x1f\\x85][\\s\\S]*$"
+    csv_partiel = {**entier["requestBody"]["content"]["text/csv"]}
+    csv_partiel["schema"] = {"type": "string", "pattern": forme_csv,
+                             "description": "Fichier UCI sans G3, au moins une ligne ; aussi accepté : séparateur "
+                                            "« , », G1/G2 absents ou vides, colonne user_id, colonnes hors schéma "
+                                            "(nom, numéro…) dans n'importe quel ordre"}
     return {"post": {
         "operationId": "predireLotPartiel",
         "tags": ["Lots"],
@@ -142,7 +152,7 @@ def _lot_partiel(lot: dict) -> dict:
         "parameters": entier["parameters"],
         "requestBody": {"required": True, "content": {
             "application/json": {**json_entier, "schema": tableau},
-            "text/csv": entier["requestBody"]["content"]["text/csv"]}},
+            "text/csv": csv_partiel}},
         "responses": {
             "200": {"description": "Les élèves valides prédits, les autres détaillés",
                     "content": _json("ReponseLotPartielle")},
