@@ -12,7 +12,14 @@ import re
 from functools import lru_cache
 
 from app.modele.explication import libelle
-from app.modele.schema import CATEGORIES, CHAMPS, NOTES, DemandePrediction, Eleve, bornes
+from app.modele.schema import (
+    CATEGORIES,
+    CHAMPS,
+    NOTES,
+    DemandePrediction,
+    Eleve,
+    bornes,
+)
 
 VALEURS_MAX_LISTE = 8
 """Un champ entier d'au plus 8 valeurs (échelles 1–5, âge…) est une liste déroulante ; au-delà, un nombre."""
