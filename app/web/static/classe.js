@@ -292,12 +292,12 @@
       if (aRisque(r)) t.risque += 1; else t.sans += 1;
     }
     const maximum = Math.max(1, ...tranches.map((t) => t.risque + t.sans));
-    const L = 420, H = 200, G = 36, B = 28, largeur = (L - G - 8) / 10;
+    const L = 420, H = 200, G = 36, B = 28, largeur = (L - G - 24) / 10;
     const description = tranches.map((t, i) => (i * 10) + "–" + (i * 10 + 10) + " % : " + (t.risque + t.sans) +
                                      " élève(s) dont " + t.risque + " à risque").join(" ; ");
     const dessin = svg("svg", {viewBox: `0 0 ${L} ${H}`, role: "img", "aria-labelledby": "titre-histogramme desc-histogramme"});
     dessin.append(svg("desc", {id: "desc-histogramme", texte: description}));
-    const y = (n) => H - B - (n / maximum) * (H - B - 12);
+    const y = (n) => H - B - (n / maximum) * (H - B - 20);
     dessin.append(svg("line", {x1: G, y1: H - B, x2: L - 4, y2: H - B, class: "histo-axe"}));
     dessin.append(svg("line", {x1: G, y1: 8, x2: G, y2: H - B, class: "histo-axe"}));
     for (const n of [0, Math.round(maximum / 2), maximum]) {
@@ -312,6 +312,10 @@
       if (t.risque) {
         groupe.append(svg("rect", {x, y: y(t.sans + t.risque), width: largeur - 4, height: y(t.sans) - y(t.sans + t.risque),
                                    class: "histo-risque"}));
+      }
+      if (t.risque + t.sans) {  // l'effectif au-dessus de la barre : lisible même pour une petite tranche
+        groupe.append(svg("text", {x: x + (largeur - 4) / 2, y: y(t.sans + t.risque) - 3, "text-anchor": "middle",
+                                   class: "histo-texte", "aria-hidden": "true", texte: String(t.risque + t.sans)}));
       }
       dessin.append(groupe);
     });
