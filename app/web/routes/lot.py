@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.stockage.enregistrement import horodatage_utc
+from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.lots import (
     LONGUEUR_MAX_ID_LOT,
@@ -83,6 +84,9 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
                        for rang, demande, valeurs, prediction in zip(rangs, demandes, entrees, predictions)]
     if enregistrements:  # mode partiel : aucune ligne valide, rien à conserver
         s.conservation.conserver(enregistrements)  # refus du stockage → 409 / 503 (app.web.erreurs)
+        metriques.TAILLES_LOTS.observe(len(predictions))
+        metriques.compter_predictions((e["configuration"] for e in enregistrements),
+                                      (e["prediction"] for e in enregistrements))
     return entrees, predictions, enregistrements, duree_ms
 
 
