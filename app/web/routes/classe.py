@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, make_response, render_template
 
 from app.config import VERSION
+from app.modele.identifiants import REGLE_IDENTIFIANT
 from app.modele.schema import CHAMPS, DESCRIPTION_CONFIGURATIONS
 from app.web.formulaire import champs_formulaire, libelles, textes_valeurs
 from app.web.openapi import exemple_eleve
@@ -37,7 +38,7 @@ def classe():
     }
     page = render_template("classe.html", champs=champs_formulaire(), donnees=donnees, version=VERSION,
                            model_version=predicteur.version, seuils=seuils,
-                           configurations=DESCRIPTION_CONFIGURATIONS)
+                           configurations=DESCRIPTION_CONFIGURATIONS, regle_identifiant=REGLE_IDENTIFIANT)
     reponse = make_response(page)
     reponse.headers["Content-Security-Policy"] = POLITIQUE
     reponse.headers["X-Content-Type-Options"] = "nosniff"
