@@ -32,7 +32,8 @@ OPERATIONS = {
     ("get", "/predictions/{request_id}"): "lirePrediction", ("get", "/predictions/user/{user_id}"): "lireHistorique",
     ("delete", "/predictions/user/{user_id}"): "effacerHistorique",
     ("get", "/predictions/export"): "exporterPredictions", ("get", "/metrics"): "lireMetriques",
-    ("get", "/derive"): "deriveRecente",
+    ("get", "/derive"): "deriveRecente", ("post", "/predire/lot/partiel"): "predireLotPartiel",
+    ("get", "/classe"): "pageClasse",
 }
 """Les operationId publiés : un client généré nomme ses fonctions ainsi, les changer le casse."""
 ENUMERATIONS = {"Ecole", "Sexe", "Adresse", "TailleFamille", "SituationParents", "Metier", "Raison", "Responsable",
@@ -70,7 +71,7 @@ def test_operations_nommees_etiquetees_reponses_nommees_et_exemples(document):
         vues[(methode, chemin)] = operation["operationId"]
         assert operation["tags"] and set(operation["tags"]) <= etiquettes, (methode, chemin)
         for statut, reponse in operation["responses"].items():
-            for type_contenu, contenu in reponse["content"].items():
+            for type_contenu, contenu in reponse.get("content", {}).items():  # une redirection n'a pas de corps
                 if type_contenu == "application/json":  # toujours un schéma nommé, avec ses propriétés
                     nom = contenu["schema"]["$ref"].rsplit("/", 1)[1]
                     assert schemas[nom]["properties"], (chemin, statut, nom)
@@ -141,7 +142,7 @@ def test_motif_entier():
 def test_exemples_conformes_a_leurs_schemas(document):
     nombre = 0
     for methode, chemin, operation in operations(document):
-        contenus = [(statut, t, c) for statut, r in operation["responses"].items() for t, c in r["content"].items()]
+        contenus = [(statut, t, c) for statut, r in operation["responses"].items() for t, c in r.get("content", {}).items()]
         contenus += [("corps", t, c) for t, c in operation.get("requestBody", {}).get("content", {}).items()]
         for statut, type_contenu, contenu in contenus:
             if "example" not in contenu:
@@ -181,9 +182,10 @@ def test_client_genere_appelle_chaque_route(demarrer_serveur, tmp_path, exemple,
     servi = requests.get(serveur.url + "/openapi.json", timeout=10)
     validate(servi.json())
     paquet, sortie = generer_client(servi.text, tmp_path)
-    # Seule pièce sautée, et signalée : la forme CSV de /predire/lot (texte, envoyé à la main plus bas).
+    # Seules pièces sautées, et signalées : la forme CSV des lots (texte, envoyée à la main plus bas).
     avertissements = re.findall(r"WARNING parsing (.+?)\n+(.+?)\n", sortie)
-    assert avertissements == [("POST /predire/lot within prediction.", "Unsupported content type text/csv")], sortie
+    assert avertissements == [(f"POST {route} within prediction.", "Unsupported content type text/csv")
+                              for route in ("/predire/lot", "/predire/lot/partiel")], sortie
     modeles = sorted(f.removesuffix(".py") for f in _fichiers(paquet, "models") if f != "__init__.py")
     sources = {m: open(f"{paquet}/models/{m}.py", encoding="utf-8").read() for m in modeles}
     enumerations = {m for m, texte in sources.items() if re.search(r"class \w+\((Str|Int)Enum\)", texte)}
@@ -218,10 +220,11 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     modeles = importlib.import_module("client_prediction_etudiante.models")
     ops = {nom: importlib.import_module(f"{api}.{dossier}.{nom}") for dossier, noms in {
         "documentation": ("lire_document_openapi", "lire_documentation"),
-        "prediction": ("predire", "predire_lot"),
+        "prediction": ("predire", "predire_lot", "predire_lot_partiel"),
         "service": ("lire_accueil", "verifier_sante", "verifier_disponibilite", "lire_fiche_modele", "lire_metriques"),
         "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions"),
         "surveillance": ("derive_recente",),
+        "pages": ("page_classe",),
     }.items() for nom in noms}
     # raise_on_unexpected_status : un statut que le document ne déclare pas ferait échouer l'appel.
     client = client_mod.Client(base_url=url, raise_on_unexpected_status=True, timeout=30)
@@ -272,6 +275,14 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     assert isinstance(lot, modeles.ReponseLot) and lot.nombre == 2
     assert lot.resultats[1].configuration is modeles.Configuration.C and lot.resultats[1].avertissements
     noter("predireLot", 200)
+    partiel = ops["predire_lot_partiel"].sync(client=client, x_request_id=f"partiel-{uuid.uuid4().hex[:8]}",
+                                              body=[modeles.DemandePrediction.from_dict(exemple),
+                                                    modeles.DemandePrediction.from_dict({**exemple, "age": 40})])
+    assert isinstance(partiel, modeles.ReponseLotPartielle) and (partiel.nombre, partiel.recus) == (1, 2)
+    assert partiel.rejets[0].problemes[0].champ == "age"
+    noter("predireLotPartiel", 200)
+    assert "<html" in ops["page_classe"].sync(client=client)
+    noter("pageClasse", 200)
     # La forme CSV, que le générateur saute : envoyée par le client HTTP sous-jacent (exemple du README).
     csv = ";".join(exemple) + "\n" + ";".join(str(v) for v in exemple.values()) + "\n"
     reponse_csv = client.get_httpx_client().post("/predire/lot", content=csv, headers={"Content-Type": "text/csv"})

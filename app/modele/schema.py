@@ -129,6 +129,8 @@ Responsable = enumeration("Responsable", ("mother", "father", "other"), "Respons
 OuiNon = enumeration("OuiNon", ("yes", "no"), "yes ou no")
 Configuration = enumeration("Configuration", ("A", "B", "C"),
                             "A : G1 et G2 connus ; B : G1 seul ; C : aucune note (alerte précoce)")
+_METIERS_FR = ("teacher (enseignement), health (santé), services (fonction publique : administration, police…), "
+               "at_home (au foyer) ou other (autre)")
 _ECHELLE = "de 1 (très faible / très mauvais) à 5 (très élevé / excellent)"
 
 
@@ -138,17 +140,18 @@ class Eleve(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Eleve")
 
     school: _choix(Ecole, "École : GP (Gabriel Pereira) ou MS (Mousinho da Silveira)")
-    sex: _choix(Sexe, "Sexe : F ou M")
+    sex: _choix(Sexe, "Sexe : F (fille) ou M (garçon)")
     age: _entier(15, 22, "Âge (15 à 22 ans)")
     address: _choix(Adresse, "Domicile : U (urbain) ou R (rural)")
     famsize: _choix(TailleFamille, "Taille de la famille : LE3 (≤ 3) ou GT3 (> 3)")
     Pstatus: _choix(SituationParents, "Parents : T (ensemble) ou A (séparés)")
     Medu: _entier(0, 4, "Études de la mère : 0 aucune, 1 primaire, 2 collège, 3 lycée, 4 supérieur")
     Fedu: _entier(0, 4, "Études du père : 0 aucune, 1 primaire, 2 collège, 3 lycée, 4 supérieur")
-    Mjob: _choix(Metier, "Métier de la mère")
-    Fjob: _choix(Metier, "Métier du père")
-    reason: _choix(Raison, "Raison du choix de l'école")
-    guardian: _choix(Responsable, "Responsable légal")
+    Mjob: _choix(Metier, f"Métier de la mère : {_METIERS_FR}")
+    Fjob: _choix(Metier, f"Métier du père : {_METIERS_FR}")
+    reason: _choix(Raison, "Raison du choix de l'école : home (proche du domicile), reputation (réputation), "
+                           "course (programme) ou other (autre)")
+    guardian: _choix(Responsable, "Responsable légal : mother (la mère), father (le père) ou other (une autre personne)")
     traveltime: _entier(1, 4, "Trajet : 1 (< 15 min), 2 (15–30 min), 3 (30 min–1 h), 4 (> 1 h)")
     studytime: _entier(1, 4, "Travail hebdomadaire : 1 (< 2 h), 2 (2–5 h), 3 (5–10 h), 4 (> 10 h)")
     failures: _entier(0, 4, "Redoublements passés (0 à 3 ; 4 pour davantage)")

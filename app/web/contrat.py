@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -238,6 +238,39 @@ class Derive(BaseModel):
     avertissements: list[str]
 
 
+_POSITION = ("Numéro de la ligne dans le fichier CSV (en-tête = ligne 1, lignes vides comptées), ou position "
+             "dans la liste JSON (à partir de 0)")
+_SUPPLEMENTAIRES = ("Colonnes (ou clés JSON) hors schéma de cet élève, p. ex. son nom ou son numéro, renvoyées "
+                    "telles quelles ; jamais conservées (ni base, ni journal)")
+
+
+class ResultatLotPartiel(ResultatLot):
+    model_config = ConfigDict(extra="forbid", title="ResultatLotPartiel")
+    request_id: str = Field(description="<X-Request-ID du lot>-<rang>, rang de l'élève parmi les élèves reçus "
+                                        "(à partir de 1, lignes refusées comprises)")
+    position: int = Field(ge=0, description=_POSITION)
+    supplementaires: dict[str, Any] = Field(description=_SUPPLEMENTAIRES)
+
+
+class RejetLot(BaseModel):
+    position: int = Field(ge=0, description=_POSITION)
+    supplementaires: dict[str, Any] = Field(description=_SUPPLEMENTAIRES + " ; vide si la ligne n'a pas le "
+                                                                          "nombre de colonnes de l'en-tête")
+    problemes: list[DetailErreur] = Field(description="Chaque problème : champ (ou « (ligne) », « (élément) ») "
+                                                      "et règle, en français")
+
+
+class ReponseLotPartielle(BaseModel):
+    resultats: list[ResultatLotPartiel] = Field(description="Une prédiction par élève valide, dans l'ordre reçu")
+    rejets: list[RejetLot] = Field(description="Les lignes (ou éléments) invalides, non prédites ni conservées")
+    nombre: int = Field(ge=0, description="Élèves prédits et conservés")
+    recus: int = Field(ge=1, description="Élèves reçus (prédits + refusés)")
+    colonnes_supplementaires: list[str] = Field(description="Colonnes hors schéma gardées, dans l'ordre reçu")
+    request_id: str
+    model_version: str
+    inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
+
+
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
-           Derive)
+           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle)

@@ -27,6 +27,7 @@ from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
 from app.web.routes import (
     accueil,
+    classe,
     derive,
     documentation,
     historique,
@@ -103,7 +104,7 @@ def create_app(config: Configuration | None = None) -> Flask:
         return reponse
 
     observation.enregistrer(app, config.journaux_json, charges.fiche["version_modele"])  # après l'identifiant
-    for module in (accueil, prediction, lot, historique, derive, documentation, supervision):
+    for module in (accueil, prediction, lot, historique, derive, documentation, supervision, classe):
         app.register_blueprint(module.bp)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)

@@ -9,6 +9,13 @@ Le CSV est celui du fichier UCI : noms de colonnes d'origine, séparateur « ; �
 entre guillemets ou non ; G1 et G2 peuvent manquer (colonne absente ou cellule vide) ; une
 colonne ``user_id`` facultative. Aucune dépendance à pandas : le module ``csv`` suffit.
 
+Mode partiel (``POST /predire/lot/partiel``, pour la page ``/classe``) : chaque ligne valide est
+prédite et conservée, chaque ligne invalide est rendue avec ses problèmes (ligne, champ, règle),
+même si aucune n'est valide (200, ``resultats`` vide) ;
+les colonnes (ou clés JSON) hors schéma, p. ex. le nom ou le numéro d'un élève, sont renvoyées
+telles quelles avec sa prédiction mais jamais conservées (ni base, ni journal). Seul un en-tête
+inutilisable (colonne obligatoire manquante, G3, colonne en double) refuse encore tout le lot.
+
 Mémoire : ``PlacesLots`` borne le nombre de lots traités (et en attente) par processus.
 """
 
@@ -19,6 +26,7 @@ import csv
 import io
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -35,6 +43,7 @@ ATTENTE_PLACE_S = 30.0
 DETAILS_MAX = 100
 """Problèmes détaillés au plus dans une réponse 400 (le message donne le total)."""
 COLONNES_PERMISES = (*CHAMPS, "user_id")
+_EN_MINUSCULES = {c.lower(): c for c in COLONNES_PERMISES}
 COLONNES_AJOUTEES = ("prediction", "libelle", "probabilite_echec", "probabilite_reussite", "confiance_prediction",
                      "seuil", "configuration", "request_id", "explication")
 
@@ -87,32 +96,45 @@ def _taille(nombre: int) -> None:
                             [{"champ": "(corps)", "message": f"{LOT_MAX} élèves au plus"}])
 
 
+def _valider_un(document) -> tuple[DemandePrediction | None, list[dict]]:
+    """(demande, []) si le document est un élève valide, sinon (None, problèmes champ par champ)."""
+    if not isinstance(document, dict):
+        return None, [{"champ": "(élément)", "message": "un objet JSON avec les attributs de l'élève est attendu"}]
+    try:
+        return DemandePrediction.model_validate(document), []
+    except ValidationError as erreur:
+        return None, detailler(erreur)
+
+
 def valider(documents: Sequence, position, unite: str) -> list[DemandePrediction]:
     """Valide chaque élément ; ``position(i)`` nomme l'élément i dans les messages."""
     demandes, problemes = [], []
     for i, document in enumerate(documents):
-        if not isinstance(document, dict):
-            problemes.append({"champ": position(i), "message": "un objet JSON avec les attributs de l'élève est attendu"})
-            continue
-        try:
-            demandes.append(DemandePrediction.model_validate(document))
-        except ValidationError as erreur:
-            problemes.extend({"champ": f"{position(i)} : {d['champ']}", "message": d["message"]}
-                             for d in detailler(erreur))
+        demande, details = _valider_un(document)
+        if demande is not None:
+            demandes.append(demande)
+        elif not isinstance(document, dict):
+            problemes.append({"champ": position(i), "message": details[0]["message"]})
+        else:
+            problemes.extend({"champ": f"{position(i)} : {d['champ']}", "message": d["message"]} for d in details)
     _refuser(problemes, len(documents), unite)
     return demandes
 
 
-def lot_json(document) -> list[DemandePrediction]:
+def _liste_json(document) -> list:
     if not isinstance(document, list):
         raise ErreurRequete(400, "le corps doit être une liste JSON d'élèves ([{…}, {…}]) ou un fichier CSV "
                                  "(Content-Type: text/csv)")
     _taille(len(document))
-    return valider(document, lambda i: f"élément {i}", "élément")
+    return document
 
 
-def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
-    """(demandes validées, colonnes reçues, séparateur) d'un CSV au format UCI."""
+def lot_json(document) -> list[DemandePrediction]:
+    return valider(_liste_json(document), lambda i: f"élément {i}", "élément")
+
+
+def _lignes_csv(brut: bytes) -> tuple[list[str], str, list[tuple[int, list[str]]]]:
+    """(colonnes de l'en-tête, séparateur, lignes non vides avec leur numéro dans le fichier)."""
     try:
         texte = brut.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -129,41 +151,57 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
         raise ErreurRequete(400, f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
     if not lignes:  # que des séparateurs et des blancs
         raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
-    colonnes = [c.strip() for c in lignes[0][1]]
+    return [c.strip() for c in lignes[0][1]], separateur, lignes[1:]
+
+
+def _document_csv(colonnes: list[str], ligne: list[str]) -> dict:
+    document = {}
+    for colonne, cellule in zip(colonnes, ligne):
+        cellule = cellule.strip()
+        document[colonne] = None if cellule == "" and colonne in (*NOTES, "user_id") else cellule
+    return document
+
+
+def _nombre_de_valeurs(ligne: list[str], colonnes: list[str]) -> str:
+    return f"{len(ligne)} valeurs pour {len(colonnes)} colonnes"
+
+
+def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
+    """(demandes validées, colonnes reçues, séparateur) d'un CSV au format UCI."""
+    colonnes, separateur, corps = _lignes_csv(brut)
     _verifier_entete(colonnes)
-    corps = lignes[1:]
     _taille(len(corps))
     documents, problemes, numeros = [], [], []
     for numero, ligne in corps:
         numeros.append(numero)
         if len(ligne) != len(colonnes):
-            problemes.append({"champ": f"ligne {numero}",
-                              "message": f"{len(ligne)} valeurs pour {len(colonnes)} colonnes"})
+            problemes.append({"champ": f"ligne {numero}", "message": _nombre_de_valeurs(ligne, colonnes)})
             documents.append(None)
             continue
-        document = {}
-        for colonne, cellule in zip(colonnes, ligne):
-            cellule = cellule.strip()
-            document[colonne] = None if cellule == "" and colonne in (*NOTES, "user_id") else cellule
-        documents.append(document)
+        documents.append(_document_csv(colonnes, ligne))
     _refuser(problemes, len(corps), "ligne")
     demandes = valider(documents, lambda i: f"ligne {numeros[i]}", "ligne")
     return demandes, colonnes, separateur
 
 
-def _verifier_entete(colonnes: list[str]) -> None:
+def _verifier_entete(colonnes: list[str], partiel: bool = False) -> None:
+    """Refuse (400) un en-tête inutilisable. En mode partiel, une colonne hors schéma est gardée à
+    part (nom, numéro de l'élève…), sauf si elle ne diffère d'un champ que par la casse (« Age »)."""
     details = []
     vues = set()
     for colonne in colonnes:
         if colonne in vues:
-            details.append({"champ": colonne, "message": "colonne présente deux fois"})
+            details.append({"champ": colonne or "(vide)", "message": "colonne présente deux fois"})
         vues.add(colonne)
         if colonne == "G3":
             details.append({"champ": "G3", "message": "G3 est la note finale que le modèle prédit : retirez "
                                                      "cette colonne"})
-        elif colonne not in COLONNES_PERMISES:
+        elif colonne not in COLONNES_PERMISES and (not partiel or colonne.lower() in _EN_MINUSCULES):
+            proche = _EN_MINUSCULES.get(colonne.lower())
             details.append({"champ": colonne or "(vide)", "message": "colonne inconnue : les colonnes sont les noms "
-                                                                    "du fichier UCI (et user_id, facultatif)"})
+                                                                    "du fichier UCI (et user_id, facultatif)"
+                                                                    + (f" ; vouliez-vous dire « {proche} » ?"
+                                                                       if proche else "")})
     manquantes = [c for c in CHAMPS if c not in vues and c not in NOTES]
     details.extend({"champ": c, "message": "colonne obligatoire manquante"} for c in manquantes)
     if details:
@@ -178,3 +216,63 @@ def ecrire_csv(colonnes: list[str], separateur: str, lignes: list[list]) -> str:
     redacteur.writerow([*colonnes, *COLONNES_AJOUTEES])
     redacteur.writerows(lignes)
     return sortie.getvalue()
+
+
+@dataclass
+class LotPartiel:
+    """Un lot lu en mode partiel : les élèves valides, et les lignes refusées avec leurs problèmes."""
+
+    demandes: list[DemandePrediction] = field(default_factory=list)
+    rangs: list[int] = field(default_factory=list)
+    """Rang (à partir de 1) de chaque demande parmi les élèves reçus : il fait son request_id."""
+    positions: list[int] = field(default_factory=list)
+    """Numéro de ligne du CSV (en-tête = 1) ou position dans la liste JSON (à partir de 0)."""
+    supplementaires: list[dict] = field(default_factory=list)
+    rejets: list[dict] = field(default_factory=list)
+    colonnes_supplementaires: list[str] = field(default_factory=list)
+    recus: int = 0
+
+    def ajouter(self, rang: int, position: int, document, supplementaires: dict) -> None:
+        demande, problemes = _valider_un(document)
+        if demande is None:
+            self.rejets.append({"position": position, "supplementaires": supplementaires, "problemes": problemes})
+        else:
+            self.demandes.append(demande)
+            self.rangs.append(rang)
+            self.positions.append(position)
+            self.supplementaires.append(supplementaires)
+
+
+def lire_csv_partiel(brut: bytes) -> LotPartiel:
+    """Le CSV UCI en mode partiel : lignes invalides mises à part, colonnes hors schéma gardées."""
+    colonnes, _, corps = _lignes_csv(brut)
+    _verifier_entete(colonnes, partiel=True)
+    _taille(len(corps))
+    # Une colonne sans nom (séparateur en fin de ligne, fréquent à l'export d'un tableur) est ignorée.
+    lot = LotPartiel(colonnes_supplementaires=[c for c in colonnes if c not in COLONNES_PERMISES and c],
+                     recus=len(corps))
+    for rang, (numero, ligne) in enumerate(corps, start=1):
+        if len(ligne) != len(colonnes):
+            lot.rejets.append({"position": numero, "supplementaires": {},
+                               "problemes": [{"champ": "(ligne)", "message": _nombre_de_valeurs(ligne, colonnes)}]})
+            continue
+        document = _document_csv(colonnes, ligne)
+        supplementaires = {c: document.pop(c) for c in lot.colonnes_supplementaires}
+        document.pop("", None)
+        lot.ajouter(rang, numero, document, supplementaires)
+    return lot
+
+
+def lot_json_partiel(document) -> LotPartiel:
+    """Une liste JSON en mode partiel : éléments invalides mis à part, clés hors schéma gardées."""
+    elements = _liste_json(document)
+    lot, vues = LotPartiel(recus=len(elements)), {}
+    for rang, element in enumerate(elements, start=1):
+        supplementaires = {}
+        if isinstance(element, dict):  # une clé qui ne diffère d'un champ que par la casse reste une erreur
+            supplementaires = {k: v for k, v in element.items() if k.lower() not in _EN_MINUSCULES}
+            element = {k: v for k, v in element.items() if k not in supplementaires}
+            vues.update(dict.fromkeys(supplementaires))
+        lot.ajouter(rang, rang - 1, element, supplementaires)
+    lot.colonnes_supplementaires = list(vues)
+    return lot

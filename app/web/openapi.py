@@ -19,6 +19,7 @@ ETIQUETTES = [
     {"name": "historique", "description": "Relire ou effacer les prédictions conservées (jeton API_TOKEN)"},
     {"name": "service", "description": "Accueil, santé, disponibilité et fiche du modèle"},
     {"name": "surveillance", "description": "Dérive des élèves reçus par rapport à l'entraînement (jeton API_TOKEN)"},
+    {"name": "pages", "description": "Pages HTML pour les équipes éducatives"},
     {"name": "documentation", "description": "Ce document et sa version lisible"},
 ]
 """Étiquettes des opérations : un client généré range ses fonctions par étiquette (api/prediction/…)."""
@@ -281,6 +282,55 @@ def _exemples_service() -> dict:
     }
 
 
+def _lot_partiel(lot: dict, resultats: dict) -> dict:
+    """``POST /predire/lot/partiel`` : le corps de ``/predire/lot``, mais chaque ligne invalide est mise à
+    part au lieu de tout refuser, et les colonnes hors schéma sont gardées (page ``/classe``)."""
+    entier = lot["post"]
+    json_entier = entier["requestBody"]["content"]["application/json"]
+    tableau = {**json_entier["schema"], "items": {
+        "anyOf": [{"$ref": _REF.format(model="DemandePrediction")}, {}],
+        "description": "Un élève comme pour /predire ; ses clés hors schéma (nom, numéro…) sont gardées à part ; "
+                       "un élément invalide est rendu dans « rejets » sans empêcher les autres"}}
+    from app.modele.schema import CHAMPS
+
+    # Ici, une ligne invalide n'est jamais une raison de tout refuser : le CSV accepté est exactement
+    # un en-tête UCI puis au moins une cellule non vide (un générateur comme schemathesis s'y fie).
+    forme_csv = f"^{';'.join(CHAMPS)}\\n[\\s\\S]*[^\\s;,\"\\x1c-\\x1f\\x85][\\s\\S]*$"
+    csv_partiel = {**entier["requestBody"]["content"]["text/csv"]}
+    csv_partiel["schema"] = {"type": "string", "pattern": forme_csv,
+                             "description": "Fichier UCI sans G3, au moins une ligne ; aussi accepté : séparateur "
+                                            "« , », G1/G2 absents ou vides, colonne user_id, colonnes hors schéma "
+                                            "(nom, numéro…) dans n'importe quel ordre"}
+    exemple = {"resultats": [{**resultats, "request_id": "classe-3b-1", "user_id": None, "position": 2,
+                              "supplementaires": {"nom": "Élève n°1"}}],
+               "rejets": [{"position": 3, "supplementaires": {"nom": "Élève n°2"},
+                           "problemes": [{"champ": "age", "message": "valeur 40 hors limites : entier de 15 à 22 attendu"}]}],
+               "nombre": 1, "recus": 2, "colonnes_supplementaires": ["nom"], "request_id": "classe-3b",
+               "model_version": "f24ed0ae8859", "inference_time_ms": 0.9}
+    return {"post": _operation(
+        "predireLotPartiel", "prediction", "Prédictions pour une classe, lignes invalides mises à part (page /classe)",
+        description="Même corps que POST /predire/lot (liste JSON ou CSV au format UCI), même limite et même "
+                    "X-Request-ID, mais le lot n'est pas entier ou refusé : chaque élève valide est prédit et "
+                    "conservé, chaque ligne invalide est rendue dans « rejets » avec ses problèmes (champ et "
+                    "règle, en français) et son numéro de ligne (« position »). Les colonnes du CSV (ou clés "
+                    "JSON) hors schéma, p. ex. le nom ou le numéro de l'élève, sont acceptées et renvoyées "
+                    "telles quelles dans « supplementaires », jamais conservées ; une colonne qui ne diffère "
+                    "d'un champ que par la casse (« Age ») reste refusée, comme G3 ou une colonne "
+                    "obligatoire manquante (400 : en-tête inutilisable). Réponse toujours en JSON, même pour "
+                    "un CSV. Le request_id de chaque élève est <X-Request-ID>-<rang>, rang parmi les élèves "
+                    "reçus (lignes refusées comprises).",
+        parameters=entier["parameters"],
+        requestBody={"required": True, "content": {
+            "application/json": {**json_entier, "schema": tableau},
+            "text/csv": csv_partiel}},
+        reponses={
+            "200": {"description": "Les élèves valides prédits, les autres détaillés",
+                    "content": _json("ReponseLotPartielle", exemple=exemple)},
+            **{statut: reponse for statut, reponse in entier["responses"].items() if statut != "200"},
+        },
+    )}
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     _, definitions = models_json_schema([(m, "validation") for m in MODELES], ref_template=_REF)
@@ -313,7 +363,10 @@ def document() -> dict:
         "tags": ETIQUETTES,
         "paths": {
             "/": {"get": _operation("lireAccueil", "service", "Accueil : message, version, routes", {
-                "200": {"description": "Accueil", "content": _json("Accueil", exemple=service["accueil"])}})},
+                "200": {"description": "Accueil", "content": _json("Accueil", exemple=service["accueil"])},
+                "302": {"description": "Navigateur (Accept: text/html avant application/json) : redirection vers "
+                                       "la page /classe", "headers": {"Location": {"schema": {"type": "string"},
+                                                                                   "example": "/classe"}}}})},
             "/health": {"get": _operation("verifierSante", "service", "Le processus répond", {
                 "200": {"description": "Vivant", "content": _json("Sante", exemple=service["sante"])}})},
             "/ready": {"get": _operation("verifierDisponibilite", "service",
@@ -351,7 +404,15 @@ def document() -> dict:
                     **_erreurs(400, 409, 413, 415, 503),
                 },
             )},
-            "/predire/lot": _lot(en_tete_id, exemple, resultats),
+            "/predire/lot": (lot := _lot(en_tete_id, exemple, resultats)),
+            "/predire/lot/partiel": _lot_partiel(lot, resultats),
+            "/classe": {"get": _operation(
+                "pageClasse", "pages", "Page des équipes éducatives : une classe, un élève, l'historique",
+                description="Page HTML en français servie par l'API (scripts et styles servis par elle, sans "
+                            "CDN, Content-Security-Policy stricte). Un navigateur qui demande / (Accept: "
+                            "text/html) y est redirigé.",
+                reponses={"200": {"description": "Page HTML", "content": {"text/html": {
+                    "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}}})},
             **_historique(conservee),
             **_exploitation(conservee),
             "/derive": _derive(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
 from app.config import VERSION
 from app.web.openapi import document
@@ -35,13 +35,19 @@ def routes() -> list[dict]:
 
 @bp.get("/")
 def accueil():
-    return jsonify({
-        "message": "Bienvenue sur l'API de prédiction de la réussite des élèves : "
-                   "POST /predire avec les attributs d'un élève.",
-        "version": VERSION,
-        "model_version": services().predicteur.version,
-        "routes": routes(),
-    })
+    """JSON pour les clients de l'API ; un navigateur (text/html préféré à JSON) va à la page ``/classe``."""
+    if request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html":
+        reponse = redirect(url_for("classe.classe"), code=302)
+    else:
+        reponse = jsonify({
+            "message": "Bienvenue sur l'API de prédiction de la réussite des élèves : "
+                       "POST /predire avec les attributs d'un élève.",
+            "version": VERSION,
+            "model_version": services().predicteur.version,
+            "routes": routes(),
+        })
+    reponse.headers["Vary"] = "Accept"
+    return reponse
 
 
 @bp.get("/health")

@@ -14,7 +14,14 @@ from flask import Blueprint, Response, g, jsonify, request
 from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
-from app.web.lots import LONGUEUR_MAX_ID_LOT, ecrire_csv, lire_csv, lot_json
+from app.web.lots import (
+    LONGUEUR_MAX_ID_LOT,
+    ecrire_csv,
+    lire_csv,
+    lire_csv_partiel,
+    lot_json,
+    lot_json_partiel,
+)
 from app.web.requetes_json import est_json, lire_corps, lire_json
 from app.web.routes.prediction import enregistrement_journal, resultats
 from app.web.services import Services, services
@@ -22,19 +29,27 @@ from app.web.services import Services, services
 bp = Blueprint("lot", __name__)
 
 TYPES_CSV = ("text/csv", "application/csv")
-def _lire_lot():
-    """(demandes validées, colonnes et séparateur si CSV, sinon None)."""
+
+
+def _lire_lot(partiel: bool = False):
+    """Mode entier : (demandes validées, colonnes et séparateur si CSV, sinon None).
+    Mode partiel : un ``LotPartiel`` (lignes valides, lignes refusées, colonnes hors schéma)."""
     if request.mimetype in TYPES_CSV:
-        demandes, colonnes, separateur = lire_csv(lire_corps(request, "CSV"))
+        brut = lire_corps(request, "CSV")
+        if partiel:
+            return lire_csv_partiel(brut)
+        demandes, colonnes, separateur = lire_csv(brut)
         return demandes, (colonnes, separateur)
     if not est_json(request):
         raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
                                  "Content-Type: application/json (liste d'élèves) ou text/csv (fichier UCI)")
+    if partiel:
+        return lot_json_partiel(lire_json(request))
     return lot_json(lire_json(request)), None
 
 
-@bp.post("/predire/lot")
-def predire_lot():
+def _une_place_pour(servir):
+    """Limite de taille et d'identifiant d'un lot, puis ``servir(services, X-Request-ID)`` dans une place."""
     s = services()
     request.max_content_length = s.configuration.taille_max_lot  # avant toute lecture du corps
     identifiant = g.request_id
@@ -43,25 +58,68 @@ def predire_lot():
                                  "(le rang de chaque élève y est ajouté)",
                             [{"champ": "X-Request-ID", "message": "trop long"}])
     with s.places_lots.une_place():  # lecture du corps comprise : elle compte dans le pic de mémoire
-        return _servir_lot(s, identifiant)
+        return servir(s, identifiant)
 
 
-def _servir_lot(s: Services, identifiant: str):
-    debut = time.perf_counter()
-    demandes, csv_recu = _lire_lot()
+@bp.post("/predire/lot")
+def predire_lot():
+    return _une_place_pour(_servir_lot)
+
+
+@bp.post("/predire/lot/partiel")
+def predire_lot_partiel():
+    return _une_place_pour(_servir_lot_partiel)
+
+
+def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut: float):
+    """(entrées, prédictions, enregistrements, durée en ms) : le lot prédit puis conservé en entier."""
     entrees = [d.entrees() for d in demandes]
     lot = s.predicteur.predire_lot(entrees)
     predictions = lot.predictions(entrees)
     duree_ms = (time.perf_counter() - debut) * 1000
     horodatage = horodatage_utc()
     version = s.predicteur.version
-    enregistrements = []
-    for rang, (demande, valeurs, prediction) in enumerate(zip(demandes, entrees, predictions), start=1):
-        enregistrements.append(enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction,
-                                                      version, horodatage))
-    s.conservation.conserver(enregistrements)  # refus du stockage → 409 / 503 (app.web.erreurs)
-    metriques.TAILLES_LOTS.observe(len(predictions))
-    metriques.compter_predictions((e["configuration"] for e in enregistrements), (e["prediction"] for e in enregistrements))
+    enregistrements = [enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction,
+                                              version, horodatage)
+                       for rang, demande, valeurs, prediction in zip(rangs, demandes, entrees, predictions)]
+    if enregistrements:  # mode partiel : aucune ligne valide, rien à conserver
+        s.conservation.conserver(enregistrements)  # refus du stockage → 409 / 503 (app.web.erreurs)
+        metriques.TAILLES_LOTS.observe(len(predictions))
+        metriques.compter_predictions((e["configuration"] for e in enregistrements),
+                                      (e["prediction"] for e in enregistrements))
+    return entrees, predictions, enregistrements, duree_ms
+
+
+def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
+    return {**resultats(valeurs, prediction), "request_id": enregistrement["request_id"], "user_id": demande.user_id,
+            **({"avertissements": prediction.avertissements} if prediction.avertissements else {})}
+
+
+def _servir_lot_partiel(s: Services, identifiant: str):
+    debut = time.perf_counter()
+    lot = _lire_lot(partiel=True)
+    entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(s, identifiant, lot.demandes, lot.rangs,
+                                                                           debut)
+    return jsonify({
+        "resultats": [{**_resultat_lot(demande, valeurs, p, e), "position": position, "supplementaires": extra}
+                      for demande, valeurs, p, e, position, extra
+                      in zip(lot.demandes, entrees, predictions, enregistrements, lot.positions, lot.supplementaires)],
+        "rejets": lot.rejets,
+        "nombre": len(predictions),
+        "recus": lot.recus,
+        "colonnes_supplementaires": lot.colonnes_supplementaires,
+        "request_id": identifiant,
+        "model_version": s.predicteur.version,
+        "inference_time_ms": round(duree_ms, 3),
+    })
+
+
+def _servir_lot(s: Services, identifiant: str):
+    debut = time.perf_counter()
+    demandes, csv_recu = _lire_lot()
+    entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(
+        s, identifiant, demandes, range(1, len(demandes) + 1), debut)
+    version = s.predicteur.version
     if csv_recu is not None:
         colonnes, separateur = csv_recu
         lignes = [[_cellule(valeurs.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
@@ -72,8 +130,7 @@ def _servir_lot(s: Services, identifiant: str):
         reponse.headers["X-Model-Version"] = version
         return reponse
     corps = {
-        "resultats": [{**resultats(valeurs, p), "request_id": e["request_id"], "user_id": demande.user_id,
-                       **({"avertissements": p.avertissements} if p.avertissements else {})}
+        "resultats": [_resultat_lot(demande, valeurs, p, e)
                       for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)],
         "nombre": len(predictions),
         "request_id": identifiant,

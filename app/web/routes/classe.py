@@ -1,0 +1,47 @@
+"""``GET /classe`` : la page des équipes éducatives (une classe, un élève, l'historique).
+
+Tout est servi par l'application (gabarit Jinja, ``app/web/static/`` : script, styles, icône) :
+ni CDN, ni construction, la page marche hors ligne. Content-Security-Policy stricte : aucun script
+ni style en ligne, aucune requête hors de l'origine. Le formulaire d'un élève est rendu depuis le
+schéma (``app.web.formulaire``).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, make_response, render_template
+
+from app.config import VERSION
+from app.modele.identifiants import REGLE_IDENTIFIANT
+from app.modele.schema import CHAMPS, DESCRIPTION_CONFIGURATIONS
+from app.web.formulaire import champs_formulaire, libelles, textes_valeurs
+from app.web.openapi import exemple_eleve
+from app.web.services import services
+
+bp = Blueprint("classe", __name__)
+
+POLITIQUE = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+"""Content-Security-Policy de la page : seulement ce que sert l'application elle-même."""
+
+
+@bp.get("/classe")
+def classe():
+    predicteur = services().predicteur
+    seuils = {nom: float(seuil) for nom, seuil in predicteur.seuils.items()}
+    donnees = {
+        "champs": list(CHAMPS),
+        "libelles": libelles(),
+        "valeurs": textes_valeurs(),
+        "seuils": seuils,
+        "configurations": DESCRIPTION_CONFIGURATIONS,
+        "exemple": exemple_eleve(),
+    }
+    page = render_template("classe.html", champs=champs_formulaire(), donnees=donnees, version=VERSION,
+                           model_version=predicteur.version, seuils=seuils,
+                           configurations=DESCRIPTION_CONFIGURATIONS, regle_identifiant=REGLE_IDENTIFIANT)
+    reponse = make_response(page)
+    reponse.headers["Content-Security-Policy"] = POLITIQUE
+    reponse.headers["X-Content-Type-Options"] = "nosniff"
+    reponse.headers["Referrer-Policy"] = "no-referrer"
+    reponse.headers["Cache-Control"] = "no-store"
+    return reponse
