@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 DONNEES ?= code/student-por.csv
 
-.PHONY: installer api dev tests entrainer entrainer-rapide compiler banc clean
+.PHONY: installer api grpc talons dev tests entrainer entrainer-rapide compiler banc clean
 
 installer: $(VENV)/.installe
 
@@ -15,6 +15,12 @@ $(VENV)/.installe: requirements.txt requirements-entrainement.txt requirements-d
 
 api: installer  ## production locale : gunicorn sur :$${PORT:-8080}
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+grpc: installer  ## serveur gRPC sur :$${GRPC_PORT:-50051} (même code, même modèle, mêmes enregistrements)
+	$(BIN)/python -m app.rpc
+
+talons: installer  ## régénère les talons gRPC versionnés depuis app/rpc/prediction.proto
+	$(BIN)/python -m outils.generer_talons
 
 dev: installer  ## serveur de développement (sans debug)
 	$(BIN)/python -m app.main

@@ -41,6 +41,14 @@ class ReponsePrediction(BaseModel):
     avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
 
 
+class ReponsePretraitement(BaseModel):
+    configuration: Literal["A", "B", "C"] = Field(description="La configuration que choisissent les notes connues")
+    variables: list[str] = Field(description="Nom de chaque colonne encodée (one-hot : champ_valeur ; entier : le champ)")
+    valeurs: list[float] = Field(description="La ligne que le modèle évalue, dans l'ordre de variables")
+    request_id: str
+    model_version: str
+
+
 class ResultatLot(Resultats):
     model_config = ConfigDict(extra="forbid", title="ResultatLot")
     request_id: str = Field(description="<X-Request-ID du lot>-<rang> (rang à partir de 1) : relisible par "
@@ -103,5 +111,5 @@ class Erreur(BaseModel):
     details: list[DetailErreur]
 
 
-MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
+MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur)

@@ -167,8 +167,26 @@ def document() -> dict:
                 },
             }},
             "/predire/lot": _lot(en_tete_id, exemple),
+            "/pretraitement": {"post": {
+                "operationId": "pretraiter", "tags": ["pretraitement"],
+                "summary": "Ligne encodée que le modèle évalue pour un élève",
+                "description": "Même corps que /predire (user_id accepté et ignoré). Renvoie la configuration, "
+                               "le nom de chaque colonne encodée et ses valeurs, calculés par l'objet qui sert "
+                               "les prédictions (modèle compilé, vérifié égal au ColumnTransformer du "
+                               "pipeline). Rien n'est prédit ni conservé.",
+                "parameters": [en_tete_id],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": _REF.format(model="DemandePrediction")}, "example": exemple}}},
+                "responses": {
+                    "200": {"description": "Ligne encodée", "content": _json("ReponsePretraitement"),
+                            "headers": {"X-Request-ID": {"schema": {"type": "string"}}}},
+                    **_erreurs(400, 413, 415),
+                },
+            }},
             **_historique(),
         },
+        "tags": [{"name": "pretraitement", "description": "Le prétraitement du modèle, exposé "
+                                                          "(service de variables de l'architecture d'origine)"}],
         "components": {
             "schemas": definitions["$defs"],
             "securitySchemes": {"jetonApi": {"type": "http", "scheme": "bearer",
