@@ -241,6 +241,7 @@ def _attendre_grpc(adresse: str, processus: subprocess.Popen, limite: float = 60
 
 
 def _temps_cpu(pids: list) -> float:
+    """Secondes de CPU (utilisateur + système) consommées jusqu'ici par ces processus."""
     tops = 0
     for pid in pids:
         champs = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -354,11 +355,7 @@ def _workers(pid_maitre: int) -> list[str]:
 
 def _temps_cpu_workers(pid_maitre: int) -> float:
     """Secondes de CPU (utilisateur + système) consommées jusqu'ici par les workers gunicorn."""
-    tops = 0
-    for pid in _workers(pid_maitre):
-        champs = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        tops += int(champs[11]) + int(champs[12])  # utime, stime (champs 14 et 15 de proc(5))
-    return tops / os.sysconf("SC_CLK_TCK")
+    return _temps_cpu(_workers(pid_maitre))
 
 
 def _charge(pid_maitre: int, url: str, duree: int, connexions: int, script: Path | None) -> dict:

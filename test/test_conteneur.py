@@ -355,6 +355,13 @@ def test_compose_api_grpc_et_postgresql(image, mesurer):
         assert len(noms) == 3, noms
         for nom in noms:  # chaque contrôle de santé déclaré dans docker-compose.yml passe
             assert docker("healthcheck", "run", nom, verifier=False).returncode == 0, nom
+        # Le serveur gRPC est le processus 1 de son conteneur : docker stop (SIGTERM) l'arrête proprement.
+        (grpc_nom,) = [nom for nom in noms if "grpc" in nom]
+        debut_arret = time.monotonic()
+        docker("stop", grpc_nom, delai=60)
+        mesurer("docker stop du conteneur gRPC (SIGTERM) → sortie", f"{time.monotonic() - debut_arret:.1f} s")
+        assert docker("inspect", "-f", "{{.State.ExitCode}}", grpc_nom).stdout.strip() == "0", \
+            _compose(projet, env, "logs", "grpc", verifier=False).stdout[-3000:]
     finally:
         _compose(projet, env, "down", "-v", verifier=False)
     restants = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={projet}", "--format",

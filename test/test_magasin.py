@@ -165,7 +165,15 @@ def test_insertion_directe_ecrit_comme_insert_de_sqlalchemy(magasin, exemple):
 def test_une_base_creee_sans_la_colonne_canal_la_recoit_au_demarrage(url_base, registre, exemple):
     """Une base d'avant le serveur gRPC (table sans ``canal``) : la colonne est ajoutée au démarrage, une fois
     (idempotent), les lignes existantes valent « http » (seul canal d'alors), les nouvelles gardent le leur."""
-    from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, create_engine, insert
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Integer,
+        MetaData,
+        Table,
+        create_engine,
+        insert,
+    )
 
     from app.stockage.enregistrement import colonnes_sql
 

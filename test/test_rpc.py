@@ -4,7 +4,6 @@ santé standard, réflexion, arrêt propre sur SIGTERM."""
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -26,7 +25,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from app.modele.pipeline import en_tableau
-from app.modele.schema import CATEGORIES, CHAMPS, CONFIGURATIONS, NOTES
+from app.modele.schema import CATEGORIES, CHAMPS, NOTES
 from app.rpc import prediction_pb2 as pb
 from app.rpc import prediction_pb2_grpc
 from app.rpc.serveur import SERVICE
@@ -329,3 +328,16 @@ def test_sigterm_termine_les_appels_en_cours_avant_10_s(tmp_path, exemple, mesur
     assert [r.request_id.rsplit("-", 1)[1] for r in [premiere, *suivantes]] == ["1", "2", "3"]
     assert duree < 10, f"arrêt en {duree:.1f} s : Cloud Run tue le conteneur après 10 s"
     assert len((tmp_path / "j.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_pretraitement_decrit_dans_l_openapi_et_rien_n_est_conserve(deux_canaux, exemple):
+    http, _ = deux_canaux
+    operation = requests.get(http.url + "/openapi.json", timeout=30).json()["paths"]["/pretraitement"]["post"]
+    assert operation["operationId"] == "pretraiter" and operation["tags"] == ["pretraitement"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("ReponsePretraitement")
+    avant = len(http.lignes_journal())
+    identifiant = f"pretraitement-{uuid.uuid4().hex}"
+    reponse = requests.post(http.url + "/pretraitement", json={**exemple, "user_id": "eleve-p"},
+                            headers={"X-Request-ID": identifiant}, timeout=30)
+    assert reponse.status_code == 200 and reponse.json()["request_id"] == identifiant
+    assert len(http.lignes_journal()) == avant

@@ -22,7 +22,11 @@ from grpc_status import rpc_status
 from pydantic import ValidationError
 
 from app.modele.erreurs_validation import detailler, resume
-from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide, nouvel_identifiant
+from app.modele.identifiants import (
+    REGLE_IDENTIFIANT,
+    identifiant_valide,
+    nouvel_identifiant,
+)
 from app.modele.noyau import Noyau
 from app.modele.predicteur import Prediction, enregistrement
 from app.modele.schema import CATEGORIES, CHAMPS, NOTES, DemandePrediction
@@ -36,8 +40,10 @@ journal = logging.getLogger("prediction_etudiante")
 METADONNEE_ID = "x-request-id"
 MORCEAU_MAX = 512
 """Messages d'un flux prédits et conservés ensemble au plus (ceux déjà arrivés : jamais d'attente ajoutée)."""
-LONGUEUR_MAX_ID_FLUX = 128 - 1 - 7
-"""x-request-id d'un flux : ``-<rang>`` y est ajouté (rang jusqu'à 9 999 999, request_id ≤ 128 caractères)."""
+MESSAGES_MAX_FLUX = 9_999_999
+"""Messages d'un flux au plus : le rang, ajouté au x-request-id, garde 7 chiffres."""
+LONGUEUR_MAX_ID_FLUX = 128 - 1 - len(str(MESSAGES_MAX_FLUX))
+"""x-request-id d'un flux : ``-<rang>`` y est ajouté et chaque request_id garde 128 caractères au plus."""
 _FIN = object()
 
 
@@ -219,6 +225,9 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
             if morceau[-1] is _FIN:
                 fini = True
                 morceau.pop()
+            if rang + len(morceau) > MESSAGES_MAX_FLUX:
+                raise Refus(code_pb2.OUT_OF_RANGE, f"flux trop long : {MESSAGES_MAX_FLUX} messages au plus ; "
+                                                   "ouvrez un nouveau flux pour la suite")
             debut = time.perf_counter()
             demandes, refus = [], None
             for message in morceau:
