@@ -23,6 +23,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from sqlalchemy import text
 
 from app.modele.pipeline import en_tableau
 from app.modele.schema import CATEGORIES, CHAMPS, NOTES
@@ -341,3 +342,33 @@ def test_pretraitement_decrit_dans_l_openapi_et_rien_n_est_conserve(deux_canaux,
                             headers={"X-Request-ID": identifiant}, timeout=30)
     assert reponse.status_code == 200 and reponse.json()["request_id"] == identifiant
     assert len(http.lignes_journal()) == avant
+
+
+def test_journal_impossible_a_ecrire_unavailable_et_rien_de_conserve(tmp_path, exemple):
+    """Comme le 503 de HTTP : si le journal ne peut pas être écrit, la prédiction n'est pas servie (UNAVAILABLE,
+    message en français) et la base ne garde rien."""
+    from app.stockage.magasin import MagasinResultats
+
+    journal = tmp_path / "journal-dossier.jsonl"
+    journal.mkdir()  # un dossier à la place du fichier : toute écriture échoue (même en root)
+    base = tmp_path / "r.sqlite3"
+    rpc = ServeurGrpc(tmp_path / "grpc", {"JOURNAL_CHEMIN": str(journal), "BASE_SQLITE_CHEMIN": str(base)}).attendre()
+    try:
+        identifiant = f"panne-{uuid.uuid4().hex}"
+        with pytest.raises(grpc.RpcError) as erreur:
+            rpc.stub.Predire(message(exemple), timeout=30, metadata=(("x-request-id", identifiant),))
+        assert erreur.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert erreur.value.details().startswith("le journal des requêtes ne peut pas être écrit : la prédiction "
+                                                 "n'a pas été servie")
+        with pytest.raises(grpc.RpcError) as erreur_flux:
+            list(rpc.stub.PredireFlux(iter([message(exemple)] * 3), timeout=30))
+        assert erreur_flux.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        rpc.arreter()
+    magasin = MagasinResultats(f"sqlite:///{base}")
+    try:
+        assert magasin.lire(identifiant) is None
+        with magasin.moteur.connect() as connexion:
+            assert connexion.execute(text("SELECT count(*) FROM predictions")).scalar() == 0
+    finally:
+        magasin.moteur.dispose()

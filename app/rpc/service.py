@@ -9,6 +9,8 @@ message d'erreur brut de Python (INTERNAL, journalisé).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import queue
 import threading
@@ -144,9 +146,8 @@ def _traiter_les_refus(methode):
             journal.exception("erreur interne (gRPC %s)", methode.__name__)
             contexte.abort(grpc.StatusCode.INTERNAL, "erreur interne du serveur ; elle a été journalisée")
 
-    choisie = enveloppe_flux if methode.__name__ == "PredireFlux" else enveloppe
-    choisie.__name__ = methode.__name__
-    return choisie
+    choisie = enveloppe_flux if inspect.isgeneratorfunction(methode) else enveloppe  # flux sortant : un générateur
+    return functools.wraps(methode)(choisie)
 
 
 class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
