@@ -248,6 +248,19 @@ def test_flux_un_message_invalide_termine_le_flux_apres_avoir_servi_les_preceden
     assert conservees == recues
 
 
+def test_champ_inconnu_refuse_comme_une_cle_en_trop(deux_canaux, exemple):
+    """Un message d'une autre version du .proto (champ n° 34 inconnu ici) : INVALID_ARGUMENT, comme une clé en
+    trop dans le JSON de /predire ; le détail nomme le numéro du champ."""
+    _, rpc = deux_canaux
+    predire_brut = rpc.canal.unary_unary(f"/{SERVICE}/Predire", request_serializer=lambda octets: octets,
+                                         response_deserializer=pb.ReponsePrediction.FromString)
+    with pytest.raises(grpc.RpcError) as erreur:
+        predire_brut(message(exemple).SerializeToString() + bytes([0x90, 0x02, 0x01]), timeout=30)  # champ 34 = 1
+    assert erreur.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v["champ"] for v in violations(erreur.value)] == ["champ n° 34"]
+    assert predire_brut(message(exemple).SerializeToString(), timeout=30).configuration == "A"
+
+
 def test_x_request_id_invalide(deux_canaux, exemple):
     _, rpc = deux_canaux
     with pytest.raises(grpc.RpcError) as erreur:

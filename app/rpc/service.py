@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, unknown_fields
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from pydantic import ValidationError
@@ -47,6 +47,7 @@ MESSAGES_MAX_FLUX = 9_999_999
 LONGUEUR_MAX_ID_FLUX = 128 - 1 - len(str(MESSAGES_MAX_FLUX))
 """x-request-id d'un flux : ``-<rang>`` y est ajouté et chaque request_id garde 128 caractères au plus."""
 _FIN = object()
+CHAMP_INCONNU = "champ inconnu : il ne fait pas partie des 32 attributs d'un élève (autre version du .proto ?)"
 
 
 class Refus(Exception):
@@ -90,13 +91,18 @@ def en_dict(message: pb.DemandePrediction) -> dict:
 
 
 def valider(message: pb.DemandePrediction, prefixe: str = "") -> DemandePrediction:
-    """Le schéma pydantic de ``/predire`` ; ``Refus`` INVALID_ARGUMENT avec le détail par champ sinon."""
+    """Le schéma pydantic de ``/predire`` ; ``Refus`` INVALID_ARGUMENT avec le détail par champ sinon. Un champ
+    que ce ``.proto`` ne connaît pas (client d'une autre version) est refusé, comme une clé en trop en JSON."""
+    details = [{"champ": f"champ n° {champ.field_number}", "message": CHAMP_INCONNU}
+               for champ in unknown_fields.UnknownFieldSet(message)]
     try:
-        return DemandePrediction.model_validate(en_dict(message))
+        demande = DemandePrediction.model_validate(en_dict(message))
     except ValidationError as erreur:
-        details = detailler(erreur)
+        details = detailler(erreur) + details
+    if details:
         raise Refus(code_pb2.INVALID_ARGUMENT, prefixe + resume(details),
-                    [{"champ": prefixe + d["champ"], "message": d["message"]} for d in details]) from None
+                    [{"champ": prefixe + d["champ"], "message": d["message"]} for d in details])
+    return demande
 
 
 def refus_du_stockage(erreur: Exception, consequence: str, request_id: str) -> Refus:
