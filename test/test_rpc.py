@@ -385,3 +385,19 @@ def test_journal_impossible_a_ecrire_unavailable_et_rien_de_conserve(tmp_path, e
             assert connexion.execute(text("SELECT count(*) FROM predictions")).scalar() == 0
     finally:
         magasin.moteur.dispose()
+
+
+def test_un_flux_annule_par_le_client_libere_son_fil(tmp_path, exemple):
+    """Avec un seul fil de service (GRPC_FILS=1), un flux que le client annule pendant que le serveur attend
+    son message suivant rend le fil : l'appel suivant est servi."""
+    rpc = ServeurGrpc(tmp_path / "grpc", {"JOURNAL_CHEMIN": str(tmp_path / "j.jsonl"),
+                                          "BASE_SQLITE_CHEMIN": str(tmp_path / "r.sqlite3"), "GRPC_FILS": "1"}).attendre()
+    try:
+        a_envoyer: queue.Queue = queue.Queue()
+        a_envoyer.put(message(exemple))
+        reponses = rpc.stub.PredireFlux(iter(a_envoyer.get, None), timeout=60)
+        assert next(reponses).request_id.endswith("-1")
+        reponses.cancel()  # le serveur attendait le message suivant
+        assert rpc.stub.Predire(message(exemple), timeout=15).configuration == "A"
+    finally:
+        rpc.arreter()

@@ -223,7 +223,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         rang = 0
         fini = False
         while not fini:
-            morceau = [arrivees.get()]
+            morceau = [_suivant(arrivees, contexte)]
             while len(morceau) < MORCEAU_MAX and morceau[-1] is not _FIN:
                 try:
                     morceau.append(arrivees.get_nowait())
@@ -257,6 +257,17 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
                     yield reponse(p, i, d.user_id, predicteur.version, duree_ms)
             if refus is not None:
                 raise refus
+
+
+def _suivant(arrivees: queue.Queue, contexte):
+    """Le prochain message du flux ; ``_FIN`` à la fin, ou quand l'appel n'est plus actif (annulé par le client,
+    délai dépassé) : le fil de service n'attend jamais un message qui ne viendra pas."""
+    while True:
+        try:
+            return arrivees.get(timeout=0.5)
+        except queue.Empty:
+            if not contexte.is_active():
+                return _FIN
 
 
 def _lire(requetes, arrivees: queue.Queue, contexte) -> None:
