@@ -27,7 +27,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PORT=8080
+    PORT=8080 \
+    GRPC_PORT=50051
 
 WORKDIR /app
 
@@ -56,9 +57,12 @@ COPY deploy/entrypoint.sh /usr/local/bin/entrypoint.sh
 RUN chmod 0755 /usr/local/bin/entrypoint.sh \
  && python -m compileall -q app gunicorn.conf.py
 
-EXPOSE 8080
+# 8080 : API HTTP (gunicorn, commande par défaut) ; 50051 : serveur gRPC, même image, autre commande :
+#   docker run -p 127.0.0.1:50051:50051 prediction-etudiante-api python -m app.rpc
+EXPOSE 8080 50051
 
-# Python, pas curl (absent de l'image slim). Le port est celui du serveur ($PORT).
+# Python, pas curl (absent de l'image slim). Le port est celui du serveur ($PORT). Pour le serveur
+# gRPC, docker-compose.yml remplace ce contrôle par grpc.health.v1 (README, section gRPC).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request as u; sys.exit(0 if u.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4).status == 200 else 1)"]
 

@@ -6,7 +6,7 @@ DONNEES ?= code/student-por.csv
 RAPPEL ?= 0.80
 JOURNAL ?=
 
-.PHONY: installer api dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference clean
+.PHONY: installer api grpc talons dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference clean
 
 installer: $(VENV)/.installe
 
@@ -17,6 +17,12 @@ $(VENV)/.installe: requirements.txt requirements-entrainement.txt requirements-d
 
 api: installer  ## production locale : gunicorn sur :$${PORT:-8080}
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+grpc: installer  ## serveur gRPC sur :$${GRPC_PORT:-50051} (même code, même modèle, mêmes enregistrements)
+	$(BIN)/python -m app.rpc
+
+talons: installer  ## régénère les talons gRPC versionnés depuis app/rpc/prediction.proto
+	$(BIN)/python -m outils.generer_talons
 
 dev: installer  ## serveur de développement (sans debug)
 	$(BIN)/python -m app.main

@@ -22,6 +22,10 @@ class ErreurConfiguration(ValueError):
 @dataclass(frozen=True)
 class Configuration:
     port: int = 8080
+    port_grpc: int = 50051
+    """Port du serveur gRPC (``python -m app.rpc``, ``make grpc``)."""
+    fils_grpc: int = 8
+    """Appels gRPC servis en même temps (un flux occupe un fil pendant toute sa durée)."""
     chemin_modele: Path = RACINE / "code" / "modele_trees.pkl"
     chemin_variables: Path = RACINE / "code" / "features.pkl"
     chemin_fiche: Path = RACINE / "code" / "model_card.json"
@@ -99,6 +103,8 @@ class Configuration:
             raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
         config = cls(
             port=entier("PORT", defaut.port, 1, 65535),
+            port_grpc=entier("GRPC_PORT", defaut.port_grpc, 1, 65535),
+            fils_grpc=entier("GRPC_FILS", defaut.fils_grpc, 1, 256),
             chemin_modele=chemin("MODELE_CHEMIN", defaut.chemin_modele),
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),

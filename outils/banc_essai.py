@@ -12,8 +12,12 @@ partagée et bruyante : seuls les rapports mesurés ensemble comptent) :
    production), même boucle locale, générateur de charge ``wrk`` (p50, p99, et CPU des workers
    par requête, moins sensible à la charge des voisins) ; puis un ``POST /predire/lot`` du plus
    grand lot permis, en JSON et en CSV, de bout en bout ;
-4. démarrage à froid : du lancement de gunicorn à la première réponse 200 de ``/predire`` ;
-5. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge.
+4. gRPC (``python -m app.rpc``, lancé à côté du même gunicorn) : ``Predire`` unaire contre HTTP
+   ``/predire``, même générateur de charge (client Python, mêmes fils, tours alternés ; et CPU du
+   serveur par requête) ; puis un flux ``PredireFlux`` du plus grand lot permis contre
+   ``POST /predire/lot`` du même lot en JSON ;
+5. démarrage à froid : du lancement de gunicorn à la première réponse 200 de ``/predire`` ;
+6. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge.
 
 Aucune donnée d'élève réel n'est utilisée ni affichée : les élèves sont tirés au hasard dans le
 schéma ; journal et base vont dans un dossier temporaire, effacé à la fin.
@@ -208,17 +212,150 @@ def _wrk(url: str, duree: int, connexions: int, script: Path | None) -> dict:
             "erreurs": int(non_2xx.group(1)) if non_2xx else 0}
 
 
+def _lancer_grpc(dossier: Path) -> tuple[subprocess.Popen, str]:
+    adresse = f"127.0.0.1:{_port_libre()}"
+    env = {**os.environ, "JOURNAL_CHEMIN": str(dossier / "requetes-grpc.jsonl"),
+           "BASE_SQLITE_CHEMIN": str(dossier / "resultats-grpc.sqlite3"), "DATABASE_URL": "", "API_TOKEN": ""}
+    processus = subprocess.Popen([sys.executable, "-m", "app.rpc", "--adresse", adresse], cwd=RACINE, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return processus, adresse
+
+
+def _attendre_grpc(adresse: str, processus: subprocess.Popen, limite: float = 60.0) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    debut = time.perf_counter()
+    with grpc.insecure_channel(adresse) as canal:
+        sante = health_pb2_grpc.HealthStub(canal)
+        while time.perf_counter() - debut < limite:
+            if processus.poll() is not None:
+                raise RuntimeError("app.rpc s'est arrêté pendant le démarrage")
+            try:
+                if sante.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.05)
+    raise RuntimeError("app.rpc ne répond pas")
+
+
+def _temps_cpu(pids: list) -> float:
+    """Secondes de CPU (utilisateur + système) consommées jusqu'ici par ces processus."""
+    tops = 0
+    for pid in pids:
+        champs = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tops += int(champs[11]) + int(champs[12])  # utime, stime (champs 14 et 15 de proc(5))
+    return tops / os.sysconf("SC_CLK_TCK")
+
+
+def _charge_python(fabrique, duree: float, fils: int, pids: list) -> dict:
+    """``fils`` fils qui appellent en boucle pendant ``duree`` s (``fabrique()`` donne l'appel d'un fil, avec
+    sa propre connexion) : req/s, p50, p99, erreurs, et CPU des processus serveurs par requête."""
+    import threading
+
+    durees: list[list[float]] = [[] for _ in range(fils)]
+    erreurs = [0] * fils
+    depart = threading.Barrier(fils + 1)
+    fin = [0.0]
+
+    def boucle(rang: int) -> None:
+        appel = fabrique()
+        depart.wait()
+        while time.perf_counter() < fin[0]:
+            debut = time.perf_counter()
+            if appel():
+                durees[rang].append(time.perf_counter() - debut)
+            else:
+                erreurs[rang] += 1
+
+    groupe = [threading.Thread(target=boucle, args=(rang,)) for rang in range(fils)]
+    for fil in groupe:
+        fil.start()
+    avant = _temps_cpu(pids)
+    fin[0] = time.perf_counter() + duree
+    depart.wait()
+    for fil in groupe:
+        fil.join()
+    toutes = sorted(d for liste in durees for d in liste)
+    n = len(toutes)
+    return {"par_s": n / duree, "requetes": n, "p50_ms": toutes[n // 2] * 1e3 if n else float("nan"),
+            "p99_ms": toutes[min(n - 1, int(n * 0.99))] * 1e3 if n else float("nan"), "erreurs": sum(erreurs),
+            "cpu_us": (_temps_cpu(pids) - avant) / max(1, n) * 1e6}
+
+
+def mesurer_grpc(dossier: Path, url: str, pid_maitre: int, duree: int, fils: int, lot_json_s: float | None) -> dict:
+    """gRPC ``Predire`` contre HTTP ``/predire`` (même client Python, tours alternés), puis un flux du plus grand
+    lot permis (``PredireFlux``) contre ``POST /predire/lot`` du même lot."""
+    import http.client
+
+    import grpc
+
+    from app.modele.eleves_aleatoires import eleves_aleatoires
+    from app.rpc import prediction_pb2, prediction_pb2_grpc
+    from app.web.lots import LOT_MAX
+
+    (dossier / "grpc").mkdir()
+    processus, adresse = _lancer_grpc(dossier / "grpc")
+    try:
+        _attendre_grpc(adresse, processus)
+        eleve = json.loads(_exemple())
+        message = prediction_pb2.DemandePrediction(**{k: v for k, v in eleve.items() if v is not None})
+        corps = json.dumps(eleve).encode()
+        hote, port = url.removeprefix("http://").split(":")
+
+        def appel_http():
+            connexion = http.client.HTTPConnection(hote, int(port), timeout=10)
+
+            def appel() -> bool:
+                connexion.request("POST", "/predire", corps, {"Content-Type": "application/json"})
+                reponse = connexion.getresponse()
+                reponse.read()
+                return reponse.status == 200
+            return appel
+
+        def appel_grpc():
+            stub = prediction_pb2_grpc.PredictionStub(grpc.insecure_channel(adresse))
+
+            def appel() -> bool:
+                try:
+                    stub.Predire(message, timeout=10)
+                    return True
+                except grpc.RpcError:
+                    return False
+            return appel
+
+        workers = lambda: _workers(pid_maitre)  # noqa: E731
+        _charge_python(appel_http, 1, fils, workers())  # échauffement
+        _charge_python(appel_grpc, 1, fils, [processus.pid])
+        tours: dict[str, list[dict]] = {"http": [], "grpc": []}
+        for _ in range(TOURS_HTTP):
+            tours["http"].append(_charge_python(appel_http, duree, fils, workers()))
+            tours["grpc"].append(_charge_python(appel_grpc, duree, fils, [processus.pid]))
+        lot = [prediction_pb2.DemandePrediction(**{k: v for k, v in e.items() if v is not None})
+               for e in eleves_aleatoires(LOT_MAX, graine=5, notes_absentes=0.15)]
+        flux = []
+        with grpc.insecure_channel(adresse) as canal:
+            stub = prediction_pb2_grpc.PredictionStub(canal)
+            for _ in range(3):
+                debut = time.perf_counter()
+                recues = sum(1 for _ in stub.PredireFlux(iter(lot), timeout=300))
+                flux.append(time.perf_counter() - debut)
+                if recues != len(lot):
+                    raise RuntimeError(f"PredireFlux : {recues} réponses pour {len(lot)} messages")
+    finally:
+        _arreter(processus)
+    return {**{canal: _medianes(mesures) for canal, mesures in tours.items()}, "fils": fils,
+            "flux": {"taille": len(lot), "secondes": statistics.median(flux), "lot_json_s": lot_json_s}}
+
+
 def _workers(pid_maitre: int) -> list[str]:
     return Path(f"/proc/{pid_maitre}/task/{pid_maitre}/children").read_text().split()
 
 
 def _temps_cpu_workers(pid_maitre: int) -> float:
     """Secondes de CPU (utilisateur + système) consommées jusqu'ici par les workers gunicorn."""
-    tops = 0
-    for pid in _workers(pid_maitre):
-        champs = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        tops += int(champs[11]) + int(champs[12])  # utime, stime (champs 14 et 15 de proc(5))
-    return tops / os.sysconf("SC_CLK_TCK")
+    return _temps_cpu(_workers(pid_maitre))
 
 
 def _charge(pid_maitre: int, url: str, duree: int, connexions: int, script: Path | None) -> dict:
@@ -309,10 +446,11 @@ def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
         memoire = _memoire(processus.pid)
         lots = _lots_http(url, processus.pid)
         memoire_lots = _memoire(processus.pid)
+        rpc = mesurer_grpc(dossier, url, processus.pid, duree, connexions // 2, lots["durees"].get("json"))
     finally:
         _arreter(processus)
     return {**{route: _medianes(mesures) for route, mesures in tours.items()}, "lots": lots,
-            "memoire": memoire, "memoire_lots": memoire_lots}
+            "memoire": memoire, "memoire_lots": memoire_lots, "grpc": rpc}
 
 
 def _medianes(mesures: list[dict]) -> dict:
@@ -369,6 +507,22 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
                                  f"{secondes:.2f} s ({_milliers(taille / secondes)} élèves/s)",
                                  "validation, prédiction, explication, conservation et réponse comprises",
                                  "", "", None))
+        rpc = http["grpc"]
+        g, h = rpc["grpc"], rpc["http"]
+        lignes.append(_ligne(f"gRPC Predire unaire (client Python, {rpc['fils']} fils, médiane de {TOURS_HTTP} tours)",
+                             f"{g['par_s']:.0f} req/s ; p50 {g['p50_ms']:.2f} ms ; p99 {g['p99_ms']:.2f} ms ; "
+                             f"{g['cpu_us']:.0f} µs CPU serveur/req ; {g['erreurs']} erreur(s)",
+                             f"HTTP /predire, même client (tours alternés) : {h['par_s']:.0f} req/s ; "
+                             f"p50 {h['p50_ms']:.2f} ms ; p99 {h['p99_ms']:.2f} ms ; {h['cpu_us']:.0f} µs CPU serveur/req",
+                             f"{100 * g['par_s'] / h['par_s']:.0f} % (CPU/req : {g['cpu_us'] / h['cpu_us']:.2f}×)",
+                             "rapporté", None))
+        flux = rpc["flux"]
+        reference = (f"POST /predire/lot du même nombre en JSON : {flux['lot_json_s']:.2f} s "
+                     f"({_milliers(flux['taille'] / flux['lot_json_s'])} élèves/s)") if flux["lot_json_s"] else ""
+        lignes.append(_ligne(f"gRPC PredireFlux, {_milliers(flux['taille'])} élèves en un flux (médiane de 3)",
+                             f"{flux['secondes']:.2f} s ({_milliers(flux['taille'] / flux['secondes'])} élèves/s)",
+                             reference, f"{flux['lot_json_s'] / flux['secondes']:.2f}×" if flux["lot_json_s"] else "",
+                             "rapporté", None))
         for moment, cle in (("après la charge /predire", "memoire"), ("après les lots", "memoire_lots")):
             for rang, (rss, pss) in enumerate(http[cle], start=1):
                 lignes.append(_ligne(f"mémoire du worker {rang} ({moment})", f"RSS {rss / 1024:.0f} Mio",

@@ -202,7 +202,7 @@ def enregistrement(user_id, entrees, numero=0, request_id=None) -> dict:
     return nouvel_enregistrement(
         horodatage=horodatage.isoformat(timespec="microseconds"), request_id=request_id or uuid.uuid4().hex,
         user_id=user_id, configuration="A", entrees=entrees, prediction=numero % 2, probabilite_echec=0.25,
-        probabilite_reussite=0.75, seuil=0.4, model_version="essai")
+        probabilite_reussite=0.75, seuil=0.4, model_version="essai", canal="http")
 
 
 def lignes(registre) -> list[dict]:

@@ -289,3 +289,85 @@ def test_premier_200_sur_predire_apres_docker_run(image, mesurer):
         docker("rm", "-f", nom, verifier=False)
     assert statut == 200
     mesurer("docker run → premier 200 sur /predire", f"{duree:.2f} s")
+
+
+# --- La pile complète sous compose : API HTTP, serveur gRPC et PostgreSQL ------------------------------
+
+def _compose(projet: str, env: dict, *arguments: str, delai: float = 600, verifier: bool = True):
+    return docker("compose", "-p", projet, "-f", str(RACINE / "docker-compose.yml"), *arguments, delai=delai,
+                  verifier=verifier, env=env)
+
+
+def test_compose_api_grpc_et_postgresql(image, mesurer):
+    """``docker compose up`` (image de la session) : l'API attend PostgreSQL sain, le serveur gRPC aussi ;
+    une prédiction par HTTP et une par gRPC se relisent dans PostgreSQL (psql dans son conteneur) et dans
+    le journal commun, chacune une fois, avec son canal ; chaque service passe son contrôle de santé ;
+    ``down -v`` retire tout."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from app.rpc import prediction_pb2, prediction_pb2_grpc
+
+    projet = f"pe-test-{SESSION}-compose"
+    port_http, port_grpc = port_libre(), port_libre()
+    env = {"IMAGE_API": image, "PORT_HOTE": str(port_http), "GRPC_PORT_HOTE": str(port_grpc),
+           "POSTGRES_PASSWORD": uuid.uuid4().hex, "GUNICORN_WORKERS": "1"}
+    debut = time.monotonic()
+    try:
+        _compose(projet, env, "up", "-d")
+        url = f"http://127.0.0.1:{port_http}"
+        canal = grpc.insecure_channel(f"127.0.0.1:{port_grpc}")
+        sante = health_pb2_grpc.HealthStub(canal)
+        pret_http = pret_grpc = False
+        while time.monotonic() - debut < 180 and not (pret_http and pret_grpc):
+            try:
+                pret_http = pret_http or requests.get(url + "/ready", timeout=2).status_code == 200
+            except requests.RequestException:
+                pass
+            try:
+                pret_grpc = pret_grpc or sante.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
+                    health_pb2.HealthCheckResponse.SERVING
+            except grpc.RpcError:
+                pass
+            time.sleep(0.5)
+        journaux = _compose(projet, env, "logs", verifier=False)
+        assert pret_http and pret_grpc, f"pile pas prête : HTTP {pret_http}, gRPC {pret_grpc}\n{journaux.stdout[-3000:]}"
+        mesurer("docker compose up → API (/ready) et gRPC (SERVING) prêts", f"{time.monotonic() - debut:.1f} s")
+
+        id_http, id_grpc = f"compose-http-{SESSION}", f"compose-grpc-{SESSION}"
+        reponse = requests.post(url + "/predire", json=DONNEES, headers={"X-Request-ID": id_http}, timeout=30)
+        assert reponse.status_code == 200, reponse.text[:500]
+        par_grpc = prediction_pb2_grpc.PredictionStub(canal).Predire(
+            prediction_pb2.DemandePrediction(**DONNEES), timeout=30, metadata=(("x-request-id", id_grpc),))
+        assert par_grpc.request_id == id_grpc
+        assert par_grpc.probabilite_echec == reponse.json()["resultats"]["probabilite_echec"]
+        canal.close()
+
+        requete = (f"SELECT request_id, canal FROM predictions WHERE request_id IN ('{id_http}', '{id_grpc}') "
+                   "ORDER BY canal")
+        lu = _compose(projet, env, "exec", "-T", "postgres", "psql", "-U", "etudiante", "-d", "resultats",
+                      "-tA", "-c", requete, delai=60).stdout.split()
+        assert lu == [f"{id_grpc}|grpc", f"{id_http}|http"]
+        compter = ("import json; l = [json.loads(x) for x in open('/app/donnees/requetes_enrg.jsonl')]; "
+                   f"print(sorted((e['request_id'], e['canal']) for e in l if e['request_id'] in ('{id_http}', '{id_grpc}')))")
+        assert _compose(projet, env, "exec", "-T", "grpc", "python", "-c", compter, delai=60).stdout.strip() == \
+            str(sorted([(id_http, "http"), (id_grpc, "grpc")]))
+
+        noms = docker("ps", "--filter", f"label=com.docker.compose.project={projet}", "--format",
+                      "{{.Names}}").stdout.split()
+        assert len(noms) == 3, noms
+        for nom in noms:  # chaque contrôle de santé déclaré dans docker-compose.yml passe
+            assert docker("healthcheck", "run", nom, verifier=False).returncode == 0, nom
+        # Le serveur gRPC est le processus 1 de son conteneur : docker stop (SIGTERM) l'arrête proprement.
+        (grpc_nom,) = [nom for nom in noms if "grpc" in nom]
+        debut_arret = time.monotonic()
+        docker("stop", grpc_nom, delai=60)
+        mesurer("docker stop du conteneur gRPC (SIGTERM) → sortie", f"{time.monotonic() - debut_arret:.1f} s")
+        assert docker("inspect", "-f", "{{.State.ExitCode}}", grpc_nom).stdout.strip() == "0", \
+            _compose(projet, env, "logs", "grpc", verifier=False).stdout[-3000:]
+    finally:
+        _compose(projet, env, "down", "-v", verifier=False)
+    restants = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={projet}", "--format",
+                      "{{.Names}}").stdout.split()
+    volumes = [v for v in docker("volume", "ls", "--format", "{{.Name}}").stdout.split() if v.startswith(projet)]
+    assert restants == [] and volumes == [], (restants, volumes)

@@ -33,11 +33,11 @@ OPERATIONS = {
     ("delete", "/predictions/user/{user_id}"): "effacerHistorique",
     ("get", "/predictions/export"): "exporterPredictions", ("get", "/metrics"): "lireMetriques",
     ("get", "/derive"): "deriveRecente", ("post", "/predire/lot/partiel"): "predireLotPartiel",
-    ("get", "/classe"): "pageClasse",
+    ("get", "/classe"): "pageClasse", ("post", "/pretraitement"): "pretraiter",
 }
 """Les operationId publiés : un client généré nomme ses fonctions ainsi, les changer le casse."""
 ENUMERATIONS = {"Ecole", "Sexe", "Adresse", "TailleFamille", "SituationParents", "Metier", "Raison", "Responsable",
-                "OuiNon", "Configuration", "ClassePredite", "Libelle", "Effet", "NiveauDerive"}
+                "OuiNon", "Configuration", "ClassePredite", "Libelle", "Effet", "NiveauDerive", "Canal"}
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +225,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
         "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions"),
         "surveillance": ("derive_recente",),
         "pages": ("page_classe",),
+        "pretraitement": ("pretraiter",),
     }.items() for nom in noms}
     # raise_on_unexpected_status : un statut que le document ne déclare pas ferait échouer l'appel.
     client = client_mod.Client(base_url=url, raise_on_unexpected_status=True, timeout=30)
@@ -283,6 +284,9 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     noter("predireLotPartiel", 200)
     assert "<html" in ops["page_classe"].sync(client=client)
     noter("pageClasse", 200)
+    encode = ops["pretraiter"].sync(client=client, body=demande)
+    assert isinstance(encode, modeles.ReponsePretraitement) and len(encode.variables) == len(encode.valeurs)
+    noter("pretraiter", 200)
     # La forme CSV, que le générateur saute : envoyée par le client HTTP sous-jacent (exemple du README).
     csv = ";".join(exemple) + "\n" + ";".join(str(v) for v in exemple.values()) + "\n"
     reponse_csv = client.get_httpx_client().post("/predire/lot", content=csv, headers={"Content-Type": "text/csv"})

@@ -1,6 +1,8 @@
 """L'architecture en couches, vérifiée sur le code : dossiers de ``app/``, sens des imports, aucun cycle.
 
-web → modele → stockage ; ``entrainement`` à côté (il lit le modèle), jamais importé par le service ;
+web → modele → stockage ; ``rpc`` (serveur gRPC) au rang du web : second adaptateur d'entrée du même
+noyau, il importe modele et stockage, jamais web (ni web lui) ; ``entrainement`` à côté (il lit le
+modèle), jamais importé par le service ;
 ``config``, ``json_rapide`` et ``journalisation`` sont des feuilles que tout le monde peut lire.
 """
 
@@ -17,7 +19,7 @@ from test.conftest import RACINE
 
 APP = RACINE / "app"
 # Rang de chaque couche : un module n'importe que des rangs strictement inférieurs, ou sa propre couche.
-RANGS = {"feuille": 0, "stockage": 1, "modele": 2, "web": 3, "entrainement": 3, "entree": 4}
+RANGS = {"feuille": 0, "stockage": 1, "modele": 2, "web": 3, "rpc": 3, "entrainement": 3, "entree": 4}
 FEUILLES = {"app.config", "app.json_rapide", "app.journalisation"}
 ENTREES = {"app", "app.main", "app.wsgi"}
 
@@ -59,7 +61,7 @@ def test_les_couches_sont_des_dossiers_et_app_reste_petit():
     directs = sorted(f.name for f in APP.glob("*.py"))
     assert len(directs) <= 8, directs
     assert {d.name for d in APP.iterdir() if d.is_dir() and d.name != "__pycache__"} == \
-        {"web", "modele", "stockage", "entrainement"}
+        {"web", "rpc", "modele", "stockage", "entrainement"}
 
 
 def test_un_import_ne_fait_que_descendre(graphe):
@@ -93,15 +95,25 @@ def test_aucun_cycle_d_imports(graphe):
     assert [c for c in cycles if not all(a.startswith(c[0]) or c[0].startswith(a) for a in c)] == []
 
 
-def test_le_service_demarre_sans_pandas_ni_scikit_learn_ni_entrainement(tmp_path):
-    """Avec le cache compilé, l'API ne charge que numpy : l'image de service n'a besoin de rien d'autre."""
+def test_l_adaptateur_grpc_n_importe_ni_le_web_ni_l_entrainement(graphe):
+    rpc = [m for m in graphe if _couche(m) == "rpc"]
+    assert "app.rpc.service" in rpc and "app.rpc.serveur" in rpc
+    assert [(m, i) for m in rpc for i in graphe[m] if _couche(i) in ("web", "entrainement")] == []
+    assert [(m, i) for m in graphe if _couche(m) == "web" for i in graphe[m] if _couche(i) == "rpc"] == []
+
+
+@pytest.mark.parametrize("demarrage", ["from app import create_app\ncreate_app(config)",
+                                       "from app.modele.noyau import construire_noyau\nimport app.rpc.serveur\n"
+                                       "construire_noyau(config)"], ids=["http", "grpc"])
+def test_le_service_demarre_sans_pandas_ni_scikit_learn_ni_entrainement(tmp_path, demarrage):
+    """Avec le cache compilé, l'API (et le serveur gRPC) ne chargent que numpy : l'image de service n'a besoin
+    de rien d'autre."""
     programme = (
         "import sys\n"
         "from app.config import Configuration\n"
-        "from app import create_app\n"
         f"config = Configuration.depuis_environnement({{'JOURNAL_CHEMIN': r'{tmp_path / 'j.jsonl'}', "
         f"'BASE_SQLITE_CHEMIN': r'{tmp_path / 'r.sqlite3'}'}})\n"
-        "create_app(config)\n"
+        f"{demarrage}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'sklearn', 'scipy', 'joblib')"
         " or m.startswith('app.entrainement')))\n"
     )

@@ -160,3 +160,44 @@ def test_insertion_directe_ecrit_comme_insert_de_sqlalchemy(magasin, exemple):
     assert len(brutes) == 2
     assert brutes[0][1:] == brutes[1][1:]  # octet pour octet dans la base, hors request_id
     assert magasin.lire(directe["request_id"]) == directe
+
+
+def test_une_base_creee_sans_la_colonne_canal_la_recoit_au_demarrage(url_base, registre, exemple):
+    """Une base d'avant le serveur gRPC (table sans ``canal``) : la colonne est ajoutée au démarrage, une fois
+    (idempotent), les lignes existantes valent « http » (seul canal d'alors), les nouvelles gardent le leur."""
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Integer,
+        MetaData,
+        Table,
+        create_engine,
+        insert,
+    )
+
+    from app.stockage.enregistrement import colonnes_sql
+
+    ancienne = Table("predictions", MetaData(),
+                     Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+                     *[c for c in colonnes_sql() if c.name != "canal"])
+    avant = enregistrement("eleve-ancien", exemple)
+    moteur = create_engine(url_base)
+    with moteur.begin() as connexion:
+        ancienne.create(connexion)
+        ligne = {k: v for k, v in avant.items() if k != "canal"}
+        connexion.execute(insert(ancienne), [{**ligne, "horodatage": dt.datetime.fromisoformat(ligne["horodatage"])}])
+    moteur.dispose()
+
+    for _ in range(2):  # deux démarrages : le second ne change rien
+        magasin = MagasinResultats(url_base)
+        assert magasin.preparer() is True
+    try:
+        assert magasin.lire(avant["request_id"]) == avant  # canal « http » pour la ligne d'avant
+        nouvelle = {**enregistrement("eleve-nouveau", exemple, numero=1), "canal": "grpc"}
+        conserver(magasin, registre, [nouvelle])
+        assert magasin.lire(nouvelle["request_id"]) == nouvelle
+        with magasin.moteur.connect() as connexion:
+            canaux = connexion.execute(text("SELECT canal FROM predictions ORDER BY numero")).scalars().all()
+        assert canaux == ["http", "grpc"]
+    finally:
+        magasin.moteur.dispose()

@@ -47,3 +47,9 @@ def detailler(erreur: ValidationError) -> list[dict[str, str]]:
         {"champ": _nom_champ(e["loc"]), "message": _message(e)}
         for e in erreur.errors(include_url=False)
     ]
+
+
+def resume(details: list[dict[str, str]]) -> str:
+    """Le message d'ensemble d'un élève refusé (réponse 400 de l'API HTTP, statut INVALID_ARGUMENT de gRPC)."""
+    champs = ", ".join(d["champ"] for d in details[:5]) + (" …" if len(details) > 5 else "")
+    return f"données de l'élève invalides ({len(details)} problème(s) : {champs})"

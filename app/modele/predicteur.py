@@ -36,6 +36,7 @@ from app.modele.schema import (
     configuration_pour,
     configurations_pour,
 )
+from app.stockage.enregistrement import nouvel_enregistrement
 
 LIBELLES = {CLASSE_ECHEC: "échec", CLASSE_REUSSITE: "réussite"}
 AVERTISSEMENT_G2_SEUL = ("G2 sans G1 : aucune configuration n'utilise G2 seul, la note G2 a été ignorée "
@@ -122,6 +123,27 @@ class LotPredictions:
         )
 
 
+def enregistrement(prediction: Prediction, *, request_id: str, user_id: str | None, entrees: dict, version: str,
+                   canal: str, horodatage: str | None = None) -> dict:
+    """La ligne du journal et de la base (``app.stockage.enregistrement``) d'une prédiction servie, quel
+    que soit le canal (HTTP ou gRPC) : une seule façon de la remplir."""
+    return nouvel_enregistrement(
+        horodatage=horodatage, request_id=request_id, user_id=user_id, configuration=prediction.configuration,
+        entrees=entrees, prediction=prediction.prediction, probabilite_echec=prediction.probabilite_echec,
+        probabilite_reussite=prediction.probabilite_reussite, seuil=prediction.seuil, model_version=version,
+        canal=canal)
+
+
+@dataclass(frozen=True)
+class VecteurEncode:
+    """Ce que le modèle voit d'un élève : la ligne transformée (one-hot, entiers tels quels) et le nom de
+    chaque colonne (ceux de ``ColumnTransformer.get_feature_names_out``)."""
+
+    configuration: str
+    noms: tuple[str, ...]
+    valeurs: tuple[float, ...]
+
+
 class _Explicateurs(dict):
     """Explicateurs de référence (``app.modele.explication``), construits à la première demande : seul le
     chemin de repli (et les tests) en a besoin ; None si le classifieur n'est pas explicable."""
@@ -199,6 +221,22 @@ class Predicteur:
             explication=explication,
             avertissements=avertissements(valeurs, configuration),
         )
+
+    def pretraiter(self, eleve: Eleve) -> VecteurEncode:
+        """La ligne transformée que le modèle de la configuration de l'élève évalue, par le même objet que
+        ``predire`` : l'encodage du modèle compilé (vérifié égal au ``ColumnTransformer`` à la compilation),
+        ou le ``ColumnTransformer`` du pipeline pour une configuration non compilée."""
+        valeurs = eleve.__dict__
+        configuration = configuration_pour(eleve)
+        compile_ = self._compiles.get(configuration)
+        if compile_ is not None:
+            return VecteurEncode(configuration, compile_.noms_colonnes(), tuple(compile_.encoder(valeurs).tolist()))
+        from app.modele.pipeline import en_tableau
+
+        preparation = self._artefacts.modele["configurations"][configuration]["pipeline"][0]
+        ligne = preparation.transform(en_tableau([valeurs], configuration))[0]
+        return VecteurEncode(configuration, tuple(map(str, preparation.get_feature_names_out())),
+                             tuple(float(v) for v in ligne))
 
     def _par_le_pipeline(self, configuration: str, valeurs: Mapping) -> tuple[float, list[dict]]:
         """Chemin de repli : le pipeline scikit-learn (DataFrame d'une ligne) et l'explicateur de référence."""

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Column, DateTime, Float, SmallInteger, String
 from sqlalchemy.types import TypeEngine
 
 LONGUEUR_MAX_IDENTIFIANT = 128
+CANAUX = ("http", "grpc")
+"""Par où la prédiction a été demandée : l'API HTTP (Flask) ou le serveur gRPC (``app.rpc``)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Sql:
     type: TypeEngine
     nullable: bool = False
     unique: bool = False
+    defaut: str | None = None
+    """Valeur par défaut côté base (``server_default``) : celle que reçoivent les lignes d'une base
+    créée avant ce champ quand ``app.stockage.magasin`` ajoute la colonne au démarrage."""
 
 
 class Enregistrement(BaseModel):
@@ -40,6 +45,9 @@ class Enregistrement(BaseModel):
     probabilite_reussite: Annotated[float, Sql(Float)] = Field(ge=0, le=1)
     seuil: Annotated[float, Sql(Float)] = Field(gt=0, le=1)
     model_version: Annotated[str, Sql(String(LONGUEUR_MAX_IDENTIFIANT))]
+    # Ajouté avec le serveur gRPC : les lignes d'avant venaient toutes de l'API HTTP (défaut « http »).
+    canal: Annotated[Literal[CANAUX], Sql(String(8), defaut="http")] = Field(  # type: ignore[valid-type]
+        description="Canal de la demande : http (API REST) ou grpc (serveur gRPC)")
 
 
 COLONNES_ENREGISTREMENT = tuple(Enregistrement.model_fields)
@@ -51,7 +59,7 @@ def colonnes_sql() -> list[Column]:
     colonnes = []
     for nom, champ in Enregistrement.model_fields.items():
         sql = next(m for m in champ.metadata if isinstance(m, Sql))
-        colonnes.append(Column(nom, sql.type, nullable=sql.nullable, unique=sql.unique))
+        colonnes.append(Column(nom, sql.type, nullable=sql.nullable, unique=sql.unique, server_default=sql.defaut))
     return colonnes
 
 

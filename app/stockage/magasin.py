@@ -35,6 +35,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -121,6 +122,31 @@ def _compiler(requete, dialecte) -> tuple[str, tuple[str, ...] | None]:
     """(SQL du dialecte, ordre des paramètres si positionnels — « ? » de SQLite — sinon None : %(nom)s)."""
     compilee = requete.compile(dialect=dialecte)
     return compilee.string, (tuple(compilee.positiontup) if compilee.positional else None)
+
+
+def _ajouter_colonnes_manquantes(connexion) -> list[str]:
+    """Une base créée avant un champ de l'enregistrement (``canal``) reçoit sa colonne, avec sa valeur
+    par défaut pour les lignes existantes ; idempotent (la colonne présente n'est pas touchée), dans la
+    transaction de ``_assurer_schema`` (sous le verrou consultatif avec PostgreSQL)."""
+    presentes = {c["name"] for c in inspect(connexion).get_columns(PREDICTIONS.name)}
+    ajoutees = []
+    for colonne in PREDICTIONS.columns:
+        if colonne.name in presentes:
+            continue
+        if colonne.server_default is None and not colonne.nullable:
+            raise ErreurMagasin(f"colonne {colonne.name} absente de la table {PREDICTIONS.name}, sans valeur par "
+                                "défaut pour les lignes existantes : migration manuelle nécessaire")
+        dialecte = connexion.dialect
+        definition = f"{dialecte.identifier_preparer.quote(colonne.name)} {colonne.type.compile(dialect=dialecte)}"
+        if colonne.server_default is not None:
+            defaut = colonne.server_default.arg.replace("'", "''")
+            definition += f" DEFAULT '{defaut}'"
+        if not colonne.nullable:
+            definition += " NOT NULL"
+        connexion.execute(text(f"ALTER TABLE {dialecte.identifier_preparer.quote(PREDICTIONS.name)} ADD COLUMN {definition}"))
+        journal.info("base des résultats : colonne %s ajoutée à la table %s", colonne.name, PREDICTIONS.name)
+        ajoutees.append(colonne.name)
+    return ajoutees
 
 
 class ErreurMagasin(Exception):
@@ -257,6 +283,7 @@ class MagasinResultats:
                         if self.moteur_sql == "postgresql":
                             connexion.execute(text("SELECT pg_advisory_xact_lock(:cle)"), {"cle": CLE_VERROU_SCHEMA})
                         metadonnees.create_all(connexion, checkfirst=True)
+                        _ajouter_colonnes_manquantes(connexion)
                     break
                 except SQLAlchemyError:
                     if essai == 2:

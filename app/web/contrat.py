@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.modele.classes import CLASSE_ECHEC, CLASSE_REUSSITE
 from app.modele.schema import Configuration, DemandePrediction, Eleve, enumeration
-from app.stockage.enregistrement import Enregistrement
+from app.stockage.enregistrement import CANAUX, Enregistrement
 
 ClassePredite = enumeration("ClassePredite", (CLASSE_ECHEC, CLASSE_REUSSITE), "0 = échec, 1 = réussite",
                             noms=("ECHEC", "REUSSITE"))
@@ -48,6 +48,14 @@ class ReponsePrediction(BaseModel):
     avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
 
 
+class ReponsePretraitement(BaseModel):
+    configuration: Configuration = Field(description="La configuration que choisissent les notes connues")
+    variables: list[str] = Field(description="Nom de chaque colonne encodée (one-hot : champ_valeur ; entier : le champ)")
+    valeurs: list[float] = Field(description="La ligne que le modèle évalue, dans l'ordre de variables")
+    request_id: str
+    model_version: str
+
+
 class ResultatLot(Resultats):
     model_config = ConfigDict(extra="forbid", title="ResultatLot")
     request_id: str = Field(description="<X-Request-ID du lot>-<rang> (rang à partir de 1) : relisible par "
@@ -64,12 +72,16 @@ class ReponseLot(BaseModel):
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
 
 
+Canal = enumeration("Canal", CANAUX, "http (API REST) ou grpc (serveur gRPC)")
+
+
 class PredictionConservee(Enregistrement):
     """Une prédiction telle que conservée en base et au journal (champs de ``app.stockage.enregistrement``),
     avec ce que la base ne sait pas dire : les entrées validées et les valeurs permises."""
     configuration: Configuration
     entrees: Eleve
     prediction: ClassePredite
+    canal: Canal = Field(description="Canal de la demande : http (API REST) ou grpc (serveur gRPC)")
 
 
 LIMITE_DEFAUT = 20
@@ -271,6 +283,6 @@ class ReponseLotPartielle(BaseModel):
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
 
 
-MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
+MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
            Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle)

@@ -10,18 +10,12 @@ from flask.json.provider import DefaultJSONProvider
 
 from app.config import Configuration
 from app.json_rapide import en_octets
-from app.modele import artefacts
-from app.modele.compile.chargement import compiles_pour
 from app.modele.identifiants import (
     REGLE_IDENTIFIANT,
     identifiant_valide,
     nouvel_identifiant,
 )
-from app.modele.predicteur import Predicteur
-from app.stockage.conservation import ConservationGroupee
-from app.stockage.effacements import SuiviEffacements
-from app.stockage.journal import ErreurJournal, JournalRequetes
-from app.stockage.magasin import ErreurMagasin, MagasinResultats
+from app.modele.noyau import construire_noyau
 from app.web import erreurs, observation
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
@@ -55,37 +49,25 @@ class FournisseurJson(DefaultJSONProvider):
 def create_app(config: Configuration | None = None) -> Flask:
     """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
     config = config or Configuration.depuis_environnement()
-    charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
-                                fiche=config.chemin_fiche, differe=True)
-    compiles = compiles_pour(charges, config.chemin_compile)  # sans scikit-learn si le cache est valide
+    noyau = construire_noyau(config)  # modèle vérifié, prédicteur, journal, magasin (commun avec app.rpc)
+    charges, magasin = noyau.artefacts, noyau.magasin
     app = Flask(__name__)
     app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
     app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
     app.json = FournisseurJson(app)
-    magasin = MagasinResultats(config.url_base, connexions=config.fils)
-    magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
-    suivi = SuiviEffacements(magasin, registre)
-    try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence
-        suivi.rattraper()
-    except (ErreurMagasin, ErreurJournal) as erreur:
-        logging.getLogger("prediction_etudiante").warning("registre des effacements non appliqué au démarrage "
-                                                          "(%s) : il le sera dès que possible", erreur)
-    finally:
-        magasin.moteur.dispose()  # aucune connexion ouverte ne doit traverser le fork de gunicorn
     app.extensions[CLE] = Services(
         configuration=config,
         artefacts=charges,
-        predicteur=Predicteur(charges, config.seuils_forces, compiles),
-        journal=registre,
+        predicteur=noyau.predicteur,
+        journal=noyau.journal,
         magasin=magasin,
-        conservation=ConservationGroupee(magasin, registre),
+        conservation=noyau.conservation,
         places_lots=PlacesLots(config.lots_simultanes),
     )
     erreurs.enregistrer(app)
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
-    app.extensions["taches_de_fond"] = [suivi.demarrer]
+    app.extensions["taches_de_fond"] = [noyau.suivi.demarrer]
 
     @app.before_request
     def _identifiant():

@@ -20,6 +20,7 @@ ETIQUETTES = [
     {"name": "service", "description": "Accueil, santé, disponibilité et fiche du modèle"},
     {"name": "surveillance", "description": "Dérive des élèves reçus par rapport à l'entraînement (jeton API_TOKEN)"},
     {"name": "pages", "description": "Pages HTML pour les équipes éducatives"},
+    {"name": "pretraitement", "description": "Ce que le modèle voit d'un élève (encodage du pipeline)"},
     {"name": "documentation", "description": "Ce document et sa version lisible"},
 ]
 """Étiquettes des opérations : un client généré range ses fonctions par étiquette (api/prediction/…)."""
@@ -348,7 +349,7 @@ def document() -> dict:
                "model_version": "f24ed0ae8859", "inference_time_ms": 0.412}
     conservee = {"horodatage": "2026-11-23T08:00:00.000000+00:00", "request_id": "essai-0001", "user_id": "eleve-0042",
                  "configuration": "A", "entrees": exemple, "prediction": 1, "probabilite_echec": 0.0512,
-                 "probabilite_reussite": 0.9488, "seuil": 0.1385, "model_version": "f24ed0ae8859"}
+                 "probabilite_reussite": 0.9488, "seuil": 0.1385, "model_version": "f24ed0ae8859", "canal": "http"}
     service = _exemples_service()
     return {
         "openapi": "3.1.0",
@@ -406,6 +407,24 @@ def document() -> dict:
             )},
             "/predire/lot": (lot := _lot(en_tete_id, exemple, resultats)),
             "/predire/lot/partiel": _lot_partiel(lot, resultats),
+            "/pretraitement": {"post": _operation(
+                "pretraiter", "pretraitement", "Ligne encodée que le modèle évalue pour un élève",
+                description="Même corps que /predire (user_id accepté et ignoré). Renvoie la configuration, "
+                            "le nom de chaque colonne encodée et ses valeurs, calculés par l'objet qui sert "
+                            "les prédictions (modèle compilé, vérifié égal au ColumnTransformer du "
+                            "pipeline). Rien n'est prédit ni conservé.",
+                parameters=[en_tete_id],
+                requestBody={"required": True, "content": {"application/json": {
+                    "schema": {"$ref": _REF.format(model="DemandePrediction")}, "example": exemple}}},
+                reponses={
+                    "200": {"description": "Ligne encodée", "content": _json("ReponsePretraitement", exemple={
+                        "configuration": "A", "variables": ["school_GP", "school_MS", "age", "…"],
+                        "valeurs": [1.0, 0.0, 16.0, 0.0], "request_id": "essai-0001", "model_version": "f24ed0ae8859"}),
+                            "headers": {"X-Request-ID": {"description": "Le request_id de la requête",
+                                                         "schema": {"type": "string"}}}},
+                    **_erreurs(400, 413, 415),
+                },
+            )},
             "/classe": {"get": _operation(
                 "pageClasse", "pages", "Page des équipes éducatives : une classe, un élève, l'historique",
                 description="Page HTML en français servie par l'API (scripts et styles servis par elle, sans "

@@ -139,6 +139,20 @@ class ArbresCompiles:
                 x[colonne] = 1.0
         return x
 
+    def noms_colonnes(self) -> tuple[str, ...]:
+        """Le nom de chaque colonne transformée, comme ``ColumnTransformer.get_feature_names_out`` de
+        ``app.modele.pipeline`` (noms courts) : le champ pour un entier, ``champ_valeur`` pour une
+        colonne one-hot (vérifié à la compilation, ``app.modele.compile.compilation.verifier``)."""
+        noms = [""] * self.colonnes
+        for position, nom in enumerate(self.champs):
+            if self.colonne_numerique[position] >= 0:
+                noms[int(self.colonne_numerique[position])] = nom
+            for rang, valeur in enumerate(self.categories[position]):
+                colonne = int(self.colonne_categorie[position, rang])
+                if colonne >= 0:
+                    noms[colonne] = f"{nom}_{valeur}"
+        return tuple(noms)
+
     def encoder_lot(self, colonnes: dict[str, np.ndarray]) -> np.ndarray:
         """La matrice transformée d'un lot, depuis ses colonnes brutes (entiers, ou codes de catégorie),
         rangée par colonnes (ordre Fortran) : l'évaluation lit chaque colonne transformée d'un bloc d'un trait."""

@@ -205,6 +205,8 @@ def verifier(compile_, pipeline, graine: int = 20261123) -> None:
     une_a_une = np.array([p for p, _ in evaluations])
     if not np.array_equal(X, transformees):
         raise NonCompilable(f"configuration {compile_.configuration} : encodage différent de celui du pipeline")
+    if list(compile_.noms_colonnes()) != [str(n) for n in pipeline[0].get_feature_names_out()]:
+        raise NonCompilable(f"configuration {compile_.configuration} : noms des colonnes différents du pipeline")
     en_lot, contributions = compile_.evaluer_lot(X)
     ecart = max(float(np.max(np.abs(une_a_une - attendues))), float(np.max(np.abs(en_lot - attendues))))
     if not ecart <= ECART_TOLERE:

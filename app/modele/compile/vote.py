@@ -39,6 +39,9 @@ class VoteCompile:
     def encoder(self, valeurs: dict) -> np.ndarray:
         return self.membres[0].encoder(valeurs)
 
+    def noms_colonnes(self) -> tuple[str, ...]:
+        return self.membres[0].noms_colonnes()
+
     def encoder_lot(self, colonnes: dict[str, np.ndarray]) -> np.ndarray:
         return self.membres[0].encoder_lot(colonnes)
 

@@ -1,4 +1,5 @@
-"""``POST /predire`` : un élève → prédiction, probabilités et explication, conservées en base et au journal."""
+"""``POST /predire`` : un élève → prédiction, probabilités et explication, conservées en base et au journal.
+``POST /pretraitement`` : un élève → la ligne encodée que le modèle évalue, avec le nom de chaque colonne."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import time
 from flask import Blueprint, g, jsonify, request
 from pydantic import ValidationError
 
-from app.modele.erreurs_validation import detailler
-from app.modele.predicteur import Prediction
+from app.modele.erreurs_validation import detailler, resume
+from app.modele.predicteur import Prediction, enregistrement
 from app.modele.schema import DemandePrediction
-from app.stockage.enregistrement import nouvel_enregistrement
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import lire_json
@@ -27,8 +27,7 @@ def valider_demande(document) -> DemandePrediction:
         return DemandePrediction.model_validate(document)
     except ValidationError as erreur:
         details = detailler(erreur)
-        champs = ", ".join(d["champ"] for d in details[:5]) + (" …" if len(details) > 5 else "")
-        raise ErreurRequete(400, f"données de l'élève invalides ({len(details)} problème(s) : {champs})", details) from None
+        raise ErreurRequete(400, resume(details), details) from None
 
 
 def resultats(entrees: dict, prediction: Prediction) -> dict:
@@ -48,11 +47,9 @@ def resultats(entrees: dict, prediction: Prediction) -> dict:
 
 def enregistrement_journal(identifiant: str, user_id: str | None, entrees: dict, prediction: Prediction,
                            version: str, horodatage: str | None = None) -> dict:
-    """La ligne du journal et de la base (``app.stockage.enregistrement``) d'une prédiction servie."""
-    return nouvel_enregistrement(
-        horodatage=horodatage, request_id=identifiant, user_id=user_id, configuration=prediction.configuration,
-        entrees=entrees, prediction=prediction.prediction, probabilite_echec=prediction.probabilite_echec,
-        probabilite_reussite=prediction.probabilite_reussite, seuil=prediction.seuil, model_version=version)
+    """La ligne du journal et de la base d'une prédiction servie par HTTP (``app.modele.predicteur.enregistrement``)."""
+    return enregistrement(prediction, request_id=identifiant, user_id=user_id, entrees=entrees, version=version,
+                          canal="http", horodatage=horodatage)
 
 
 @bp.post("/predire")
@@ -77,3 +74,18 @@ def predire():
     if prediction.avertissements:
         corps["avertissements"] = prediction.avertissements
     return jsonify(corps)
+
+
+@bp.post("/pretraitement")
+def pretraitement():
+    """Le même corps que ``/predire`` ; rien n'est prédit ni conservé (``user_id`` est ignoré)."""
+    demande = valider_demande(lire_json(request))
+    s = services()
+    vecteur = s.predicteur.pretraiter(demande)
+    return jsonify({
+        "configuration": vecteur.configuration,
+        "variables": list(vecteur.noms),
+        "valeurs": list(vecteur.valeurs),
+        "request_id": g.request_id,
+        "model_version": s.predicteur.version,
+    })

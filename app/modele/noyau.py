@@ -1,0 +1,53 @@
+"""Le noyau commun aux deux points d'entrée (API HTTP ``app.web``, serveur gRPC ``app.rpc``) : modèle
+vérifié et chargé une fois, prédicteur, journal des requêtes, magasin des résultats et conservation
+groupée. Mêmes objets, mêmes enregistrements, quel que soit le canal."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.config import Configuration
+from app.modele import artefacts
+from app.modele.artefacts import Artefacts
+from app.modele.compile.chargement import compiles_pour
+from app.modele.predicteur import Predicteur
+from app.stockage.conservation import ConservationGroupee
+from app.stockage.effacements import SuiviEffacements
+from app.stockage.journal import ErreurJournal, JournalRequetes
+from app.stockage.magasin import ErreurMagasin, MagasinResultats
+
+journal = logging.getLogger("prediction_etudiante")
+
+
+@dataclass
+class Noyau:
+    artefacts: Artefacts
+    predicteur: Predicteur
+    journal: JournalRequetes
+    magasin: MagasinResultats
+    conservation: ConservationGroupee
+    suivi: SuiviEffacements
+    """Applique au journal de ce processus les effacements reçus par d'autres instances (``demarrer``
+    après le fork : gunicorn.conf.py, post_worker_init ; app.main ; app.rpc)."""
+
+
+def construire_noyau(config: Configuration) -> Noyau:
+    """Charge et vérifie le modèle (sha256), lit le modèle compilé (sans scikit-learn si le cache est
+    valide), prépare le schéma de la base (colonnes manquantes comprises) puis ferme ses connexions."""
+    charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
+                                fiche=config.chemin_fiche, differe=True)
+    compiles = compiles_pour(charges, config.chemin_compile)
+    magasin = MagasinResultats(config.url_base, connexions=config.fils)
+    magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
+    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
+    suivi = SuiviEffacements(magasin, registre)
+    try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence
+        suivi.rattraper()
+    except (ErreurMagasin, ErreurJournal) as erreur:
+        journal.warning("registre des effacements non appliqué au démarrage (%s) : il le sera dès que possible",
+                        erreur)
+    finally:
+        magasin.moteur.dispose()  # aucune connexion ouverte ne doit traverser le fork de gunicorn
+    return Noyau(artefacts=charges, predicteur=Predicteur(charges, config.seuils_forces, compiles),
+                 journal=registre, magasin=magasin, conservation=ConservationGroupee(magasin, registre), suivi=suivi)
