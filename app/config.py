@@ -26,6 +26,9 @@ class Configuration:
     chemin_variables: Path = RACINE / "code" / "features.pkl"
     chemin_fiche: Path = RACINE / "code" / "model_card.json"
     chemin_compile: Path = RACINE / "code" / "modele_compile.npz"
+    sha256_modele: str = ""
+    sha256_variables: str = ""
+    """Empreintes attendues des pickles ; vides : celles ancrées dans le code (app.modele.empreintes_modele)."""
     chemin_journal: Path = Path("requetes_enrg.jsonl")
     mode_journal: str = "fichier"
     seuils_forces: dict[str, float] = field(default_factory=dict)
@@ -37,6 +40,13 @@ class Configuration:
     database_url: str = field(default="", repr=False)
     chemin_base_sqlite: Path = Path("resultats.sqlite3")
     jeton_api: str = field(default="", repr=False)
+
+    @property
+    def empreintes(self) -> tuple[str, str] | None:
+        """(sha256 du modèle, sha256 de features.pkl) imposés par l'environnement, sinon None (ancrées)."""
+        if self.sha256_modele or self.sha256_variables:
+            return self.sha256_modele, self.sha256_variables
+        return None
 
     @property
     def url_base(self) -> str:
@@ -60,6 +70,12 @@ class Configuration:
             brut = env.get(nom, "").strip()
             return Path(brut) if brut else valeur_defaut
 
+        def empreinte(nom: str) -> str:
+            brut = env.get(nom, "").strip().lower()
+            if brut and not (len(brut) == 64 and all(c in "0123456789abcdef" for c in brut)):
+                raise ErreurConfiguration(f"{nom}={brut!r} : sha256 attendu (64 chiffres hexadécimaux)")
+            return brut
+
         mode = env.get("JOURNAL_MODE", "").strip() or defaut.mode_journal
         if mode not in MODES_JOURNAL:
             raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
@@ -69,6 +85,8 @@ class Configuration:
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),
             chemin_compile=chemin("MODELE_COMPILE_CHEMIN", defaut.chemin_compile),
+            sha256_modele=empreinte("MODELE_SHA256"),
+            sha256_variables=empreinte("VARIABLES_SHA256"),
             chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
             mode_journal=mode,
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
@@ -94,9 +112,9 @@ def _url_base(brut: str) -> str:
 def _jeton(brut: str) -> str:
     """Le jeton des routes d'historique ; vide = routes désactivées (403)."""
     brut = brut.strip()
-    if brut and (len(brut) < LONGUEUR_MIN_JETON or not brut.isprintable() or " " in brut):
+    if brut and (len(brut) < LONGUEUR_MIN_JETON or not (brut.isascii() and brut.isprintable()) or " " in brut):
         raise ErreurConfiguration(
-            f"API_TOKEN (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères imprimables sans espace ; "
+            f"API_TOKEN (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères ASCII imprimables sans espace ; "
             "par exemple : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
     return brut
 

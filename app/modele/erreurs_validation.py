@@ -8,6 +8,11 @@ from pydantic import ValidationError
 
 from app.modele.schema import CATEGORIES, CHAMPS, NUMERIQUES, bornes
 
+DETAILS_MAX = 100
+"""Problèmes détaillés au plus dans toute réponse d'erreur (le message donne le total), seule borne du
+projet (``app.web.erreurs`` tronque toute réponse à cette longueur) : la réponse et le travail qui la
+prépare (une suggestion « vouliez-vous dire » par champ inconnu) restent bornés quel que soit le corps."""
+
 
 def _nom_champ(loc: tuple) -> str:
     return ".".join(str(partie) for partie in loc) if loc else "(corps)"
@@ -41,9 +46,10 @@ def _message(erreur: dict) -> str:
     return "valeur invalide"
 
 
-def detailler(erreur: ValidationError) -> list[dict[str, str]]:
-    """Une entrée ``{"champ", "message"}`` par problème, dans l'ordre du schéma."""
+def detailler(erreur: ValidationError, maximum: int = DETAILS_MAX) -> list[dict[str, str]]:
+    """Une entrée ``{"champ", "message"}`` par problème, dans l'ordre du schéma, ``maximum`` au plus
+    (le total est ``erreur.error_count()``) : les messages des suivants ne sont jamais calculés."""
     return [
         {"champ": _nom_champ(e["loc"]), "message": _message(e)}
-        for e in erreur.errors(include_url=False)
+        for e in erreur.errors(include_url=False)[:max(maximum, 0)]
     ]

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.modele.erreurs_validation import DETAILS_MAX
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
 
@@ -37,7 +38,7 @@ class ErreurRequete(Exception):
         super().__init__(message)
         self.statut = statut
         self.message = message
-        self.details = details or []
+        self.details = (details or [])[:DETAILS_MAX]
         self.entetes = entetes or {}
 
 
@@ -78,7 +79,7 @@ def _jeter_le_corps_non_lu() -> None:
 def reponse_erreur(statut: int, message: str, details: list[dict] | None = None, entetes=None):
     if request:
         _jeter_le_corps_non_lu()
-    corps = {"erreur": message, "details": details or []}
+    corps = {"erreur": message, "details": (details or [])[:DETAILS_MAX]}
     reponse = jsonify(corps)
     reponse.status_code = statut
     for cle, valeur in (entetes or {}).items():

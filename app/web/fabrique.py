@@ -46,7 +46,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     """Construit l'application : charge et vérifie le modèle une fois, enregistre les routes."""
     config = config or Configuration.depuis_environnement()
     charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
-                                fiche=config.chemin_fiche, differe=True)
+                                fiche=config.chemin_fiche, differe=True, empreintes=config.empreintes)
     compiles = compiles_pour(charges, config.chemin_compile)  # sans scikit-learn si le cache est valide
     app = Flask(__name__)
     app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 
 from pydantic import ValidationError
 
-from app.modele.erreurs_validation import detailler
+from app.modele.erreurs_validation import DETAILS_MAX, detailler
 from app.modele.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
 from app.web.erreurs import ErreurRequete
 
@@ -32,9 +32,10 @@ LONGUEUR_MAX_ID_LOT = 128 - 1 - len(str(LOT_MAX))
 """X-Request-ID d'un lot : ``-<rang>`` y est ajouté et le request_id de chaque élève garde 128 caractères au plus."""
 ATTENTE_PLACE_S = 30.0
 """Attente maximale d'une place de traitement (``LOTS_SIMULTANES``) avant de répondre 503."""
-DETAILS_MAX = 100
-"""Problèmes détaillés au plus dans une réponse 400 (le message donne le total)."""
 COLONNES_PERMISES = (*CHAMPS, "user_id")
+COLONNES_MAX = len(COLONNES_PERMISES)
+"""Cellules au plus par ligne CSV : une colonne inconnue ou en double est refusée, un en-tête plus long
+l'est donc sans examiner ses colonnes une à une (un million de colonnes donnait un million de problèmes)."""
 COLONNES_AJOUTEES = ("prediction", "libelle", "probabilite_echec", "probabilite_reussite", "confiance_prediction",
                      "seuil", "configuration", "request_id", "explication")
 
@@ -71,11 +72,29 @@ class PlacesLots:
             self._entree.release()
 
 
-def _refuser(problemes: list[dict], lignes: int, unite: str) -> None:
-    if problemes:
-        fautives = len({p["champ"].split(" : ")[0] for p in problemes})
-        raise ErreurRequete(400, f"lot refusé : {fautives} {unite}(s) invalide(s) sur {lignes} ; rien n'a été "
-                                 "prédit ni conservé, corrigez-les et renvoyez le lot", problemes[:DETAILS_MAX])
+class Problemes:
+    """Les problèmes d'un lot : tous comptés, ``DETAILS_MAX`` au plus détaillés (les messages des
+    suivants ne sont jamais calculés : le travail d'un lot invalide reste celui de sa validation)."""
+
+    def __init__(self):
+        self.details: list[dict] = []
+        self.fautifs = 0
+        self.total = 0
+
+    @property
+    def place(self) -> int:
+        return DETAILS_MAX - len(self.details)
+
+    def ajouter(self, details: list[dict], total: int | None = None) -> None:
+        self.fautifs += 1
+        self.total += len(details) if total is None else total
+        self.details.extend(details[:max(self.place, 0)])
+
+    def refuser(self, lignes: int, unite: str) -> None:
+        if self.fautifs:
+            raise ErreurRequete(400, f"lot refusé : {self.fautifs} {unite}(s) invalide(s) sur {lignes} "
+                                     f"({self.total} problème(s), {len(self.details)} détaillés) ; rien n'a été "
+                                     "prédit ni conservé, corrigez-les et renvoyez le lot", self.details)
 
 
 def _taille(nombre: int) -> None:
@@ -89,17 +108,17 @@ def _taille(nombre: int) -> None:
 
 def valider(documents: Sequence, position, unite: str) -> list[DemandePrediction]:
     """Valide chaque élément ; ``position(i)`` nomme l'élément i dans les messages."""
-    demandes, problemes = [], []
+    demandes, problemes = [], Problemes()
     for i, document in enumerate(documents):
         if not isinstance(document, dict):
-            problemes.append({"champ": position(i), "message": "un objet JSON avec les attributs de l'élève est attendu"})
+            problemes.ajouter([{"champ": position(i), "message": "un objet JSON avec les attributs de l'élève est attendu"}])
             continue
         try:
             demandes.append(DemandePrediction.model_validate(document))
         except ValidationError as erreur:
-            problemes.extend({"champ": f"{position(i)} : {d['champ']}", "message": d["message"]}
-                             for d in detailler(erreur))
-    _refuser(problemes, len(documents), unite)
+            problemes.ajouter([{"champ": f"{position(i)} : {d['champ']}", "message": d["message"]}
+                               for d in detailler(erreur, problemes.place)], erreur.error_count())
+    problemes.refuser(len(documents), unite)
     return demandes
 
 
@@ -120,11 +139,16 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     if not texte.strip():
         raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
     fin_entete = texte.find("\n")
-    separateur = separateur_csv(texte if fin_entete < 0 else texte[:fin_entete])  # sans recopier tout le corps
+    entete = texte if fin_entete < 0 else texte[:fin_entete]  # sans recopier tout le corps
+    separateur = separateur_csv(entete)
+    _borner_cellules(entete.count(separateur) + 1, 1)  # avant d'analyser quoi que ce soit
     lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
+    lignes = []  # (numéro de ligne dans le fichier, cellules) : les lignes vides sont sautées mais comptées.
     try:
-        # (numéro de ligne dans le fichier, cellules) : les lignes vides sont sautées mais comptées.
-        lignes = [(lecteur.line_num, ligne) for ligne in lecteur if any(cellule.strip() for cellule in ligne)]
+        for ligne in lecteur:
+            _borner_cellules(len(ligne), lecteur.line_num)
+            if any(cellule.strip() for cellule in ligne):
+                lignes.append((lecteur.line_num, ligne))
     except csv.Error as erreur:
         raise ErreurRequete(400, f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
     if not lignes:  # que des séparateurs et des blancs
@@ -133,12 +157,12 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     _verifier_entete(colonnes)
     corps = lignes[1:]
     _taille(len(corps))
-    documents, problemes, numeros = [], [], []
+    documents, problemes, numeros = [], Problemes(), []
     for numero, ligne in corps:
         numeros.append(numero)
         if len(ligne) != len(colonnes):
-            problemes.append({"champ": f"ligne {numero}",
-                              "message": f"{len(ligne)} valeurs pour {len(colonnes)} colonnes"})
+            problemes.ajouter([{"champ": f"ligne {numero}",
+                                "message": f"{len(ligne)} valeurs pour {len(colonnes)} colonnes"}])
             documents.append(None)
             continue
         document = {}
@@ -146,9 +170,20 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
             cellule = cellule.strip()
             document[colonne] = None if cellule == "" and colonne in (*NOTES, "user_id") else cellule
         documents.append(document)
-    _refuser(problemes, len(corps), "ligne")
+    problemes.refuser(len(corps), "ligne")
     demandes = valider(documents, lambda i: f"ligne {numeros[i]}", "ligne")
     return demandes, colonnes, separateur
+
+
+def _borner_cellules(nombre: int, numero: int) -> None:
+    """Une ligne de plus de ``COLONNES_MAX`` cellules est refusée dès qu'elle est lue (l'en-tête avant
+    toute analyse, d'après ses séparateurs) : ni le travail ni la réponse ne croissent avec elle."""
+    if nombre > COLONNES_MAX:
+        quoi = "en-tête CSV" if numero == 1 else f"ligne {numero}"
+        raise ErreurRequete(400, f"{quoi} trop long : {nombre} cellules, {COLONNES_MAX} colonnes au plus (les "
+                                 "32 attributs du fichier UCI et user_id) ; rien n'a été prédit",
+                            [{"champ": "ligne 1" if numero == 1 else f"ligne {numero}",
+                              "message": f"{COLONNES_MAX} colonnes au plus"}])
 
 
 def _verifier_entete(colonnes: list[str]) -> None:
@@ -166,7 +201,7 @@ def _verifier_entete(colonnes: list[str]) -> None:
                                                                     "du fichier UCI (et user_id, facultatif)"})
     manquantes = [c for c in CHAMPS if c not in vues and c not in NOTES]
     details.extend({"champ": c, "message": "colonne obligatoire manquante"} for c in manquantes)
-    if details:
+    if details:  # COLONNES_MAX colonnes au plus (_borner_cellules) : la liste est courte
         raise ErreurRequete(400, f"en-tête CSV invalide ({len(details)} problème(s)) : rien n'a été prédit",
                             details)
 

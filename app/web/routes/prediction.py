@@ -25,9 +25,9 @@ def valider_demande(document) -> DemandePrediction:
     try:
         return DemandePrediction.model_validate(document)
     except ValidationError as erreur:
-        details = detailler(erreur)
-        champs = ", ".join(d["champ"] for d in details[:5]) + (" …" if len(details) > 5 else "")
-        raise ErreurRequete(400, f"données de l'élève invalides ({len(details)} problème(s) : {champs})", details) from None
+        details, total = detailler(erreur), erreur.error_count()
+        champs = ", ".join(d["champ"] for d in details[:5]) + (" …" if total > 5 else "")
+        raise ErreurRequete(400, f"données de l'élève invalides ({total} problème(s) : {champs})", details) from None
 
 
 def resultats(entrees: dict, prediction: Prediction) -> dict:

@@ -1,0 +1,198 @@
+"""Le travailleur gunicorn de production : gthread, dont aucun fil n'attend un client lent.
+
+Le travailleur ``gthread`` de gunicorn confie chaque connexion à un fil dès qu'un octet arrive ; le
+fil lit ensuite la requête en bloquant, sans délai (``timeout = 0``). 24 clients qui envoient un
+octet toutes les 2 s occupaient ainsi tous les fils et ``/health`` ne répondait plus.
+
+``TravailleurBorne`` lit d'abord chaque requête **dans la boucle d'événements**, sans fil, comme le
+frontal de Cloud Run le fait devant le conteneur : en-têtes et corps jusqu'à ``TAMPON_MAX`` octets
+(tout ``/predire``, l'historique, ``/health`` ; le début d'un gros lot). Une requête qui n'est pas
+arrivée en ``DELAI_REQUETE_S`` reçoit 408 et la connexion est fermée : elle n'a jamais tenu de fil.
+Au-delà du tampon (lots de plus de 64 Kio, corps en morceaux), le fil lit le reste avec un délai par
+opération (``DELAI_OPERATION_S``) et une échéance pour tout le corps (``DELAI_CORPS_S``) ; ces lots
+sont en outre bornés par ``PlacesLots`` (2 × LOTS_SIMULTANES par processus).
+
+Aussi : la réponse ne porte plus l'en-tête ``Server: gunicorn`` (gunicorn n'a pas de réglage pour
+l'ôter). Rien ici n'est importé par l'application Flask : seul gunicorn charge ce module
+(``worker_class`` de ``gunicorn.conf.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import selectors
+import socket
+import time
+from collections import deque
+from functools import partial
+
+from gunicorn.http import wsgi
+from gunicorn.workers import gthread
+
+TAMPON_MAX = 80 * 1024
+"""Octets lus sans fil : un corps ``/predire`` (TAILLE_MAX_CORPS, 64 Kio par défaut) et ses en-têtes."""
+DELAI_REQUETE_S = 10.0
+"""Pour envoyer les en-têtes et le corps (jusqu'à TAMPON_MAX) ; au-delà, 408 et connexion fermée."""
+DELAI_OPERATION_S = 10.0
+"""Un fil attend au plus cela chaque lecture ou écriture sur la connexion."""
+DELAI_CORPS_S = 120.0
+"""Un fil lit au plus cela le reste d'un gros corps (16 Mio à 140 kio/s)."""
+_LONGUEUR = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})")
+_REPONSE_408 = ("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{}")
+_CORPS_408 = ('{"erreur":"requête trop lente : en-têtes et corps doivent arriver en %d s ; connexion fermée",'
+              '"details":[]}' % DELAI_REQUETE_S)
+REPONSE_408 = _REPONSE_408.format(len(_CORPS_408.encode()), _CORPS_408).encode()
+
+journal = logging.getLogger("prediction_etudiante")
+
+
+class _ReponseSansBanniere(wsgi.Response):
+    """La réponse de gunicorn, sans ``Server: gunicorn`` (ni nom ni version du serveur)."""
+
+    def default_headers(self):
+        return [ligne for ligne in super().default_headers() if not ligne.startswith("Server:")]
+
+
+wsgi.Response = _ReponseSansBanniere  # ``wsgi.create`` la lit à chaque requête
+
+
+class _PriseBornee(socket.socket):
+    """La prise d'un client : en mode bloquant (dans un fil), chaque opération attend au plus
+    ``DELAI_OPERATION_S`` et les lectures s'arrêtent à ``echeance``."""
+
+    echeance: float | None = None
+
+    def setblocking(self, bloquante: bool) -> None:
+        self.settimeout(DELAI_OPERATION_S if bloquante else 0.0)
+
+    def _borner(self) -> None:
+        if self.echeance is None or self.gettimeout() == 0.0:
+            return
+        reste = self.echeance - time.monotonic()
+        if reste <= 0:
+            raise _trop_lent()
+        self.settimeout(min(DELAI_OPERATION_S, reste))
+
+    def recv(self, *args):
+        self._borner()
+        try:
+            return super().recv(*args)
+        except TimeoutError:
+            raise _trop_lent() from None
+
+    def recv_into(self, *args):
+        self._borner()
+        try:
+            return super().recv_into(*args)
+        except TimeoutError:
+            raise _trop_lent() from None
+
+
+def _trop_lent() -> OSError:
+    """Une connexion réinitialisée pour gunicorn (qui la ferme sans trace d'erreur), journalisée ici."""
+    journal.info("client trop lent : connexion fermée (délai de lecture dépassé)")
+    return ConnectionResetError(errno.ECONNRESET, "délai de lecture dépassé")
+
+
+class _Connexion(gthread.TConn):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.tampon = bytearray()
+        self.pret = False
+        self.limite = 0.0
+
+    def init(self):
+        super().init()
+        if self.tampon:  # ce que la boucle a déjà lu : le parseur le relit d'abord
+            self.parser.unreader.unread(bytes(self.tampon))
+            self.tampon = bytearray()
+
+
+def requete_complete(tampon: bytes | bytearray) -> bool:
+    """Vrai quand le tampon contient les en-têtes et le corps (ou ``TAMPON_MAX`` octets)."""
+    if len(tampon) >= TAMPON_MAX:
+        return True
+    fin = tampon.find(b"\r\n\r\n")
+    if fin < 0:
+        return False
+    entetes = bytes(tampon[:fin]).lower()
+    if b"\r\ntransfer-encoding:" in entetes:
+        return tampon.endswith(b"0\r\n\r\n")
+    longueur = _LONGUEUR.search(entetes)
+    return len(tampon) - fin - 4 >= (int(longueur.group(1)) if longueur else 0)
+
+
+class TravailleurBorne(gthread.ThreadWorker):
+    """``gthread`` dont les fils ne reçoivent que des requêtes déjà arrivées (voir le module)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.en_lecture: deque[_Connexion] = deque()
+
+    def accept(self, listener):
+        try:
+            client, adresse = listener.accept()
+        except OSError as erreur:
+            if erreur.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        prise = _PriseBornee(fileno=client.detach())
+        self.enqueue_req(_Connexion(self.cfg, prise, adresse, listener.getsockname()))
+
+    def enqueue_req(self, conn):
+        if getattr(conn, "pret", True):
+            conn.pret = False
+            conn.sock.echeance = time.monotonic() + DELAI_CORPS_S
+            return super().enqueue_req(conn)
+        if conn.parser is not None:  # octets d'une requête suivante déjà lus par le parseur
+            conn.tampon += conn.parser.unreader.take_buffered()
+        if requete_complete(conn.tampon):
+            return self._confier(conn)
+        conn.sock.setblocking(False)
+        conn.limite = time.monotonic() + DELAI_REQUETE_S
+        self.en_lecture.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._lire, conn))
+
+    def _confier(self, conn):
+        conn.pret = conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _lire(self, conn, _prise):
+        try:
+            morceau = conn.sock.recv(TAMPON_MAX)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            morceau = b""
+        if morceau:
+            conn.tampon += morceau
+            if not requete_complete(conn.tampon):
+                return
+        self._retirer(conn)
+        if morceau:
+            self._confier(conn)
+        else:  # connexion fermée par le client
+            self.nr_conns -= 1
+            conn.close()
+
+    def _retirer(self, conn):
+        self.poller.unregister(conn.sock)
+        self.en_lecture.remove(conn)
+
+    def murder_pending(self):
+        super().murder_pending()
+        maintenant = time.monotonic()
+        while self.en_lecture and self.en_lecture[0].limite <= maintenant:
+            conn = self.en_lecture[0]
+            self._retirer(conn)
+            self.nr_conns -= 1
+            try:
+                conn.sock.send(REPONSE_408)  # non bloquant : tant pis si le client ne lit pas
+            except OSError:
+                pass
+            journal.info("client trop lent : 408, connexion fermée sans avoir occupé de fil")
+            conn.close()
