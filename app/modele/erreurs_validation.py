@@ -39,6 +39,13 @@ def _message(erreur: dict) -> str:
         return f"valeur {valeur!r} hors limites : entier de {minimum} à {maximum} attendu"
     if type_erreur in ("entier", "identifiant"):
         return erreur["msg"]
+    limites = erreur.get("ctx") or {}
+    if type_erreur == "greater_than_equal":
+        return f"valeur {valeur!r} hors limites : au moins {limites.get('ge')}"
+    if type_erreur == "less_than_equal":
+        return f"valeur {valeur!r} hors limites : au plus {limites.get('le')}"
+    if type_erreur == "string_type":
+        return "doit être une chaîne"
     if type_erreur in ("int_type", "int_parsing") and valeur is None:
         return "null n'est pas permis : nombre entier attendu"
     if type_erreur in ("int_type", "int_parsing", "int_from_float"):

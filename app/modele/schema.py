@@ -122,6 +122,15 @@ def _identifiant(valeur: Any) -> Any:
     return valeur
 
 
+IdentifiantEleve = Annotated[
+    str,
+    StringConstraints(pattern=FORME_IDENTIFIANT.pattern),
+    Field(description="Identifiant pseudonyme de l'élève : " + REGLE_IDENTIFIANT),
+    BeforeValidator(_identifiant),
+]
+"""Un user_id obligatoire (corps des routes d'historique et d'effacement)."""
+
+
 class DemandePrediction(Eleve):
     """Le corps de ``POST /predire`` : les 32 attributs de l'élève, et facultativement ``user_id``.
 

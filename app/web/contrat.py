@@ -6,7 +6,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.modele.schema import DemandePrediction, Eleve
+from app.modele.schema import DemandePrediction, Eleve, IdentifiantEleve
 from app.stockage.enregistrement import Enregistrement
 
 
@@ -75,7 +75,24 @@ class Pagination(BaseModel):
     limite: int = Field(ge=1, le=LIMITE_MAX)
     decalage: int = Field(ge=0, le=DECALAGE_MAX)
     total: int = Field(ge=0, description="Nombre de prédictions conservées pour cet élève")
-    suivant: Optional[str] = Field(description="Chemin de la page suivante, ou null")
+    suivant: Optional[str] = Field(description="GET : chemin de la page suivante, ou null ; POST : toujours null "
+                                               "(le chemin porterait le user_id), voir decalage_suivant")
+    decalage_suivant: Optional[int] = Field(default=None, description="decalage de la page suivante, ou null")
+
+
+class DemandeHistorique(BaseModel):
+    """Corps de ``POST /predictions/historique`` : le user_id n'apparaît pas dans l'URL (ni donc dans les
+    journaux d'accès de gunicorn et de Cloud Run, qui survivent à l'effacement)."""
+    model_config = ConfigDict(extra="forbid", title="DemandeHistorique")
+    user_id: IdentifiantEleve
+    limite: int = Field(default=LIMITE_DEFAUT, ge=1, le=LIMITE_MAX, strict=True, description="Taille de la page")
+    decalage: int = Field(default=0, ge=0, le=DECALAGE_MAX, strict=True, description="Prédictions à sauter")
+
+
+class DemandeEffacement(BaseModel):
+    """Corps de ``POST /predictions/effacement`` (droit à l'effacement, user_id hors de l'URL)."""
+    model_config = ConfigDict(extra="forbid", title="DemandeEffacement")
+    user_id: IdentifiantEleve
 
 
 class Historique(BaseModel):
@@ -104,4 +121,4 @@ class Erreur(BaseModel):
 
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ResultatLot, ReponseLot, PredictionConservee, Pagination,
-           Historique, Effacement, DetailErreur, Erreur)
+           Historique, Effacement, DetailErreur, Erreur, DemandeHistorique, DemandeEffacement)

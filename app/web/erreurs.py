@@ -46,6 +46,7 @@ CONSEQUENCES = {
     "prediction.predire": "la prédiction n'a pas été servie pour ne pas être perdue",
     "lot.predire_lot": "le lot n'a pas été servi pour ne pas être perdu",
     "historique.effacer": "rien n'a été effacé, réessayez",
+    "historique.effacement_par_corps": "rien n'a été effacé, réessayez",
 }
 """Ce qu'un refus du stockage a laissé, par route : le client sait s'il doit renvoyer sa requête."""
 

@@ -21,7 +21,7 @@ from app.modele.predicteur import Predicteur
 from app.stockage.conservation import ConservationGroupee
 from app.stockage.journal import JournalRequetes
 from app.stockage.magasin import MagasinResultats
-from app.web import erreurs
+from app.web import entetes, erreurs
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
 from app.web.routes import accueil, documentation, historique, lot, prediction
@@ -79,7 +79,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     @app.after_request
     def _renvoyer_identifiant(reponse):
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
-        return reponse
+        return entetes.poser(reponse)  # nosniff, no-store, CSP (app.web.entetes)
 
     for module in (accueil, prediction, lot, historique, documentation):
         app.register_blueprint(module.bp)

@@ -43,7 +43,28 @@ def _historique() -> dict:
         {"name": "decalage", "in": "query", "required": False, "description": "Prédictions à sauter",
          "schema": {"type": "integer", "minimum": 0, "maximum": DECALAGE_MAX, "default": 0}},
     ]
+    dans_l_url = (" Le user_id figure dans l'URL : il est écrit dans les journaux d'accès (gunicorn avec "
+                  "GUNICORN_ACCESSLOG=1, Cloud Run toujours), que l'effacement n'atteint pas ; préférez {}.")
+    corps = lambda modele: {"required": True, "content": _json(modele)}  # noqa: E731
     return {
+        "/predictions/historique": {"post": {
+            "operationId": "lireHistorique", "tags": ["historique"],
+            "summary": "Historique d'un élève, user_id dans le corps (hors de l'URL et des journaux d'accès)",
+            "description": "Comme GET /predictions/user/{user_id}, sans que l'identifiant apparaisse dans l'URL. "
+                           "pagination.suivant est toujours null : la page suivante se demande avec "
+                           "decalage = pagination.decalage_suivant.",
+            "security": securite, "requestBody": corps("DemandeHistorique"),
+            "responses": {"200": {"description": "Une page d'historique", "content": _json("Historique")},
+                          **_erreurs(400, 401, 403, 413, 415, 503)},
+        }},
+        "/predictions/effacement": {"post": {
+            "operationId": "effacerEleve", "tags": ["historique"],
+            "summary": "Droit à l'effacement, user_id dans le corps : supprime ses prédictions de la base et "
+                       "du journal",
+            "security": securite, "requestBody": corps("DemandeEffacement"),
+            "responses": {"200": {"description": "Nombre de prédictions effacées", "content": _json("Effacement")},
+                          **_erreurs(400, 401, 403, 413, 415, 503)},
+        }},
         "/predictions/{request_id}": {"get": {
             "summary": "Une prédiction conservée", "security": securite,
             "parameters": [_identifiant("request_id", "Le request_id renvoyé par /predire")],
@@ -53,12 +74,14 @@ def _historique() -> dict:
         "/predictions/user/{user_id}": {
             "get": {
                 "summary": "Historique d'un élève, les plus récentes d'abord", "security": securite,
+                "description": dans_l_url.format("POST /predictions/historique"),
                 "parameters": [eleve, *pagination],
                 "responses": {"200": {"description": "Une page d'historique", "content": _json("Historique")},
                               **_erreurs(400, 401, 403, 503)},
             },
             "delete": {
                 "summary": "Droit à l'effacement : supprime ses prédictions de la base et du journal",
+                "description": dans_l_url.format("POST /predictions/effacement"),
                 "security": securite, "parameters": [eleve],
                 "responses": {"200": {"description": "Nombre de prédictions effacées", "content": _json("Effacement")},
                               **_erreurs(400, 401, 403, 503)},
