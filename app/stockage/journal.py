@@ -23,6 +23,11 @@ from pathlib import Path
 from app.json_rapide import en_octets
 
 
+DROITS = 0o600
+"""Journal, verrou et fichier temporaire de réécriture : données personnelles, lisibles du seul service
+(un fichier existant garde ses droits, sauf après un effacement : la réécriture ne les élargit jamais)."""
+
+
 class ErreurJournal(OSError):
     """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
 
@@ -62,7 +67,7 @@ class JournalRequetes:
                 self._fil.profondeur -= 1
             return
         try:
-            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, 0o644)
+            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, DROITS)
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
         try:
@@ -83,7 +88,7 @@ class JournalRequetes:
         if self.vers_fichier:
             try:
                 with self.verrou():
-                    descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                     try:
                         ecrits = os.write(descripteur, octets)
                         if ecrits != len(octets):
@@ -131,7 +136,11 @@ class JournalRequetes:
                 return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
             source.seek(0)
             retirees = 0
-            with open(temporaire, "wb") as cible:
+            # Créé 0600 et neuf (O_EXCL ; un reste d'arrêt brutal est d'abord retiré) : il ne contient que
+            # les lignes gardées, jamais celles effacées.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporaire)
+            with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as cible:
                 for ligne in source:
                     if motif in ligne and _visee(ligne, a_retirer):
                         retirees += 1
@@ -139,7 +148,7 @@ class JournalRequetes:
                     cible.write(ligne)
                 cible.flush()
                 os.fsync(cible.fileno())
-            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & 0o7777)
+            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & DROITS)
         try:
             os.replace(temporaire, self.chemin)
             _synchroniser_dossier(self.chemin.parent)
@@ -155,7 +164,7 @@ class JournalRequetes:
             return True, f"mode {self.mode}"
         try:
             with self.verrou():
-                descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                 os.close(descripteur)
             disque = os.statvfs(self.chemin.parent)
             libre = disque.f_bavail * disque.f_frsize
