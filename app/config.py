@@ -30,6 +30,8 @@ class Configuration:
     sha256_variables: str = ""
     """Empreintes attendues des pickles ; vides : celles ancrées dans le code (app.modele.empreintes_modele)."""
     chemin_journal: Path = Path("requetes_enrg.jsonl")
+    chemin_verrou_journal: Path | None = None
+    """Verrou du journal ; par défaut ``<journal>.lock`` à côté de lui."""
     mode_journal: str = "fichier"
     seuils_forces: dict[str, float] = field(default_factory=dict)
     taille_max_corps: int = 64 * 1024
@@ -88,6 +90,7 @@ class Configuration:
             sha256_modele=empreinte("MODELE_SHA256"),
             sha256_variables=empreinte("VARIABLES_SHA256"),
             chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
+            chemin_verrou_journal=chemin("JOURNAL_VERROU_CHEMIN", None),
             mode_journal=mode,
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),

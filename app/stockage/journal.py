@@ -37,10 +37,13 @@ def ligne_json(enregistrement: dict) -> bytes:
 
 
 class JournalRequetes:
-    def __init__(self, chemin: str | Path, mode: str = "fichier"):
+    def __init__(self, chemin: str | Path, mode: str = "fichier", chemin_verrou: str | Path | None = None):
         self.chemin = Path(chemin)
         self.mode = mode
-        self.chemin_verrou = self.chemin.with_name(self.chemin.name + ".lock")
+        # Le verrou (et le temporaire de réécriture) à côté du journal, sauf si un autre dossier est donné :
+        # l'image met un journal monté seul (-v fichier:/app/requetes_enrg.jsonl) avec un verrou dans
+        # /app/donnees, /app n'étant pas inscriptible par le service.
+        self.chemin_verrou = Path(chemin_verrou) if chemin_verrou else self.chemin.with_name(self.chemin.name + ".lock")
         self._fil = threading.local()
 
     @property
@@ -115,7 +118,7 @@ class JournalRequetes:
         """
         if not self.vers_fichier:
             return 0
-        temporaire = self.chemin.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
+        temporaire = self.chemin_verrou.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
         try:
             with self.verrou():
                 try:

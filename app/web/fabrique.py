@@ -54,7 +54,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.json = FournisseurJson(app)
     magasin = MagasinResultats(config.url_base)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
+    registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal)
     app.extensions[CLE] = Services(
         configuration=config,
         artefacts=charges,
