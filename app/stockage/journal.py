@@ -22,7 +22,6 @@ from pathlib import Path
 
 from app.json_rapide import en_octets
 
-
 DROITS = 0o600
 """Journal, verrou et fichier temporaire de réécriture : données personnelles, lisibles du seul service
 (un fichier existant garde ses droits, sauf après un effacement : la réécriture ne les élargit jamais)."""

@@ -19,7 +19,13 @@ from app.modele.erreurs_validation import detailler
 from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide
 from app.stockage.conservation import effacer_utilisateur
 from app.web.authentification import jeton_requis
-from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX, DemandeEffacement, DemandeHistorique
+from app.web.contrat import (
+    DECALAGE_MAX,
+    LIMITE_DEFAUT,
+    LIMITE_MAX,
+    DemandeEffacement,
+    DemandeHistorique,
+)
 from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import lire_json
 from app.web.services import services
