@@ -214,10 +214,10 @@ def test_apres_effacement_aucun_fichier_du_dossier_de_donnees_ne_contient_l_elev
                        for trace in traces if trace in p.read_bytes()})
 
     assert fichiers_avec_traces()  # témoin : l'élève est bien sur le disque avant l'effacement
-    reponse = requests.post(serveur.url + "/predictions/effacement", json={"user_id": eleve}, headers=AUTORISE, timeout=30)
+    reponse = requests.post(serveur.url + "/effacement", json={"user_id": eleve}, headers=AUTORISE, timeout=30)
     assert reponse.status_code == 200 and reponse.json()["supprimees"] == 30
     assert fichiers_avec_traces() == []
-    garde = requests.post(serveur.url + "/predictions/historique", json={"user_id": autre}, headers=AUTORISE, timeout=30)
+    garde = requests.post(serveur.url + "/historique", json={"user_id": autre}, headers=AUTORISE, timeout=30)
     assert garde.json()["pagination"]["total"] == 30
     mesurer("effacement SQLite : fichiers du dossier de données contenant encore l'élève",
             f"0 sur {len(list(donnees.iterdir()))} (avant : le fichier -wal gardait ses lignes)")
@@ -230,7 +230,7 @@ def test_fichiers_de_donnees_personnelles_crees_en_0600(demarrer_serveur, tmp_pa
     finally:
         os.umask(ancien)
     assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": "e1"}, timeout=30).status_code == 200
-    assert requests.post(serveur.url + "/predictions/effacement", json={"user_id": "e1"}, headers=AUTORISE,
+    assert requests.post(serveur.url + "/effacement", json={"user_id": "e1"}, headers=AUTORISE,
                          timeout=30).status_code == 200
     assert requests.post(serveur.url + "/predire", json=exemple, timeout=30).status_code == 200
     dossier = serveur.journal.parent
@@ -249,7 +249,7 @@ def test_en_tetes_de_securite_sur_chaque_reponse(serveur_durci):
         "/health": requests.get(serveur_durci.url + "/health"),
         "/docs": requests.get(serveur_durci.url + "/docs"),
         "404": requests.get(serveur_durci.url + "/nulle-part"),
-        "historique": requests.post(serveur_durci.url + "/predictions/historique", json={"user_id": "x"}, headers=AUTORISE),
+        "historique": requests.post(serveur_durci.url + "/historique", json={"user_id": "x"}, headers=AUTORISE),
         "401": requests.get(serveur_durci.url + "/predictions/user/x"),
     }
     for nom, reponse in reponses.items():
@@ -272,7 +272,7 @@ def test_identifiant_avec_saut_de_ligne_refuse(serveur_durci):
     assert not identifiant_valide("abc\n") and identifiant_valide("abc")
     reponse = requests.get(serveur_durci.url + "/predictions/user/abc%0A", headers=AUTORISE)
     assert reponse.status_code == 400  # avant : 200 (historique de « abc\n »)
-    reponse = requests.post(serveur_durci.url + "/predictions/historique", json={"user_id": "abc\n"}, headers=AUTORISE)
+    reponse = requests.post(serveur_durci.url + "/historique", json={"user_id": "abc\n"}, headers=AUTORISE)
     assert reponse.status_code == 400 and reponse.json()["details"][0]["champ"] == "user_id"
 
 
@@ -288,26 +288,27 @@ def test_routes_post_sans_user_id_dans_l_url(demarrer_serveur, exemple):
     eleve = "eleve-post-3141"
     for i in range(3):
         assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": eleve, "absences": i}).status_code == 200
-    page = requests.post(serveur.url + "/predictions/historique", json={"user_id": eleve, "limite": 2}, headers=AUTORISE)
+    page = requests.post(serveur.url + "/historique", json={"user_id": eleve, "limite": 2.0}, headers=AUTORISE)
     assert page.status_code == 200
     assert page.json()["pagination"] == {"limite": 2, "decalage": 0, "total": 3, "suivant": None, "decalage_suivant": 2}
-    suite = requests.post(serveur.url + "/predictions/historique", json={"user_id": eleve, "limite": 2, "decalage": 2},
+    suite = requests.post(serveur.url + "/historique", json={"user_id": eleve, "limite": 2, "decalage": 2},
                           headers=AUTORISE).json()
     assert len(suite["predictions"]) == 1 and suite["pagination"]["decalage_suivant"] is None
     for corps, champ in (({}, "user_id"), ({"user_id": eleve, "limite": 0}, "limite"),
-                         ({"user_id": eleve, "autre": 1}, "autre"), ({"user_id": eleve, "limite": "2"}, "limite")):
-        refus = requests.post(serveur.url + "/predictions/historique", json=corps, headers=AUTORISE)
+                         ({"user_id": eleve, "autre": 1}, "autre"), ({"user_id": eleve, "limite": True}, "limite"),
+                         ({"user_id": eleve, "decalage": 1.5}, "decalage")):
+        refus = requests.post(serveur.url + "/historique", json=corps, headers=AUTORISE)
         assert refus.status_code == 400 and refus.json()["details"][0]["champ"] == champ, refus.json()
-    assert requests.post(serveur.url + "/predictions/effacement", json={"user_id": eleve}).status_code == 401
-    efface = requests.post(serveur.url + "/predictions/effacement", json={"user_id": eleve}, headers=AUTORISE)
+    assert requests.post(serveur.url + "/effacement", json={"user_id": eleve}).status_code == 401
+    efface = requests.post(serveur.url + "/effacement", json={"user_id": eleve}, headers=AUTORISE)
     assert efface.status_code == 200 and efface.json()["supprimees"] == 3
     # Les journaux d'accès ne voient que le chemin : l'élève n'y est pas ; la route par chemin, elle, l'y met.
     assert eleve not in serveur.journal_serveur()
     requests.get(serveur.url + f"/predictions/user/{eleve}", headers=AUTORISE)
     assert eleve in serveur.journal_serveur()
     operations = requests.get(serveur.url + "/openapi.json").json()["paths"]
-    assert operations["/predictions/historique"]["post"]["operationId"] == "lireHistorique"
-    assert operations["/predictions/effacement"]["post"]["operationId"] == "effacerEleve"
+    assert operations["/historique"]["post"]["operationId"] == "lireHistorique"
+    assert operations["/effacement"]["post"]["operationId"] == "effacerEleve"
     assert "journaux d'accès" in operations["/predictions/user/{user_id}"]["get"]["description"]
 
 
@@ -315,7 +316,7 @@ def test_tentatives_refusees_journalisees_et_comptees(demarrer_serveur):
     serveur = demarrer_serveur(env={"API_TOKEN": JETON}, workers=1).attendre()
     faux = "Bearer " + "z" * 45
     for _ in range(3):
-        assert requests.post(serveur.url + "/predictions/historique", json={"user_id": "a"},
+        assert requests.post(serveur.url + "/historique", json={"user_id": "a"},
                              headers={"Authorization": faux}).status_code == 401
     assert requests.get(serveur.url + "/predictions/user/a").status_code == 401
     compteurs = requests.get(serveur.url + "/ready").json()["compteurs"]["acces_refuses"]

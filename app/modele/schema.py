@@ -56,6 +56,12 @@ def _entier(minimum: int, maximum: int, description: str):
     ]
 
 
+def entier_borne(minimum: int, maximum: int, description: str):
+    """Un entier de ``minimum`` à ``maximum``, reçu comme les attributs d'un élève (11, 11.0 ou "11" ;
+    ni booléen ni nombre à virgule) : pour les autres corps JSON de l'API."""
+    return _entier(minimum, maximum, description)
+
+
 def _note(description: str):
     return Annotated[
         Optional[int],

@@ -6,7 +6,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.modele.schema import DemandePrediction, Eleve, IdentifiantEleve
+from app.modele.schema import DemandePrediction, Eleve, IdentifiantEleve, entier_borne
 from app.stockage.enregistrement import Enregistrement
 
 
@@ -81,16 +81,16 @@ class Pagination(BaseModel):
 
 
 class DemandeHistorique(BaseModel):
-    """Corps de ``POST /predictions/historique`` : le user_id n'apparaît pas dans l'URL (ni donc dans les
+    """Corps de ``POST /historique`` : le user_id n'apparaît pas dans l'URL (ni donc dans les
     journaux d'accès de gunicorn et de Cloud Run, qui survivent à l'effacement)."""
     model_config = ConfigDict(extra="forbid", title="DemandeHistorique")
     user_id: IdentifiantEleve
-    limite: int = Field(default=LIMITE_DEFAUT, ge=1, le=LIMITE_MAX, strict=True, description="Taille de la page")
-    decalage: int = Field(default=0, ge=0, le=DECALAGE_MAX, strict=True, description="Prédictions à sauter")
+    limite: entier_borne(1, LIMITE_MAX, "Taille de la page") = LIMITE_DEFAUT
+    decalage: entier_borne(0, DECALAGE_MAX, "Prédictions à sauter") = 0
 
 
 class DemandeEffacement(BaseModel):
-    """Corps de ``POST /predictions/effacement`` (droit à l'effacement, user_id hors de l'URL)."""
+    """Corps de ``POST /effacement`` (droit à l'effacement, user_id hors de l'URL)."""
     model_config = ConfigDict(extra="forbid", title="DemandeEffacement")
     user_id: IdentifiantEleve
 

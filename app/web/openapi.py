@@ -47,7 +47,7 @@ def _historique() -> dict:
                   "GUNICORN_ACCESSLOG=1, Cloud Run toujours), que l'effacement n'atteint pas ; préférez {}.")
     corps = lambda modele: {"required": True, "content": _json(modele)}  # noqa: E731
     return {
-        "/predictions/historique": {"post": {
+        "/historique": {"post": {
             "operationId": "lireHistorique", "tags": ["historique"],
             "summary": "Historique d'un élève, user_id dans le corps (hors de l'URL et des journaux d'accès)",
             "description": "Comme GET /predictions/user/{user_id}, sans que l'identifiant apparaisse dans l'URL. "
@@ -57,7 +57,7 @@ def _historique() -> dict:
             "responses": {"200": {"description": "Une page d'historique", "content": _json("Historique")},
                           **_erreurs(400, 401, 403, 413, 415, 503)},
         }},
-        "/predictions/effacement": {"post": {
+        "/effacement": {"post": {
             "operationId": "effacerEleve", "tags": ["historique"],
             "summary": "Droit à l'effacement, user_id dans le corps : supprime ses prédictions de la base et "
                        "du journal",
@@ -74,14 +74,14 @@ def _historique() -> dict:
         "/predictions/user/{user_id}": {
             "get": {
                 "summary": "Historique d'un élève, les plus récentes d'abord", "security": securite,
-                "description": dans_l_url.format("POST /predictions/historique"),
+                "description": dans_l_url.format("POST /historique"),
                 "parameters": [eleve, *pagination],
                 "responses": {"200": {"description": "Une page d'historique", "content": _json("Historique")},
                               **_erreurs(400, 401, 403, 503)},
             },
             "delete": {
                 "summary": "Droit à l'effacement : supprime ses prédictions de la base et du journal",
-                "description": dans_l_url.format("POST /predictions/effacement"),
+                "description": dans_l_url.format("POST /effacement"),
                 "security": securite, "parameters": [eleve],
                 "responses": {"200": {"description": "Nombre de prédictions effacées", "content": _json("Effacement")},
                               **_erreurs(400, 401, 403, 503)},

@@ -1,9 +1,9 @@
 """Historique des prédictions conservées et droit à l'effacement (jeton ``API_TOKEN`` requis).
 
 - ``GET /predictions/<request_id>`` : une prédiction ;
-- ``POST /predictions/historique`` (``{"user_id", "limite", "decalage"}``) : l'historique d'un élève, plus
+- ``POST /historique`` (``{"user_id", "limite", "decalage"}``) : l'historique d'un élève, plus
   récentes d'abord ;
-- ``POST /predictions/effacement`` (``{"user_id"}``) : efface ses prédictions de la base et ses lignes du journal.
+- ``POST /effacement`` (``{"user_id"}``) : efface ses prédictions de la base et ses lignes du journal.
 
 Les deux routes POST gardent le user_id hors de l'URL : une URL finit dans les journaux d'accès (gunicorn
 avec GUNICORN_ACCESSLOG=1, Cloud Run toujours), qui survivent à l'effacement. Les routes d'origine restent
@@ -96,7 +96,7 @@ def _page_historique(user_id: str, limite: int, decalage: int, chemin_suivant: b
     })
 
 
-@bp.post("/predictions/historique")
+@bp.post("/historique")
 @jeton_requis
 def historique_par_corps():
     demande = lire_corps_modele(DemandeHistorique)
@@ -111,7 +111,7 @@ def historique(user_id: str):
     return _page_historique(user_id, limite, decalage, chemin_suivant=True)
 
 
-@bp.post("/predictions/effacement")
+@bp.post("/effacement")
 @jeton_requis
 def effacement_par_corps():
     return _effacer(lire_corps_modele(DemandeEffacement).user_id)
