@@ -134,6 +134,21 @@ def test_requete_complete():
     assert requete_complete(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
 
 
+def test_expect_100_continue_repondu_par_la_boucle(serveur_durci, exemple):
+    """Un client qui attend « 100 Continue » avant d'envoyer son corps (curl au-delà de 1 Kio) le reçoit
+    tout de suite, puis sa réponse : la lecture sans fil ne le fait pas attendre."""
+    corps = json.dumps(exemple).encode()
+    with socket.create_connection(("127.0.0.1", serveur_durci.port), timeout=30) as prise:
+        prise.sendall(b"POST /predire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(corps))
+        assert prise.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        prise.sendall(corps)
+        reponse = b""
+        while morceau := prise.recv(65536):
+            reponse += morceau
+    assert reponse.startswith(b"HTTP/1.1 200") and b"100 Continue" not in reponse
+
+
 def test_32_clients_lents_n_affament_pas_le_serveur(demarrer_serveur, exemple, mesurer):
     """Avant : 24 clients envoyant un octet toutes les 2 s suffisaient à faire expirer /health (chaque
     client tenait un fil, sans délai). Maintenant la requête est lue sans fil ; au-delà de

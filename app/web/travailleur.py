@@ -12,6 +12,11 @@ Au-delà du tampon (lots de plus de 64 Kio, corps en morceaux), le fil lit le re
 opération (``DELAI_OPERATION_S``) et une échéance pour tout le corps (``DELAI_CORPS_S``) ; ces lots
 sont en outre bornés par ``PlacesLots`` (2 × LOTS_SIMULTANES par processus).
 
+``Expect: 100-continue`` : la boucle répond « 100 Continue » elle-même dès les en-têtes reçus. HTTP/2 en
+clair (réglage ``http2_cleartext`` de gunicorn, désactivé par défaut) n'est pas pris en charge ici.
+Mémoire : au plus ``TAMPON_MAX`` (≈ 2 × au pire) par connexion en lecture, ``worker_connections`` (1000)
+connexions par processus.
+
 Aussi : la réponse ne porte plus l'en-tête ``Server: gunicorn`` (gunicorn n'a pas de réglage pour
 l'ôter). Rien ici n'est importé par l'application Flask : seul gunicorn charge ce module
 (``worker_class`` de ``gunicorn.conf.py``).
@@ -40,6 +45,7 @@ DELAI_OPERATION_S = 10.0
 DELAI_CORPS_S = 120.0
 """Un fil lit au plus cela le reste d'un gros corps (16 Mio à 140 kio/s)."""
 _LONGUEUR = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})")
+_ATTENTE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
 _REPONSE_408 = ("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
                 "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{}")
 _CORPS_408 = ('{"erreur":"requête trop lente : en-têtes et corps doivent arriver en %d s ; connexion fermée",'
@@ -125,6 +131,20 @@ def requete_complete(tampon: bytes | bytearray) -> bool:
     return len(tampon) - fin - 4 >= (int(longueur.group(1)) if longueur else 0)
 
 
+def repondre_continuer(tampon: bytearray) -> bool:
+    """``Expect: 100-continue`` (curl au-delà de 1 Kio) : le client attend « 100 Continue » avant d'envoyer
+    le corps. Quand les en-têtes sont là et le corps pas encore, retire l'en-tête du tampon (gunicorn ne
+    répondra pas une seconde fois) et renvoie vrai : la boucle envoie alors « 100 Continue » elle-même."""
+    fin = tampon.find(b"\r\n\r\n")
+    if fin < 0 or len(tampon) > fin + 4:
+        return False
+    attente = _ATTENTE.search(tampon, 0, fin + 2)
+    if attente is None:
+        return False
+    del tampon[attente.start():attente.end()]
+    return True
+
+
 class TravailleurBorne(gthread.ThreadWorker):
     """``gthread`` dont les fils ne reçoivent que des requêtes déjà arrivées (voir le module)."""
 
@@ -170,6 +190,11 @@ class TravailleurBorne(gthread.ThreadWorker):
             morceau = b""
         if morceau:
             conn.tampon += morceau
+            if repondre_continuer(conn.tampon):
+                try:
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
             if not requete_complete(conn.tampon):
                 return
         self._retirer(conn)
