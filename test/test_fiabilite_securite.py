@@ -106,12 +106,13 @@ def test_routes_d_administration_refusent_jetons_manquants_faux_vides(demarrer_s
     assert creee.status_code == 200
     request_id = creee.json()["request_id"]
     routes = [("GET", f"/predictions/{request_id}"), ("GET", "/predictions/user/eleve-secu"),
-              ("DELETE", "/predictions/user/eleve-secu")]
+              ("DELETE", "/predictions/user/eleve-secu"), ("POST", "/historique"), ("POST", "/effacement")]
     refus = 0
     for methode, chemin in routes:
         for nom, valeur in MAUVAIS_EN_TETES.items():
             entetes = {} if valeur is None else {"Authorization": valeur}
-            reponse = requests.request(methode, serveur.url + chemin, headers=entetes, timeout=30)
+            corps = {"user_id": "eleve-secu"} if methode == "POST" else None
+            reponse = requests.request(methode, serveur.url + chemin, headers=entetes, json=corps, timeout=30)
             assert reponse.status_code == 401, (methode, chemin, nom, reponse.status_code)
             assert reponse.json()["erreur"] and reponse.headers["WWW-Authenticate"].startswith("Bearer")
             assert JETON not in reponse.text
@@ -122,7 +123,7 @@ def test_routes_d_administration_refusent_jetons_manquants_faux_vides(demarrer_s
     sortie = serveur.sortie.read_text(errors="replace")  # journaux de gunicorn (debug + accès), jamais affichés
     assert "eleve-secu" in sortie, "le journal d'accès devait être actif pendant l'essai"
     assert JETON not in sortie and JETON[:20] not in sortie, "le jeton apparaît dans les journaux du serveur"
-    mesurer("routes d'administration", f"{refus} requêtes sans jeton valide (3 routes × {len(MAUVAIS_EN_TETES)} "
+    mesurer("routes d'administration", f"{refus} requêtes sans jeton valide ({len(routes)} routes × {len(MAUVAIS_EN_TETES)} "
                                        "en-têtes) : toutes 401, rien d'effacé")
 
 
