@@ -9,8 +9,12 @@ secondes, moins que les 10 s que Cloud Run laisse avant SIGKILL.
 
 import ctypes
 import ctypes.util
+import glob
 import multiprocessing
 import os
+import tempfile
+
+from app import journalisation
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or multiprocessing.cpu_count()
@@ -27,6 +31,8 @@ graceful_timeout = 8
 keepalive = 5
 accesslog = "-" if os.environ.get("GUNICORN_ACCESSLOG", "0") == "1" else None
 errorlog = "-"
+if journalisation.json_demande():  # Cloud Run (K_SERVICE) ou JOURNAUX_FORMAT=json : une ligne JSON par message
+    logconfig_dict = journalisation.configuration_gunicorn(acces=accesslog is not None)
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 wsgi_app = "app.wsgi:app"
 
@@ -46,3 +52,31 @@ def _limiter_les_arenes_malloc(nombre: int = 2) -> None:
 
 
 _limiter_les_arenes_malloc()
+
+
+# Métriques Prometheus de tous les workers (GET /metrics) : prometheus_client en mode multiprocessus
+# lit un dossier de fichiers partagé, choisi et vidé ici, à la lecture de cette configuration par le
+# maître (avant que l'application préchargée ne crée ses métriques) ; les fichiers d'un worker qui
+# sort sont retirés (child_exit), le dossier à l'arrêt.
+_METRIQUES = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"prediction-etudiante-metriques-{os.getpid()}"))
+os.makedirs(_METRIQUES, mode=0o700, exist_ok=True)
+for _fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
+    os.remove(_fichier)
+
+
+def post_worker_init(worker):
+    """Les fils de fond de l'application (suivi des effacements des autres instances), dans chaque worker."""
+    for tache in worker.wsgi.extensions.get("taches_de_fond", []):
+        tache()
+
+
+def child_exit(serveur, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(serveur):
+    for fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
+        os.remove(fichier)

@@ -40,8 +40,22 @@ class Configuration:
     """Lots traités en même temps par processus : un lot de 10 000 élèves occupe ~100 Mio au pic."""
     # Secrets : jamais dans repr() (donc jamais dans un journal ni un message d'erreur).
     database_url: str = field(default="", repr=False)
+    mot_de_passe_base: str = field(default="", repr=False)
+    """DATABASE_PASSWORD (Secret Manager sur Cloud Run) : mis dans l'URL, qui n'en porte alors pas."""
     chemin_base_sqlite: Path = Path("resultats.sqlite3")
     jeton_api: str = field(default="", repr=False)
+    jeton_metriques: str = field(default="", repr=False)
+    """METRIQUES_TOKEN : exigé par GET /metrics s'il est défini (sinon /metrics est ouvert)."""
+    fils: int = 8
+    """GUNICORN_THREADS : requêtes simultanées par processus, donc taille du pool de connexions."""
+    service_cloud_run: str = ""
+    """K_SERVICE, que Cloud Run définit : journaux JSON et magasin partagé exigé."""
+    instance_unique: bool = False
+    """INSTANCE_UNIQUE=1 : sur Cloud Run sans base partagée, accepté si le service n'a qu'une instance."""
+    journaux_json: bool = False
+    """JOURNAUX_FORMAT=json (défaut sur Cloud Run) : une ligne JSON par message, pour Cloud Logging."""
+    projet_gcp: str = ""
+    """GOOGLE_CLOUD_PROJECT : préfixe des traces (``projects/<projet>/traces/<id>``)."""
 
     @property
     def empreintes(self) -> tuple[str, str] | None:
@@ -52,8 +66,20 @@ class Configuration:
 
     @property
     def url_base(self) -> str:
-        """DATABASE_URL (PostgreSQL) ou, à défaut, le fichier SQLite embarqué."""
-        return self.database_url or f"sqlite:///{self.chemin_base_sqlite}"
+        """DATABASE_URL (PostgreSQL) ou, à défaut, le fichier SQLite embarqué ; DATABASE_PASSWORD, s'il
+        est donné, y devient le mot de passe (Cloud SQL : l'URL est publique, le mot de passe secret)."""
+        if not self.database_url:
+            return f"sqlite:///{self.chemin_base_sqlite}"
+        if not self.mot_de_passe_base:
+            return self.database_url
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).set(password=self.mot_de_passe_base).render_as_string(hide_password=False)
+
+    @property
+    def base_partagee(self) -> bool:
+        """Vrai pour PostgreSQL : toutes les instances lisent et effacent dans la même base."""
+        return self.database_url.startswith("postgresql")
 
     @classmethod
     def depuis_environnement(cls, env: Mapping[str, str] | None = None) -> "Configuration":
@@ -78,10 +104,16 @@ class Configuration:
                 raise ErreurConfiguration(f"{nom}={brut!r} : sha256 attendu (64 chiffres hexadécimaux)")
             return brut
 
+        def booleen(nom: str) -> bool:
+            brut = env.get(nom, "").strip().lower()
+            if brut not in ("", "0", "1", "false", "true", "non", "oui"):
+                raise ErreurConfiguration(f"{nom}={brut!r} : 1 ou 0 attendu")
+            return brut in ("1", "true", "oui")
+
         mode = env.get("JOURNAL_MODE", "").strip() or defaut.mode_journal
         if mode not in MODES_JOURNAL:
             raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
-        return cls(
+        config = cls(
             port=entier("PORT", defaut.port, 1, 65535),
             chemin_modele=chemin("MODELE_CHEMIN", defaut.chemin_modele),
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
@@ -97,9 +129,28 @@ class Configuration:
             taille_max_lot=entier("TAILLE_MAX_LOT", defaut.taille_max_lot, 1024, 256 * 1024 * 1024),
             lots_simultanes=entier("LOTS_SIMULTANES", defaut.lots_simultanes, 1, 64),
             database_url=_url_base(env.get("DATABASE_URL", "")),
+            mot_de_passe_base=env.get("DATABASE_PASSWORD", "").strip(),
             chemin_base_sqlite=chemin("BASE_SQLITE_CHEMIN", defaut.chemin_base_sqlite),
-            jeton_api=_jeton(env.get("API_TOKEN", "")),
+            jeton_api=_jeton(env.get("API_TOKEN", ""), "API_TOKEN"),
+            jeton_metriques=_jeton(env.get("METRIQUES_TOKEN", ""), "METRIQUES_TOKEN"),
+            fils=entier("GUNICORN_THREADS", defaut.fils, 1, 256),
+            service_cloud_run=env.get("K_SERVICE", "").strip(),
+            instance_unique=booleen("INSTANCE_UNIQUE"),
+            journaux_json=_format_journaux(env.get("JOURNAUX_FORMAT", ""), bool(env.get("K_SERVICE", "").strip())),
+            projet_gcp=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
         )
+        config.verifier_magasin_partage()
+        return config
+
+    def verifier_magasin_partage(self) -> None:
+        """Sur Cloud Run, chaque instance a son disque en mémoire : sans base partagée, l'historique d'un
+        élève et son effacement n'atteindraient qu'une instance sur plusieurs. Refus de démarrer."""
+        if self.service_cloud_run and not self.base_partagee and not self.instance_unique:
+            raise ErreurConfiguration(
+                "DATABASE_URL absent ou non partagé sur Cloud Run (K_SERVICE est défini) : chaque instance "
+                "garderait ses propres résultats et un effacement n'atteindrait qu'elle. Donnez "
+                "DATABASE_URL=postgresql+psycopg://… (Cloud SQL, voir deploy/deployer.sh), ou "
+                "INSTANCE_UNIQUE=1 si le service est limité à une instance (--max-instances=1)")
 
 
 def _url_base(brut: str) -> str:
@@ -112,12 +163,19 @@ def _url_base(brut: str) -> str:
     return brut
 
 
-def _jeton(brut: str) -> str:
-    """Le jeton des routes d'historique ; vide = routes désactivées (403)."""
+def _format_journaux(brut: str, sur_cloud_run: bool) -> bool:
+    brut = brut.strip().lower()
+    if brut not in ("", "json", "texte"):
+        raise ErreurConfiguration(f"JOURNAUX_FORMAT={brut!r} : json ou texte attendu")
+    return brut == "json" or (not brut and sur_cloud_run)
+
+
+def _jeton(brut: str, nom: str) -> str:
+    """Un jeton d'accès (API_TOKEN : historique ; METRIQUES_TOKEN : métriques) ; vide = pas de jeton."""
     brut = brut.strip()
     if brut and (len(brut) < LONGUEUR_MIN_JETON or not (brut.isascii() and brut.isprintable()) or " " in brut):
         raise ErreurConfiguration(
-            f"API_TOKEN (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères ASCII imprimables sans espace ; "
+            f"{nom} (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères ASCII imprimables sans espace ; "
             "par exemple : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
     return brut
 

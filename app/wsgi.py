@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from app import create_app
+from app import create_app, journalisation
 from app.config import ErreurConfiguration
 from app.modele.artefacts import ErreurArtefacts
 
@@ -18,5 +18,5 @@ if _gunicorn.handlers:
 try:
     app = create_app()
 except (ErreurArtefacts, ErreurConfiguration) as erreur:
-    print(f"démarrage impossible : {erreur}", file=sys.stderr, flush=True)
+    journalisation.signaler_arret(f"démarrage impossible : {erreur}")
     sys.exit(3)

@@ -3,10 +3,14 @@
     Déploie l'API sur Cloud Run (jumeau Windows de deploy/deployer.sh, mêmes étapes et réglages).
 
 .DESCRIPTION
-    Active les services, crée le dépôt Artifact Registry s'il manque, construit et pousse l'image
-    (Cloud Build par défaut : Docker n'est pas nécessaire sur le poste), déploie le service sur le
-    port 8080 avec CPU, mémoire, concurrence et délai accordés à gunicorn.conf.py, puis affiche
-    l'URL du service et une commande curl d'essai.
+    Active les services, crée ou réutilise le dépôt Artifact Registry, le compte de service dédié,
+    l'instance Cloud SQL pour PostgreSQL (base, utilisateur) et les secrets (mot de passe de la base,
+    API_TOKEN, générés s'ils manquent et jamais affichés), construit et pousse l'image (Cloud Build
+    par défaut : Docker n'est pas nécessaire sur le poste), déploie le service sur le port 8080 avec
+    CPU, mémoire, concurrence et délai accordés à gunicorn.conf.py, le socket Cloud SQL et les
+    secrets, puis affiche l'URL du service et des commandes curl d'essai.
+
+    -InstanceUnique : sans Cloud SQL, une seule instance (INSTANCE_UNIQUE=1, --max-instances=1).
 
     Concurrence Cloud Run = CPU × GUNICORN_THREADS (un worker gunicorn par vCPU) ; gunicorn n'a pas
     de délai de requête (timeout = 0), celui de Cloud Run s'applique seul ; à l'arrêt, gunicorn finit
@@ -35,6 +39,14 @@ param(
     [int] $InstancesMax = $(if ($env:INSTANCES_MAX) { [int] $env:INSTANCES_MAX } else { 3 }),
     [string] $DelaiRequete = $(if ($env:DELAI_REQUETE) { $env:DELAI_REQUETE } else { "30s" }),
     [string] $CompteService = $env:COMPTE_SERVICE,
+    [string] $InstanceSql = $(if ($env:SQL_INSTANCE) { $env:SQL_INSTANCE } else { "prediction-etudiante" }),
+    [string] $Base = $(if ($env:SQL_BASE) { $env:SQL_BASE } else { "resultats" }),
+    [string] $Utilisateur = $(if ($env:SQL_UTILISATEUR) { $env:SQL_UTILISATEUR } else { "api" }),
+    [string] $TierSql = $(if ($env:SQL_TIER) { $env:SQL_TIER } else { "db-f1-micro" }),
+    [string] $VersionSql = $(if ($env:SQL_VERSION) { $env:SQL_VERSION } else { "POSTGRES_15" }),
+    [string] $SecretJeton = $(if ($env:SECRET_JETON) { $env:SECRET_JETON } else { "prediction-etudiante-api-token" }),
+    [string] $SecretMotDePasse = $(if ($env:SECRET_MOT_DE_PASSE) { $env:SECRET_MOT_DE_PASSE } else { "prediction-etudiante-db-password" }),
+    [switch] $InstanceUnique = ($env:INSTANCE_UNIQUE -eq "1"),
     [switch] $Public = ($env:PUBLIC -eq "1"),
     [switch] $ABlanc = ($env:A_BLANC -eq "1")
 )
@@ -52,6 +64,38 @@ function Invoke-Etape {
     if ($LASTEXITCODE -ne 0) { throw "échec ($LASTEXITCODE) : $Commande $($Arguments -join ' ')" }
 }
 
+# Vrai si la ressource existe déjà (jamais avec -ABlanc : on montre alors la création).
+function Test-Existe {
+    param([string[]] $Arguments)
+    if ($ABlanc) { return $false }
+    & gcloud @Arguments *> $null
+    return ($LASTEXITCODE -eq 0)
+}
+
+# Un secret aléatoire (jamais affiché ni passé sur une ligne de commande).
+function New-SecretAleatoire {
+    $Octets = New-Object byte[] 32
+    [System.Security.Cryptography.RandomNumberGenerator]::Create().GetBytes($Octets)
+    return [Convert]::ToBase64String($Octets).TrimEnd("=").Replace("+", "-").Replace("/", "_")
+}
+
+# Crée le secret avec une valeur générée s'il manque (par l'entrée standard), puis donne au compte
+# de service le droit de le lire, et seulement celui-là.
+function Confirm-Secret {
+    param([string] $Nom)
+    if (Test-Existe @("secrets", "describe", $Nom, "--project=$Projet")) {
+        Write-Host "secret $Nom déjà présent (gardé)"
+    } else {
+        Write-Host "+ gcloud secrets create $Nom --project=$Projet --replication-policy=automatic --data-file=-"
+        if (-not $ABlanc) {
+            New-SecretAleatoire | & gcloud secrets create $Nom "--project=$Projet" "--replication-policy=automatic" "--data-file=-"
+            if ($LASTEXITCODE -ne 0) { throw "échec de la création du secret $Nom" }
+        }
+    }
+    Invoke-Etape gcloud @("secrets", "add-iam-policy-binding", $Nom, "--project=$Projet",
+        "--member=serviceAccount:$CompteService", "--role=roles/secretmanager.secretAccessor", "--condition=None")
+}
+
 if (-not $ABlanc -and -not (Get-Command gcloud -ErrorAction SilentlyContinue)) {
     throw "gcloud introuvable : installez Google Cloud CLI (https://cloud.google.com/sdk/docs/install) puis gcloud auth login"
 }
@@ -62,6 +106,9 @@ if (-not $Projet) {
     throw "projet inconnu : -Projet MON-PROJET, `$env:GCP_PROJET ou gcloud config set project MON-PROJET"
 }
 
+if (-not $CompteService) { $CompteService = "prediction-etudiante-api@$Projet.iam.gserviceaccount.com" }
+if ($InstanceUnique) { $InstancesMax = 1 }
+$ConnexionSql = "${Projet}:${Region}:$InstanceSql"
 $Workers = $Cpu
 $Concurrence = $Workers * $Threads
 $Version = (& git -C $Racine rev-parse --short=12 HEAD 2>$null | Out-String).Trim()
@@ -74,24 +121,62 @@ $Image = "$Region-docker.pkg.dev/$Projet/$Depot/prediction-etudiante-api:$Versio
 Write-Host "== projet $Projet, région $Region, dépôt $Depot, service $Service"
 Write-Host "== image $Image"
 
-Write-Host "== 1/4 services Google Cloud"
+Write-Host "== 1/7 services Google Cloud"
 Invoke-Etape gcloud @("services", "enable", "run.googleapis.com", "artifactregistry.googleapis.com",
-    "cloudbuild.googleapis.com", "--project=$Projet")
+    "cloudbuild.googleapis.com", "sqladmin.googleapis.com", "secretmanager.googleapis.com",
+    "iam.googleapis.com", "--project=$Projet")
 
-Write-Host "== 2/4 dépôt Artifact Registry"
-$Existe = $false
-if (-not $ABlanc) {
-    & gcloud artifacts repositories describe $Depot "--location=$Region" "--project=$Projet" *> $null
-    $Existe = ($LASTEXITCODE -eq 0)
-}
-if ($Existe) {
+Write-Host "== 2/7 dépôt Artifact Registry"
+if (Test-Existe @("artifacts", "repositories", "describe", $Depot, "--location=$Region", "--project=$Projet")) {
     Write-Host "dépôt $Depot déjà présent"
 } else {
     Invoke-Etape gcloud @("artifacts", "repositories", "create", $Depot, "--repository-format=docker",
         "--location=$Region", "--project=$Projet", "--description=Images de prediction-etudiante")
 }
 
-Write-Host "== 3/4 construction et envoi de l'image ($Construction)"
+Write-Host "== 3/7 compte de service dédié ($CompteService)"
+if (Test-Existe @("iam", "service-accounts", "describe", $CompteService, "--project=$Projet")) {
+    Write-Host "compte de service déjà présent"
+} else {
+    Invoke-Etape gcloud @("iam", "service-accounts", "create", $CompteService.Split("@")[0], "--project=$Projet",
+        "--display-name=prediction-etudiante (exécution Cloud Run)")
+}
+
+Write-Host "== 4/7 Cloud SQL pour PostgreSQL (instance $InstanceSql, base $Base, utilisateur $Utilisateur)"
+if ($InstanceUnique) {
+    Write-Host "instance unique : pas de Cloud SQL (INSTANCE_UNIQUE=1, --max-instances=1, SQLite en mémoire)"
+} else {
+    Invoke-Etape gcloud @("projects", "add-iam-policy-binding", $Projet, "--member=serviceAccount:$CompteService",
+        "--role=roles/cloudsql.client", "--condition=None")
+    if (Test-Existe @("sql", "instances", "describe", $InstanceSql, "--project=$Projet")) {
+        Write-Host "instance $InstanceSql déjà présente"
+    } else {
+        Invoke-Etape gcloud @("sql", "instances", "create", $InstanceSql, "--project=$Projet", "--region=$Region",
+            "--database-version=$VersionSql", "--tier=$TierSql", "--edition=enterprise",
+            "--storage-auto-increase", "--backup-start-time=03:00")
+    }
+    if (Test-Existe @("sql", "databases", "describe", $Base, "--instance=$InstanceSql", "--project=$Projet")) {
+        Write-Host "base $Base déjà présente"
+    } else {
+        Invoke-Etape gcloud @("sql", "databases", "create", $Base, "--instance=$InstanceSql", "--project=$Projet")
+    }
+    Confirm-Secret $SecretMotDePasse
+    if ($ABlanc) {
+        Write-Host "+ gcloud sql users create $Utilisateur --instance=$InstanceSql --project=$Projet --password=<secret $SecretMotDePasse>"
+    } else {
+        $MotDePasse = (& gcloud secrets versions access latest "--secret=$SecretMotDePasse" "--project=$Projet" | Out-String).Trim()
+        $Action = if (Test-Existe @("sql", "users", "describe", $Utilisateur, "--instance=$InstanceSql", "--project=$Projet")) { "set-password" } else { "create" }
+        Write-Host "+ gcloud sql users $Action $Utilisateur --instance=$InstanceSql --password=<secret>"
+        & gcloud sql users $Action $Utilisateur "--instance=$InstanceSql" "--project=$Projet" "--password=$MotDePasse" *> $null
+        if ($LASTEXITCODE -ne 0) { throw "échec : gcloud sql users $Action $Utilisateur" }
+        Remove-Variable MotDePasse
+    }
+}
+
+Write-Host "== 5/7 secret API_TOKEN ($SecretJeton)"
+Confirm-Secret $SecretJeton
+
+Write-Host "== 6/7 construction et envoi de l'image ($Construction)"
 Push-Location $Racine
 try {
     if ($Construction -eq "cloudbuild") {
@@ -106,15 +191,27 @@ try {
     Pop-Location
 }
 
-Write-Host "== 4/4 déploiement Cloud Run"
+Write-Host "== 7/7 déploiement Cloud Run"
 $Options = @(
     "run", "deploy", $Service, "--project=$Projet", "--region=$Region", "--image=$Image",
     "--platform=managed", "--port=8080", "--cpu=$Cpu", "--memory=$Memoire",
     "--concurrency=$Concurrence", "--timeout=$DelaiRequete", "--min-instances=0",
     "--max-instances=$InstancesMax", "--cpu-boost", "--execution-environment=gen2",
-    "--set-env-vars=GUNICORN_WORKERS=$Workers,GUNICORN_THREADS=$Threads"
+    "--service-account=$CompteService"
 )
-if ($CompteService) { $Options += "--service-account=$CompteService" }
+$Environnement = "GUNICORN_WORKERS=$Workers@GUNICORN_THREADS=$Threads@GOOGLE_CLOUD_PROJECT=$Projet"
+$Secrets = "API_TOKEN=${SecretJeton}:latest"
+if ($InstanceUnique) {
+    $Environnement += "@INSTANCE_UNIQUE=1"
+} else {
+    # Socket unix de Cloud SQL (/cloudsql/…) : ni IP publique à ouvrir, ni mot de passe dans l'URL.
+    $Environnement += "@DATABASE_URL=postgresql+psycopg://$Utilisateur@/${Base}?host=/cloudsql/$ConnexionSql"
+    $Secrets += ",DATABASE_PASSWORD=${SecretMotDePasse}:latest"
+    $Options += "--add-cloudsql-instances=$ConnexionSql"
+}
+# « ^@^ » : séparateur de gcloud autre que la virgule (DATABASE_URL peut contenir « , » ou « = »).
+$Options += "--set-env-vars=^@^$Environnement"
+$Options += "--set-secrets=$Secrets"
 if ($Public) { $Options += "--allow-unauthenticated" } else { $Options += "--no-allow-unauthenticated" }
 Invoke-Etape gcloud $Options
 
@@ -132,3 +229,5 @@ if ($Public) {
     Write-Host "Essai (service privé : jeton d'identité du compte connecté, rôle roles/run.invoker requis) :"
     Write-Host "  curl.exe -s -X POST $Url/predire -H `"Authorization: Bearer `$(gcloud auth print-identity-token)`" -H 'Content-Type: application/json' -d '@test/donnees.json'"
 }
+Write-Host "Routes protégées (historique, effacement, export) : le jeton d'identité passe dans X-Serverless-Authorization, l'API_TOKEN dans Authorization :"
+Write-Host "  curl.exe -s $Url/predictions/export -H `"X-Serverless-Authorization: Bearer `$(gcloud auth print-identity-token)`" -H `"Authorization: Bearer `$(gcloud secrets versions access latest --secret=$SecretJeton --project=$Projet)`""

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Déploie l'API sur Cloud Run : active les services, crée le dépôt Artifact Registry s'il manque,
+# Déploie l'API sur Cloud Run avec un magasin de résultats partagé (Cloud SQL pour PostgreSQL) :
+# active les services, crée ou réutilise le dépôt Artifact Registry, le compte de service dédié,
+# l'instance Cloud SQL, sa base et son utilisateur, les secrets (mot de passe de la base, API_TOKEN),
 # construit et pousse l'image, déploie le service, affiche son URL et une commande curl d'essai.
 #
 #   deploy/deployer.sh --projet MON-PROJET [--region europe-west1] [--depot prediction-etudiante]
@@ -14,9 +16,23 @@
 #   --construction M   CONSTRUCTION   cloudbuild (défaut, pas de Docker local) ou docker (local,
 #                                     image linux/amd64, aussi depuis un Mac à puce Apple)
 #   --public           PUBLIC=1       accès sans authentification (défaut : privé, jeton d'identité)
+#   --instance-sql NOM SQL_INSTANCE   instance Cloud SQL (défaut : prediction-etudiante), créée si absente
+#   --base NOM         SQL_BASE       base PostgreSQL des résultats (défaut : resultats)
+#   --utilisateur NOM  SQL_UTILISATEUR utilisateur PostgreSQL de l'API (défaut : api)
+#   --instance-unique  INSTANCE_UNIQUE=1  sans Cloud SQL : une seule instance (--max-instances=1),
+#                                     résultats en SQLite sur son disque en mémoire (perdus à l'arrêt)
 #   --a-blanc          A_BLANC=1      affiche les commandes sans les exécuter
 # Réglages (variables d'environnement) : CPU (1), MEMOIRE (512Mi), GUNICORN_THREADS (8),
-# INSTANCES_MAX (3), DELAI_REQUETE (30s), COMPTE_SERVICE (compte d'exécution, facultatif).
+# INSTANCES_MAX (3), DELAI_REQUETE (30s), SQL_TIER (db-f1-micro), SQL_VERSION (POSTGRES_15),
+# COMPTE_SERVICE (défaut : prediction-etudiante-api@PROJET.iam.gserviceaccount.com, créé s'il manque),
+# SECRET_JETON (prediction-etudiante-api-token), SECRET_MOT_DE_PASSE (prediction-etudiante-db-password).
+#
+# Secrets : API_TOKEN et le mot de passe de la base sont générés s'ils manquent, envoyés à Secret
+# Manager par l'entrée standard (jamais sur une ligne de commande affichée) et donnés au service par
+# --set-secrets ; le compte de service n'a que roles/cloudsql.client sur le projet et
+# roles/secretmanager.secretAccessor sur ces deux secrets. Connexions : instances × CPU × GUNICORN_THREADS
+# (le pool de chaque worker vaut GUNICORN_THREADS) doit rester sous la limite de l'instance Cloud SQL
+# (db-f1-micro : 25 ; 3 × 1 × 8 = 24 par défaut).
 #
 # Dimensionnement accordé à gunicorn.conf.py : un worker par vCPU (GUNICORN_WORKERS = CPU),
 # GUNICORN_THREADS fils chacun, donc concurrence Cloud Run = CPU × GUNICORN_THREADS : Cloud Run
@@ -40,6 +56,14 @@ threads="${GUNICORN_THREADS:-8}"
 instances_max="${INSTANCES_MAX:-3}"
 delai_requete="${DELAI_REQUETE:-30s}"
 compte_service="${COMPTE_SERVICE:-}"
+instance_sql="${SQL_INSTANCE:-prediction-etudiante}"
+base_sql="${SQL_BASE:-resultats}"
+utilisateur_sql="${SQL_UTILISATEUR:-api}"
+tier_sql="${SQL_TIER:-db-f1-micro}"
+version_sql="${SQL_VERSION:-POSTGRES_15}"
+instance_unique="${INSTANCE_UNIQUE:-0}"
+secret_jeton="${SECRET_JETON:-prediction-etudiante-api-token}"
+secret_mot_de_passe="${SECRET_MOT_DE_PASSE:-prediction-etudiante-db-password}"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 erreur() { echo "deployer : $*" >&2; exit 2; }
@@ -53,6 +77,10 @@ while (($#)); do
     --service) service="${2:?--service attend une valeur}"; shift 2 ;;
     --construction) construction="${2:?--construction attend une valeur}"; shift 2 ;;
     --public) public=1; shift ;;
+    --instance-sql) instance_sql="${2:?--instance-sql attend une valeur}"; shift 2 ;;
+    --base) base_sql="${2:?--base attend une valeur}"; shift 2 ;;
+    --utilisateur) utilisateur_sql="${2:?--utilisateur attend une valeur}"; shift 2 ;;
+    --instance-unique) instance_unique=1; shift ;;
     --a-blanc) a_blanc=1; shift ;;
     -h|--help|--aide) usage; exit 0 ;;
     -*) erreur "option inconnue : $1 (voir --aide)" ;;
@@ -70,6 +98,25 @@ executer() {
   [[ "$a_blanc" == 1 ]] || "$@"
 }
 
+# Vrai si la ressource existe déjà (jamais à blanc : on montre alors la création).
+existe() { [[ "$a_blanc" != 1 ]] && "$@" >/dev/null 2>&1; }
+
+# Un secret aléatoire, sur la sortie standard seulement (jamais dans une commande affichée).
+secret_aleatoire() { python3 -c 'import secrets; print(secrets.token_urlsafe(32), end="")'; }
+
+# Crée le secret $1 avec une valeur générée s'il n'existe pas ; sinon le garde tel quel.
+assurer_secret() {
+  if existe gcloud secrets describe "$1" --project="$projet"; then
+    echo "secret $1 déjà présent (gardé)"
+  elif [[ "$a_blanc" == 1 ]]; then
+    executer gcloud secrets create "$1" --project="$projet" --replication-policy=automatic --data-file=-
+  else
+    secret_aleatoire | executer gcloud secrets create "$1" --project="$projet" --replication-policy=automatic --data-file=-
+  fi
+  executer gcloud secrets add-iam-policy-binding "$1" --project="$projet" \
+    --member="serviceAccount:$compte_service" --role=roles/secretmanager.secretAccessor --condition=None
+}
+
 if [[ "$a_blanc" != 1 ]] && ! command -v gcloud >/dev/null; then
   erreur "gcloud introuvable : installez Google Cloud CLI (https://cloud.google.com/sdk/docs/install) puis gcloud auth login"
 fi
@@ -80,6 +127,9 @@ fi
 [[ "$construction" == cloudbuild || "$construction" == docker ]] || erreur "--construction : cloudbuild ou docker"
 [[ "$cpu" =~ ^[1-8]$ ]] || erreur "CPU=$cpu : un entier de 1 à 8 (un worker gunicorn par vCPU)"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || erreur "GUNICORN_THREADS=$threads : entier positif attendu"
+[[ -n "$compte_service" ]] || compte_service="prediction-etudiante-api@$projet.iam.gserviceaccount.com"
+[[ "$instance_unique" == 1 ]] && instances_max=1
+connexion_sql="$projet:$region:$instance_sql"
 
 workers="$cpu"
 concurrence=$((workers * threads))
@@ -92,20 +142,68 @@ image="$region-docker.pkg.dev/$projet/$depot/prediction-etudiante-api:$version"
 echo "== projet $projet, région $region, dépôt $depot, service $service"
 echo "== image $image"
 
-echo "== 1/4 services Google Cloud"
+echo "== 1/7 services Google Cloud"
 executer gcloud services enable run.googleapis.com artifactregistry.googleapis.com \
-  cloudbuild.googleapis.com --project="$projet"
+  cloudbuild.googleapis.com sqladmin.googleapis.com secretmanager.googleapis.com iam.googleapis.com \
+  --project="$projet"
 
-echo "== 2/4 dépôt Artifact Registry"
-if [[ "$a_blanc" == 1 ]] || ! gcloud artifacts repositories describe "$depot" \
-      --location="$region" --project="$projet" >/dev/null 2>&1; then
+echo "== 2/7 dépôt Artifact Registry"
+if existe gcloud artifacts repositories describe "$depot" --location="$region" --project="$projet"; then
+  echo "dépôt $depot déjà présent"
+else
   executer gcloud artifacts repositories create "$depot" --repository-format=docker \
     --location="$region" --project="$projet" --description="Images de prediction-etudiante"
-else
-  echo "dépôt $depot déjà présent"
 fi
 
-echo "== 3/4 construction et envoi de l'image ($construction)"
+echo "== 3/7 compte de service dédié ($compte_service)"
+if existe gcloud iam service-accounts describe "$compte_service" --project="$projet"; then
+  echo "compte de service déjà présent"
+else
+  executer gcloud iam service-accounts create "${compte_service%%@*}" --project="$projet" \
+    --display-name="prediction-etudiante (exécution Cloud Run)"
+fi
+
+echo "== 4/7 Cloud SQL pour PostgreSQL (instance $instance_sql, base $base_sql, utilisateur $utilisateur_sql)"
+if [[ "$instance_unique" == 1 ]]; then
+  echo "instance unique : pas de Cloud SQL (INSTANCE_UNIQUE=1, --max-instances=1, SQLite en mémoire)"
+else
+  executer gcloud projects add-iam-policy-binding "$projet" --member="serviceAccount:$compte_service" \
+    --role=roles/cloudsql.client --condition=None
+  if existe gcloud sql instances describe "$instance_sql" --project="$projet"; then
+    echo "instance $instance_sql déjà présente"
+  else
+    executer gcloud sql instances create "$instance_sql" --project="$projet" --region="$region" \
+      --database-version="$version_sql" --tier="$tier_sql" --edition=enterprise \
+      --storage-auto-increase --backup-start-time=03:00
+  fi
+  if existe gcloud sql databases describe "$base_sql" --instance="$instance_sql" --project="$projet"; then
+    echo "base $base_sql déjà présente"
+  else
+    executer gcloud sql databases create "$base_sql" --instance="$instance_sql" --project="$projet"
+  fi
+  assurer_secret "$secret_mot_de_passe"
+  # Le mot de passe de l'utilisateur est celui du secret (lu, jamais affiché) : créé ou remis à jour.
+  if [[ "$a_blanc" == 1 ]]; then
+    echo "+ gcloud sql users create $utilisateur_sql --instance=$instance_sql --project=$projet --password=<secret $secret_mot_de_passe>"
+  else
+    mot_de_passe="$(gcloud secrets versions access latest --secret="$secret_mot_de_passe" --project="$projet")"
+    if existe gcloud sql users describe "$utilisateur_sql" --instance="$instance_sql" --project="$projet"; then
+      echo "+ gcloud sql users set-password $utilisateur_sql --instance=$instance_sql --password=<secret>"
+      gcloud sql users set-password "$utilisateur_sql" --instance="$instance_sql" --project="$projet" \
+        --password="$mot_de_passe" >/dev/null
+    else
+      echo "+ gcloud sql users create $utilisateur_sql --instance=$instance_sql --password=<secret>"
+      gcloud sql users create "$utilisateur_sql" --instance="$instance_sql" --project="$projet" \
+        --password="$mot_de_passe" >/dev/null
+    fi
+    unset mot_de_passe
+  fi
+fi
+
+echo "== 5/7 secret API_TOKEN ($secret_jeton)"
+assurer_secret "$secret_jeton"
+
+echo "== 6/7 construction et envoi de l'image ($construction)"
 cd "$RACINE"
 if [[ "$construction" == cloudbuild ]]; then
   # Le contexte envoyé est filtré par .gcloudignore (jamais de journal de requêtes).
@@ -116,15 +214,26 @@ else
   executer docker push "$image"
 fi
 
-echo "== 4/4 déploiement Cloud Run"
+echo "== 7/7 déploiement Cloud Run"
 options=(
   --project="$projet" --region="$region" --image="$image" --platform=managed
   --port=8080 --cpu="$cpu" --memory="$memoire" --concurrency="$concurrence"
   --timeout="$delai_requete" --min-instances=0 --max-instances="$instances_max"
   --cpu-boost --execution-environment=gen2
-  --set-env-vars="GUNICORN_WORKERS=$workers,GUNICORN_THREADS=$threads"
+  --service-account="$compte_service"
 )
-[[ -n "$compte_service" ]] && options+=(--service-account="$compte_service")
+environnement="GUNICORN_WORKERS=$workers,GUNICORN_THREADS=$threads,GOOGLE_CLOUD_PROJECT=$projet"
+secrets_service="API_TOKEN=$secret_jeton:latest"
+if [[ "$instance_unique" == 1 ]]; then
+  environnement="$environnement,INSTANCE_UNIQUE=1"
+else
+  # Socket unix de Cloud SQL (/cloudsql/…) : ni IP publique à ouvrir, ni mot de passe dans l'URL.
+  environnement="$environnement,DATABASE_URL=postgresql+psycopg://$utilisateur_sql@/$base_sql?host=/cloudsql/$connexion_sql"
+  secrets_service="$secrets_service,DATABASE_PASSWORD=$secret_mot_de_passe:latest"
+  options+=(--add-cloudsql-instances="$connexion_sql")
+fi
+# « ^@^ » : séparateur de gcloud autre que la virgule (DATABASE_URL peut contenir « , » ou « = »).
+options+=(--set-env-vars="^@^${environnement//,/@}" --set-secrets="$secrets_service")
 if [[ "$public" == 1 ]]; then options+=(--allow-unauthenticated); else options+=(--no-allow-unauthenticated); fi
 executer gcloud run deploy "$service" "${options[@]}"
 
@@ -141,3 +250,7 @@ else
   echo "Essai (service privé : jeton d'identité du compte connecté, rôle roles/run.invoker requis) :"
   echo "  curl -s -X POST $url/predire -H \"Authorization: Bearer \$(gcloud auth print-identity-token)\" -H 'Content-Type: application/json' -d @test/donnees.json"
 fi
+echo "Routes protégées (historique, effacement, export) : le jeton d'identité passe dans X-Serverless-Authorization,"
+echo "l'API_TOKEN dans Authorization :"
+echo "  curl -s $url/predictions/export -H \"X-Serverless-Authorization: Bearer \$(gcloud auth print-identity-token)\" \\"
+echo "    -H \"Authorization: Bearer \$(gcloud secrets versions access latest --secret=$secret_jeton --project=$projet)\""

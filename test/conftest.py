@@ -99,7 +99,8 @@ class Serveur:
         raise RuntimeError(f"gunicorn ne répond pas : {self.journal_serveur()}")
 
     def journal_serveur(self) -> str:
-        self._fichier_sortie.flush()
+        if not self._fichier_sortie.closed:
+            self._fichier_sortie.flush()
         return self.sortie.read_text(errors="replace")[-3000:]
 
     def arreter(self, delai: float = 15.0) -> float:

@@ -1,7 +1,7 @@
 """L'architecture en couches, vérifiée sur le code : dossiers de ``app/``, sens des imports, aucun cycle.
 
 web → modele → stockage ; ``entrainement`` à côté (il lit le modèle), jamais importé par le service ;
-``config`` et ``json_rapide`` sont des feuilles que tout le monde peut lire.
+``config``, ``json_rapide`` et ``journalisation`` sont des feuilles que tout le monde peut lire.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from test.conftest import RACINE
 APP = RACINE / "app"
 # Rang de chaque couche : un module n'importe que des rangs strictement inférieurs, ou sa propre couche.
 RANGS = {"feuille": 0, "stockage": 1, "modele": 2, "web": 3, "entrainement": 3, "entree": 4}
-FEUILLES = {"app.config", "app.json_rapide"}
+FEUILLES = {"app.config", "app.json_rapide", "app.journalisation"}
 ENTREES = {"app", "app.main", "app.wsgi"}
 
 

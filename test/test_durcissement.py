@@ -334,10 +334,12 @@ def test_tentatives_refusees_journalisees_et_comptees(demarrer_serveur):
         assert requests.post(serveur.url + "/historique", json={"user_id": "a"},
                              headers={"Authorization": faux}).status_code == 401
     assert requests.get(serveur.url + "/predictions/user/a").status_code == 401
-    compteurs = requests.get(serveur.url + "/ready").json()["compteurs"]["acces_refuses"]
-    assert compteurs == {"jeton_absent": 1, "jeton_invalide": 3}
+    metriques = requests.get(serveur.url + "/metrics").text
+    assert 'prediction_etudiante_jetons_refuses_total{route="/historique"} 3.0' in metriques
+    assert 'prediction_etudiante_jetons_refuses_total{route="/predictions/user/<user_id>"} 1.0' in metriques
     sortie = serveur.journal_serveur()
-    assert sortie.count("accès refusé aux routes d'historique : jeton invalide") == 3
+    assert sortie.count("accès refusé aux routes d'historique : jeton invalide (route /historique)") == 3
+    assert sortie.count("accès refusé aux routes d'historique : jeton absent (route /predictions/user/<user_id>)") == 1
     assert "z" * 45 not in sortie
 
 

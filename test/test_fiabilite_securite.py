@@ -105,8 +105,12 @@ def test_routes_d_administration_refusent_jetons_manquants_faux_vides(demarrer_s
     creee = requests.post(serveur.url + "/predire", json={**exemple, "user_id": "eleve-secu"}, timeout=30)
     assert creee.status_code == 200
     request_id = creee.json()["request_id"]
-    routes = [("GET", f"/predictions/{request_id}"), ("GET", "/predictions/user/eleve-secu"),
-              ("DELETE", "/predictions/user/eleve-secu"), ("POST", "/historique"), ("POST", "/effacement")]
+    # Toutes les opérations que le document OpenAPI déclare protégées par le jeton (nouvelles comprises).
+    document = requests.get(serveur.url + "/openapi.json", timeout=30).json()
+    routes = [(methode.upper(), chemin.replace("{request_id}", request_id).replace("{user_id}", "eleve-secu"))
+              for chemin, operations in document["paths"].items()
+              for methode, operation in operations.items() if operation.get("security")]
+    assert len(routes) >= 4
     refus = 0
     for methode, chemin in routes:
         for nom, valeur in MAUVAIS_EN_TETES.items():

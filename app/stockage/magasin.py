@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import threading
@@ -23,9 +24,11 @@ from operator import itemgetter
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     Index,
     Integer,
     MetaData,
+    String,
     Table,
     bindparam,
     create_engine,
@@ -57,6 +60,21 @@ PREDICTIONS = Table(
     Index("ix_predictions_user_id_horodatage", "user_id", "horodatage", "numero"),
 )
 
+EFFACEMENTS = Table(
+    "effacements", metadonnees,
+    Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("empreinte", String(64), nullable=False),  # sha256 du user_id effacé, jamais le user_id
+    Column("horodatage", DateTime(timezone=True), nullable=False),
+)
+"""Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
+CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
+"""Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
+
+
+def empreinte_utilisateur(user_id: str) -> str:
+    """Ce que le registre garde d'un user_id effacé : son sha256, pour retrouver ses lignes sans le garder."""
+    return hashlib.sha256(b"prediction-etudiante/effacement\0" + user_id.encode("utf-8")).hexdigest()
+
 
 class _Ecritures:
     """Les requêtes d'écriture, compilées une fois par SQLAlchemy pour le dialecte de la base, et
@@ -70,6 +88,9 @@ class _Ecritures:
         self.insertion, ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
         self.suppression, self._ordre_suppression = _compiler(
             delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
+        self.registre_effacement, self._ordre_registre = _compiler(
+            insert(EFFACEMENTS).inline().values(empreinte=bindparam("empreinte"), horodatage=func.now()), dialecte)
+        self.notification = (f"SELECT pg_notify('{CANAL_EFFACEMENTS}', '')" if dialecte.name == "postgresql" else None)
         self._nommes = ordre is None  # %(nom)s (PostgreSQL) : dicts ; « ? » (SQLite) : tuples dans l'ordre
         self._colonnes = COLONNES_ENREGISTREMENT if ordre is None else ordre
         self._extraire = itemgetter(*self._colonnes)
@@ -91,6 +112,10 @@ class _Ecritures:
 
     def parametres_suppression(self, user_id: str):
         return {"user_id": user_id} if self._ordre_suppression is None else (user_id,)
+
+    def parametres_registre(self, user_id: str):
+        empreinte = empreinte_utilisateur(user_id)
+        return {"empreinte": empreinte} if self._ordre_registre is None else (empreinte,)
 
 
 def _compiler(requete, dialecte) -> tuple[str, tuple[str, ...] | None]:
@@ -132,10 +157,13 @@ def _depuis_base(ligne) -> dict:
     return enregistrement
 
 
-def _options_moteur(moteur_sql: str) -> dict:
+def _options_moteur(moteur_sql: str, connexions: int) -> dict:
+    """SQLite : attente du verrou. PostgreSQL : un pool de ``connexions`` (la concurrence du processus,
+    GUNICORN_THREADS) et pas plus, pour qu'instances × workers × fils reste sous la limite de
+    connexions de Cloud SQL (README, « Cloud Run »)."""
     if moteur_sql == "sqlite":
         return {"connect_args": {"timeout": ATTENTE_VERROU_SQLITE_S}}
-    return {"pool_pre_ping": True, "pool_size": 4, "max_overflow": 4,
+    return {"pool_pre_ping": True, "pool_size": connexions, "max_overflow": 0,
             "pool_timeout": DELAI_CONNEXION_S, "connect_args": {"connect_timeout": DELAI_CONNEXION_S}}
 
 
@@ -188,9 +216,15 @@ class Transaction:
                 raise DoublonRequete(enregistrements[0]["request_id"]) from None
 
     def supprimer_utilisateur(self, user_id: str) -> int:
+        """Supprime ses prédictions et l'inscrit au registre des effacements (même transaction) ; avec
+        PostgreSQL, les autres instances en sont averties au commit (NOTIFY)."""
         with _traduire("la suppression des prédictions", self._dbapi.Error):
             self._curseur.execute(self._ecritures.suppression, self._ecritures.parametres_suppression(user_id))
-            return self._curseur.rowcount
+            supprimees = self._curseur.rowcount
+            self._curseur.execute(self._ecritures.registre_effacement, self._ecritures.parametres_registre(user_id))
+            if self._ecritures.notification:
+                self._curseur.execute(self._ecritures.notification)
+            return supprimees
 
     def valider(self) -> None:
         with _traduire("la validation (commit)", self._dbapi.Error):
@@ -198,11 +232,11 @@ class Transaction:
 
 
 class MagasinResultats:
-    def __init__(self, url: str):
+    def __init__(self, url: str, connexions: int = 8):
         adresse = make_url(url)
         self.moteur_sql = adresse.get_backend_name()
         self.description = adresse.render_as_string(hide_password=True)
-        self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql))
+        self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql, connexions))
         if self.moteur_sql == "sqlite":
             _creer_prive(adresse)
             event.listen(self.moteur, "connect", _regler_sqlite)
@@ -210,6 +244,11 @@ class MagasinResultats:
         self._dbapi = self.moteur.dialect.dbapi
         self._schema_pret = False
         self._verrou_schema = threading.Lock()
+
+    @property
+    def dbapi_erreur(self) -> type[Exception]:
+        """La classe d'erreur du pilote (psycopg.Error, sqlite3.Error)."""
+        return self._dbapi.Error
 
     @property
     def nom(self) -> str:
@@ -290,6 +329,45 @@ class MagasinResultats:
             total = connexion.scalar(select(func.count()).select_from(PREDICTIONS).where(filtre))
             lignes = connexion.execute(requete).mappings().all()
         return [_depuis_base(l) for l in lignes], int(total or 0)
+
+    def parcourir(self, depuis: dt.datetime | None = None, jusqua: dt.datetime | None = None,
+                  paquet: int = 1000) -> Iterator[dict]:
+        """Toutes les prédictions conservées (de toutes les instances qui partagent la base), dans
+        l'ordre d'insertion, filtrées sur ``depuis <= horodatage < jusqua`` ; lues par paquets (pagination
+        par ``numero``) : la mémoire reste bornée quel que soit le nombre de lignes."""
+        self._assurer_schema()
+        filtre = []
+        if depuis is not None:
+            filtre.append(PREDICTIONS.c.horodatage >= depuis)
+        if jusqua is not None:
+            filtre.append(PREDICTIONS.c.horodatage < jusqua)
+        dernier = 0
+        while True:
+            requete = (select(PREDICTIONS).where(PREDICTIONS.c.numero > dernier, *filtre)
+                       .order_by(PREDICTIONS.c.numero).limit(paquet))
+            with _traduire("la lecture de l'export"), self.moteur.connect() as connexion:
+                lignes = connexion.execute(requete).mappings().all()
+            for ligne in lignes:
+                yield _depuis_base(ligne)
+            if len(lignes) < paquet:
+                return
+            dernier = lignes[-1]["numero"]
+
+    def effacements_depuis(self, numero: int) -> tuple[list[str], int]:
+        """Les empreintes inscrites au registre après ``numero``, et le dernier numéro lu."""
+        self._assurer_schema()
+        requete = select(EFFACEMENTS.c.numero, EFFACEMENTS.c.empreinte).where(EFFACEMENTS.c.numero > numero)
+        with _traduire("la lecture du registre des effacements"), self.moteur.connect() as connexion:
+            lignes = connexion.execute(requete.order_by(EFFACEMENTS.c.numero)).all()
+        return [l.empreinte for l in lignes], (lignes[-1].numero if lignes else numero)
+
+    def connexion_ecoute(self):
+        """Une connexion DB-API hors du pool, en autocommit, à l'écoute du canal des effacements
+        (PostgreSQL seulement) : elle reste ouverte tant que l'instance vit."""
+        arguments, options = self.moteur.dialect.create_connect_args(self.moteur.url)
+        connexion = self._dbapi.connect(*arguments, **{**options, "autocommit": True})
+        connexion.execute(f"LISTEN {CANAL_EFFACEMENTS}")
+        return connexion
 
     def joignable(self) -> tuple[bool, str]:
         """Pour ``/ready`` : la base répond et le schéma existe."""

@@ -4,9 +4,9 @@ Sans ``API_TOKEN`` configuré, ces routes sont fermées (403) : relire ou efface
 d'un élève ne doit jamais être ouvert à tous par oubli. La comparaison se fait en temps
 constant (``hmac.compare_digest``) ; le jeton reçu n'est jamais journalisé.
 
-Chaque tentative refusée (401 : jeton absent ou invalide) est journalisée (route et motif, jamais le
-jeton ni l'URL, qui peut porter un user_id) et comptée dans ``REFUS`` : un compteur du processus, lu par
-``GET /ready`` (les métriques Prometheus viendront d'une issue suivante).
+Chaque tentative refusée (401 : jeton absent ou invalide) est journalisée (gabarit de route et motif,
+jamais le jeton ni l'URL, qui peut porter un user_id) ; elle est comptée par ``app.web.observation``
+(métrique Prometheus ``prediction_etudiante_jetons_refuses_total``, par route).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-import threading
 
 from flask import request
 
@@ -25,25 +24,10 @@ DEFI = 'Bearer realm="prediction-etudiante"'
 journal = logging.getLogger("prediction_etudiante")
 
 
-class CompteurRefus:
-    """Tentatives refusées par motif, depuis le démarrage du processus (chaque worker a le sien)."""
-
-    def __init__(self):
-        self._verrou = threading.Lock()
-        self._comptes = {"jeton_absent": 0, "jeton_invalide": 0}
-
-    def compter(self, motif: str) -> None:
-        with self._verrou:
-            self._comptes[motif] += 1
-        journal.warning("accès refusé aux routes d'historique : %s (route %s)", motif.replace("_", " "),
-                        request.endpoint)
-
-    def releve(self) -> dict[str, int]:
-        with self._verrou:
-            return dict(self._comptes)
-
-
-REFUS = CompteurRefus()
+def _refuser(motif: str) -> None:
+    """Journalise une tentative refusée : le motif et le gabarit de route, jamais le jeton ni le chemin."""
+    route = request.url_rule.rule if request.url_rule is not None else "<inconnue>"
+    journal.warning("accès refusé aux routes d'historique : %s (route %s)", motif, route)
 
 
 def verifier(en_tete: str | None, attendu: str) -> None:
@@ -54,11 +38,11 @@ def verifier(en_tete: str | None, attendu: str) -> None:
                                  "envoyez l'en-tête Authorization: Bearer <jeton>")
     schema, _, fourni = (en_tete or "").strip().partition(" ")
     if schema.lower() != "bearer" or not fourni.strip():
-        REFUS.compter("jeton_absent")
+        _refuser("jeton absent")
         raise ErreurRequete(401, "authentification requise : en-tête Authorization: Bearer <jeton> attendu",
                             entetes={"WWW-Authenticate": DEFI})
     if not hmac.compare_digest(fourni.strip().encode("utf-8"), attendu.encode("utf-8")):
-        REFUS.compter("jeton_invalide")
+        _refuser("jeton invalide")
         raise ErreurRequete(401, "jeton d'accès invalide",
                             entetes={"WWW-Authenticate": DEFI + ', error="invalid_token"'})
 

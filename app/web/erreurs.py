@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from app.modele.erreurs_validation import DETAILS_MAX
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
+from app.web import metriques
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -97,6 +98,8 @@ def enregistrer(app: Flask) -> None:
     @app.errorhandler(ErreurJournal)
     @app.errorhandler(DoublonRequete)
     def _stockage(erreur: Exception):
+        if not isinstance(erreur, DoublonRequete):
+            metriques.ERREURS_STOCKAGE.labels("journal" if isinstance(erreur, ErreurJournal) else "base").inc()
         refus = refus_du_stockage(erreur, CONSEQUENCES.get(request.endpoint, "rien n'a été modifié"),
                                   getattr(g, "request_id", ""))
         return reponse_erreur(refus.statut, refus.message, refus.details, refus.entetes)

@@ -19,12 +19,20 @@ from app.modele.identifiants import (
 )
 from app.modele.predicteur import Predicteur
 from app.stockage.conservation import ConservationGroupee
-from app.stockage.journal import JournalRequetes
-from app.stockage.magasin import MagasinResultats
-from app.web import entetes, erreurs
+from app.stockage.effacements import SuiviEffacements
+from app.stockage.journal import ErreurJournal, JournalRequetes
+from app.stockage.magasin import ErreurMagasin, MagasinResultats
+from app.web import entetes, erreurs, observation
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
-from app.web.routes import accueil, documentation, historique, lot, prediction
+from app.web.routes import (
+    accueil,
+    documentation,
+    historique,
+    lot,
+    prediction,
+    supervision,
+)
 from app.web.services import CLE, Services
 
 
@@ -52,9 +60,17 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.debug = False  # jamais de mode debug, même avec FLASK_DEBUG=1 dans l'environnement
     app.config.update(MAX_CONTENT_LENGTH=config.taille_max_corps)
     app.json = FournisseurJson(app)
-    magasin = MagasinResultats(config.url_base)
+    magasin = MagasinResultats(config.url_base, connexions=config.fils)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
     registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal)
+    suivi = SuiviEffacements(magasin, registre)
+    try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence
+        suivi.rattraper()
+    except (ErreurMagasin, ErreurJournal) as erreur:
+        logging.getLogger("prediction_etudiante").warning("registre des effacements non appliqué au démarrage "
+                                                          "(%s) : il le sera dès que possible", erreur)
+    finally:
+        magasin.moteur.dispose()  # aucune connexion ouverte ne doit traverser le fork de gunicorn
     app.extensions[CLE] = Services(
         configuration=config,
         artefacts=charges,
@@ -65,6 +81,9 @@ def create_app(config: Configuration | None = None) -> Flask:
         places_lots=PlacesLots(config.lots_simultanes),
     )
     erreurs.enregistrer(app)
+    # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
+    # app.main : au démarrage) : ils ne traversent pas un fork.
+    app.extensions["taches_de_fond"] = [suivi.demarrer]
 
     @app.before_request
     def _identifiant():
@@ -81,7 +100,8 @@ def create_app(config: Configuration | None = None) -> Flask:
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return entetes.poser(reponse)  # nosniff, no-store, CSP (app.web.entetes)
 
-    for module in (accueil, prediction, lot, historique, documentation):
+    observation.enregistrer(app, config.journaux_json, charges.fiche["version_modele"])  # après l'identifiant
+    for module in (accueil, prediction, lot, historique, documentation, supervision):
         app.register_blueprint(module.bp)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)

@@ -90,6 +90,30 @@ def _historique() -> dict:
     }
 
 
+def _exploitation() -> dict:
+    """Ce qui sert à l'exploitation : l'export du journal de toutes les instances, les métriques."""
+    instant = {"type": "string", "format": "date-time"}
+    return {
+        "/predictions/export": {"get": {
+            "summary": "Export JSONL de toutes les prédictions de la base partagée (toutes instances)",
+            "description": "Une ligne par prédiction, au format du journal des requêtes, dans l'ordre de "
+                           "conservation ; depuis (inclus) et jusqua (exclu) en ISO 8601, UTC sans fuseau.",
+            "security": [{"jetonApi": []}],
+            "parameters": [{"name": nom, "in": "query", "required": False, "description": description,
+                            "schema": instant} for nom, description in
+                           (("depuis", "Instant de début (inclus)"), ("jusqua", "Instant de fin (exclu)"))],
+            "responses": {"200": {"description": "Lignes JSON (JSONL)", "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}}}}, **_erreurs(400, 401, 403, 503)},
+        }},
+        "/metrics": {"get": {
+            "summary": "Métriques Prometheus de tous les workers",
+            "description": "Format texte de Prometheus. Jeton METRIQUES_TOKEN exigé s'il est configuré.",
+            "responses": {"200": {"description": "Métriques", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_erreurs(401)},
+        }},
+    }
+
+
 def _lot(en_tete_id: dict, exemple: dict) -> dict:
     """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
     from app.modele.schema import CATEGORIES, CHAMPS, bornes
@@ -191,6 +215,7 @@ def document() -> dict:
             }},
             "/predire/lot": _lot(en_tete_id, exemple),
             **_historique(),
+            **_exploitation(),
         },
         "components": {
             "schemas": definitions["$defs"],

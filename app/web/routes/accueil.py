@@ -8,7 +8,6 @@ import re
 from flask import Blueprint, current_app, jsonify
 
 from app.config import VERSION
-from app.web.authentification import REFUS
 from app.web.openapi import document
 from app.web.services import services
 
@@ -61,9 +60,7 @@ def disponibilite():
         "base": {"ok": base_ok, "message": base_message},
     }
     pret = all(v["ok"] for v in verifications.values())
-    reponse = jsonify({"pret": pret, "verifications": verifications,
-                       "compteurs": {"acces_refuses": REFUS.releve(),
-                                     "portee": "ce processus (worker) depuis son démarrage"}})
+    reponse = jsonify({"pret": pret, "verifications": verifications})
     reponse.status_code = 200 if pret else 503
     return reponse
 

@@ -3,7 +3,8 @@
 - ``GET /predictions/<request_id>`` : une prédiction ;
 - ``POST /historique`` (``{"user_id", "limite", "decalage"}``) : l'historique d'un élève, plus
   récentes d'abord ;
-- ``POST /effacement`` (``{"user_id"}``) : efface ses prédictions de la base et ses lignes du journal.
+- ``POST /effacement`` (``{"user_id"}``) : efface ses prédictions de la base et ses lignes du journal ;
+- ``GET /predictions/export?depuis=…&jusqua=…`` : toutes les prédictions de la base partagée, en JSONL.
 
 Les deux routes POST gardent le user_id hors de l'URL : une URL finit dans les journaux d'accès (gunicorn
 avec GUNICORN_ACCESSLOG=1, Cloud Run toujours), qui survivent à l'effacement. Les routes d'origine restent
@@ -12,12 +13,15 @@ avec GUNICORN_ACCESSLOG=1, Cloud Run toujours), qui survivent à l'effacement. L
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+import datetime as dt
+
+from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, ValidationError
 
 from app.modele.erreurs_validation import detailler
 from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide
 from app.stockage.conservation import effacer_utilisateur
+from app.stockage.journal import ligne_json
 from app.web.authentification import jeton_requis
 from app.web.contrat import (
     DECALAGE_MAX,
@@ -133,3 +137,41 @@ def _effacer(user_id: str):
             f"JOURNAL_MODE={s.journal.mode} : les lignes déjà envoyées sur la sortie standard (Cloud Logging) "
             "ne peuvent pas être effacées par l'API ; effacez-les dans la journalisation de la plateforme"]
     return jsonify(corps)
+
+
+def _instant(nom: str, brut: str | None) -> dt.datetime | None:
+    """Un paramètre d'instant ISO 8601 (``2026-12-01`` ou ``2026-12-01T08:00:00+01:00``) ; UTC sans fuseau."""
+    if brut is None:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(brut.strip())
+    except ValueError:
+        raise ErreurRequete(400, f"{nom} invalide", [{"champ": nom, "message": "date ou instant ISO 8601 attendu, "
+                                                                            "par exemple 2026-12-01T08:00:00Z"}]) from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.timezone.utc)
+
+
+@bp.get("/predictions/export")
+@jeton_requis
+def exporter():
+    """Le journal de toutes les instances, tiré de la base partagée : une ligne JSON par prédiction, au
+    format du journal des requêtes, dans l'ordre de conservation ; envoyé au fil de la lecture."""
+    inconnus = [nom for nom in request.args if nom not in ("depuis", "jusqua")]
+    if inconnus:
+        raise ErreurRequete(400, "paramètre inconnu", [{"champ": nom, "message": "depuis et jusqua seuls sont permis"}
+                                                       for nom in inconnus])
+    depuis, jusqua = _instant("depuis", request.args.get("depuis")), _instant("jusqua", request.args.get("jusqua"))
+    enregistrements = services().magasin.parcourir(depuis, jusqua)
+    premier = next(enregistrements, None)  # une base injoignable répond 503 avant le premier octet
+
+    def lignes():
+        if premier is not None:
+            yield ligne_json(premier)
+            for enregistrement in enregistrements:
+                yield ligne_json(enregistrement)
+
+    reponse = Response(lignes(), mimetype="application/x-ndjson")
+    reponse.headers["Cache-Control"] = "no-store"
+    reponse.headers["Content-Disposition"] = 'attachment; filename="predictions.jsonl"'
+    return reponse
+

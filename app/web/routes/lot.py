@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.stockage.enregistrement import horodatage_utc
+from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.lots import LONGUEUR_MAX_ID_LOT, ecrire_csv, lire_csv, lot_json
 from app.web.requetes_json import est_json, lire_corps, lire_json
@@ -59,6 +60,8 @@ def _servir_lot(s: Services, identifiant: str):
         enregistrements.append(enregistrement_journal(f"{identifiant}-{rang}", demande.user_id, valeurs, prediction,
                                                       version, horodatage))
     s.conservation.conserver(enregistrements)  # refus du stockage → 409 / 503 (app.web.erreurs)
+    metriques.TAILLES_LOTS.observe(len(predictions))
+    metriques.compter_predictions((e["configuration"] for e in enregistrements), (e["prediction"] for e in enregistrements))
     if csv_recu is not None:
         colonnes, separateur = csv_recu
         lignes = [[_cellule(valeurs.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]

@@ -11,6 +11,7 @@ from app.modele.erreurs_validation import detailler
 from app.modele.predicteur import Prediction
 from app.modele.schema import DemandePrediction
 from app.stockage.enregistrement import nouvel_enregistrement
+from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import lire_json
 from app.web.services import services
@@ -64,6 +65,8 @@ def predire():
     entrees = demande.entrees()
     enregistrement = enregistrement_journal(g.request_id, demande.user_id, entrees, prediction, s.predicteur.version)
     s.conservation.conserver([enregistrement])  # refus du stockage → 409 / 503 (app.web.erreurs)
+    g.configuration = prediction.configuration  # pour la ligne de journal de la requête (app.web.observation)
+    metriques.compter_predictions((prediction.configuration,), (prediction.prediction,))
     corps = {
         "resultats": resultats(entrees, prediction),
         "request_id": g.request_id,

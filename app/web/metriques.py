@@ -1,0 +1,57 @@
+"""Métriques Prometheus (``GET /metrics``), justes avec plusieurs workers gunicorn.
+
+Sous gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` (posé par ``gunicorn.conf.py``) fait écrire chaque
+worker dans ses fichiers ; ``/metrics`` les additionne tous, quel que soit le worker qui répond.
+Sans lui (``python -m app.main``), le registre du processus suffit. Aucune étiquette ne porte de
+donnée personnelle : les routes sont des gabarits (``/predictions/user/<user_id>``), jamais des chemins.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+PREFIXE = "prediction_etudiante"
+REQUETES = Counter(f"{PREFIXE}_requetes", "Requêtes HTTP servies, par route (gabarit), méthode et statut",
+                   ["route", "methode", "statut"])
+DUREES = Histogram(f"{PREFIXE}_duree_requete_secondes", "Durée de traitement des requêtes HTTP, par route",
+                   ["route"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+PREDICTIONS = Counter(f"{PREFIXE}_predictions", "Prédictions servies, par configuration (A, B, C) et classe",
+                      ["configuration", "classe"])
+TAILLES_LOTS = Histogram(f"{PREFIXE}_taille_lot_eleves", "Élèves par lot servi (POST /predire/lot)",
+                         buckets=(1, 10, 30, 100, 400, 1000, 2500, 5000, 10000))
+ERREURS_STOCKAGE = Counter(f"{PREFIXE}_erreurs_stockage", "Refus du stockage (journal ou base des résultats)",
+                           ["stockage"])
+JETONS_REFUSES = Counter(f"{PREFIXE}_jetons_refuses", "Jetons absents ou invalides sur les routes protégées",
+                         ["route"])
+MODELE = Gauge(f"{PREFIXE}_modele_info", "Version du modèle servi (valeur 1)", ["version"],
+               multiprocess_mode="max")
+
+
+def compter_predictions(configurations, classes) -> None:
+    """Une prédiction par couple (configuration, classe) ; un lot se compte en une fois par couple."""
+    totaux: dict[tuple[str, int], int] = {}
+    for couple in zip(configurations, classes):
+        totaux[couple] = totaux.get(couple, 0) + 1
+    for (configuration, classe), nombre in totaux.items():
+        PREDICTIONS.labels(configuration, "reussite" if int(classe) == 1 else "echec").inc(nombre)
+
+
+def exposition() -> tuple[bytes, str]:
+    """Le texte Prometheus de tous les workers (mode multiprocessus) ou de ce processus."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registre = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registre)
+        return generate_latest(registre), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
