@@ -320,6 +320,10 @@ def test_routes_post_sans_user_id_dans_l_url(demarrer_serveur, exemple):
     # Les journaux d'accès ne voient que le chemin : l'élève n'y est pas ; la route par chemin, elle, l'y met.
     assert eleve not in serveur.journal_serveur()
     requests.get(serveur.url + f"/predictions/user/{eleve}", headers=AUTORISE)
+    for _ in range(100):  # la ligne d'accès s'écrit après la réponse
+        if eleve in serveur.journal_serveur():
+            break
+        time.sleep(0.1)
     assert eleve in serveur.journal_serveur()
     operations = requests.get(serveur.url + "/openapi.json").json()["paths"]
     assert operations["/historique"]["post"]["operationId"] == "lireHistorique"
