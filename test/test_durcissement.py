@@ -352,3 +352,141 @@ def test_pas_de_banniere_server_meme_sur_une_erreur_de_gunicorn(serveur_durci):
         prise.sendall(b"GARBAGE\r\n\r\n")
         reponse = prise.recv(4096)
     assert reponse.startswith(b"HTTP/1.1 400") and b"\r\nServer:" not in reponse
+
+
+# --- 5. /docs sous sa CSP, dans un vrai navigateur -------------------------------------------------
+
+class _Navigateur:
+    """Chromium sans tête piloté par le protocole DevTools (WebSocket minimal, bibliothèque standard)."""
+
+    def __init__(self, dossier):
+        import shutil
+        import subprocess
+
+        from test.conftest import port_libre
+
+        executable = shutil.which("chromium") or shutil.which("chromium-browser")
+        if executable is None:
+            from test.conftest import EN_CI
+
+            if EN_CI:
+                pytest.fail("chromium absent en CI")
+            pytest.skip("chromium absent")
+        port = port_libre()
+        self.processus = subprocess.Popen(
+            [executable, "--headless=new", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
+             "--remote-debugging-address=127.0.0.1", f"--user-data-dir={dossier}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                pages = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
+                adresse = next(p["webSocketDebuggerUrl"] for p in pages if p.get("type") == "page")
+                break
+            except (requests.RequestException, StopIteration, ValueError):
+                time.sleep(0.1)
+        else:
+            self.fermer()
+            raise RuntimeError("chromium ne répond pas")
+        import base64
+        import urllib.parse
+
+        cible = urllib.parse.urlparse(adresse)
+        self.prise = socket.create_connection((cible.hostname, cible.port), timeout=30)
+        cle = base64.b64encode(os.urandom(16)).decode()
+        self.prise.sendall((f"GET {cible.path} HTTP/1.1\r\nHost: {cible.netloc}\r\nUpgrade: websocket\r\n"
+                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {cle}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        reponse = b""
+        while b"\r\n\r\n" not in reponse:
+            reponse += self.prise.recv(1)
+        assert b" 101 " in reponse.split(b"\r\n")[0]
+        self.numero = 0
+        self.evenements: list[dict] = []
+
+    def _envoyer(self, texte: str) -> None:
+        donnees = texte.encode()
+        masque = os.urandom(4)
+        longueur = len(donnees)
+        entete = bytes([0x81])
+        if longueur < 126:
+            entete += bytes([0x80 | longueur])
+        elif longueur < 1 << 16:
+            entete += bytes([0x80 | 126]) + longueur.to_bytes(2, "big")
+        else:
+            entete += bytes([0x80 | 127]) + longueur.to_bytes(8, "big")
+        self.prise.sendall(entete + masque + bytes(b ^ masque[i % 4] for i, b in enumerate(donnees)))
+
+    def _exactement(self, n: int) -> bytes:
+        morceaux = b""
+        while len(morceaux) < n:
+            morceau = self.prise.recv(n - len(morceaux))
+            if not morceau:
+                raise ConnectionError("DevTools fermé")
+            morceaux += morceau
+        return morceaux
+
+    def _recevoir(self) -> dict:
+        message = b""
+        while True:
+            premier, second = self._exactement(2)
+            longueur = second & 0x7F
+            if longueur == 126:
+                longueur = int.from_bytes(self._exactement(2), "big")
+            elif longueur == 127:
+                longueur = int.from_bytes(self._exactement(8), "big")
+            message += self._exactement(longueur)
+            if premier & 0x80:
+                return json.loads(message)
+
+    def commande(self, methode: str, **parametres) -> dict:
+        self.numero += 1
+        self._envoyer(json.dumps({"id": self.numero, "method": methode, "params": parametres}))
+        while True:
+            message = self._recevoir()
+            if message.get("id") == self.numero:
+                return message.get("result", {})
+            self.evenements.append(message)
+
+    def evaluer(self, expression: str):
+        return self.commande("Runtime.evaluate", expression=expression, awaitPromise=True,
+                             returnByValue=True)["result"].get("value")
+
+    def fermer(self) -> None:
+        self.processus.kill()
+        self.processus.wait()
+
+
+def test_docs_fonctionne_sous_sa_csp_dans_chromium(serveur_durci, tmp_path, mesurer):
+    """La page /docs (script et style servis par /static) marche sous sa CSP, qui bloque tout script en
+    ligne : le formulaire se remplit, « Prédire » affiche la prédiction, un script injecté ne s'exécute pas."""
+    navigateur = _Navigateur(tmp_path / "chromium")
+    try:
+        navigateur.commande("Log.enable")
+        navigateur.commande("Page.enable")
+        navigateur.commande("Page.navigate", url=serveur_durci.url + "/docs")
+        for _ in range(100):
+            if navigateur.evaluer("document.readyState") == "complete":
+                break
+            time.sleep(0.1)
+        # docs.js a tourné : les champs portent l'exemple (vides, ou la première option, sans lui).
+        assert navigateur.evaluer("[document.querySelector('[name=age]').value, "
+                                  "document.querySelector('[name=Mjob]').value]") == ["16", "services"]
+        assert navigateur.evaluer("getComputedStyle(document.body).maxWidth") == "1120px"  # docs.css : 70rem
+        navigateur.evaluer("document.getElementById('envoyer').click()")
+        texte = ""
+        for _ in range(100):
+            texte = navigateur.evaluer("document.getElementById('resultat').textContent") or ""
+            if texte.startswith("Prédiction"):
+                break
+            time.sleep(0.1)
+        assert texte.startswith("Prédiction : ") and "configuration A" in texte, texte
+        # Témoin : la CSP est bien appliquée (un script en ligne injecté est refusé, et le navigateur le dit).
+        assert navigateur.evaluer("(() => { const s = document.createElement('script'); "
+                                  "s.textContent = 'window.injecte = 1'; document.body.appendChild(s); "
+                                  "return window.injecte === undefined; })()") is True
+        navigateur.evaluer("new Promise(r => setTimeout(r, 200))")
+        violations = [e for e in navigateur.evenements if e.get("method") == "Log.entryAdded"
+                      and "Content Security Policy" in e["params"]["entry"].get("text", "")]
+        assert len(violations) == 1, [v["params"]["entry"]["text"][:120] for v in violations]
+    finally:
+        navigateur.fermer()
+    mesurer("/docs dans Chromium sous CSP", "formulaire rempli, prédiction affichée, 1 seule violation (le témoin injecté)")
