@@ -23,12 +23,15 @@ RUN python -m app.modele.compile.compilation --exiger-tout --sortie code/modele_
 # ni scipy, ni pandas ; voir README, « Image Docker », pour ce que chaque paquet ajoute).
 FROM python:3.11-slim
 
+# Fichiers d'exécution (données personnelles) dans le dossier de données, jamais à côté du code.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8080 \
-    GRPC_PORT=50051
+    GRPC_PORT=50051 \
+    JOURNAL_CHEMIN=/app/donnees/requetes_enrg.jsonl \
+    BASE_SQLITE_CHEMIN=/app/donnees/resultats.sqlite3
 
 WORKDIR /app
 
@@ -36,15 +39,14 @@ WORKDIR /app
 #    quel que soit le code modifié.
 COPY requirements.txt ./
 RUN python -m pip install -r requirements.txt
-# 2. Utilisateur sans privilèges. /app appartient à root (le code n'est pas modifiable par
-#    l'application) mais le groupe « api » peut y créer des fichiers (journal des requêtes et
-#    son verrou « .lock ») ; le bit collant empêche de supprimer ou renommer ce qui n'est pas à
-#    soi. /app/donnees est le dossier prévu pour un volume (journal, base SQLite ; voir compose).
+# 2. Utilisateur sans privilèges. /app et le code appartiennent à root, en 0755 : le service ne
+#    peut ni modifier ni ajouter un fichier sur le chemin d'import de Python. Ses seuls fichiers
+#    (journal, verrou, base SQLite) vont dans /app/donnees (0700, prévu pour un volume ; compose).
 RUN groupadd --system --gid 10001 api \
  && useradd --system --uid 10001 --gid api --home-dir /app --no-create-home \
             --shell /usr/sbin/nologin api \
- && chown root:api /app && chmod 1775 /app \
- && install -d -o api -g api -m 0755 /app/donnees
+ && chown root:root /app && chmod 0755 /app \
+ && install -d -o api -g api -m 0700 /app/donnees
 
 # 3. Ce que le service utilise, et rien d'autre (voir aussi .dockerignore).
 COPY gunicorn.conf.py ./
@@ -68,6 +70,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # Le conteneur démarre en root le temps de préparer le journal (propriétaire d'un fichier monté
 # depuis l'hôte, verrou), puis entrypoint.sh lance gunicorn sous un utilisateur non root
-# (setpriv, d'util-linux, présent dans toute image Debian). Avec --user, il lance directement.
+# (setpriv, d'util-linux, présent dans toute image Debian), umask 077 (fichiers créés en 0600).
+# Avec --user, il lance directement (même umask).
 ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py"]

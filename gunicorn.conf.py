@@ -2,7 +2,8 @@
 
 Le modèle est chargé une fois avant le fork (``preload_app``) : les processus le partagent
 en copie sur écriture. ``timeout = 0`` comme le recommande Cloud Run (qui gère lui-même le
-délai des requêtes) ; à SIGTERM, gunicorn finit les requêtes en cours en ``graceful_timeout``
+délai des requêtes) : le délai de lecture d'un client lent est celui du travailleur
+(``app.web.travailleur``), pas celui du maître ; à SIGTERM, gunicorn finit les requêtes en cours en ``graceful_timeout``
 secondes, moins que les 10 s que Cloud Run laisse avant SIGKILL.
 """
 
@@ -20,8 +21,11 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or multiprocessing.cpu_co
 # 8 fils : les prédictions simultanées d'un processus sont conservées en une transaction (validation
 # groupée, app.stockage.conservation) ; mesuré avec make banc : +7 % sur /predire et /health par rapport à 2.
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# gthread, mais les erreurs que gunicorn répond lui-même (414, 431, 400) en JSON français (app.web.travailleur).
-worker_class = "app.web.travailleur.TravailleurJson"
+# gthread dont aucun fil n'attend un client lent : chaque requête est lue dans la boucle d'événements
+# avant d'obtenir un fil (408 au-delà de 10 s), l'en-tête « Server: gunicorn » n'est plus envoyé, et les
+# erreurs que gunicorn répond lui-même (414, 431, 400) sont du JSON français (app/web/travailleur.py ;
+# README, « Clients lents »).
+worker_class = "app.web.travailleur.TravailleurBorne"
 preload_app = True
 timeout = 0
 graceful_timeout = 8

@@ -32,7 +32,12 @@ class Configuration:
     chemin_compile: Path = RACINE / "code" / "modele_compile.npz"
     chemin_reference_derive: Path = RACINE / "code" / "reference_derive.json"
     """Distributions des données d'entraînement pour ``GET /derive`` (``make reference``)."""
+    sha256_modele: str = ""
+    sha256_variables: str = ""
+    """Empreintes attendues des pickles ; vides : celles ancrées dans le code (app.modele.empreintes_modele)."""
     chemin_journal: Path = Path("requetes_enrg.jsonl")
+    chemin_verrou_journal: Path | None = None
+    """Verrou du journal ; par défaut ``<journal>.lock`` à côté de lui."""
     mode_journal: str = "fichier"
     seuils_forces: dict[str, float] = field(default_factory=dict)
     taille_max_corps: int = 64 * 1024
@@ -57,6 +62,13 @@ class Configuration:
     """JOURNAUX_FORMAT=json (défaut sur Cloud Run) : une ligne JSON par message, pour Cloud Logging."""
     projet_gcp: str = ""
     """GOOGLE_CLOUD_PROJECT : préfixe des traces (``projects/<projet>/traces/<id>``)."""
+
+    @property
+    def empreintes(self) -> tuple[str, str] | None:
+        """(sha256 du modèle, sha256 de features.pkl) imposés par l'environnement, sinon None (ancrées)."""
+        if self.sha256_modele or self.sha256_variables:
+            return self.sha256_modele, self.sha256_variables
+        return None
 
     @property
     def url_base(self) -> str:
@@ -92,6 +104,12 @@ class Configuration:
             brut = env.get(nom, "").strip()
             return Path(brut) if brut else valeur_defaut
 
+        def empreinte(nom: str) -> str:
+            brut = env.get(nom, "").strip().lower()
+            if brut and not (len(brut) == 64 and all(c in "0123456789abcdef" for c in brut)):
+                raise ErreurConfiguration(f"{nom}={brut!r} : sha256 attendu (64 chiffres hexadécimaux)")
+            return brut
+
         def booleen(nom: str) -> bool:
             brut = env.get(nom, "").strip().lower()
             if brut not in ("", "0", "1", "false", "true", "non", "oui"):
@@ -110,7 +128,10 @@ class Configuration:
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),
             chemin_compile=chemin("MODELE_COMPILE_CHEMIN", defaut.chemin_compile),
             chemin_reference_derive=chemin("REFERENCE_DERIVE_CHEMIN", defaut.chemin_reference_derive),
+            sha256_modele=empreinte("MODELE_SHA256"),
+            sha256_variables=empreinte("VARIABLES_SHA256"),
             chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
+            chemin_verrou_journal=chemin("JOURNAL_VERROU_CHEMIN", None),
             mode_journal=mode,
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
@@ -161,9 +182,9 @@ def _format_journaux(brut: str, sur_cloud_run: bool) -> bool:
 def _jeton(brut: str, nom: str) -> str:
     """Un jeton d'accès (API_TOKEN : historique ; METRIQUES_TOKEN : métriques) ; vide = pas de jeton."""
     brut = brut.strip()
-    if brut and (len(brut) < LONGUEUR_MIN_JETON or not brut.isprintable() or " " in brut):
+    if brut and (len(brut) < LONGUEUR_MIN_JETON or not (brut.isascii() and brut.isprintable()) or " " in brut):
         raise ErreurConfiguration(
-            f"{nom} (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères imprimables sans espace ; "
+            f"{nom} (valeur masquée) : au moins {LONGUEUR_MIN_JETON} caractères ASCII imprimables sans espace ; "
             "par exemple : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
     return brut
 

@@ -30,8 +30,6 @@ TAG_CACHE = "prediction-etudiante-api:cache-tests"
 DONNEES = json.loads((RACINE / "test" / "donnees.json").read_text(encoding="utf-8"))
 # Ce que l'image doit contenir dans /app, et rien d'autre (pas de tests, de journaux, de .venv…).
 CONTENU_APP = {"app", "code", "gunicorn.conf.py", "requirements.txt", "donnees", "__pycache__"}
-# Créés par l'application au démarrage (journal et son verrou, base SQLite par défaut).
-FICHIERS_D_EXECUTION = ("requetes_enrg.jsonl", "resultats.sqlite3")
 ARTEFACTS = {"modele_trees.pkl", "features.pkl", "model_card.json", "reference_derive.json"}
 
 
@@ -161,6 +159,9 @@ def test_accueil_prediction_et_journal_sur_l_hote(lancer, tmp_path, mesurer, pro
     if uid_attendu is not None:
         assert fichier.stat().st_uid == uid_attendu, "le fichier de l'hôte doit garder son propriétaire"
     assert requests.get(conteneur.url + "/ready", timeout=10).json()["pret"] is True
+    # /app n'est pas inscriptible : le verrou du journal monté est dans le dossier de données.
+    assert "requetes_enrg.jsonl.lock" in conteneur.executer("ls", "-A", "/app/donnees").split()
+    assert "requetes_enrg.jsonl.lock" not in conteneur.executer("ls", "-A", "/app").split()
 
 
 def test_port_honore(lancer):
@@ -194,10 +195,29 @@ def test_processus_non_root_et_contenu(lancer, image):
         assert all(int(u) != 0 for u in info["uid"]), f"processus {pid} en root : {info}"
 
     contenu = set(conteneur.executer("ls", "-A", "/app").split())
-    crees_au_demarrage = {f for f in contenu if f.startswith(FICHIERS_D_EXECUTION)}
-    assert contenu - crees_au_demarrage <= CONTENU_APP, contenu
+    assert contenu <= CONTENU_APP, contenu  # rien n'est créé à côté du code
     assert ARTEFACTS <= set(conteneur.executer("ls", "/app/code").split())
     assert docker("image", "inspect", "-f", "{{json .Config.User}}", image).stdout.strip() in ('""', "null")
+
+
+def test_code_non_inscriptible_et_donnees_en_0600(lancer, mesurer):
+    """Le service ne peut rien écrire sur le chemin d'import (/app) ; ses fichiers (journal, verrou,
+    SQLite et ses -wal/-shm) sont dans /app/donnees, en 0600 (umask 077)."""
+    conteneur, _ = lancer("-e", "API_TOKEN=" + "t" * 40)
+    assert requests.post(conteneur.url + "/predire", json={**DONNEES, "user_id": "e1"}, timeout=10).status_code == 200
+    uid = conteneur.executer("stat", "-c", "%u", "/proc/1").strip()
+    essai = docker("exec", "-u", f"{uid}:{uid}", conteneur.nom, "python", "-c",
+                   "import os, sys\n"
+                   "for chemin in ('/app/essai.py', '/app/app/essai.py', '/app/code/essai.pkl'):\n"
+                   "    try:\n        open(chemin, 'w'); sys.exit(chemin + ' inscriptible')\n"
+                   "    except PermissionError:\n        pass\n", verifier=False)
+    assert essai.returncode == 0, essai.stdout + essai.stderr
+    droits = dict(ligne.split() for ligne in conteneur.executer(
+        "sh", "-c", "cd /app/donnees && stat -c '%n %a' *").splitlines())
+    assert {"requetes_enrg.jsonl", "requetes_enrg.jsonl.lock", "resultats.sqlite3"} <= set(droits), droits
+    assert set(droits.values()) == {"600"}, droits
+    assert conteneur.executer("stat", "-c", "%a %U", "/app").split() == ["755", "root"]
+    mesurer("image : droits des fichiers de données", f"{sorted(set(droits.values()))} ; /app 755 root (avant : 1775 root:api, fichiers 644)")
 
 
 def test_healthcheck(lancer, image):

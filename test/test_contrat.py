@@ -34,6 +34,7 @@ OPERATIONS = {
     ("get", "/predictions/export"): "exporterPredictions", ("get", "/metrics"): "lireMetriques",
     ("get", "/derive"): "deriveRecente", ("post", "/predire/lot/partiel"): "predireLotPartiel",
     ("get", "/classe"): "pageClasse", ("post", "/pretraitement"): "pretraiter",
+    ("post", "/historique"): "rechercherHistorique", ("post", "/effacement"): "effacerEleve",
 }
 """Les operationId publiés : un client généré nomme ses fonctions ainsi, les changer le casse."""
 ENUMERATIONS = {"Ecole", "Sexe", "Adresse", "TailleFamille", "SituationParents", "Metier", "Raison", "Responsable",
@@ -222,7 +223,8 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
         "documentation": ("lire_document_openapi", "lire_documentation"),
         "prediction": ("predire", "predire_lot", "predire_lot_partiel"),
         "service": ("lire_accueil", "verifier_sante", "verifier_disponibilite", "lire_fiche_modele", "lire_metriques"),
-        "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions"),
+        "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions",
+                       "rechercher_historique", "effacer_eleve"),
         "surveillance": ("derive_recente",),
         "pages": ("page_classe",),
         "pretraitement": ("pretraiter",),
@@ -316,9 +318,15 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     derive = ops["derive_recente"].sync(client=jeton)
     assert isinstance(derive, modeles.Derive) and derive.n >= 4 and derive.variables["age"].niveau
     noter("deriveRecente", 200)
+    par_corps = ops["rechercher_historique"].sync(client=jeton, body=modeles.DemandeHistorique(user_id=eleve, limite=2))
+    assert isinstance(par_corps, modeles.Historique) and par_corps.pagination.decalage_suivant == 2
+    noter("rechercherHistorique", 200)
     effacement = ops["effacer_historique"].sync(client=jeton, user_id=eleve)
     assert isinstance(effacement, modeles.Effacement) and effacement.supprimees == 3
     noter("effacerHistorique", 200)
+    efface = ops["effacer_eleve"].sync(client=jeton, body=modeles.DemandeEffacement(user_id=eleve))
+    assert isinstance(efface, modeles.Effacement) and efface.supprimees == 0  # déjà effacé : idempotent
+    noter("effacerEleve", 200)
     return appels
 
 

@@ -28,7 +28,13 @@ def sortie_rapide(tmp_path_factory, chemin_donnees):
 
 def test_entrainement_rapide_ecrit_des_artefacts_chargeables(sortie_rapide):
     sortie, resultat = sortie_rapide
-    charges = artefacts.charger(sortie)
+    # Hors de code/, les empreintes ne sont pas ancrées : la commande les affiche pour MODELE_SHA256.
+    ligne = next(l for l in resultat.stderr.splitlines() if "MODELE_SHA256=" in l)
+    valeurs = dict(mot.split("=", 1) for mot in ligne.split() if "SHA256=" in mot)
+    assert valeurs["MODELE_SHA256"] == artefacts.sha256_fichier(sortie / artefacts.NOM_MODELE)
+    with pytest.raises(artefacts.ErreurArtefacts, match="modifié"):  # le modèle livré reste seul attendu
+        artefacts.charger(sortie)
+    charges = artefacts.charger(sortie, empreintes=(valeurs["MODELE_SHA256"], valeurs["VARIABLES_SHA256"]))
     assert set(charges.modele["configurations"]) == {"A", "B", "C"}
     fiche = charges.fiche
     assert fiche["donnees"]["lignes"] == 649 and fiche["donnees"]["classes"] == {"echec": 100, "reussite": 549}

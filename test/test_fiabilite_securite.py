@@ -115,7 +115,8 @@ def test_routes_d_administration_refusent_jetons_manquants_faux_vides(demarrer_s
     for methode, chemin in routes:
         for nom, valeur in MAUVAIS_EN_TETES.items():
             entetes = {} if valeur is None else {"Authorization": valeur}
-            reponse = requests.request(methode, serveur.url + chemin, headers=entetes, timeout=30)
+            corps = {"user_id": "eleve-secu"} if methode == "POST" else None
+            reponse = requests.request(methode, serveur.url + chemin, headers=entetes, json=corps, timeout=30)
             assert reponse.status_code == 401, (methode, chemin, nom, reponse.status_code)
             assert reponse.json()["erreur"] and reponse.headers["WWW-Authenticate"].startswith("Bearer")
             assert JETON not in reponse.text

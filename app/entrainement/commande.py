@@ -146,9 +146,10 @@ def entrainer(argv: list[str] | None = None) -> int:
     }
     fiche["duree_entrainement_s"] = round(time.perf_counter() - debut, 1)
     octets_fiche = (artefacts.json_lisible(fiche) + "\n").encode("utf-8")
+    octets_variables = artefacts.serialiser({c: list(v) for c, v in CONFIGURATIONS.items()})
     artefacts.ecrire_ensemble(arguments.sortie, {
         artefacts.NOM_MODELE: octets_modele,
-        artefacts.NOM_VARIABLES: artefacts.serialiser({c: list(v) for c, v in CONFIGURATIONS.items()}),
+        artefacts.NOM_VARIABLES: octets_variables,
         artefacts.NOM_FICHE: octets_fiche,
         artefacts.NOM_FICHE_MD: rediger_markdown(fiche).encode("utf-8"),
     })
@@ -157,8 +158,22 @@ def entrainer(argv: list[str] | None = None) -> int:
                      Path(arguments.sortie) / reference.CHEMIN_REFERENCE.name)
     afficher(f"Artefacts écrits dans {arguments.sortie} (modèle {sha_modele[:12]}) "
              f"en {fiche['duree_entrainement_s']:.0f} s.")
+    _ancrer(Path(arguments.sortie), sha_modele, artefacts.sha256_octets(octets_variables))
     _journaliser_mlflow(arguments, fiche, Path(arguments.sortie))
     return 0
+
+
+def _ancrer(sortie: Path, sha_modele: str, sha_variables: str) -> None:
+    """Les empreintes attendues vivent dans le code (app/modele/empreintes_modele.py), pas à côté des
+    artefacts : réécrites seulement pour les artefacts livrés (code/) ; sinon, affichées."""
+    if sortie.resolve() == (RACINE / "code").resolve():
+        chemin = artefacts.CHEMIN_EMPREINTES
+        artefacts.ecrire_ensemble(chemin.parent, {chemin.name: artefacts.texte_empreintes(
+            sha_modele, sha_variables).encode("utf-8")})
+        afficher(f"Empreintes ancrées dans {chemin.relative_to(RACINE)} (à committer avec code/).")
+    else:
+        afficher(f"Artefacts hors de code/ : pour les servir, MODELE_SHA256={sha_modele} "
+                 f"VARIABLES_SHA256={sha_variables}")
 
 
 def _journaliser_mlflow(arguments, fiche: dict, sortie: Path) -> None:

@@ -1,7 +1,9 @@
 """Les artefacts du modèle sur disque : écriture atomique, empreintes, chargement vérifié.
 
-Le pickle n'est jamais désérialisé avant que son sha256 ait été comparé à celui de la fiche
-du modèle : un fichier altéré ou remplacé n'exécute aucun code.
+Aucun pickle (ni le modèle, ni ``features.pkl``) n'est désérialisé avant que son sha256 ait été
+comparé à l'empreinte ancrée dans le code (``app.modele.empreintes_modele``, ou la configuration) et
+non à la fiche qui l'accompagne : un fichier altéré ou remplacé, même avec sa fiche, n'exécute aucun
+code. Les octets vérifiés sont ceux désérialisés (lus une fois).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ NOM_VARIABLES = "features.pkl"
 NOM_FICHE = "model_card.json"
 NOM_FICHE_MD = "model_card.md"
 FORMAT = 1
+CHEMIN_EMPREINTES = Path(__file__).with_name("empreintes_modele.py")
 
 
 class ErreurArtefacts(RuntimeError):
@@ -100,7 +103,8 @@ class Artefacts:
         if self._modele is None:
             with self._verrou:
                 if self._modele is None:
-                    self._modele = _charger_modele(self.chemin_modele, self.chemin_variables, self.fiche, self.sha256)
+                    self._modele = _charger_modele(self.chemin_modele, self.chemin_variables, self.fiche,
+                                                   self.sha256, self.sha256_variables)
         return self._modele
 
     def seuil(self, configuration: str) -> float:
@@ -108,12 +112,39 @@ class Artefacts:
         return float(self.fiche["configurations"][configuration]["seuil"])
 
 
+def empreintes_ancrees() -> tuple[str, str]:
+    """(sha256 du modèle, sha256 de features.pkl) ancrés dans le code."""
+    from app.modele import empreintes_modele
+
+    return empreintes_modele.SHA256_MODELE, empreintes_modele.SHA256_VARIABLES
+
+
+def texte_empreintes(sha256_modele: str, sha256_variables: str) -> str:
+    """Le module ``empreintes_modele.py`` que la commande d'entraînement écrit."""
+    entete = CHEMIN_EMPREINTES.read_text(encoding="utf-8").split('"""', 2)
+    return f'"""{entete[1]}"""\n\nSHA256_MODELE = "{sha256_modele}"\nSHA256_VARIABLES = "{sha256_variables}"\n'
+
+
+def _verifier_empreinte(chemin: Path, attendu: str, quoi: str) -> bytes:
+    """Les octets du fichier, lus une fois, si leur sha256 est celui attendu ; sinon ErreurArtefacts."""
+    octets = chemin.read_bytes()
+    obtenu = sha256_octets(octets)
+    if obtenu != attendu:
+        raise ErreurArtefacts(
+            f"{quoi} {chemin} a été modifié ou n'est pas celui attendu : sha256 {obtenu[:16]}… au lieu de "
+            f"{str(attendu)[:16]}… (empreinte ancrée dans app/modele/empreintes_modele.py, ou MODELE_SHA256 / "
+            "VARIABLES_SHA256) ; il n'a pas été chargé"
+        )
+    return octets
+
+
 def charger(dossier: str | Path | None = None, *, modele: str | Path | None = None,
             variables: str | Path | None = None, fiche: str | Path | None = None,
-            differe: bool = False) -> Artefacts:
+            differe: bool = False, empreintes: tuple[str, str] | None = None) -> Artefacts:
     """Charge et vérifie les artefacts ; lève ``ErreurArtefacts`` avec un message clair sinon.
 
-    Fiche et sha256 du modèle sont toujours vérifiés ici ; la version de scikit-learn l'est avant
+    ``empreintes`` : (sha256 du modèle, sha256 de features.pkl) attendus, ceux ancrés dans le code
+    par défaut. Fiche et sha256 des deux pickles sont toujours vérifiés ici ; la version de scikit-learn l'est avant
     toute désérialisation (l'image de service n'en a pas besoin : elle sert le modèle compilé). Le pickle est
     désérialisé (et son contenu vérifié) tout de suite, sauf avec ``differe=True`` : au premier
     accès à ``modele`` (le service, quand le cache compilé manque ou qu'une configuration n'est
@@ -130,14 +161,13 @@ def charger(dossier: str | Path | None = None, *, modele: str | Path | None = No
         contenu_fiche = json.loads(chemin_fiche.read_text(encoding="utf-8"))
     except ValueError as erreur:
         raise ErreurArtefacts(f"fiche du modèle illisible : {chemin_fiche} ({erreur})") from None
-    attendu = contenu_fiche.get("sha256_modele")
-    obtenu = sha256_fichier(chemin_modele)
-    if obtenu != attendu:
-        raise ErreurArtefacts(
-            f"le modèle {chemin_modele} a été modifié ou ne correspond pas à sa fiche : "
-            f"sha256 {obtenu[:16]}… au lieu de {str(attendu)[:16]}… ; il n'a pas été chargé"
-        )
-    charges = Artefacts(fiche=contenu_fiche, sha256=obtenu, sha256_variables=sha256_fichier(chemin_variables),
+    sha_modele, sha_variables = empreintes or empreintes_ancrees()
+    _verifier_empreinte(chemin_modele, sha_modele, "le modèle")
+    _verifier_empreinte(chemin_variables, sha_variables, "la liste des variables")
+    if contenu_fiche.get("sha256_modele") != sha_modele:
+        raise ErreurArtefacts(f"la fiche {chemin_fiche} décrit un autre modèle que {chemin_modele} "
+                              "(sha256_modele différent) : il n'a pas été chargé")
+    charges = Artefacts(fiche=contenu_fiche, sha256=sha_modele, sha256_variables=sha_variables,
                         variables={c: list(v) for c, v in CONFIGURATIONS.items()},
                         chemin_modele=chemin_modele, chemin_variables=chemin_variables)
     if not differe:
@@ -164,15 +194,18 @@ def _verifier_scikit_learn(contenu_fiche: dict) -> None:
         )
 
 
-def _charger_modele(chemin_modele: Path, chemin_variables: Path, contenu_fiche: dict, sha256: str) -> dict:
-    """Désérialise le modèle (sha256 déjà vérifié) et vérifie son contenu contre le schéma et la fiche."""
-    if sha256_fichier(chemin_modele) != sha256:
-        raise ErreurArtefacts(f"le modèle {chemin_modele} a changé depuis sa vérification ; il n'a pas été chargé")
+def _charger_modele(chemin_modele: Path, chemin_variables: Path, contenu_fiche: dict, sha256: str,
+                    sha256_variables: str) -> dict:
+    """Désérialise les deux pickles, chacun depuis les octets mêmes dont le sha256 vient d'être vérifié
+    (un fichier remplacé entre la vérification et la lecture n'est jamais désérialisé), puis vérifie
+    leur contenu contre le schéma et la fiche."""
+    octets_modele = _verifier_empreinte(chemin_modele, sha256, "le modèle")
+    octets_variables = _verifier_empreinte(chemin_variables, sha256_variables, "la liste des variables")
     _verifier_scikit_learn(contenu_fiche)
     import joblib
 
-    contenu_modele = joblib.load(chemin_modele)
-    contenu_variables = joblib.load(chemin_variables)
+    contenu_modele = joblib.load(io.BytesIO(octets_modele))
+    contenu_variables = joblib.load(io.BytesIO(octets_variables))
     attendues = {c: list(v) for c, v in CONFIGURATIONS.items()}
     if contenu_variables != attendues:
         raise ErreurArtefacts(

@@ -14,4 +14,4 @@ def nouvel_identifiant() -> str:
 
 
 def identifiant_valide(valeur: str) -> bool:
-    return bool(FORME_IDENTIFIANT.match(valeur))
+    return bool(FORME_IDENTIFIANT.fullmatch(valeur))  # « $ » accepterait un saut de ligne final (« abc\n »)

@@ -36,11 +36,11 @@ def construire_noyau(config: Configuration) -> Noyau:
     """Charge et vérifie le modèle (sha256), lit le modèle compilé (sans scikit-learn si le cache est
     valide), prépare le schéma de la base (colonnes manquantes comprises) puis ferme ses connexions."""
     charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
-                                fiche=config.chemin_fiche, differe=True)
+                                fiche=config.chemin_fiche, differe=True, empreintes=config.empreintes)
     compiles = compiles_pour(charges, config.chemin_compile)
     magasin = MagasinResultats(config.url_base, connexions=config.fils)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal)
+    registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal)
     suivi = SuiviEffacements(magasin, registre)
     try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence
         suivi.rattraper()

@@ -93,6 +93,25 @@ def _entier(minimum: int, maximum: int, description: str):
     ]
 
 
+def _entier_json(valeur: Any) -> Any:
+    """Un nombre JSON entier (11 ou 11.0) ; ni texte, ni booléen, ni nombre à virgule."""
+    if isinstance(valeur, (str, bool)):
+        raise PydanticCustomError("entier", "doit être un nombre entier JSON (pas du texte)")
+    return _entier_strict(valeur)
+
+
+def entier_borne(minimum: int, maximum: int, description: str):
+    """Un entier de ``minimum`` à ``maximum`` dans les autres corps JSON de l'API (pagination…) : un nombre
+    JSON seulement (le texte n'est accepté que pour les attributs d'un élève, copiés d'un CSV), et le
+    schéma le dit exactement."""
+    return Annotated[
+        int,
+        Field(ge=minimum, le=maximum, description=description),
+        BeforeValidator(_entier_json),
+        WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum, "description": description}),
+    ]
+
+
 def _note(description: str):
     return Annotated[
         Optional[int],
@@ -182,6 +201,15 @@ def _identifiant(valeur: Any) -> Any:
     if not identifiant_valide(valeur):
         raise PydanticCustomError("identifiant", "identifiant invalide : " + REGLE_IDENTIFIANT)
     return valeur
+
+
+IdentifiantEleve = Annotated[
+    str,
+    StringConstraints(pattern=FORME_IDENTIFIANT.pattern),
+    Field(description="Identifiant pseudonyme de l'élève : " + REGLE_IDENTIFIANT),
+    BeforeValidator(_identifiant),
+]
+"""Un user_id obligatoire (corps des routes d'historique et d'effacement)."""
 
 
 class DemandePrediction(Eleve):

@@ -151,4 +151,5 @@ def effacer_utilisateur(magasin: MagasinResultats, registre: JournalRequetes, us
         supprimees = transaction.supprimer_utilisateur(user_id)
         lignes = registre.retirer(lambda e: e.get("user_id") == user_id, _motif("user_id", user_id))
         transaction.valider()
+    magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
     return Effacement(predictions=supprimees, lignes_journal=lignes if registre.vers_fichier else None)

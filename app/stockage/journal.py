@@ -23,6 +23,9 @@ from pathlib import Path
 from app.json_rapide import en_octets
 
 BLOC_LECTURE = 1 << 16
+DROITS = 0o600
+"""Journal, verrou et fichier temporaire de réécriture : données personnelles, lisibles du seul service
+(un fichier existant garde ses droits, sauf après un effacement : la réécriture ne les élargit jamais)."""
 
 
 class ErreurJournal(OSError):
@@ -34,10 +37,13 @@ def ligne_json(enregistrement: dict) -> bytes:
 
 
 class JournalRequetes:
-    def __init__(self, chemin: str | Path, mode: str = "fichier"):
+    def __init__(self, chemin: str | Path, mode: str = "fichier", chemin_verrou: str | Path | None = None):
         self.chemin = Path(chemin)
         self.mode = mode
-        self.chemin_verrou = self.chemin.with_name(self.chemin.name + ".lock")
+        # Le verrou (et le temporaire de réécriture) à côté du journal, sauf si un autre dossier est donné :
+        # l'image met un journal monté seul (-v fichier:/app/requetes_enrg.jsonl) avec un verrou dans
+        # /app/donnees, /app n'étant pas inscriptible par le service.
+        self.chemin_verrou = Path(chemin_verrou) if chemin_verrou else self.chemin.with_name(self.chemin.name + ".lock")
         self._fil = threading.local()
 
     @property
@@ -64,7 +70,7 @@ class JournalRequetes:
                 self._fil.profondeur -= 1
             return
         try:
-            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, 0o644)
+            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, DROITS)
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
         try:
@@ -85,7 +91,7 @@ class JournalRequetes:
         if self.vers_fichier:
             try:
                 with self.verrou():
-                    descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                     try:
                         ecrits = os.write(descripteur, octets)
                         if ecrits != len(octets):
@@ -112,7 +118,7 @@ class JournalRequetes:
         """
         if not self.vers_fichier:
             return 0
-        temporaire = self.chemin.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
+        temporaire = self.chemin_verrou.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
         try:
             with self.verrou():
                 try:
@@ -133,7 +139,11 @@ class JournalRequetes:
                 return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
             source.seek(0)
             retirees = 0
-            with open(temporaire, "wb") as cible:
+            # Créé 0600 et neuf (O_EXCL ; un reste d'arrêt brutal est d'abord retiré) : il ne contient que
+            # les lignes gardées, jamais celles effacées.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporaire)
+            with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as cible:
                 for ligne in source:
                     if motif in ligne and _visee(ligne, a_retirer):
                         retirees += 1
@@ -141,7 +151,7 @@ class JournalRequetes:
                     cible.write(ligne)
                 cible.flush()
                 os.fsync(cible.fileno())
-            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & 0o7777)
+            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & DROITS)
         try:
             os.replace(temporaire, self.chemin)
             _synchroniser_dossier(self.chemin.parent)
@@ -194,7 +204,7 @@ class JournalRequetes:
             return True, f"mode {self.mode}"
         try:
             with self.verrou():
-                descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                 os.close(descripteur)
             disque = os.statvfs(self.chemin.parent)
             libre = disque.f_bavail * disque.f_frsize

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from operator import itemgetter
@@ -200,7 +201,25 @@ def _regler_sqlite(connexion_dbapi, _enregistrement) -> None:
     # à une coupure de courant — la même garantie que le journal JSONL (écrit sans fsync).
     curseur.execute("PRAGMA synchronous=NORMAL")
     curseur.execute(f"PRAGMA busy_timeout={ATTENTE_VERROU_SQLITE_S * 1000}")
+    # Effacement sans trace : une ligne supprimée est écrasée de zéros (pages de la base et leurs copies
+    # dans le WAL), et le WAL ne garde pas au-delà de TAILLE_MAX_WAL d'anciennes pages après un point de
+    # contrôle (il est en outre vidé à zéro octet après chaque effacement : purger_apres_effacement).
+    curseur.execute("PRAGMA secure_delete=ON")
+    curseur.execute(f"PRAGMA journal_size_limit={TAILLE_MAX_WAL}")
     curseur.close()
+
+
+TAILLE_MAX_WAL = 4 * 1024 * 1024
+
+
+def _creer_prive(adresse) -> None:
+    """Crée le fichier SQLite en 0600 s'il manque : SQLite crée ensuite -wal et -shm avec les mêmes
+    droits (il les aligne sur la base). Un fichier existant garde les siens."""
+    chemin = adresse.database
+    if not chemin or chemin == ":memory:" or chemin.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):
+        os.close(os.open(chemin, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class Transaction:
@@ -245,6 +264,7 @@ class MagasinResultats:
         self.description = adresse.render_as_string(hide_password=True)
         self.moteur = create_engine(url, json_serializer=_json_texte, **_options_moteur(self.moteur_sql, connexions))
         if self.moteur_sql == "sqlite":
+            _creer_prive(adresse)
             event.listen(self.moteur, "connect", _regler_sqlite)
         self._ecritures = _Ecritures(self.moteur.dialect)
         self._dbapi = self.moteur.dialect.dbapi
@@ -300,6 +320,24 @@ class MagasinResultats:
         finally:
             with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
                 connexion.close()  # rendue au pool, qui annule ce qui n'a pas été validé (rollback au retour)
+
+    def purger_apres_effacement(self) -> None:
+        """Après un effacement validé : SQLite recopie le WAL dans la base et le vide à zéro octet
+        (``wal_checkpoint(TRUNCATE)``, qui attend les lecteurs en cours) : les anciennes versions des pages
+        effacées n'y restent pas. PostgreSQL : rien ici (VACUUM, voir le README)."""
+        if self.moteur_sql != "sqlite":
+            return
+        with _traduire("le point de contrôle après effacement", self._dbapi.Error):
+            connexion = self.moteur.raw_connection()
+            try:
+                curseur = connexion.cursor()
+                occupe, _, _ = curseur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                curseur.close()
+            finally:
+                connexion.close()
+        if occupe:
+            journal.warning("SQLite : WAL non vidé après un effacement (lecteur en cours) ; il le sera au "
+                            "prochain effacement ou point de contrôle")
 
     def lire(self, request_id: str) -> dict | None:
         self._assurer_schema()

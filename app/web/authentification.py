@@ -3,12 +3,17 @@
 Sans ``API_TOKEN`` configuré, ces routes sont fermées (403) : relire ou effacer l'historique
 d'un élève ne doit jamais être ouvert à tous par oubli. La comparaison se fait en temps
 constant (``hmac.compare_digest``) ; le jeton reçu n'est jamais journalisé.
+
+Chaque tentative refusée (401 : jeton absent ou invalide) est journalisée (gabarit de route et motif,
+jamais le jeton ni l'URL, qui peut porter un user_id) ; elle est comptée par ``app.web.observation``
+(métrique Prometheus ``prediction_etudiante_jetons_refuses_total``, par route).
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import logging
 
 from flask import request
 
@@ -16,6 +21,13 @@ from app.web.erreurs import ErreurRequete
 from app.web.services import services
 
 DEFI = 'Bearer realm="prediction-etudiante"'
+journal = logging.getLogger("prediction_etudiante")
+
+
+def _refuser(motif: str) -> None:
+    """Journalise une tentative refusée : le motif et le gabarit de route, jamais le jeton ni le chemin."""
+    route = request.url_rule.rule if request.url_rule is not None else "<inconnue>"
+    journal.warning("accès refusé aux routes d'historique : %s (route %s)", motif, route)
 
 
 def verifier(en_tete: str | None, attendu: str) -> None:
@@ -26,9 +38,11 @@ def verifier(en_tete: str | None, attendu: str) -> None:
                                  "envoyez l'en-tête Authorization: Bearer <jeton>")
     schema, _, fourni = (en_tete or "").strip().partition(" ")
     if schema.lower() != "bearer" or not fourni.strip():
+        _refuser("jeton absent")
         raise ErreurRequete(401, "authentification requise : en-tête Authorization: Bearer <jeton> attendu",
                             entetes={"WWW-Authenticate": DEFI})
     if not hmac.compare_digest(fourni.strip().encode("utf-8"), attendu.encode("utf-8")):
+        _refuser("jeton invalide")
         raise ErreurRequete(401, "jeton d'accès invalide",
                             entetes={"WWW-Authenticate": DEFI + ', error="invalid_token"'})
 

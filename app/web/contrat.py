@@ -7,7 +7,14 @@ from typing import Annotated, Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.modele.classes import CLASSE_ECHEC, CLASSE_REUSSITE
-from app.modele.schema import Configuration, DemandePrediction, Eleve, enumeration
+from app.modele.schema import (
+    Configuration,
+    DemandePrediction,
+    Eleve,
+    IdentifiantEleve,
+    entier_borne,
+    enumeration,
+)
 from app.stockage.enregistrement import CANAUX, Enregistrement
 
 ClassePredite = enumeration("ClassePredite", (CLASSE_ECHEC, CLASSE_REUSSITE), "0 = échec, 1 = réussite",
@@ -94,7 +101,24 @@ class Pagination(BaseModel):
     limite: int = Field(ge=1, le=LIMITE_MAX)
     decalage: int = Field(ge=0, le=DECALAGE_MAX)
     total: int = Field(ge=0, description="Nombre de prédictions conservées pour cet élève")
-    suivant: Optional[str] = Field(description="Chemin de la page suivante, ou null")
+    suivant: Optional[str] = Field(description="GET : chemin de la page suivante, ou null ; POST : toujours null "
+                                               "(le chemin porterait le user_id), voir decalage_suivant")
+    decalage_suivant: Optional[int] = Field(default=None, description="decalage de la page suivante, ou null")
+
+
+class DemandeHistorique(BaseModel):
+    """Corps de ``POST /historique`` : le user_id n'apparaît pas dans l'URL (ni donc dans les
+    journaux d'accès de gunicorn et de Cloud Run, qui survivent à l'effacement)."""
+    model_config = ConfigDict(extra="forbid", title="DemandeHistorique")
+    user_id: IdentifiantEleve
+    limite: entier_borne(1, LIMITE_MAX, "Taille de la page") = LIMITE_DEFAUT
+    decalage: entier_borne(0, DECALAGE_MAX, "Prédictions à sauter") = 0
+
+
+class DemandeEffacement(BaseModel):
+    """Corps de ``POST /effacement`` (droit à l'effacement, user_id hors de l'URL)."""
+    model_config = ConfigDict(extra="forbid", title="DemandeEffacement")
+    user_id: IdentifiantEleve
 
 
 class Historique(BaseModel):
@@ -285,4 +309,4 @@ class ReponseLotPartielle(BaseModel):
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
-           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle)
+           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement)

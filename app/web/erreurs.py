@@ -7,6 +7,7 @@ import logging
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.modele.erreurs_validation import DETAILS_MAX
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
 from app.web import metriques
@@ -38,7 +39,7 @@ class ErreurRequete(Exception):
         super().__init__(message)
         self.statut = statut
         self.message = message
-        self.details = details or []
+        self.details = (details or [])[:DETAILS_MAX]
         self.entetes = entetes or {}
 
 
@@ -47,6 +48,7 @@ CONSEQUENCES = {
     "lot.predire_lot": "le lot n'a pas été servi pour ne pas être perdu",
     "lot.predire_lot_partiel": "le lot n'a pas été servi pour ne pas être perdu",
     "historique.effacer": "rien n'a été effacé, réessayez",
+    "historique.effacement_par_corps": "rien n'a été effacé, réessayez",
 }
 """Ce qu'un refus du stockage a laissé, par route : le client sait s'il doit renvoyer sa requête."""
 
@@ -80,7 +82,7 @@ def _jeter_le_corps_non_lu() -> None:
 def reponse_erreur(statut: int, message: str, details: list[dict] | None = None, entetes=None):
     if request:
         _jeter_le_corps_non_lu()
-    corps = {"erreur": message, "details": details or []}
+    corps = {"erreur": message, "details": (details or [])[:DETAILS_MAX]}
     reponse = jsonify(corps)
     reponse.status_code = statut
     for cle, valeur in (entetes or {}).items():

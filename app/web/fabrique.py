@@ -16,7 +16,7 @@ from app.modele.identifiants import (
     nouvel_identifiant,
 )
 from app.modele.noyau import construire_noyau
-from app.web import erreurs, observation
+from app.web import entetes, erreurs, observation
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
 from app.web.routes import (
@@ -83,7 +83,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     @app.after_request
     def _renvoyer_identifiant(reponse):
         reponse.headers["X-Request-ID"] = getattr(g, "request_id", "")
-        return reponse
+        return entetes.poser(reponse)  # nosniff, no-store, CSP (app.web.entetes)
 
     observation.enregistrer(app, config.journaux_json, charges.fiche["version_modele"])  # après l'identifiant
     for module in (accueil, prediction, lot, historique, derive, documentation, supervision, classe):

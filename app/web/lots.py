@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from app.modele.erreurs_validation import detailler
+from app.modele.erreurs_validation import DETAILS_MAX, detailler
 from app.modele.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
 from app.web.erreurs import ErreurRequete
 
@@ -40,9 +40,14 @@ LONGUEUR_MAX_ID_LOT = 128 - 1 - len(str(LOT_MAX))
 """X-Request-ID d'un lot : ``-<rang>`` y est ajouté et le request_id de chaque élève garde 128 caractères au plus."""
 ATTENTE_PLACE_S = 30.0
 """Attente maximale d'une place de traitement (``LOTS_SIMULTANES``) avant de répondre 503."""
-DETAILS_MAX = 100
-"""Problèmes détaillés au plus dans une réponse 400 (le message donne le total)."""
 COLONNES_PERMISES = (*CHAMPS, "user_id")
+COLONNES_MAX = len(COLONNES_PERMISES)
+"""Cellules au plus par ligne CSV : une colonne inconnue ou en double est refusée, un en-tête plus long
+l'est donc sans examiner ses colonnes une à une (un million de colonnes donnait un million de problèmes)."""
+SUPPLEMENTAIRES_MAX = 16
+"""Mode partiel : colonnes hors schéma gardées au plus (nom, numéro, classe…), en plus de ``COLONNES_MAX``."""
+PROBLEMES_PAR_REJET = 10
+"""Mode partiel : problèmes détaillés au plus pour une ligne refusée (son total est donné à côté)."""
 _EN_MINUSCULES = {c.lower(): c for c in COLONNES_PERMISES}
 COLONNES_AJOUTEES = ("prediction", "libelle", "probabilite_echec", "probabilite_reussite", "confiance_prediction",
                      "seuil", "configuration", "request_id", "explication")
@@ -80,11 +85,29 @@ class PlacesLots:
             self._entree.release()
 
 
-def _refuser(problemes: list[dict], lignes: int, unite: str) -> None:
-    if problemes:
-        fautives = len({p["champ"].split(" : ")[0] for p in problemes})
-        raise ErreurRequete(400, f"lot refusé : {fautives} {unite}(s) invalide(s) sur {lignes} ; rien n'a été "
-                                 "prédit ni conservé, corrigez-les et renvoyez le lot", problemes[:DETAILS_MAX])
+class Problemes:
+    """Les problèmes d'un lot : tous comptés, ``DETAILS_MAX`` au plus détaillés (les messages des
+    suivants ne sont jamais calculés : le travail d'un lot invalide reste celui de sa validation)."""
+
+    def __init__(self):
+        self.details: list[dict] = []
+        self.fautifs = 0
+        self.total = 0
+
+    @property
+    def place(self) -> int:
+        return DETAILS_MAX - len(self.details)
+
+    def ajouter(self, details: list[dict], total: int | None = None) -> None:
+        self.fautifs += 1
+        self.total += len(details) if total is None else total
+        self.details.extend(details[:max(self.place, 0)])
+
+    def refuser(self, lignes: int, unite: str) -> None:
+        if self.fautifs:
+            raise ErreurRequete(400, f"lot refusé : {self.fautifs} {unite}(s) invalide(s) sur {lignes} "
+                                     f"({self.total} problème(s), {len(self.details)} détaillés) ; rien n'a été "
+                                     "prédit ni conservé, corrigez-les et renvoyez le lot", self.details)
 
 
 def _taille(nombre: int) -> None:
@@ -96,28 +119,30 @@ def _taille(nombre: int) -> None:
                             [{"champ": "(corps)", "message": f"{LOT_MAX} élèves au plus"}])
 
 
-def _valider_un(document) -> tuple[DemandePrediction | None, list[dict]]:
-    """(demande, []) si le document est un élève valide, sinon (None, problèmes champ par champ)."""
+def _valider_un(document, maximum: int = DETAILS_MAX) -> tuple[DemandePrediction | None, list[dict], int]:
+    """(demande, [], 0) si le document est un élève valide, sinon (None, ``maximum`` problèmes au plus
+    détaillés champ par champ, leur total)."""
     if not isinstance(document, dict):
-        return None, [{"champ": "(élément)", "message": "un objet JSON avec les attributs de l'élève est attendu"}]
+        return None, [{"champ": "(élément)", "message": "un objet JSON avec les attributs de l'élève est attendu"}], 1
     try:
-        return DemandePrediction.model_validate(document), []
+        return DemandePrediction.model_validate(document), [], 0
     except ValidationError as erreur:
-        return None, detailler(erreur)
+        return None, detailler(erreur, maximum), erreur.error_count()
 
 
 def valider(documents: Sequence, position, unite: str) -> list[DemandePrediction]:
     """Valide chaque élément ; ``position(i)`` nomme l'élément i dans les messages."""
-    demandes, problemes = [], []
+    demandes, problemes = [], Problemes()
     for i, document in enumerate(documents):
-        demande, details = _valider_un(document)
+        demande, details, total = _valider_un(document, problemes.place)
         if demande is not None:
             demandes.append(demande)
         elif not isinstance(document, dict):
-            problemes.append({"champ": position(i), "message": details[0]["message"]})
+            problemes.ajouter([{"champ": position(i), "message": details[0]["message"]}])
         else:
-            problemes.extend({"champ": f"{position(i)} : {d['champ']}", "message": d["message"]} for d in details)
-    _refuser(problemes, len(documents), unite)
+            problemes.ajouter([{"champ": f"{position(i)} : {d['champ']}", "message": d["message"]} for d in details],
+                              total)
+    problemes.refuser(len(documents), unite)
     return demandes
 
 
@@ -133,8 +158,9 @@ def lot_json(document) -> list[DemandePrediction]:
     return valider(_liste_json(document), lambda i: f"élément {i}", "élément")
 
 
-def _lignes_csv(brut: bytes) -> tuple[list[str], str, list[tuple[int, list[str]]]]:
-    """(colonnes de l'en-tête, séparateur, lignes non vides avec leur numéro dans le fichier)."""
+def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str], str, list[tuple[int, list[str]]]]:
+    """(colonnes de l'en-tête, séparateur, lignes non vides avec leur numéro dans le fichier) ; une ligne de
+    plus de ``colonnes_max`` cellules est refusée dès qu'elle est lue."""
     try:
         texte = brut.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -142,11 +168,16 @@ def _lignes_csv(brut: bytes) -> tuple[list[str], str, list[tuple[int, list[str]]
     if not texte.strip():
         raise ErreurRequete(400, "lot vide : le fichier CSV n'a ni en-tête ni ligne")
     fin_entete = texte.find("\n")
-    separateur = separateur_csv(texte if fin_entete < 0 else texte[:fin_entete])  # sans recopier tout le corps
+    entete = texte if fin_entete < 0 else texte[:fin_entete]  # sans recopier tout le corps
+    separateur = separateur_csv(entete)
+    _borner_cellules(entete.count(separateur) + 1, 1, colonnes_max)  # avant d'analyser quoi que ce soit
     lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
+    lignes = []  # (numéro de ligne dans le fichier, cellules) : les lignes vides sont sautées mais comptées.
     try:
-        # (numéro de ligne dans le fichier, cellules) : les lignes vides sont sautées mais comptées.
-        lignes = [(lecteur.line_num, ligne) for ligne in lecteur if any(cellule.strip() for cellule in ligne)]
+        for ligne in lecteur:
+            _borner_cellules(len(ligne), lecteur.line_num, colonnes_max)
+            if any(cellule.strip() for cellule in ligne):
+                lignes.append((lecteur.line_num, ligne))
     except csv.Error as erreur:
         raise ErreurRequete(400, f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
     if not lignes:  # que des séparateurs et des blancs
@@ -171,17 +202,30 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     colonnes, separateur, corps = _lignes_csv(brut)
     _verifier_entete(colonnes)
     _taille(len(corps))
-    documents, problemes, numeros = [], [], []
+    documents, problemes, numeros = [], Problemes(), []
     for numero, ligne in corps:
         numeros.append(numero)
         if len(ligne) != len(colonnes):
-            problemes.append({"champ": f"ligne {numero}", "message": _nombre_de_valeurs(ligne, colonnes)})
+            problemes.ajouter([{"champ": f"ligne {numero}", "message": _nombre_de_valeurs(ligne, colonnes)}])
             documents.append(None)
             continue
         documents.append(_document_csv(colonnes, ligne))
-    _refuser(problemes, len(corps), "ligne")
+    problemes.refuser(len(corps), "ligne")
     demandes = valider(documents, lambda i: f"ligne {numeros[i]}", "ligne")
     return demandes, colonnes, separateur
+
+
+def _borner_cellules(nombre: int, numero: int, colonnes_max: int) -> None:
+    """Une ligne de plus de ``colonnes_max`` cellules est refusée dès qu'elle est lue (l'en-tête avant
+    toute analyse, d'après ses séparateurs) : ni le travail ni la réponse ne croissent avec elle."""
+    if nombre > colonnes_max:
+        quoi = "en-tête CSV" if numero == 1 else f"ligne {numero}"
+        raise ErreurRequete(400, f"{quoi} trop long : {nombre} cellules, {colonnes_max} colonnes au plus (les "
+                                 "32 attributs du fichier UCI et user_id"
+                                 + (f", et {colonnes_max - COLONNES_MAX} colonnes à vous" if colonnes_max > COLONNES_MAX
+                                    else "") + ") ; rien n'a été prédit",
+                            [{"champ": "ligne 1" if numero == 1 else f"ligne {numero}",
+                              "message": f"{colonnes_max} colonnes au plus"}])
 
 
 def _verifier_entete(colonnes: list[str], partiel: bool = False) -> None:
@@ -204,7 +248,7 @@ def _verifier_entete(colonnes: list[str], partiel: bool = False) -> None:
                                                                        if proche else "")})
     manquantes = [c for c in CHAMPS if c not in vues and c not in NOTES]
     details.extend({"champ": c, "message": "colonne obligatoire manquante"} for c in manquantes)
-    if details:
+    if details:  # colonnes_max colonnes au plus (_borner_cellules) : la liste est courte
         raise ErreurRequete(400, f"en-tête CSV invalide ({len(details)} problème(s)) : rien n'a été prédit",
                             details)
 
@@ -233,7 +277,7 @@ class LotPartiel:
     recus: int = 0
 
     def ajouter(self, rang: int, position: int, document, supplementaires: dict) -> None:
-        demande, problemes = _valider_un(document)
+        demande, problemes, _ = _valider_un(document, PROBLEMES_PAR_REJET)  # travail et réponse bornés par ligne
         if demande is None:
             self.rejets.append({"position": position, "supplementaires": supplementaires, "problemes": problemes})
         else:
@@ -245,7 +289,7 @@ class LotPartiel:
 
 def lire_csv_partiel(brut: bytes) -> LotPartiel:
     """Le CSV UCI en mode partiel : lignes invalides mises à part, colonnes hors schéma gardées."""
-    colonnes, _, corps = _lignes_csv(brut)
+    colonnes, _, corps = _lignes_csv(brut, COLONNES_MAX + SUPPLEMENTAIRES_MAX)
     _verifier_entete(colonnes, partiel=True)
     _taille(len(corps))
     # Une colonne sans nom (séparateur en fin de ligne, fréquent à l'export d'un tableur) est ignorée.

@@ -77,7 +77,32 @@ def _historique(prediction: dict) -> dict:
     historique = {"user_id": "eleve-0042", "predictions": [prediction],
                   "pagination": {"limite": 20, "decalage": 0, "total": 1, "suivant": None}}
     effacement = {"user_id": "eleve-0042", "supprimees": 1, "lignes_journal_supprimees": 1}
+    dans_l_url = (" Le user_id figure dans l'URL : il est écrit dans les journaux d'accès (gunicorn avec "
+                  "GUNICORN_ACCESSLOG=1, Cloud Run toujours), que l'effacement n'atteint pas ; préférez {}.")
+
+    def corps(modele: str, exemple: dict) -> dict:
+        return {"required": True, "content": _json(modele, exemple=exemple)}
+
     return {
+        "/historique": {"post": _operation(
+            "rechercherHistorique", "historique",
+            "Historique d'un élève, user_id dans le corps (hors de l'URL et des journaux d'accès)",
+            description="Comme GET /predictions/user/{user_id}, sans que l'identifiant apparaisse dans l'URL. "
+                        "pagination.suivant est toujours null : la page suivante se demande avec "
+                        "decalage = pagination.decalage_suivant.",
+            security=securite, requestBody=corps("DemandeHistorique", {"user_id": "eleve-0042", "limite": 20,
+                                                                     "decalage": 0}),
+            reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique)},
+                      **_erreurs(400, 401, 403, 413, 415, 503)},
+        )},
+        "/effacement": {"post": _operation(
+            "effacerEleve", "historique",
+            "Droit à l'effacement, user_id dans le corps : supprime ses prédictions de la base et du journal",
+            security=securite, requestBody=corps("DemandeEffacement", {"user_id": "eleve-0042"}),
+            reponses={"200": {"description": "Nombre de prédictions effacées",
+                              "content": _json("Effacement", exemple=effacement)},
+                      **_erreurs(400, 401, 403, 413, 415, 503)},
+        )},
         "/predictions/{request_id}": {"get": _operation(
             "lirePrediction", "historique", "Une prédiction conservée", security=securite,
             parameters=[_identifiant("request_id", "Le request_id renvoyé par /predire", "essai-0001")],
@@ -89,7 +114,7 @@ def _historique(prediction: dict) -> dict:
         "/predictions/user/{user_id}": {
             "get": _operation(
                 "lireHistorique", "historique", "Historique d'un élève, les plus récentes d'abord", security=securite,
-                parameters=[eleve, *pagination],
+                description=dans_l_url.format("POST /historique"), parameters=[eleve, *pagination],
                 reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique),
                                   "links": {"effacement": _lien("effacerHistorique", "Effacer les prédictions de cet élève",
                                                                 user_id="$response.body#/user_id")}},
@@ -98,7 +123,7 @@ def _historique(prediction: dict) -> dict:
             "delete": _operation(
                 "effacerHistorique", "historique",
                 "Droit à l'effacement : supprime ses prédictions de la base et du journal",
-                security=securite, parameters=[eleve],
+                description=dans_l_url.format("POST /effacement"), security=securite, parameters=[eleve],
                 reponses={"200": {"description": "Nombre de prédictions effacées",
                                   "content": _json("Effacement", exemple=effacement)},
                           **_erreurs(400, 401, 403, 503)},

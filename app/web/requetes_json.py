@@ -9,12 +9,22 @@ from typing import Any
 from flask import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.modele.schema import DemandePrediction
 from app.web.erreurs import ErreurRequete
 
 journal = logging.getLogger("prediction_etudiante")
 
+CLES_MAX = 64
+"""Clés au plus dans un objet JSON reçu. Le plus grand objet de l'API (un élève : 32 attributs et
+``user_id``) en a 33 ; au-delà, l'objet est refusé avant que pydantic fasse un travail par clé (une
+suggestion « vouliez-vous dire » par clé inconnue : 38 s de calcul pour des centaines de milliers)."""
+
 
 def _sans_doublon(paires: list[tuple[str, Any]]) -> dict:
+    if len(paires) > CLES_MAX:
+        raise ErreurRequete(400, f"objet JSON trop grand : {len(paires)} clés, {CLES_MAX} au plus (un élève a "
+                                 f"{len(DemandePrediction.model_fields)} champs au plus)",
+                            [{"champ": "(corps)", "message": f"{CLES_MAX} clés au plus par objet"}])
     objet = dict(paires)  # en C ; la boucle Python ne sert qu'à nommer la clé en double
     if len(objet) != len(paires):
         vues: set[str] = set()

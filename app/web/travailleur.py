@@ -1,22 +1,158 @@
-"""Le worker gunicorn de production : ``gthread``, mais ses propres erreurs en JSON, en français.
+"""Le travailleur gunicorn de production : gthread, dont aucun fil n'attend un client lent.
 
-Gunicorn répond lui-même, avant Flask, aux requêtes qu'il ne sait pas lire : ligne de requête trop
-longue (414, au-delà de ``limit_request_line``), en-têtes trop nombreux ou trop longs (431), requête
-mal formée (400)… Il écrit alors une page HTML en anglais, contre la promesse de l'API (toute erreur
-est du JSON ``{"erreur", "details"}`` en français, schéma ``Erreur`` de l'OpenAPI).
+Le travailleur ``gthread`` de gunicorn confie chaque connexion à un fil dès qu'un octet arrive ; le
+fil lit ensuite la requête en bloquant, sans délai (``timeout = 0``). 24 clients qui envoient un
+octet toutes les 2 s occupaient ainsi tous les fils et ``/health`` ne répondait plus.
 
-``handle_error`` laisse gunicorn classer l'erreur et la journaliser (son code reste la référence :
-rien n'est recopié), capture la réponse HTML qu'il allait écrire pour en lire le statut, et écrit à
-la place le corps JSON. Le message reçu de gunicorn n'est jamais renvoyé : il peut citer la requête.
+``TravailleurBorne`` lit d'abord chaque requête **dans la boucle d'événements**, sans fil, comme le
+frontal de Cloud Run le fait devant le conteneur : en-têtes et corps jusqu'à ``TAMPON_MAX`` octets
+(tout ``/predire``, l'historique, ``/health`` ; le début d'un gros lot). Une requête qui n'est pas
+arrivée en ``DELAI_REQUETE_S`` reçoit 408 et la connexion est fermée : elle n'a jamais tenu de fil.
+Au-delà du tampon (lots de plus de 64 Kio, corps en morceaux), le fil lit le reste avec un délai par
+opération (``DELAI_OPERATION_S``) et une échéance pour tout le corps (``DELAI_CORPS_S``) ; ces lots
+sont en outre bornés par ``PlacesLots`` (2 × LOTS_SIMULTANES par processus).
+
+``Expect: 100-continue`` : la boucle répond « 100 Continue » elle-même dès les en-têtes reçus. HTTP/2 en
+clair (réglage ``http2_cleartext`` de gunicorn, désactivé par défaut) n'est pas pris en charge ici.
+Mémoire : au plus ``TAMPON_MAX`` (≈ 2 × au pire) par connexion en lecture, ``worker_connections`` (1000)
+connexions par processus.
+
+Aussi : la réponse ne porte plus l'en-tête ``Server: gunicorn`` (gunicorn n'a pas de réglage pour
+l'ôter). Rien ici n'est importé par l'application Flask : seul gunicorn charge ce module
+(``worker_class`` de ``gunicorn.conf.py``).
+
+Ses propres erreurs en JSON, en français : gunicorn répond lui-même, avant Flask, aux requêtes qu'il
+ne sait pas lire (ligne de requête trop longue : 414 ; en-têtes trop nombreux ou trop longs : 431 ;
+requête mal formée : 400) par une page HTML en anglais. ``handle_error`` le laisse classer l'erreur et
+la journaliser (son code reste la référence), capture la page qu'il allait écrire pour en lire le
+statut, et écrit à la place le corps JSON ``{"erreur", "details"}`` du schéma ``Erreur``. Le message
+de gunicorn n'est jamais renvoyé : il peut citer la requête.
 """
 
 from __future__ import annotations
 
+import errno
 import http
 import json
+import logging
+import re
+import selectors
+import socket
+import time
+from collections import deque
+from functools import partial
 
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.http import wsgi
+from gunicorn.workers import gthread
+
+TAMPON_MAX = 80 * 1024
+"""Octets lus sans fil : un corps ``/predire`` (TAILLE_MAX_CORPS, 64 Kio par défaut) et ses en-têtes."""
+DELAI_REQUETE_S = 10.0
+"""Pour envoyer les en-têtes et le corps (jusqu'à TAMPON_MAX) ; au-delà, 408 et connexion fermée."""
+DELAI_OPERATION_S = 10.0
+"""Un fil attend au plus cela chaque lecture ou écriture sur la connexion."""
+DELAI_CORPS_S = 120.0
+"""Un fil lit au plus cela le reste d'un gros corps (16 Mio à 140 kio/s)."""
+_LONGUEUR = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})")
+_ATTENTE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
+_REPONSE_408 = ("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{}")
+_CORPS_408 = ('{"erreur":"requête trop lente : en-têtes et corps doivent arriver en %d s ; connexion fermée",'
+              '"details":[]}' % DELAI_REQUETE_S)
+REPONSE_408 = _REPONSE_408.format(len(_CORPS_408.encode()), _CORPS_408).encode()
+
+journal = logging.getLogger("prediction_etudiante")
+
+
+class _ReponseSansBanniere(wsgi.Response):
+    """La réponse de gunicorn, sans ``Server: gunicorn`` (ni nom ni version du serveur)."""
+
+    def default_headers(self):
+        return [ligne for ligne in super().default_headers() if not ligne.startswith("Server:")]
+
+
+wsgi.Response = _ReponseSansBanniere  # ``wsgi.create`` la lit à chaque requête
+
+
+class _PriseBornee(socket.socket):
+    """La prise d'un client : en mode bloquant (dans un fil), chaque opération attend au plus
+    ``DELAI_OPERATION_S`` et les lectures s'arrêtent à ``echeance``."""
+
+    echeance: float | None = None
+
+    def setblocking(self, bloquante: bool) -> None:
+        self.settimeout(DELAI_OPERATION_S if bloquante else 0.0)
+
+    def _borner(self) -> None:
+        if self.echeance is None or self.gettimeout() == 0.0:
+            return
+        reste = self.echeance - time.monotonic()
+        if reste <= 0:
+            raise _trop_lent()
+        self.settimeout(min(DELAI_OPERATION_S, reste))
+
+    def recv(self, *args):
+        self._borner()
+        try:
+            return super().recv(*args)
+        except TimeoutError:
+            raise _trop_lent() from None
+
+    def recv_into(self, *args):
+        self._borner()
+        try:
+            return super().recv_into(*args)
+        except TimeoutError:
+            raise _trop_lent() from None
+
+
+def _trop_lent() -> OSError:
+    """Une connexion réinitialisée pour gunicorn (qui la ferme sans trace d'erreur), journalisée ici."""
+    journal.info("client trop lent : connexion fermée (délai de lecture dépassé)")
+    return ConnectionResetError(errno.ECONNRESET, "délai de lecture dépassé")
+
+
+class _Connexion(gthread.TConn):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.tampon = bytearray()
+        self.pret = False
+        self.limite = 0.0
+
+    def init(self):
+        super().init()
+        if self.tampon:  # ce que la boucle a déjà lu : le parseur le relit d'abord
+            self.parser.unreader.unread(bytes(self.tampon))
+            self.tampon = bytearray()
+
+
+def requete_complete(tampon: bytes | bytearray) -> bool:
+    """Vrai quand le tampon contient les en-têtes et le corps (ou ``TAMPON_MAX`` octets)."""
+    if len(tampon) >= TAMPON_MAX:
+        return True
+    fin = tampon.find(b"\r\n\r\n")
+    if fin < 0:
+        return False
+    entetes = bytes(tampon[:fin]).lower()
+    if b"\r\ntransfer-encoding:" in entetes:
+        return tampon.endswith(b"0\r\n\r\n")
+    longueur = _LONGUEUR.search(entetes)
+    return len(tampon) - fin - 4 >= (int(longueur.group(1)) if longueur else 0)
+
+
+def repondre_continuer(tampon: bytearray) -> bool:
+    """``Expect: 100-continue`` (curl au-delà de 1 Kio) : le client attend « 100 Continue » avant d'envoyer
+    le corps. Quand les en-têtes sont là et le corps pas encore, retire l'en-tête du tampon (gunicorn ne
+    répondra pas une seconde fois) et renvoie vrai : la boucle envoie alors « 100 Continue » elle-même."""
+    fin = tampon.find(b"\r\n\r\n")
+    if fin < 0 or len(tampon) > fin + 4:
+        return False
+    attente = _ATTENTE.search(tampon, 0, fin + 2)
+    if attente is None:
+        return False
+    del tampon[attente.start():attente.end()]
+    return True
 
 
 class _Capture:
@@ -60,12 +196,88 @@ def reponse_http(statut: int, corps: dict) -> bytes:
     except ValueError:
         raison = "Error"
     tete = (f"HTTP/1.1 {statut} {raison}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n"
+            "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
             f"Content-Length: {len(octets)}\r\n\r\n")
     return tete.encode("latin-1") + octets
 
 
-class TravailleurJson(ThreadWorker):
-    """``worker_class`` de ``gunicorn.conf.py``."""
+class TravailleurBorne(gthread.ThreadWorker):
+    """``gthread`` dont les fils ne reçoivent que des requêtes déjà arrivées, et dont les erreurs sont du
+    JSON en français (voir le module) : ``worker_class`` de ``gunicorn.conf.py``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.en_lecture: deque[_Connexion] = deque()
+
+    def accept(self, listener):
+        try:
+            client, adresse = listener.accept()
+        except OSError as erreur:
+            if erreur.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        prise = _PriseBornee(fileno=client.detach())
+        self.enqueue_req(_Connexion(self.cfg, prise, adresse, listener.getsockname()))
+
+    def enqueue_req(self, conn):
+        if getattr(conn, "pret", True):
+            conn.pret = False
+            conn.sock.echeance = time.monotonic() + DELAI_CORPS_S
+            return super().enqueue_req(conn)
+        if conn.parser is not None:  # octets d'une requête suivante déjà lus par le parseur
+            conn.tampon += conn.parser.unreader.take_buffered()
+        if requete_complete(conn.tampon):
+            return self._confier(conn)
+        conn.sock.setblocking(False)
+        conn.limite = time.monotonic() + DELAI_REQUETE_S
+        self.en_lecture.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._lire, conn))
+
+    def _confier(self, conn):
+        conn.pret = conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _lire(self, conn, _prise):
+        try:
+            morceau = conn.sock.recv(TAMPON_MAX)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            morceau = b""
+        if morceau:
+            conn.tampon += morceau
+            if repondre_continuer(conn.tampon):
+                try:
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
+            if not requete_complete(conn.tampon):
+                return
+        self._retirer(conn)
+        if morceau:
+            self._confier(conn)
+        else:  # connexion fermée par le client
+            self.nr_conns -= 1
+            conn.close()
+
+    def _retirer(self, conn):
+        self.poller.unregister(conn.sock)
+        self.en_lecture.remove(conn)
+
+    def murder_pending(self):
+        super().murder_pending()
+        maintenant = time.monotonic()
+        while self.en_lecture and self.en_lecture[0].limite <= maintenant:
+            conn = self.en_lecture[0]
+            self._retirer(conn)
+            self.nr_conns -= 1
+            try:
+                conn.sock.send(REPONSE_408)  # non bloquant : tant pis si le client ne lit pas
+            except OSError:
+                pass
+            journal.info("client trop lent : 408, connexion fermée sans avoir occupé de fil")
+            conn.close()
 
     def handle_error(self, req, client, addr, exc):
         capture = _Capture()

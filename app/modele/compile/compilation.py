@@ -231,7 +231,8 @@ def main(arguments: list[str] | None = None) -> int:
     options = analyseur.parse_args(arguments)
     from app.modele.artefacts import charger
 
-    artefacts = charger(modele=config.chemin_modele, variables=config.chemin_variables, fiche=config.chemin_fiche)
+    artefacts = charger(modele=config.chemin_modele, variables=config.chemin_variables, fiche=config.chemin_fiche,
+                        empreintes=config.empreintes)
     compiles, refus = compiler_tout(artefacts.modele)
     for configuration, raison in refus.items():
         print(f"configuration {configuration} non compilée ({raison}) : le pipeline sera servi", file=sys.stderr)

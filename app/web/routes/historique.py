@@ -1,9 +1,14 @@
 """Historique des prédictions conservées et droit à l'effacement (jeton ``API_TOKEN`` requis).
 
 - ``GET /predictions/<request_id>`` : une prédiction ;
-- ``GET /predictions/user/<user_id>?limite=20&decalage=0`` : l'historique d'un élève, plus récentes d'abord ;
-- ``DELETE /predictions/user/<user_id>`` : efface ses prédictions de la base et ses lignes du journal ;
+- ``POST /historique`` (``{"user_id", "limite", "decalage"}``) : l'historique d'un élève, plus
+  récentes d'abord ;
+- ``POST /effacement`` (``{"user_id"}``) : efface ses prédictions de la base et ses lignes du journal ;
 - ``GET /predictions/export?depuis=…&jusqua=…`` : toutes les prédictions de la base partagée, en JSONL.
+
+Les deux routes POST gardent le user_id hors de l'URL : une URL finit dans les journaux d'accès (gunicorn
+avec GUNICORN_ACCESSLOG=1, Cloud Run toujours), qui survivent à l'effacement. Les routes d'origine restent
+(``GET`` et ``DELETE /predictions/user/<user_id>``) mais journalisent l'identifiant : voir le README.
 """
 
 from __future__ import annotations
@@ -11,13 +16,22 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, jsonify, request, url_for
+from pydantic import BaseModel, ValidationError
 
+from app.modele.erreurs_validation import detailler
 from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide
 from app.stockage.conservation import effacer_utilisateur
 from app.stockage.journal import ligne_json
 from app.web.authentification import jeton_requis
-from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
+from app.web.contrat import (
+    DECALAGE_MAX,
+    LIMITE_DEFAUT,
+    LIMITE_MAX,
+    DemandeEffacement,
+    DemandeHistorique,
+)
 from app.web.erreurs import ErreurRequete
+from app.web.requetes_json import lire_json
 from app.web.services import services
 
 bp = Blueprint("historique", __name__)
@@ -60,26 +74,60 @@ def lire_prediction(request_id: str):
     return jsonify(enregistrement)
 
 
+def lire_corps_modele(modele: type[BaseModel]):
+    """Le corps JSON validé par ``modele`` (objet, clés connues), ou une ErreurRequete 400 par champ."""
+    document = lire_json(request)
+    if not isinstance(document, dict):
+        raise ErreurRequete(400, "le corps doit être un objet JSON, par exemple {\"user_id\": \"…\"}")
+    try:
+        return modele.model_validate(document)
+    except ValidationError as erreur:
+        raise ErreurRequete(400, "corps de requête invalide", detailler(erreur)) from None
+
+
+def _page_historique(user_id: str, limite: int, decalage: int, chemin_suivant: bool):
+    predictions, total = services().magasin.historique(user_id, limite, decalage)
+    suivant = decalage_suivant = None
+    if decalage + len(predictions) < total:
+        decalage_suivant = decalage + limite
+        if chemin_suivant:
+            suivant = url_for("historique.historique", user_id=user_id, limite=limite, decalage=decalage_suivant)
+    return jsonify({
+        "user_id": user_id,
+        "predictions": predictions,
+        "pagination": {"limite": limite, "decalage": decalage, "total": total, "suivant": suivant,
+                       "decalage_suivant": decalage_suivant},
+    })
+
+
+@bp.post("/historique")
+@jeton_requis
+def historique_par_corps():
+    demande = lire_corps_modele(DemandeHistorique)
+    return _page_historique(demande.user_id, demande.limite, demande.decalage, chemin_suivant=False)
+
+
 @bp.get("/predictions/user/<user_id>")
 @jeton_requis
 def historique(user_id: str):
     valider_identifiant("user_id", user_id)
     limite, decalage = lire_pagination(request.args)
-    predictions, total = services().magasin.historique(user_id, limite, decalage)
-    suivant = None
-    if decalage + len(predictions) < total:
-        suivant = url_for("historique.historique", user_id=user_id, limite=limite, decalage=decalage + limite)
-    return jsonify({
-        "user_id": user_id,
-        "predictions": predictions,
-        "pagination": {"limite": limite, "decalage": decalage, "total": total, "suivant": suivant},
-    })
+    return _page_historique(user_id, limite, decalage, chemin_suivant=True)
+
+
+@bp.post("/effacement")
+@jeton_requis
+def effacement_par_corps():
+    return _effacer(lire_corps_modele(DemandeEffacement).user_id)
 
 
 @bp.delete("/predictions/user/<user_id>")
 @jeton_requis
 def effacer(user_id: str):
-    valider_identifiant("user_id", user_id)
+    return _effacer(valider_identifiant("user_id", user_id))
+
+
+def _effacer(user_id: str):
     s = services()
     effacement = effacer_utilisateur(s.magasin, s.journal, user_id)  # refus du stockage → 503 (app.web.erreurs)
     corps = {"user_id": user_id, "supprimees": effacement.predictions,

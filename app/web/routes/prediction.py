@@ -27,7 +27,7 @@ def valider_demande(document) -> DemandePrediction:
         return DemandePrediction.model_validate(document)
     except ValidationError as erreur:
         details = detailler(erreur)
-        raise ErreurRequete(400, resume(details), details) from None
+        raise ErreurRequete(400, resume(details, erreur.error_count()), details) from None
 
 
 def resultats(entrees: dict, prediction: Prediction) -> dict:
