@@ -81,3 +81,7 @@ def child_exit(serveur, worker):
 def on_exit(serveur):
     for fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
         os.remove(fichier)
+    try:
+        os.rmdir(_METRIQUES)  # vide : rien ne reste dans le dossier temporaire
+    except OSError:
+        pass
