@@ -39,7 +39,7 @@ def echantillon(jeu, n: int, graine: int = 3) -> list[dict]:
 def en_journal(eleves: list[dict], configuration: str = "A", alertes: int = 0) -> list[dict]:
     return [nouvel_enregistrement(request_id=f"r{i}", user_id=None, configuration=configuration, entrees=e,
                                   prediction=0 if i < alertes else 1, probabilite_echec=0.05,
-                                  probabilite_reussite=0.95, seuil=0.14, model_version="essai")
+                                  probabilite_reussite=0.95, seuil=0.14, model_version="essai", canal="http")
             for i, e in enumerate(eleves)]
 
 

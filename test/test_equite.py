@@ -124,7 +124,7 @@ def test_rapport_sur_un_autre_fichier_et_derive_du_journal(tmp_path, chemin_donn
     journal.ecrire([nouvel_enregistrement(request_id=f"r{i}", user_id=None, configuration="A",
                                           entrees={**e, "absences": min(int(e["absences"]) * 3 + 6, 93)},
                                           prediction=1, probabilite_echec=0.1, probabilite_reussite=0.9, seuil=0.14,
-                                          model_version="essai") for i, e in enumerate(lignes)])
+                                          model_version="essai", canal="http") for i, e in enumerate(lignes)])
     sortie = tmp_path / "rapport"
     resultat = lancer("app.entrainement.rapport", "--donnees", fichier, "--sortie", sortie, "--tirages", 200,
                       "--journal", journal.chemin)

@@ -74,6 +74,7 @@ def nouvel_enregistrement(**valeurs) -> dict:
     valeurs.setdefault("horodatage", None)
     if valeurs["horodatage"] is None:
         valeurs["horodatage"] = horodatage_utc()
-    if len(valeurs) != len(COLONNES_ENREGISTREMENT):
-        raise TypeError(f"champs inattendus : {sorted(set(valeurs) - set(COLONNES_ENREGISTREMENT))}")
+    if len(valeurs) != len(COLONNES_ENREGISTREMENT) or set(valeurs) != set(COLONNES_ENREGISTREMENT):
+        raise TypeError(f"champs inattendus : {sorted(set(valeurs) - set(COLONNES_ENREGISTREMENT))} ; "
+                        f"champs manquants : {sorted(set(COLONNES_ENREGISTREMENT) - set(valeurs))}")
     return {cle: valeurs[cle] for cle in COLONNES_ENREGISTREMENT}
