@@ -154,11 +154,12 @@ def entrainer(argv: list[str] | None = None) -> int:
         artefacts.NOM_FICHE_MD: rediger_markdown(fiche).encode("utf-8"),
     })
     # La référence de GET /derive suit le modèle : distributions des données et taux d'alerte hors plis.
-    reference.ecrire(reference.calculer(arguments.donnees, arguments.sortie, arguments.n_jobs),
+    empreintes = (sha_modele, artefacts.sha256_octets(octets_variables))
+    reference.ecrire(reference.calculer(arguments.donnees, arguments.sortie, arguments.n_jobs, empreintes),
                      Path(arguments.sortie) / reference.CHEMIN_REFERENCE.name)
     afficher(f"Artefacts écrits dans {arguments.sortie} (modèle {sha_modele[:12]}) "
              f"en {fiche['duree_entrainement_s']:.0f} s.")
-    _ancrer(Path(arguments.sortie), sha_modele, artefacts.sha256_octets(octets_variables))
+    _ancrer(Path(arguments.sortie), *empreintes)
     _journaliser_mlflow(arguments, fiche, Path(arguments.sortie))
     return 0
 

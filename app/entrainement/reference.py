@@ -23,9 +23,12 @@ CHEMIN_REFERENCE = RACINE / "code" / "reference_derive.json"
 PLIS, GRAINE = 10, 42
 
 
-def calculer(chemin_donnees: str | Path, dossier_modele: str | Path = RACINE / "code", n_jobs: int = -1) -> dict:
+def calculer(chemin_donnees: str | Path, dossier_modele: str | Path = RACINE / "code", n_jobs: int = -1,
+             empreintes: tuple[str, str] | None = None) -> dict:
+    """``empreintes`` : celles du modèle que l'entraînement vient d'écrire (ailleurs que dans ``code/``,
+    elles ne sont pas ancrées dans le code) ; les empreintes ancrées par défaut."""
     jeu = lire_donnees(chemin_donnees)
-    charges = artefacts.charger(dossier_modele)
+    charges = artefacts.charger(dossier_modele, empreintes=empreintes)
     probabilites = {
         c: probabilites_hors_plis(charges.modele["configurations"][c]["pipeline"], jeu.X[list(v)], jeu.y,
                                   repetitions=1, plis=PLIS, graine=GRAINE, n_jobs=n_jobs)[0]
