@@ -67,7 +67,10 @@ def create_app(config: Configuration | None = None) -> Flask:
     erreurs.enregistrer(app)
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
-    app.extensions["taches_de_fond"] = [noyau.suivi.demarrer]
+    app.extensions["taches_de_fond"] = [noyau.suivi.demarrer, noyau.conservation.demarrer]
+    # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au
+    # journal et pas encore en base y est inséré avant la sortie.
+    app.extensions["taches_d_arret"] = [noyau.conservation.arreter, noyau.suivi.arreter]
 
     @app.before_request
     def _identifiant():
@@ -79,6 +82,7 @@ def create_app(config: Configuration | None = None) -> Flask:
                 raise ErreurRequete(400, "en-tête X-Request-ID invalide",
                                     [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT}])
             g.request_id = fourni
+            g.request_id_fourni = True  # un request_id réutilisé est refusé (409) : vérifié à la conservation
 
     @app.after_request
     def _renvoyer_identifiant(reponse):
