@@ -190,3 +190,22 @@ def test_effacement_pendant_les_predictions_en_vol_et_une_reconciliation(magasin
     assert not {e["request_id"] for e in servis[:50]} & en_base, "une prédiction effacée est revenue"
     assert {e["request_id"] for e in servis[avant + 20:]} <= en_base, "une prédiction d'après l'effacement perdue"
     conservation.arreter()
+
+
+def test_reglage_journal_fsync(tmp_path, exemple):
+    from app.config import Configuration, ErreurConfiguration
+
+    lire = lambda brut: Configuration.depuis_environnement({"JOURNAL_FSYNC": brut}).periode_fsync  # noqa: E731
+    assert (lire(""), lire("toujours"), lire("jamais"), lire("250ms"), lire("20")) == (0.1, 0.0, None, 0.25, 0.02)
+    for brut in ("souvent", "0ms", "-5", "100 s"):
+        with pytest.raises(ErreurConfiguration, match="JOURNAL_FSYNC"):
+            lire(brut)
+    toujours = JournalRequetes(tmp_path / "toujours.jsonl", periode_fsync=0.0)
+    toujours.ecrire([enregistrement("u", exemple)])
+    assert toujours.synchroniser(force=True) is False  # déjà synchronisé avant de rendre la main
+    periodique = JournalRequetes(tmp_path / "periode.jsonl", periode_fsync=0.1)
+    periodique.ecrire([enregistrement("u", exemple)])
+    assert periodique.synchroniser(force=True) is True and periodique.synchroniser(force=True) is False
+    jamais = JournalRequetes(tmp_path / "jamais.jsonl", periode_fsync=None)
+    jamais.ecrire([enregistrement("u", exemple)])
+    assert jamais.synchroniser(force=True) is False
