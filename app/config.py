@@ -40,6 +40,8 @@ class Configuration:
     """Verrou du journal ; par défaut ``<journal>.lock`` à côté de lui."""
     mode_journal: str = "fichier"
     periode_fsync: float | None = 0.1
+    retention_jours: int = 0
+    """RETENTION_JOURS : prédictions purgées du journal et de la base après ce nombre de jours ; 0 = jamais."""
     """JOURNAL_FSYNC : ``toujours`` (0 : fsync avant chaque réponse), ``100ms`` par défaut (période en
     secondes), ``jamais`` (None). Ce que chacun perd sur une coupure de courant : README, « Durabilité »."""
     seuils_forces: dict[str, float] = field(default_factory=dict)
@@ -137,6 +139,7 @@ class Configuration:
             chemin_verrou_journal=chemin("JOURNAL_VERROU_CHEMIN", None),
             mode_journal=mode,
             periode_fsync=_fsync(env.get("JOURNAL_FSYNC", "")),
+            retention_jours=entier("RETENTION_JOURS", defaut.retention_jours, 0, 36_500),
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
             taille_max_lot=entier("TAILLE_MAX_LOT", defaut.taille_max_lot, 1024, 256 * 1024 * 1024),

@@ -209,3 +209,20 @@ def test_reglage_journal_fsync(tmp_path, exemple):
     jamais = JournalRequetes(tmp_path / "jamais.jsonl", periode_fsync=None)
     jamais.ecrire([enregistrement("u", exemple)])
     assert jamais.synchroniser(force=True) is False
+
+
+def test_retention_purge_journal_et_base_sans_retour_par_reconciliation(magasin, registre, exemple):
+    anciens = [enregistrement("ancien", exemple, i) for i in range(5)]
+    recents = [enregistrement("recent", exemple, i) for i in range(3)]
+    for e in anciens:
+        e["horodatage"] = "2020-01-01T08:00:00.000000+00:00"
+    registre.ecrire(anciens + recents)
+    conservation = Conservation(magasin, registre, retention_jours=30)
+    assert conservation.reconcilier().inserees == 3  # hors rétention : pas ramenés en base
+    magasin.inserer_nouveaux(anciens)  # une base qui les avait déjà
+    assert Conservation(magasin, registre).purger_retention() == (0, 0)  # désactivée par défaut
+    assert conservation.purger_retention() == (5, 5)
+    assert [l["request_id"] for l in lignes(registre)] == [e["request_id"] for e in recents]
+    assert magasin.historique("ancien", 10, 0)[1] == 0 and magasin.historique("recent", 10, 0)[1] == 3
+    assert conservation.purger_retention() == (0, 0)
+    assert oct(registre.chemin.stat().st_mode & 0o777) == "0o600"

@@ -43,7 +43,7 @@ def construire_noyau(config: Configuration) -> Noyau:
     registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal,
                                config.periode_fsync)
     suivi = SuiviEffacements(magasin, registre)
-    conservation = Conservation(magasin, registre)
+    conservation = Conservation(magasin, registre, config.retention_jours)
     try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence
         suivi.rattraper()
     except (ErreurMagasin, ErreurJournal) as erreur:

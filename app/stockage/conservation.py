@@ -44,6 +44,8 @@ ATTENTE_S = 0.05
 """Sommeil du fil d'alimentation quand rien n'attend (il est réveillé à chaque écriture du journal)."""
 PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
 """Délais entre deux essais quand la base refuse (doublé à chaque échec)."""
+PERIODE_RETENTION_S = 3600.0
+"""Rétention (``RETENTION_JOURS``) : purge une minute après le démarrage du processus, puis toutes les heures."""
 DELAI_VIDAGE_S = 5.0
 """Attente au plus d'une lecture d'historique qui vide d'abord ce que ce processus n'a pas encore stocké."""
 
@@ -81,9 +83,12 @@ class _Billet:
 class Conservation:
     """Le journal écrit avant la réponse (validation groupée entre fils), la base alimentée derrière elle."""
 
-    def __init__(self, magasin: MagasinResultats, registre: JournalRequetes):
+    def __init__(self, magasin: MagasinResultats, registre: JournalRequetes, retention_jours: int = 0):
         self.magasin = magasin
         self.registre = registre
+        self.retention_jours = retention_jours
+        """0 : rien n'est purgé ; sinon les lignes du journal et de la base plus vieilles que ce nombre de jours."""
+        self._prochaine_retention = time.monotonic() + 60
         # Écriture groupée du journal : la première requête qui trouve la voie libre écrit pour toutes celles
         # arrivées pendant l'écriture précédente (meneuse) ; aucune attente quand il n'y a personne.
         self._condition = threading.Condition(threading.Lock())
@@ -207,6 +212,12 @@ class Conservation:
                     self._file.wait(ATTENTE_S)
                 lot = list(itertools.islice(self._a_stocker.items(), LOT_MAX))
             self.registre.synchroniser()
+            if self.retention_jours and time.monotonic() >= self._prochaine_retention:
+                self._prochaine_retention = time.monotonic() + PERIODE_RETENTION_S
+                try:
+                    self.purger_retention()
+                except (ErreurMagasin, ErreurJournal) as erreur:
+                    journal.warning("rétention : purge reportée (%s)", type(erreur).__name__)
             if self.reconciliation_due and not self._essayer_reconciliation():
                 pause = self._echec(pause)
                 continue
@@ -324,11 +335,31 @@ class Conservation:
 
     # --- réconciliation et effacement -------------------------------------------------------------------
 
+    def limite_retention(self) -> dt.datetime | None:
+        if not self.retention_jours:
+            return None
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.retention_jours)
+
+    def purger_retention(self) -> tuple[int, int]:
+        """Retire du journal puis de la base les prédictions plus vieilles que la rétention (journal d'abord :
+        la réconciliation ne peut pas ramener ce que la base vient de perdre) ; (lignes, lignes en base)."""
+        limite = self.limite_retention()
+        if limite is None:
+            return 0, 0
+        lignes = self.registre.retirer_avant(limite.isoformat(timespec="microseconds"))
+        supprimees = self.magasin.supprimer_avant(limite)
+        if lignes or supprimees:
+            journal.info("rétention (%d jours) : %d ligne(s) du journal et %d prédiction(s) en base purgées",
+                         self.retention_jours, lignes, supprimees)
+        return lignes, supprimees
+
     def reconcilier(self) -> Reconciliation:
         """Insère en base chaque ligne du journal dont le request_id y manque (idempotent ; les prédictions
         d'un utilisateur effacé depuis sont sautées). Au démarrage, avant de servir."""
         debut = time.monotonic()
         lues = inserees = illisibles = 0
+        limite = self.limite_retention()
+        limite_iso = limite.isoformat(timespec="microseconds") if limite else ""
         for morceau in self.registre.parcourir():
             lues += len(morceau)
             presents = self.magasin.existants([request_id for request_id, _ in morceau])
@@ -339,7 +370,7 @@ class Conservation:
                 enregistrement = _relire(ligne)
                 if enregistrement is None:
                     illisibles += 1
-                else:
+                elif str(enregistrement["horodatage"]) >= limite_iso:  # hors rétention : pas ramené en base
                     manquants.append(enregistrement)
             if manquants:
                 inserees += self.magasin.inserer_nouveaux(manquants)

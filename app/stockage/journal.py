@@ -177,6 +177,48 @@ class JournalRequetes:
             if morceau:
                 yield morceau
 
+    def retirer_avant(self, limite: str) -> int:
+        """Rétention : retire du début du journal les lignes dont l'horodatage (ISO UTC) précède ``limite``.
+        Les lignes s'ajoutent dans l'ordre du temps (horodatage posé sous le verrou, à l'écriture) : seul un
+        préfixe est visé, lu sans décoder le JSON ; rien à retirer coûte la lecture d'une ligne."""
+        if not self.vers_fichier:
+            return 0
+        cle = b'"horodatage":"'
+        temporaire = self.chemin_verrou.with_name(f".{self.chemin.name}.{os.getpid()}.retention.tmp")
+        try:
+            with self.verrou():
+                try:
+                    source = open(self.chemin, "rb")
+                except FileNotFoundError:
+                    return 0
+                with source:
+                    retirees = 0
+                    for ligne in source:
+                        debut = ligne.find(cle)
+                        if debut < 0 or ligne[debut + len(cle):debut + len(cle) + 32].decode("ascii", "replace") >= limite:
+                            break
+                        retirees += 1
+                    if not retirees:
+                        return 0
+                    source.seek(0)
+                    for _ in range(retirees):
+                        source.readline()
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporaire)
+                    try:
+                        with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as cible:
+                            shutil.copyfileobj(source, cible, 1 << 20)
+                            cible.flush()
+                            os.fsync(cible.fileno())
+                        os.replace(temporaire, self.chemin)
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(temporaire)
+                _synchroniser_dossier(self.chemin.parent)
+                return retirees
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+
     def retirer(self, a_retirer: Callable[[dict], bool], motif: bytes = b"") -> int:
         """Réécrit le journal sans les lignes visées (droit à l'effacement) ; renvoie leur nombre.
 

@@ -449,6 +449,12 @@ class MagasinResultats:
             empreintes[ligne.empreinte] = max(empreintes.get(ligne.empreinte, ""), instant_iso(ligne.horodatage))
         return empreintes, (lignes[-1].numero if lignes else numero)
 
+    def supprimer_avant(self, limite: dt.datetime) -> int:
+        """Rétention : supprime les prédictions antérieures à ``limite`` ; renvoie leur nombre."""
+        self._assurer_schema()
+        with _traduire("la purge de rétention"), self.moteur.begin() as connexion:
+            return connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount or 0
+
     def existants(self, request_ids: list[str]) -> set[str]:
         """Ceux de ces request_id déjà en base (réconciliation, X-Request-ID réutilisé)."""
         self._assurer_schema()
