@@ -71,6 +71,8 @@ EFFACEMENTS = Table(
     Column("empreinte", String(64), nullable=False),  # sha256 du user_id effacé, jamais le user_id
     Column("horodatage", DateTime(timezone=True), nullable=False),
 )
+INDEX_EFFACEMENTS = Index("ix_effacements_empreinte", EFFACEMENTS.c.empreinte)
+"""Chaque paquet inséré en base lit le registre par empreinte (``Transaction.inserer_nouveaux``)."""
 """Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
 CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
@@ -359,6 +361,7 @@ class MagasinResultats:
                         if self.moteur_sql == "postgresql":
                             connexion.execute(text("SELECT pg_advisory_xact_lock(:cle)"), {"cle": CLE_VERROU_SCHEMA})
                         metadonnees.create_all(connexion, checkfirst=True)
+                        INDEX_EFFACEMENTS.create(connexion, checkfirst=True)  # base créée avant l'index
                         _ajouter_colonnes_manquantes(connexion)
                     break
                 except SQLAlchemyError:
