@@ -40,6 +40,9 @@ journal = logging.getLogger("prediction_etudiante")
 
 LOT_MAX = 2000
 """Enregistrements insérés au plus par transaction du fil d'alimentation."""
+PERIODE_LOT_S = 0.02
+"""Après un paquet, le fil d'alimentation laisse le suivant se former pendant ce temps (sauf lecture ou
+effacement qui attend, ou paquet plein) : moins de transactions, donc moins de CPU par prédiction."""
 ATTENTE_S = 0.05
 """Sommeil du fil d'alimentation quand rien n'attend (il est réveillé à chaque écriture du journal)."""
 PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
@@ -99,6 +102,7 @@ class Conservation:
         self._a_stocker: dict[str, tuple[dict, float]] = {}  # request_id → (enregistrement, instant d'écriture)
         self._reserves: set[str] = set()  # X-Request-ID fournis en cours de vérification
         self._arret = threading.Event()
+        self._presse = threading.Event()  # une lecture, un effacement ou l'arrêt attend la base
         self._fil: threading.Thread | None = None
         self._pid = 0
         self.en_retard_depuis: float | None = None
@@ -244,6 +248,9 @@ class Conservation:
                              fin - self.en_retard_depuis, len(self._a_stocker))
                 self.en_retard_depuis = None
             pause = 0.0
+            if len(self._a_stocker) < LOT_MAX:
+                self._presse.wait(PERIODE_LOT_S)
+            self._presse.clear()
 
     def _echec(self, pause: float) -> float:
         if self._arret.is_set():  # arrêt : ce qui reste est au journal, la réconciliation le reprendra
@@ -285,6 +292,7 @@ class Conservation:
         if not cles:
             return True
         self._assurer_fil()
+        self._presse.set()
         fin = time.monotonic() + delai
         with self._file:
             self._file.notify_all()
@@ -307,6 +315,7 @@ class Conservation:
             return 0
         self.vider(delai)
         self._arret.set()
+        self._presse.set()
         with self._file:
             self._file.notify_all()
         self._fil.join(1.0)
