@@ -226,3 +226,14 @@ def test_retention_purge_journal_et_base_sans_retour_par_reconciliation(magasin,
     assert magasin.historique("ancien", 10, 0)[1] == 0 and magasin.historique("recent", 10, 0)[1] == 3
     assert conservation.purger_retention() == (0, 0)
     assert oct(registre.chemin.stat().st_mode & 0o777) == "0o600"
+
+
+def test_lecture_d_une_prediction_d_un_autre_worker_jamais_404(magasin, registre, exemple):
+    """Un autre processus (ici : un worker tué avant d'insérer) a journalisé sans mettre en base : la lecture
+    par request_id ou par élève la trouve quand même (le journal de l'instance est relu, la ligne insérée)."""
+    orphelines = [enregistrement("orphelin", exemple, i) for i in range(3)]
+    registre.ecrire(orphelines)  # au journal, jamais confiées au fil d'alimentation de ce processus
+    lecteur = Conservation(magasin, registre)
+    assert lecteur.lire(orphelines[0]["request_id"]) == orphelines[0]
+    assert lecteur.historique("orphelin", 10, 0)[1] == 3
+    assert lecteur.lire("jamais-servie") is None

@@ -333,14 +333,37 @@ class Conservation:
             en_attente = request_id in self._a_stocker
         if en_attente:
             self._vider_ou_refuser()
-        return self.magasin.lire(request_id)
+        enregistrement = self.magasin.lire(request_id)
+        if enregistrement is None and self._attendre_les_autres(_motif("request_id", request_id)):
+            enregistrement = self.magasin.lire(request_id)
+        return enregistrement
 
     def historique(self, user_id: str, limite: int, decalage: int) -> tuple[list[dict], int]:
         with self._file:
             en_attente = any(e.get("user_id") == user_id for e, _ in self._a_stocker.values())
         if en_attente:
             self._vider_ou_refuser()
+        self._attendre_les_autres(_motif("user_id", user_id))
         return self.magasin.historique(user_id, limite, decalage)
+
+    def _attendre_les_autres(self, motif: bytes, delai: float = 0.5) -> bool:
+        """Les lignes récentes du journal (partagé par les workers de l'instance) qui contiennent ``motif`` et
+        manquent en base sont celles qu'un autre worker n'a pas encore insérées (ou qu'un worker tué n'insérera
+        jamais) : on lui laisse ``delai``, puis on les insère d'ici (idempotent, registre des effacements lu).
+        Vrai s'il y en avait."""
+        recentes = dict(self.registre.recents(motif))
+        if not recentes:
+            return False
+        manquants = set(recentes) - self.magasin.existants(list(recentes))
+        fin = time.monotonic() + delai
+        while manquants and time.monotonic() < fin:
+            time.sleep(0.01)
+            manquants -= self.magasin.existants(sorted(manquants))
+        if manquants:
+            enregistrements = [e for e in (_relire(recentes[i]) for i in sorted(manquants)) if e is not None]
+            if enregistrements:
+                self.magasin.inserer_nouveaux(enregistrements)
+        return True
 
     # --- réconciliation et effacement -------------------------------------------------------------------
 

@@ -274,6 +274,36 @@ class JournalRequetes:
             _recopier_sur_place(temporaire, self.chemin)
         return retirees
 
+    def recents(self, motif: bytes, octets: int = 2 << 20) -> list[tuple[str, bytes]]:
+        """(request_id, ligne) des lignes des ``octets`` derniers octets du journal qui contiennent ``motif``
+        (sans décoder le JSON) : ce que les autres workers ont pu servir et pas encore mis en base."""
+        if not self.vers_fichier:
+            return []
+        try:
+            with open(self.chemin, "rb") as fichier:
+                fin = fichier.seek(0, os.SEEK_END)
+                fichier.seek(max(0, fin - octets))
+                bloc = fichier.read(octets)
+        except FileNotFoundError:
+            return []
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
+        cle = b'"request_id":"'
+        ids = []
+        position = bloc.find(motif)
+        while position >= 0:
+            debut_ligne = bloc.rfind(b"\n", 0, position) + 1
+            fin_ligne = bloc.find(b"\n", position)
+            ligne = bloc[debut_ligne:fin_ligne if fin_ligne >= 0 else len(bloc)]
+            debut = ligne.find(cle)
+            if debut >= 0 and fin_ligne >= 0:
+                debut += len(cle)
+                ids.append((ligne[debut:ligne.find(b'"', debut)].decode("utf-8", "replace"), ligne))
+            if fin_ligne < 0:
+                break
+            position = bloc.find(motif, fin_ligne)
+        return ids
+
     def dernieres(self, nombre: int) -> tuple[list[dict], int]:
         """Les ``nombre`` dernières lignes du journal (les plus anciennes d'abord), décodées, et le nombre
         de lignes ignorées parmi elles (pas un objet JSON avec ``entrees``). Lit le fichier à rebours
