@@ -11,7 +11,7 @@ import pytest
 
 from app.stockage.conservation import Conservation
 from app.stockage.journal import ErreurJournal, JournalRequetes
-from app.stockage.magasin import DoublonRequete, MagasinResultats
+from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 from test.conftest import enregistrement, lignes
 
 
@@ -237,3 +237,17 @@ def test_lecture_d_une_prediction_d_un_autre_worker_jamais_404(magasin, registre
     assert lecteur.lire(orphelines[0]["request_id"]) == orphelines[0]
     assert lecteur.historique("orphelin", 10, 0)[1] == 3
     assert lecteur.lire("jamais-servie") is None
+
+
+def test_journal_hors_fichier_la_reponse_attend_la_base(magasin, tmp_path, exemple):
+    """JOURNAL_MODE=aucun : rien à réconcilier, donc rien n'est rendu avant d'être en base ; base absente : refus."""
+    conservation = Conservation(magasin, JournalRequetes(tmp_path / "j.jsonl", mode="aucun"))
+    e = enregistrement("sans-fichier", exemple)
+    conservation.conserver([e])
+    assert magasin.lire(e["request_id"]) == e  # sans vider : déjà en base au retour
+    conservation.arreter()
+    absente = Conservation(MagasinResultats(f"sqlite:///{tmp_path / 'absent' / 'r.sqlite3'}"),
+                           JournalRequetes(tmp_path / "j.jsonl", mode="aucun"))
+    with pytest.raises(ErreurMagasin):
+        absente.conserver([enregistrement("sans-fichier", exemple, 1)])
+    absente.arreter(0)

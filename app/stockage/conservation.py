@@ -121,6 +121,10 @@ class Conservation:
         reserves = self._reserver(enregistrements) if verifier_doublons else ()
         try:
             self._ecrire_groupe(enregistrements)
+            if not self.registre.vers_fichier:
+                # JOURNAL_MODE=stdout ou aucun : pas de fichier à réconcilier, la base est le seul point de
+                # durabilité ; la réponse attend donc qu'ils y soient (503 si la base ne les prend pas à temps).
+                self._attendre_en_base({e["request_id"] for e in enregistrements})
         finally:
             if reserves:
                 with self._file:
@@ -302,6 +306,17 @@ class Conservation:
                     return False
                 self._file.wait(reste)
         return True
+
+    def _attendre_en_base(self, ids: set[str], delai: float = DELAI_VIDAGE_S) -> None:
+        self._presse.set()
+        fin = time.monotonic() + delai
+        with self._file:
+            while not ids.isdisjoint(self._a_stocker):
+                reste = fin - time.monotonic()
+                if reste <= 0:
+                    raise ErreurMagasin(f"base des résultats indisponible ({self.derniere_erreur or 'lente'}) "
+                                        "et journal hors fichier : rien ne garderait cette prédiction")
+                self._file.wait(reste)
 
     def _vider_ou_refuser(self) -> None:
         if not self.vider():
