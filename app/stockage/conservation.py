@@ -109,6 +109,9 @@ class Conservation:
         self.derniere_erreur = ""
         self.reconciliation_due = False
         self.stockees = 0
+        self.observateur = None
+        """Appelé après chaque paquet avec (retards du paquet, en attente) : les métriques (app.web.metriques),
+        branchées par la couche web ; le stockage n'importe rien au-dessus de lui."""
         self.retards: deque[float] = deque(maxlen=200_000)
         """Délais (s) entre l'écriture au journal et le commit en base, pour le banc d'essai."""
 
@@ -240,13 +243,20 @@ class Conservation:
                 pause = self._echec(pause)
                 continue
             fin = time.monotonic()
+            retards = [fin - instant for _, (_, instant) in lot]
             with self._file:
-                for request_id, (e, instant) in lot:
+                for request_id, (e, _) in lot:
                     if self._a_stocker.get(request_id, (None,))[0] is e:
                         del self._a_stocker[request_id]
-                    self.retards.append(fin - instant)
+                self.retards.extend(retards)
                 self.stockees += len(lot)
+                en_attente = len(self._a_stocker)
                 self._file.notify_all()
+            if self.observateur is not None:
+                try:
+                    self.observateur(retards, en_attente)
+                except Exception:  # noqa: BLE001 - une métrique ne doit jamais arrêter l'alimentation
+                    journal.exception("métriques de l'alimentation")
             if self.en_retard_depuis is not None:
                 journal.info("base des résultats rattrapée après %.1f s de retard ; %d en attente",
                              fin - self.en_retard_depuis, len(self._a_stocker))
@@ -257,6 +267,9 @@ class Conservation:
             self._presse.clear()
 
     def _echec(self, pause: float) -> float:
+        if self.observateur is not None:
+            with contextlib.suppress(Exception):
+                self.observateur([], len(self._a_stocker))
         if self._arret.is_set():  # arrêt : ce qui reste est au journal, la réconciliation le reprendra
             return max(pause, PAUSE_MIN_S)
         pause = min(max(pause * 2, PAUSE_MIN_S), PAUSE_MAX_S)

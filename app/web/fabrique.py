@@ -16,7 +16,7 @@ from app.modele.identifiants import (
     nouvel_identifiant,
 )
 from app.modele.noyau import construire_noyau
-from app.web import entetes, erreurs, observation
+from app.web import entetes, erreurs, metriques, observation
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
 from app.web.routes import (
@@ -67,6 +67,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     erreurs.enregistrer(app)
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
+    noyau.conservation.observateur = metriques.observer_alimentation  # retard et arriéré dans GET /metrics
     app.extensions["taches_de_fond"] = [noyau.suivi.demarrer, noyau.conservation.demarrer]
     # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au
     # journal et pas encore en base y est inséré avant la sortie.
