@@ -72,6 +72,14 @@ def post_worker_init(worker):
         tache()
 
 
+def worker_exit(serveur, worker):
+    """Dans le worker qui sort (SIGTERM : après ses requêtes en cours) : ce qui est au journal et pas encore
+    en base y est inséré, en moins de 5 s, dans les 8 s de graceful_timeout."""
+    wsgi = getattr(worker, "wsgi", None)
+    for tache in (getattr(wsgi, "extensions", None) or {}).get("taches_d_arret", []):
+        tache()
+
+
 def child_exit(serveur, worker):
     from prometheus_client import multiprocess
 

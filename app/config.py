@@ -39,6 +39,11 @@ class Configuration:
     chemin_verrou_journal: Path | None = None
     """Verrou du journal ; par défaut ``<journal>.lock`` à côté de lui."""
     mode_journal: str = "fichier"
+    periode_fsync: float | None = 0.1
+    retention_jours: int = 0
+    """RETENTION_JOURS : prédictions purgées du journal et de la base après ce nombre de jours ; 0 = jamais."""
+    """JOURNAL_FSYNC : ``toujours`` (0 : fsync avant chaque réponse), ``100ms`` par défaut (période en
+    secondes), ``jamais`` (None). Ce que chacun perd sur une coupure de courant : README, « Durabilité »."""
     seuils_forces: dict[str, float] = field(default_factory=dict)
     taille_max_corps: int = 64 * 1024
     taille_max_lot: int = 16 * 1024 * 1024
@@ -133,6 +138,8 @@ class Configuration:
             chemin_journal=chemin("JOURNAL_CHEMIN", defaut.chemin_journal),
             chemin_verrou_journal=chemin("JOURNAL_VERROU_CHEMIN", None),
             mode_journal=mode,
+            periode_fsync=_fsync(env.get("JOURNAL_FSYNC", "")),
+            retention_jours=entier("RETENTION_JOURS", defaut.retention_jours, 0, 36_500),
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
             taille_max_lot=entier("TAILLE_MAX_LOT", defaut.taille_max_lot, 1024, 256 * 1024 * 1024),
@@ -170,6 +177,22 @@ def _url_base(brut: str) -> str:
             "DATABASE_URL (valeur masquée) : postgresql+psycopg://utilisateur:mot_de_passe@hôte:5432/base "
             "ou sqlite:///chemin attendu")
     return brut
+
+
+def _fsync(brut: str) -> float | None:
+    """``toujours``, ``jamais``, ou une période en millisecondes (``100ms`` ou ``100``, de 1 à 60 000)."""
+    brut = brut.strip().lower()
+    if not brut:
+        return 0.1
+    if brut == "toujours":
+        return 0.0
+    if brut == "jamais":
+        return None
+    nombre = brut.removesuffix("ms").strip()
+    if not (nombre.isascii() and nombre.isdigit() and 1 <= int(nombre) <= 60_000):
+        raise ErreurConfiguration(f"JOURNAL_FSYNC={brut!r} : toujours, jamais ou une période en millisecondes "
+                                  "(par exemple 100ms) attendu")
+    return int(nombre) / 1000
 
 
 def _format_journaux(brut: str, sur_cloud_run: bool) -> bool:

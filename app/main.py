@@ -5,6 +5,7 @@ En production, l'image lance gunicorn avec ``gunicorn.conf.py``.
 
 from __future__ import annotations
 
+import atexit
 import sys
 
 from app import create_app, journalisation
@@ -22,6 +23,8 @@ def main() -> int:
         return 3
     for tache in app.extensions.get("taches_de_fond", []):
         tache()
+    for tache in app.extensions.get("taches_d_arret", []):
+        atexit.register(tache)
     app.run(host="0.0.0.0", port=config.port, debug=False, use_reloader=False, use_debugger=False, threaded=True)
     return 0
 

@@ -108,6 +108,7 @@ class Essai:
         assert octets.endswith(b"\n")
         ids = [json.loads(ligne)["request_id"] for ligne in octets.splitlines()]
         assert len(ids) == len(set(ids)) and set(ids) == self.ok
+        self.serveur.arreter()  # journal d'abord : la base suit ; à l'arrêt, chaque worker y a tout mis
         with sqlite3.connect(f"file:{self.serveur.base}?mode=ro", uri=True) as connexion:
             en_base = {l[0] for l in connexion.execute("SELECT request_id FROM predictions")}
         assert en_base == self.ok, "la base garde une prédiction refusée, ou en perd une servie"

@@ -145,7 +145,8 @@ def test_secrets_absents_des_journaux(demarrer_serveur, exemple):
         requests.get(serveur.url + "/modele", timeout=60),
         requests.get(serveur.url + "/", timeout=60),
     ]
-    assert [r.status_code for r in reponses] == [503, 503, 503, 401, 200, 200]
+    # Journal d'abord : la prédiction est servie (et journalisée) même base injoignable ; le reste en a besoin.
+    assert [r.status_code for r in reponses] == [200, 503, 503, 401, 200, 200]
     serveur.arreter()
     sortie = serveur.sortie.read_text(errors="replace")
     assert "OperationalError" in sortie, "la panne de base devait être journalisée (sans l'URL)"

@@ -70,17 +70,31 @@ def base_injoignable(request, tmp_path):
     return {"DATABASE_URL": f"postgresql+psycopg://personne:secret@127.0.0.1:{port_libre()}/rien"}
 
 
-def test_base_injoignable_503_jamais_500_et_ready(demarrer_serveur, exemple, base_injoignable):
+def test_base_injoignable_predictions_journalisees_lectures_503_et_ready(demarrer_serveur, exemple,
+                                                                         base_injoignable):
+    """Journal d'abord : la base injoignable n'empêche pas de servir (chaque 200 est au journal) ; les
+    lectures et l'effacement, qui ont besoin d'elle, répondent 503 ; /ready dit que la base est en retard."""
     serveur = demarrer_serveur(env={"API_TOKEN": JETON, **base_injoignable}).attendre()
     reponse = predire(serveur.url, exemple, user_id="u503")
-    assert reponse.status_code == 503 and "base des résultats indisponible" in reponse.json()["erreur"]
-    assert reponse.headers["Retry-After"]
-    for methode, route in (("GET", "/predictions/x"), ("GET", "/predictions/user/u"), ("DELETE", "/predictions/user/u")):
-        assert requests.request(methode, serveur.url + route, headers=AUTORISE, timeout=30).status_code == 503
-    pret = requests.get(serveur.url + "/ready", timeout=30)
-    assert pret.status_code == 503 and pret.json()["verifications"]["base"]["ok"] is False
-    assert "secret" not in pret.text
-    assert serveur.lignes_journal() == []  # rien de servi, rien de journalisé
+    assert reponse.status_code == 200
+    for methode, route in (("GET", f"/predictions/{reponse.json()['request_id']}"), ("GET", "/predictions/user/u503"),
+                           ("DELETE", "/predictions/user/u")):
+        refus = requests.request(methode, serveur.url + route, headers=AUTORISE, timeout=30)
+        assert refus.status_code == 503 and refus.headers["Retry-After"], (route, refus.status_code)
+        assert "base des résultats" in refus.json()["erreur"]
+    alimentations = []
+    for _ in range(40):  # l'état de l'alimentation est celui du worker qui répond : celui qui a servi finit par répondre
+        pret = requests.get(serveur.url + "/ready", timeout=30)
+        verifications = pret.json()["verifications"]
+        assert pret.status_code == 503 and verifications["base"]["ok"] is False
+        assert "secret" not in pret.text
+        alimentations.append(verifications["alimentation"])
+        if not verifications["alimentation"]["ok"]:
+            break
+    assert not alimentations[-1]["ok"] and "en retard" in alimentations[-1]["message"], alimentations
+    assert alimentations[-1]["en_attente"] == 1
+    assert [l["request_id"] for l in serveur.lignes_journal()] == [reponse.json()["request_id"]]
+    assert "base des résultats en retard" in serveur.journal_serveur()
 
 
 def test_openapi_documente_historique_et_jeton(serveur):

@@ -12,7 +12,7 @@ from app.modele import artefacts
 from app.modele.artefacts import Artefacts
 from app.modele.compile.chargement import compiles_pour
 from app.modele.predicteur import Predicteur
-from app.stockage.conservation import ConservationGroupee
+from app.stockage.conservation import Conservation
 from app.stockage.effacements import SuiviEffacements
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
@@ -26,7 +26,7 @@ class Noyau:
     predicteur: Predicteur
     journal: JournalRequetes
     magasin: MagasinResultats
-    conservation: ConservationGroupee
+    conservation: Conservation
     suivi: SuiviEffacements
     """Applique au journal de ce processus les effacements reçus par d'autres instances (``demarrer``
     après le fork : gunicorn.conf.py, post_worker_init ; app.main ; app.rpc)."""
@@ -40,14 +40,24 @@ def construire_noyau(config: Configuration) -> Noyau:
     compiles = compiles_pour(charges, config.chemin_compile)
     magasin = MagasinResultats(config.url_base, connexions=config.fils)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal)
+    registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal,
+                               config.periode_fsync)
     suivi = SuiviEffacements(magasin, registre)
+    conservation = Conservation(magasin, registre, config.retention_jours)
     try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence
         suivi.rattraper()
     except (ErreurMagasin, ErreurJournal) as erreur:
         journal.warning("registre des effacements non appliqué au démarrage (%s) : il le sera dès que possible",
                         erreur)
+    try:  # avant de servir (et donc avant que /ready réponde 200) : chaque ligne du journal est en base
+        bilan = conservation.reconcilier()
+        journal.info("réconciliation : %d ligne(s) du journal lues, %d insérée(s) en base, %d illisible(s), en "
+                     "%.2f s", bilan.lignes, bilan.inserees, bilan.illisibles, bilan.duree_s)
+    except (ErreurMagasin, ErreurJournal) as erreur:
+        conservation.reconciliation_due = True  # le fil d'alimentation de chaque processus la refera
+        journal.warning("réconciliation du journal impossible au démarrage (%s) : elle sera refaite dès que la "
+                        "base répondra", erreur)
     finally:
         magasin.moteur.dispose()  # aucune connexion ouverte ne doit traverser le fork de gunicorn
     return Noyau(artefacts=charges, predicteur=Predicteur(charges, config.seuils_forces, compiles),
-                 journal=registre, magasin=magasin, conservation=ConservationGroupee(magasin, registre), suivi=suivi)
+                 journal=registre, magasin=magasin, conservation=conservation, suivi=suivi)

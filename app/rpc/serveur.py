@@ -79,6 +79,7 @@ def main(arguments: list[str] | None = None) -> int:
         return 3
     service.noyau = noyau
     noyau.suivi.demarrer()  # effacements reçus par d'autres instances (base PostgreSQL partagée)
+    noyau.conservation.demarrer()  # la base suit le journal, derrière les réponses
     for nom in ("", SERVICE):
         sante.set(nom, health_pb2.HealthCheckResponse.SERVING)
     journal.info("modèle %s chargé ; résultats conservés dans %s (%s) ; service gRPC prêt (SERVING)",
@@ -88,5 +89,6 @@ def main(arguments: list[str] | None = None) -> int:
     journal.info("arrêt demandé : appels en cours terminés en %.0f s au plus", DELAI_ARRET_S)
     sante.enter_graceful_shutdown()
     serveur.stop(DELAI_ARRET_S).wait()
+    noyau.conservation.arreter()  # ce qui est au journal et pas encore en base y est inséré avant la sortie
     journal.info("serveur gRPC arrêté")
     return 0

@@ -183,9 +183,10 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
                         [{"champ": METADONNEE_ID, "message": regle}])
         return fourni
 
-    def _conserver(self, enregistrements: list[dict], consequence: str) -> None:
+    def _conserver(self, enregistrements: list[dict], consequence: str, contexte) -> None:
+        fourni = METADONNEE_ID in dict(contexte.invocation_metadata())  # réutilisé : ALREADY_EXISTS
         try:
-            self.noyau.conservation.conserver(enregistrements)
+            self.noyau.conservation.conserver(enregistrements, fourni)
         except (DoublonRequete, ErreurMagasin, ErreurJournal) as erreur:
             raise refus_du_stockage(erreur, consequence, enregistrements[0]["request_id"]) from None
 
@@ -199,7 +200,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         duree_ms = (time.perf_counter() - debut) * 1000
         self._conserver([enregistrement(prediction, request_id=identifiant, user_id=demande.user_id,
                                         entrees=demande.entrees(), version=predicteur.version, canal="grpc")],
-                        "la prédiction n'a pas été servie pour ne pas être perdue")
+                        "la prédiction n'a pas été servie pour ne pas être perdue", contexte)
         contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))
         return reponse(prediction, identifiant, demande.user_id, predicteur.version, duree_ms)
 
@@ -251,7 +252,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
                 self._conserver([enregistrement(p, request_id=i, user_id=d.user_id, entrees=e,
                                                 version=predicteur.version, canal="grpc")
                                  for p, i, d, e in zip(predictions, identifiants, demandes, entrees)],
-                                "ces messages n'ont pas été servis pour ne pas être perdus")
+                                "ces messages n'ont pas été servis pour ne pas être perdus", contexte)
                 rang += len(demandes)
                 for p, i, d in zip(predictions, identifiants, demandes):
                     yield reponse(p, i, d.user_id, predicteur.version, duree_ms)

@@ -1,34 +1,56 @@
-"""Garder la base des résultats et le journal des requêtes d'accord : conserver, effacer.
+"""Journal d'abord : le journal des requêtes est le point de durabilité, la base des résultats le suit.
 
-Ordre suivi partout : base d'abord, journal ensuite, validation (commit) en dernier.
-Avec SQLite, le verrou du journal est pris avant la transaction (voir ``_un_ecrivain_a_la_fois``),
-dans ``conserver`` comme dans ``effacer_utilisateur`` : même ordre de verrous, pas d'interblocage.
-
-- ``conserver`` : insertion (409 si un request_id existe, 503 si la base ne répond pas), lignes
-  du journal (en cas d'échec : annulation, 503), commit. Si le commit échoue après les lignes,
-  elles sont retirées du journal (compensation) et l'erreur remonte (503) : rien n'est
-  servi sans être conservé des deux côtés.
-- ``ConservationGroupee`` : la même chose pour des requêtes simultanées, réunies en une
-  transaction (validation groupée) ; chaque requête garde sa propre issue.
-- ``effacer_utilisateur`` : suppression des lignes de la base, réécriture du journal sans les
-  lignes de l'utilisateur, commit. Si le journal ne peut pas être réécrit : annulation, rien
-  n'est effacé. Si le commit échoue après la réécriture : 503, et un nouvel appel (idempotent)
-  termine l'effacement.
+- ``Conservation.conserver`` : rend la main quand les lignes sont écrites au journal (un seul ``write``
+  pour les requêtes simultanées de tous les fils du processus : validation groupée), fsync selon
+  ``JOURNAL_FSYNC`` ; une réponse 200 n'est envoyée qu'après. Journal impossible à écrire :
+  ``ErreurJournal`` (503), rien n'est confié à la base.
+- Un fil d'alimentation par processus insère ensuite ces enregistrements en base, par paquets,
+  derrière la réponse (idempotent par request_id) ; base injoignable : il réessaie avec un délai
+  croissant (0,1 s à 5 s), ``/ready`` et les journaux disent que la base est en retard, et le retard
+  se résorbe quand elle revient. À l'arrêt (SIGTERM), il vide ce qui reste avant la sortie.
+- ``reconcilier`` : au démarrage, chaque ligne du journal dont le request_id manque en base y est
+  insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt).
+- ``Conservation.effacer`` : sous le verrou du journal, suppression en base et inscription au registre
+  des effacements (avec son instant), réécriture du journal, commit, puis retrait de ce qui attendait la
+  base. Toute insertion lit le registre (``Transaction.inserer_nouveaux``) : une prédiction antérieure à
+  l'effacement de son utilisateur ne revient jamais en base, ni par le fil d'alimentation d'un autre
+  processus, ni par une réconciliation. L'horodatage d'un enregistrement est posé sous le verrou du
+  journal, à l'écriture de sa ligne : une ligne écrite après un effacement est postérieure à lui.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import itertools
+import json
 import logging
 import os
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from app.json_rapide import en_octets
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, horodatage_utc
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 
 journal = logging.getLogger("prediction_etudiante")
+
+LOT_MAX = 2000
+"""Enregistrements insérés au plus par transaction du fil d'alimentation."""
+PERIODE_LOT_S = 0.02
+"""Après un paquet, le fil d'alimentation laisse le suivant se former pendant ce temps (sauf lecture ou
+effacement qui attend, ou paquet plein) : moins de transactions, donc moins de CPU par prédiction."""
+ATTENTE_S = 0.05
+"""Sommeil du fil d'alimentation quand rien n'attend (il est réveillé à chaque écriture du journal)."""
+PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
+"""Délais entre deux essais quand la base refuse (doublé à chaque échec)."""
+PERIODE_RETENTION_S = 3600.0
+"""Rétention (``RETENTION_JOURS``) : purge une minute après le démarrage du processus, puis toutes les heures."""
+DELAI_VIDAGE_S = 5.0
+"""Attente au plus d'une lecture d'historique qui vide d'abord ce que ce processus n'a pas encore stocké."""
 
 
 @dataclass(frozen=True)
@@ -37,43 +59,21 @@ class Effacement:
     lignes_journal: int | None  # None : le journal ne va pas dans un fichier (rien à réécrire)
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    lignes: int
+    inserees: int
+    illisibles: int
+    duree_s: float
+
+
 def _motif(cle: str, valeur: str) -> bytes:
     """L'extrait que contient toute ligne du journal où ``cle`` vaut ``valeur`` (voir ``ligne_json``)."""
     return f'"{cle}":'.encode("utf-8") + en_octets(valeur)
 
 
-def _un_ecrivain_a_la_fois(magasin: MagasinResultats, registre: JournalRequetes):
-    """Avec SQLite, les écritures sont de toute façon une à la fois ; on fait attendre les autres
-    sur le verrou du journal (réveil immédiat par le noyau) plutôt que dans SQLite, qui attend par
-    paliers de 1 à 100 ms. Ordre des verrous inchangé partout : journal, puis base. PostgreSQL
-    écrit en parallèle : pas de verrou global."""
-    if magasin.moteur_sql == "sqlite" and registre.vers_fichier:
-        return registre.verrou()
-    return contextlib.nullcontext()
-
-
-def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistrements: list[dict]) -> None:
-    """Conserve des prédictions servies, toutes en base et au journal, ou aucune : insertion groupée
-    (un seul ``executemany``), lignes du journal en une écriture, commit ; si le commit échoue, les
-    lignes sont retirées du journal (compensation)."""
-    with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
-        transaction.inserer(enregistrements)
-        registre.ecrire(enregistrements)
-        try:
-            transaction.valider()
-        except ErreurMagasin:
-            identifiants = {e["request_id"] for e in enregistrements}
-            prefixe = os.path.commonprefix(sorted(identifiants))  # ne décoder que les lignes qui peuvent être visées
-            try:
-                registre.retirer(lambda e: e.get("request_id") in identifiants, _motif("request_id", prefixe)[:-1])
-            except ErreurJournal:
-                journal.error("commit refusé et %d ligne(s) non retirée(s) du journal : request_id %s…",
-                              len(identifiants), prefixe)
-            raise
-
-
 class _Billet:
-    """Les prédictions d'une requête qui attendent leur validation groupée, et son issue."""
+    """Les prédictions d'une requête qui attendent l'écriture groupée du journal, et son issue."""
 
     __slots__ = ("enregistrements", "fini", "erreur")
 
@@ -83,26 +83,76 @@ class _Billet:
         self.erreur: BaseException | None = None
 
 
-class ConservationGroupee:
-    """Validation groupée (*group commit*) : les requêtes qui arrivent pendant qu'une écriture est en
-    cours attendent, puis la suivante écrit pour toutes, en une transaction, une écriture du journal
-    et un commit. La garantie de ``conserver`` est la même pour chaque requête (rien n'est servi
-    qui ne soit conservé des deux côtés, et chacune reçoit sa propre issue : un request_id en
-    double ne fait échouer que la sienne) ; le coût fixe d'une transaction est partagé.
+class Conservation:
+    """Le journal écrit avant la réponse (validation groupée entre fils), la base alimentée derrière elle."""
 
-    Pas de fil d'écriture dédié : la première requête qui trouve la voie libre écrit (meneuse),
-    les autres dorment sur une condition ; aucune attente n'est ajoutée quand il n'y a personne.
-    """
-
-    def __init__(self, magasin: MagasinResultats, registre: JournalRequetes):
+    def __init__(self, magasin: MagasinResultats, registre: JournalRequetes, retention_jours: int = 0):
         self.magasin = magasin
         self.registre = registre
+        self.retention_jours = retention_jours
+        """0 : rien n'est purgé ; sinon les lignes du journal et de la base plus vieilles que ce nombre de jours."""
+        self._prochaine_retention = time.monotonic() + 60
+        # Écriture groupée du journal : la première requête qui trouve la voie libre écrit pour toutes celles
+        # arrivées pendant l'écriture précédente (meneuse) ; aucune attente quand il n'y a personne.
         self._condition = threading.Condition(threading.Lock())
         self._en_attente: list[_Billet] = []
         self._ecriture_en_cours = False
+        # Alimentation de la base.
+        self._file = threading.Condition(threading.Lock())
+        self._a_stocker: dict[str, tuple[dict, float]] = {}  # request_id → (enregistrement, instant d'écriture)
+        self._reserves: set[str] = set()  # X-Request-ID fournis en cours de vérification
+        self._arret = threading.Event()
+        self._presse = threading.Event()  # une lecture, un effacement ou l'arrêt attend la base
+        self._fil: threading.Thread | None = None
+        self._pid = 0
+        self.en_retard_depuis: float | None = None
+        self.derniere_erreur = ""
+        self.reconciliation_due = False
+        self.stockees = 0
+        self.observateur = None
+        """Appelé après chaque paquet avec (retards du paquet, en attente) : les métriques (app.web.metriques),
+        branchées par la couche web ; le stockage n'importe rien au-dessus de lui."""
+        self.retards: deque[float] = deque(maxlen=200_000)
+        """Délais (s) entre l'écriture au journal et le commit en base, pour le banc d'essai."""
 
-    def conserver(self, enregistrements: list[dict]) -> None:
-        """Rend la main quand ces enregistrements sont conservés ; lève l'erreur de ``conserver`` sinon."""
+    # --- écriture au journal (avant la réponse) ---------------------------------------------------------
+
+    def conserver(self, enregistrements: list[dict], verifier_doublons: bool = False) -> None:
+        """Rend la main quand ces enregistrements sont au journal ; ``ErreurJournal`` sinon. Avec
+        ``verifier_doublons`` (request_id fourni par le client), ``DoublonRequete`` si l'un d'eux est déjà
+        au journal de ce processus ou en base."""
+        reserves = self._reserver(enregistrements) if verifier_doublons else ()
+        try:
+            self._ecrire_groupe(enregistrements)
+            if not self.registre.vers_fichier:
+                # JOURNAL_MODE=stdout ou aucun : pas de fichier à réconcilier, la base est le seul point de
+                # durabilité ; la réponse attend donc qu'ils y soient (503 si la base ne les prend pas à temps).
+                self._attendre_en_base({e["request_id"] for e in enregistrements})
+        finally:
+            if reserves:
+                with self._file:
+                    self._reserves.difference_update(reserves)
+
+    def _reserver(self, enregistrements: list[dict]) -> list[str]:
+        ids = [e["request_id"] for e in enregistrements]
+        with self._file:
+            if len(set(ids)) != len(ids) or any(i in self._reserves or i in self._a_stocker for i in ids):
+                raise DoublonRequete(ids[0])
+            self._reserves.update(ids)
+        try:
+            if self.magasin.existants(ids):
+                raise DoublonRequete(ids[0])
+        except ErreurMagasin:
+            # Base injoignable : la prédiction est servie quand même (le journal suffit) ; si le request_id
+            # existait, la base garde la première (insertion idempotente). Voir le README.
+            pass
+        except BaseException:
+            with self._file:
+                self._reserves.difference_update(ids)
+            raise
+        return ids
+
+    def _ecrire_groupe(self, enregistrements: list[dict]) -> None:
         billet = _Billet(enregistrements)
         with self._condition:
             self._en_attente.append(billet)
@@ -114,11 +164,10 @@ class ConservationGroupee:
                 groupe, self._en_attente = self._en_attente, []
         if groupe is not None:
             try:
-                self._ecrire(groupe)
-            except BaseException as erreur:  # bogue imprévu : chacun le reçoit, personne n'attend pour rien
+                self._ecrire([e for b in groupe for e in b.enregistrements])
+            except BaseException as erreur:  # journal refusé, ou bogue : chacun reçoit l'erreur
                 for b in groupe:
-                    b.erreur = b.erreur or erreur
-                raise
+                    b.erreur = erreur
             finally:
                 with self._condition:
                     for b in groupe:
@@ -128,28 +177,315 @@ class ConservationGroupee:
         if billet.erreur is not None:
             raise billet.erreur
 
-    def _ecrire(self, groupe: list[_Billet]) -> None:
-        try:
-            conserver(self.magasin, self.registre, [e for b in groupe for e in b.enregistrements])
-        except DoublonRequete as erreur:
-            if len(groupe) == 1:
-                groupe[0].erreur = erreur
+    def _ecrire(self, enregistrements: list[dict]) -> None:
+        verrou = self.registre.verrou() if self.registre.vers_fichier else contextlib.nullcontext()
+        with verrou:
+            instant = horodatage_utc()  # sous le verrou : après tout effacement déjà écrit au journal
+            for e in enregistrements:
+                e["horodatage"] = instant
+            self.registre.ecrire(enregistrements)
+            self._confier(enregistrements)
+
+    def _confier(self, enregistrements: list[dict]) -> None:
+        self._assurer_fil()
+        instant = time.monotonic()
+        with self._file:
+            for e in enregistrements:
+                self._a_stocker[e["request_id"]] = (e, instant)
+            self._file.notify_all()
+
+    # --- alimentation de la base (derrière la réponse) --------------------------------------------------
+
+    def _assurer_fil(self) -> None:
+        """Le fil d'alimentation de ce processus (relancé après un fork : un fil ne le traverse pas)."""
+        if self._pid == os.getpid() and self._fil is not None and self._fil.is_alive():
+            return
+        with self._file:
+            if self._pid == os.getpid() and self._fil is not None and self._fil.is_alive():
                 return
-            for b in groupe:  # un request_id déjà pris : chaque requête seule, pour que seule la fautive échoue
+            if self._pid != os.getpid():  # après un fork : rien de ce qui attendait n'est à ce processus
+                self._a_stocker.clear()
+                self._reserves.clear()
+            self._pid = os.getpid()
+            self._arret.clear()
+            self._fil = threading.Thread(target=self._alimenter, name="alimentation-base", daemon=True)
+            self._fil.start()
+
+    demarrer = _assurer_fil
+
+    def _alimenter(self) -> None:
+        pause = 0.0
+        while True:
+            with self._file:
+                if self._arret.is_set() and (not self._a_stocker or pause):
+                    return
+                if not self._a_stocker:
+                    self._file.wait(ATTENTE_S)
+                lot = list(itertools.islice(self._a_stocker.items(), LOT_MAX))
+            self.registre.synchroniser()
+            if self.retention_jours and time.monotonic() >= self._prochaine_retention:
+                self._prochaine_retention = time.monotonic() + PERIODE_RETENTION_S
                 try:
-                    conserver(self.magasin, self.registre, b.enregistrements)
-                except (DoublonRequete, ErreurMagasin, ErreurJournal) as refus:
-                    b.erreur = refus
+                    self.purger_retention()
+                except (ErreurMagasin, ErreurJournal) as erreur:
+                    journal.warning("rétention : purge reportée (%s)", type(erreur).__name__)
+            if self.reconciliation_due and not self._essayer_reconciliation():
+                pause = self._echec(pause)
+                continue
+            if not lot:
+                continue
+            try:
+                self.magasin.inserer_nouveaux([e for _, (e, _) in lot])
+            except Exception as erreur:  # noqa: BLE001 - base injoignable (ErreurMagasin) ou imprévu
+                self.derniere_erreur = str(erreur) if isinstance(erreur, ErreurMagasin) else type(erreur).__name__
+                if not isinstance(erreur, ErreurMagasin):
+                    journal.exception("alimentation de la base : erreur imprévue")
+                pause = self._echec(pause)
+                continue
+            fin = time.monotonic()
+            retards = [fin - instant for _, (_, instant) in lot]
+            with self._file:
+                for request_id, (e, _) in lot:
+                    if self._a_stocker.get(request_id, (None,))[0] is e:
+                        del self._a_stocker[request_id]
+                self.retards.extend(retards)
+                self.stockees += len(lot)
+                en_attente = len(self._a_stocker)
+                self._file.notify_all()
+            if self.observateur is not None:
+                try:
+                    self.observateur(retards, en_attente)
+                except Exception:  # noqa: BLE001 - une métrique ne doit jamais arrêter l'alimentation
+                    journal.exception("métriques de l'alimentation")
+            if self.en_retard_depuis is not None:
+                journal.info("base des résultats rattrapée après %.1f s de retard ; %d en attente",
+                             fin - self.en_retard_depuis, len(self._a_stocker))
+                self.en_retard_depuis = None
+            pause = 0.0
+            if len(self._a_stocker) < LOT_MAX:
+                self._presse.wait(PERIODE_LOT_S)
+            self._presse.clear()
+
+    def _echec(self, pause: float) -> float:
+        if self.observateur is not None:
+            with contextlib.suppress(Exception):
+                self.observateur([], len(self._a_stocker))
+        if self._arret.is_set():  # arrêt : ce qui reste est au journal, la réconciliation le reprendra
+            return max(pause, PAUSE_MIN_S)
+        pause = min(max(pause * 2, PAUSE_MIN_S), PAUSE_MAX_S)
+        if self.en_retard_depuis is None:
+            self.en_retard_depuis = time.monotonic()
+        journal.warning("base des résultats en retard : %d prédiction(s) journalisée(s) en attente ; "
+                        "nouvel essai dans %.1f s", len(self._a_stocker), pause)
+        self._arret.wait(pause)
+        return pause
+
+    def _essayer_reconciliation(self) -> bool:
+        try:
+            bilan = self.reconcilier()
         except (ErreurMagasin, ErreurJournal) as erreur:
-            for b in groupe:
-                b.erreur = erreur
+            self.derniere_erreur = str(erreur)
+            return False
+        journal.info("réconciliation différée : %d ligne(s) du journal lues, %d insérée(s) en base en %.2f s",
+                     bilan.lignes, bilan.inserees, bilan.duree_s)
+        return True
+
+    def etat(self) -> tuple[bool, str, dict]:
+        """Pour ``/ready`` : (à jour ?, message, chiffres) ; jamais de donnée personnelle."""
+        with self._file:
+            en_attente = len(self._a_stocker)
+            plus_ancien = min((t for _, t in self._a_stocker.values()), default=None)
+        retard = 0.0 if plus_ancien is None else time.monotonic() - plus_ancien
+        chiffres = {"en_attente": en_attente, "retard_s": round(retard, 3)}
+        if self.en_retard_depuis is not None or self.reconciliation_due:
+            return False, (f"base des résultats en retard : {en_attente} prédiction(s) journalisée(s) en attente "
+                           f"depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres
+        return True, f"base des résultats à jour ({en_attente} en attente, retard {retard * 1000:.0f} ms)", chiffres
+
+    def vider(self, delai: float = DELAI_VIDAGE_S) -> bool:
+        """Attend que ce qui attendait la base à l'appel y soit ; faux si le délai passe (base en retard)."""
+        with self._file:
+            cles = set(self._a_stocker)
+        if not cles:
+            return True
+        self._assurer_fil()
+        self._presse.set()
+        fin = time.monotonic() + delai
+        with self._file:
+            self._file.notify_all()
+            while not cles.isdisjoint(self._a_stocker):
+                reste = fin - time.monotonic()
+                if reste <= 0:
+                    return False
+                self._file.wait(reste)
+        return True
+
+    def _attendre_en_base(self, ids: set[str], delai: float = DELAI_VIDAGE_S) -> None:
+        self._presse.set()
+        fin = time.monotonic() + delai
+        with self._file:
+            while not ids.isdisjoint(self._a_stocker):
+                reste = fin - time.monotonic()
+                if reste <= 0:
+                    raise ErreurMagasin(f"base des résultats indisponible ({self.derniere_erreur or 'lente'}) "
+                                        "et journal hors fichier : rien ne garderait cette prédiction")
+                self._file.wait(reste)
+
+    def _vider_ou_refuser(self) -> None:
+        if not self.vider():
+            raise ErreurMagasin(f"base des résultats en retard ({self.derniere_erreur or 'lente'}) : "
+                                "les prédictions sont journalisées et y seront insérées à son retour")
+
+    def arreter(self, delai: float = DELAI_VIDAGE_S) -> int:
+        """À l'arrêt du processus : vide ce qui attend la base ; renvoie ce qui reste (la réconciliation du
+        prochain démarrage l'insérera, depuis le journal)."""
+        if self._fil is None or self._pid != os.getpid():
+            return 0
+        self.vider(delai)
+        self._arret.set()
+        self._presse.set()
+        with self._file:
+            self._file.notify_all()
+        self._fil.join(1.0)
+        self.registre.synchroniser(force=True)
+        reste = len(self._a_stocker)
+        if reste:
+            journal.warning("arrêt : %d prédiction(s) journalisée(s) pas encore en base ; la réconciliation du "
+                            "prochain démarrage les insérera", reste)
+        return reste
+
+    # --- lectures : jamais un 404 pour une prédiction que ce processus a servie -------------------------
+
+    def lire(self, request_id: str) -> dict | None:
+        with self._file:
+            en_attente = request_id in self._a_stocker
+        if en_attente:
+            self._vider_ou_refuser()
+        enregistrement = self.magasin.lire(request_id)
+        if enregistrement is None and self._attendre_les_autres(_motif("request_id", request_id)):
+            enregistrement = self.magasin.lire(request_id)
+        return enregistrement
+
+    def historique(self, user_id: str, limite: int, decalage: int) -> tuple[list[dict], int]:
+        with self._file:
+            en_attente = any(e.get("user_id") == user_id for e, _ in self._a_stocker.values())
+        if en_attente:
+            self._vider_ou_refuser()
+        self._attendre_les_autres(_motif("user_id", user_id))
+        return self.magasin.historique(user_id, limite, decalage)
+
+    def _attendre_les_autres(self, motif: bytes, delai: float = 0.5) -> bool:
+        """Les lignes récentes du journal (partagé par les workers de l'instance) qui contiennent ``motif`` et
+        manquent en base sont celles qu'un autre worker n'a pas encore insérées (ou qu'un worker tué n'insérera
+        jamais) : on lui laisse ``delai``, puis on les insère d'ici (idempotent, registre des effacements lu).
+        Vrai s'il y en avait."""
+        recentes = dict(self.registre.recents(motif))
+        if not recentes:
+            return False
+        manquants = set(recentes) - self.magasin.existants(list(recentes))
+        fin = time.monotonic() + delai
+        while manquants and time.monotonic() < fin:
+            time.sleep(0.01)
+            manquants -= self.magasin.existants(sorted(manquants))
+        if manquants:
+            enregistrements = [e for e in (_relire(recentes[i]) for i in sorted(manquants)) if e is not None]
+            if enregistrements:
+                self.magasin.inserer_nouveaux(enregistrements)
+        return True
+
+    # --- réconciliation et effacement -------------------------------------------------------------------
+
+    def limite_retention(self) -> dt.datetime | None:
+        if not self.retention_jours:
+            return None
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.retention_jours)
+
+    def purger_retention(self) -> tuple[int, int]:
+        """Retire du journal puis de la base les prédictions plus vieilles que la rétention (journal d'abord :
+        la réconciliation ne peut pas ramener ce que la base vient de perdre) ; (lignes, lignes en base)."""
+        limite = self.limite_retention()
+        if limite is None:
+            return 0, 0
+        lignes = self.registre.retirer_avant(limite.isoformat(timespec="microseconds"))
+        supprimees = self.magasin.supprimer_avant(limite)
+        if lignes or supprimees:
+            journal.info("rétention (%d jours) : %d ligne(s) du journal et %d prédiction(s) en base purgées",
+                         self.retention_jours, lignes, supprimees)
+        return lignes, supprimees
+
+    def reconcilier(self) -> Reconciliation:
+        """Insère en base chaque ligne du journal dont le request_id y manque (idempotent ; les prédictions
+        d'un utilisateur effacé depuis sont sautées). Au démarrage, avant de servir."""
+        debut = time.monotonic()
+        lues = inserees = illisibles = 0
+        limite = self.limite_retention()
+        limite_iso = limite.isoformat(timespec="microseconds") if limite else ""
+        for morceau in self.registre.parcourir():
+            lues += len(morceau)
+            presents = self.magasin.existants([request_id for request_id, _ in morceau])
+            manquants = []
+            for request_id, ligne in morceau:
+                if request_id in presents:
+                    continue
+                enregistrement = _relire(ligne)
+                if enregistrement is None:
+                    illisibles += 1
+                elif str(enregistrement["horodatage"]) >= limite_iso:  # hors rétention : pas ramené en base
+                    manquants.append(enregistrement)
+            if manquants:
+                inserees += self.magasin.inserer_nouveaux(manquants)
+        self.reconciliation_due = False
+        return Reconciliation(lignes=lues, inserees=inserees, illisibles=illisibles, duree_s=time.monotonic() - debut)
+
+    def effacer(self, user_id: str) -> Effacement:
+        """Efface toutes les prédictions d'un utilisateur : base, journal, et ce qui attendait entre les deux."""
+        self.vider()  # ce que ce processus a servi est d'abord en base : le compte rendu le compte
+        verrou = self.registre.verrou() if self.registre.vers_fichier else contextlib.nullcontext()
+        try:
+            with verrou, self.magasin.transaction() as transaction:
+                instant = dt.datetime.now(dt.timezone.utc)  # sous le verrou : après chaque ligne déjà écrite
+                supprimees = transaction.supprimer_utilisateur(user_id, instant)
+                lignes = self.registre.retirer(lambda e: e.get("user_id") == user_id, _motif("user_id", user_id))
+                transaction.valider()
+                with self._file:
+                    for request_id in [r for r, (e, _) in self._a_stocker.items() if e.get("user_id") == user_id]:
+                        del self._a_stocker[request_id]
+        except OSError as erreur:
+            if isinstance(erreur, ErreurJournal):
+                raise
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+        self.magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
+        return Effacement(predictions=supprimees, lignes_journal=lignes if self.registre.vers_fichier else None)
+
+
+ConservationGroupee = Conservation
+
+
+def _relire(ligne: bytes) -> dict | None:
+    """Une ligne du journal en enregistrement à insérer, ou None (illisible, champ manquant)."""
+    try:
+        document = json.loads(ligne)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    document.setdefault("canal", "http")  # lignes d'avant le serveur gRPC
+    if any(cle not in document for cle in COLONNES_ENREGISTREMENT):
+        return None
+    return {cle: document[cle] for cle in COLONNES_ENREGISTREMENT}
+
+
+def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistrements: list[dict]) -> None:
+    """Conserve des enregistrements et attend qu'ils soient aussi en base (outils, tests) ;
+    ``DoublonRequete`` si un request_id existe déjà."""
+    conservation = Conservation(magasin, registre)
+    conservation.conserver(enregistrements, verifier_doublons=True)
+    try:
+        conservation._vider_ou_refuser()
+    finally:
+        conservation.arreter(0)
 
 
 def effacer_utilisateur(magasin: MagasinResultats, registre: JournalRequetes, user_id: str) -> Effacement:
     """Efface toutes les prédictions d'un utilisateur, en base et au journal."""
-    with _un_ecrivain_a_la_fois(magasin, registre), magasin.transaction() as transaction:
-        supprimees = transaction.supprimer_utilisateur(user_id)
-        lignes = registre.retirer(lambda e: e.get("user_id") == user_id, _motif("user_id", user_id))
-        transaction.valider()
-    magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
-    return Effacement(predictions=supprimees, lignes_journal=lignes if registre.vers_fichier else None)
+    return Conservation(magasin, registre).effacer(user_id)

@@ -25,6 +25,15 @@ MOTIF_USER_ID = b'"user_id":"'
 """Toute ligne du journal qui porte un user_id contient cet extrait : les autres ne sont pas décodées."""
 
 
+def _anterieure(enregistrement: dict, empreintes: dict[str, str]) -> bool:
+    """La ligne est-elle d'un utilisateur effacé, et pas postérieure à son effacement ?"""
+    user_id = enregistrement.get("user_id")
+    if not isinstance(user_id, str):
+        return False
+    instant = empreintes.get(empreinte_utilisateur(user_id))
+    return instant is not None and str(enregistrement.get("horodatage", "")) <= instant
+
+
 class SuiviEffacements:
     def __init__(self, magasin: MagasinResultats, registre: JournalRequetes):
         self.magasin = magasin
@@ -46,10 +55,9 @@ class SuiviEffacements:
             empreintes, dernier = self.magasin.effacements_depuis(self.dernier)
             retirees = 0
             if empreintes:
-                visees = set(empreintes)
-                retirees = self.registre.retirer(
-                    lambda e: isinstance(e.get("user_id"), str) and empreinte_utilisateur(e["user_id"]) in visees,
-                    MOTIF_USER_ID)
+                # Les lignes antérieures à l'effacement seulement : une prédiction servie après lui (même
+                # utilisateur) n'est pas effacée (app.stockage.conservation : horodatage posé sous le verrou).
+                retirees = self.registre.retirer(lambda e: _anterieure(e, empreintes), MOTIF_USER_ID)
                 if retirees:
                     journal.info("effacements d'autres instances appliqués : %d ligne(s) retirée(s) du journal", retirees)
             self.dernier = dernier

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +29,14 @@ DROITS = 0o600
 (un fichier existant garde ses droits, sauf après un effacement : la réécriture ne les élargit jamais)."""
 
 
+FSYNC_TOUJOURS = 0.0
+FSYNC_JAMAIS = None
+PERIODE_FSYNC_DEFAUT = 0.1
+"""``JOURNAL_FSYNC`` : ``toujours`` (fsync avant chaque réponse), ``100ms`` par défaut (au plus 100 ms de
+lignes non synchronisées, par le fil d'alimentation de chaque processus), ``jamais`` (le noyau décide,
+environ 30 s sous Linux). Voir le README, « Durabilité »."""
+
+
 class ErreurJournal(OSError):
     """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
 
@@ -37,9 +46,14 @@ def ligne_json(enregistrement: dict) -> bytes:
 
 
 class JournalRequetes:
-    def __init__(self, chemin: str | Path, mode: str = "fichier", chemin_verrou: str | Path | None = None):
+    def __init__(self, chemin: str | Path, mode: str = "fichier", chemin_verrou: str | Path | None = None,
+                 periode_fsync: float | None = PERIODE_FSYNC_DEFAUT):
         self.chemin = Path(chemin)
         self.mode = mode
+        self.periode_fsync = periode_fsync
+        """0 : fsync à chaque écriture, avant la réponse ; None : jamais ; sinon au plus cette période (s)."""
+        self._a_synchroniser = False
+        self._dernier_fsync = time.monotonic()
         # Le verrou (et le temporaire de réécriture) à côté du journal, sauf si un autre dossier est donné :
         # l'image met un journal monté seul (-v fichier:/app/requetes_enrg.jsonl) avec un verrou dans
         # /app/donnees, /app n'étant pas inscriptible par le service.
@@ -98,6 +112,10 @@ class JournalRequetes:
                             # Écriture partielle (disque plein) : on retire le morceau écrit.
                             os.ftruncate(descripteur, os.fstat(descripteur).st_size - ecrits)
                             raise OSError(28, "écriture partielle du journal")
+                        if self.periode_fsync == FSYNC_TOUJOURS:
+                            os.fsync(descripteur)
+                        else:
+                            self._a_synchroniser = self.periode_fsync is not FSYNC_JAMAIS
                     finally:
                         os.close(descripteur)
             except OSError as erreur:
@@ -105,6 +123,101 @@ class JournalRequetes:
         if self.vers_stdout:
             sys.stdout.flush()
             os.write(sys.stdout.fileno(), octets)
+
+    def synchroniser(self, force: bool = False) -> bool:
+        """Politique « période » : fsync du journal si des lignes attendent depuis au moins la période
+        (ou ``force``) ; appelé par le fil d'alimentation de chaque processus. Renvoie vrai s'il a eu lieu."""
+        if not self._a_synchroniser or not self.vers_fichier:
+            return False
+        if not force and time.monotonic() - self._dernier_fsync < (self.periode_fsync or 0):
+            return False
+        self._a_synchroniser = False
+        self._dernier_fsync = time.monotonic()
+        try:
+            descripteur = os.open(self.chemin, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            os.fsync(descripteur)
+        except OSError:
+            self._a_synchroniser = True
+            return False
+        finally:
+            os.close(descripteur)
+        return True
+
+    def parcourir(self, paquet: int = 10_000) -> Iterator[list[tuple[str, bytes]]]:
+        """Toutes les lignes du journal, par paquets de (request_id, ligne) : le request_id est lu dans la
+        ligne sans la décoder (réconciliation : seules les lignes absentes de la base sont décodées). Une
+        ligne sans request_id lisible est ignorée. Lecture sans verrou (chaque ligne est d'un seul ``write``) :
+        ce qui s'ajoute pendant la lecture est déjà entre les mains du fil d'alimentation."""
+        if not self.vers_fichier:
+            return
+        try:
+            source = open(self.chemin, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
+        cle = b'"request_id":"'
+        with source:
+            morceau: list[tuple[str, bytes]] = []
+            for ligne in source:
+                debut = ligne.find(cle)
+                if debut < 0 or not ligne.endswith(b"\n"):
+                    continue  # ligne abîmée, ou en cours d'écriture (dernière, sans fin de ligne)
+                debut += len(cle)
+                fin = ligne.find(b'"', debut)
+                if fin < 0:
+                    continue
+                morceau.append((ligne[debut:fin].decode("utf-8", "replace"), ligne))
+                if len(morceau) >= paquet:
+                    yield morceau
+                    morceau = []
+            if morceau:
+                yield morceau
+
+    def retirer_avant(self, limite: str) -> int:
+        """Rétention : retire du début du journal les lignes dont l'horodatage (ISO UTC) précède ``limite``.
+        Les lignes s'ajoutent dans l'ordre du temps (horodatage posé sous le verrou, à l'écriture) : seul un
+        préfixe est visé, lu sans décoder le JSON ; rien à retirer coûte la lecture d'une ligne."""
+        if not self.vers_fichier:
+            return 0
+        cle = b'"horodatage":"'
+        temporaire = self.chemin_verrou.with_name(f".{self.chemin.name}.{os.getpid()}.retention.tmp")
+        try:
+            with self.verrou():
+                try:
+                    source = open(self.chemin, "rb")
+                except FileNotFoundError:
+                    return 0
+                with source:
+                    retirees = 0
+                    for ligne in source:
+                        debut = ligne.find(cle)
+                        if debut < 0 or ligne[debut + len(cle):debut + len(cle) + 32].decode("ascii", "replace") >= limite:
+                            break
+                        retirees += 1
+                    if not retirees:
+                        return 0
+                    source.seek(0)
+                    for _ in range(retirees):
+                        source.readline()
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporaire)
+                    try:
+                        with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as cible:
+                            shutil.copyfileobj(source, cible, 1 << 20)
+                            cible.flush()
+                            os.fsync(cible.fileno())
+                        os.replace(temporaire, self.chemin)
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(temporaire)
+                _synchroniser_dossier(self.chemin.parent)
+                return retirees
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
 
     def retirer(self, a_retirer: Callable[[dict], bool], motif: bytes = b"") -> int:
         """Réécrit le journal sans les lignes visées (droit à l'effacement) ; renvoie leur nombre.
@@ -160,6 +273,36 @@ class JournalRequetes:
                 raise
             _recopier_sur_place(temporaire, self.chemin)
         return retirees
+
+    def recents(self, motif: bytes, octets: int = 2 << 20) -> list[tuple[str, bytes]]:
+        """(request_id, ligne) des lignes des ``octets`` derniers octets du journal qui contiennent ``motif``
+        (sans décoder le JSON) : ce que les autres workers ont pu servir et pas encore mis en base."""
+        if not self.vers_fichier:
+            return []
+        try:
+            with open(self.chemin, "rb") as fichier:
+                fin = fichier.seek(0, os.SEEK_END)
+                fichier.seek(max(0, fin - octets))
+                bloc = fichier.read(octets)
+        except FileNotFoundError:
+            return []
+        except OSError as erreur:
+            raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
+        cle = b'"request_id":"'
+        ids = []
+        position = bloc.find(motif)
+        while position >= 0:
+            debut_ligne = bloc.rfind(b"\n", 0, position) + 1
+            fin_ligne = bloc.find(b"\n", position)
+            ligne = bloc[debut_ligne:fin_ligne if fin_ligne >= 0 else len(bloc)]
+            debut = ligne.find(cle)
+            if debut >= 0 and fin_ligne >= 0:
+                debut += len(cle)
+                ids.append((ligne[debut:ligne.find(b'"', debut)].decode("utf-8", "replace"), ligne))
+            if fin_ligne < 0:
+                break
+            position = bloc.find(motif, fin_ligne)
+        return ids
 
     def dernieres(self, nombre: int) -> tuple[list[dict], int]:
         """Les ``nombre`` dernières lignes du journal (les plus anciennes d'abord), décodées, et le nombre

@@ -51,6 +51,10 @@ journal = logging.getLogger("prediction_etudiante")
 DELAI_CONNEXION_S = 5
 ATTENTE_VERROU_SQLITE_S = 30
 CLE_VERROU_SCHEMA = 7_372_001  # verrou consultatif PostgreSQL : une seule instance crée le schéma
+CLE_VERROU_EFFACEMENTS = 7_372_002
+"""Verrou consultatif PostgreSQL : partagé par les écrivains (alimentation, réconciliation), exclusif pour un
+effacement. Une insertion validée avant l'effacement est supprimée par lui ; une insertion après lui lit le
+registre et saute les prédictions effacées : rien d'effacé ne revient en base."""
 
 metadonnees = MetaData()
 
@@ -67,6 +71,8 @@ EFFACEMENTS = Table(
     Column("empreinte", String(64), nullable=False),  # sha256 du user_id effacé, jamais le user_id
     Column("horodatage", DateTime(timezone=True), nullable=False),
 )
+INDEX_EFFACEMENTS = Index("ix_effacements_empreinte", EFFACEMENTS.c.empreinte)
+"""Chaque paquet inséré en base lit le registre par empreinte (``Transaction.inserer_nouveaux``)."""
 """Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
 CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
@@ -87,11 +93,23 @@ class _Ecritures:
     def __init__(self, dialecte):
         insertion = insert(PREDICTIONS).inline().values({c: bindparam(c) for c in COLONNES_ENREGISTREMENT})
         self.insertion, ordre = _compiler(insertion, dialecte)  # inline : sans RETURNING
+        # Alimentation et réconciliation : idempotentes par request_id (une ligne déjà en base est sautée).
+        if dialecte.name == "postgresql":
+            self.insertion_idempotente = self.insertion + " ON CONFLICT (request_id) DO NOTHING"
+        else:
+            self.insertion_idempotente = self.insertion.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+        self.verrou_ecrivain = ("SELECT pg_advisory_xact_lock_shared(%d)" % CLE_VERROU_EFFACEMENTS
+                                if dialecte.name == "postgresql" else "BEGIN IMMEDIATE")
+        self.verrou_effacement = ("SELECT pg_advisory_xact_lock(%d)" % CLE_VERROU_EFFACEMENTS
+                                  if dialecte.name == "postgresql" else "BEGIN IMMEDIATE")
         self.suppression, self._ordre_suppression = _compiler(
             delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
         self.registre_effacement, self._ordre_registre = _compiler(
-            insert(EFFACEMENTS).inline().values(empreinte=bindparam("empreinte"), horodatage=func.now()), dialecte)
+            insert(EFFACEMENTS).inline().values(empreinte=bindparam("empreinte"), horodatage=bindparam("horodatage")),
+            dialecte)
+        self._horodatage_registre = EFFACEMENTS.c.horodatage.type.dialect_impl(dialecte).bind_processor(dialecte)
         self.notification = (f"SELECT pg_notify('{CANAL_EFFACEMENTS}', '')" if dialecte.name == "postgresql" else None)
+        self.dialecte = dialecte
         self._nommes = ordre is None  # %(nom)s (PostgreSQL) : dicts ; « ? » (SQLite) : tuples dans l'ordre
         self._colonnes = COLONNES_ENREGISTREMENT if ordre is None else ordre
         self._extraire = itemgetter(*self._colonnes)
@@ -114,9 +132,12 @@ class _Ecritures:
     def parametres_suppression(self, user_id: str):
         return {"user_id": user_id} if self._ordre_suppression is None else (user_id,)
 
-    def parametres_registre(self, user_id: str):
+    def parametres_registre(self, user_id: str, instant: dt.datetime):
         empreinte = empreinte_utilisateur(user_id)
-        return {"empreinte": empreinte} if self._ordre_registre is None else (empreinte,)
+        if self._horodatage_registre:
+            instant = self._horodatage_registre(instant)
+        valeurs = {"empreinte": empreinte, "horodatage": instant}
+        return valeurs if self._ordre_registre is None else tuple(valeurs[c] for c in self._ordre_registre)
 
 
 def _compiler(requete, dialecte) -> tuple[str, tuple[str, ...] | None]:
@@ -174,12 +195,19 @@ def _json_texte(document) -> str:
     return en_octets(document).decode("utf-8")
 
 
+def instant_iso(instant) -> str:
+    """Un instant lu en base, au format de ``horodatage`` du journal (ISO 8601 UTC, microsecondes) :
+    comparable, comme texte, à celui d'un enregistrement. SQLite ne garde pas le fuseau (tout est UTC)."""
+    if isinstance(instant, str):
+        instant = dt.datetime.fromisoformat(instant)
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.timezone.utc)
+    return instant.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
 def _depuis_base(ligne) -> dict:
     enregistrement = {cle: ligne[cle] for cle in COLONNES_ENREGISTREMENT}
-    horodatage = ligne["horodatage"]
-    if horodatage.tzinfo is None:  # SQLite ne garde pas le fuseau : tout est écrit en UTC
-        horodatage = horodatage.replace(tzinfo=dt.timezone.utc)
-    enregistrement["horodatage"] = horodatage.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    enregistrement["horodatage"] = instant_iso(ligne["horodatage"])
     return enregistrement
 
 
@@ -241,13 +269,43 @@ class Transaction:
             except self._dbapi.IntegrityError:  # seule contrainte que des données validées peuvent violer
                 raise DoublonRequete(enregistrements[0]["request_id"]) from None
 
-    def supprimer_utilisateur(self, user_id: str) -> int:
-        """Supprime ses prédictions et l'inscrit au registre des effacements (même transaction) ; avec
-        PostgreSQL, les autres instances en sont averties au commit (NOTIFY)."""
+    def inserer_nouveaux(self, enregistrements: list[dict]) -> int:
+        """Insertion idempotente (alimentation, réconciliation) : un request_id déjà en base est sauté, et une
+        prédiction d'un utilisateur effacé, antérieure à son effacement, aussi (registre des effacements, lu
+        sous le verrou partagé des écrivains : un effacement ne peut pas se glisser entre la lecture et
+        l'insertion). Renvoie le nombre de prédictions présentées moins celles sautées pour effacement."""
+        with _traduire("l'enregistrement des prédictions", self._dbapi.Error):
+            self._curseur.execute(self._ecritures.verrou_ecrivain)
+            empreintes = {e["user_id"]: empreinte_utilisateur(e["user_id"])
+                          for e in enregistrements if e.get("user_id") is not None}
+            effaces = self._effacements(set(empreintes.values())) if empreintes else {}
+            if effaces:
+                enregistrements = [e for e in enregistrements
+                                   if not (e.get("user_id") is not None and empreintes[e["user_id"]] in effaces
+                                           and e["horodatage"] <= effaces[empreintes[e["user_id"]]])]
+            if enregistrements:
+                self._curseur.executemany(self._ecritures.insertion_idempotente,
+                                          self._ecritures.parametres_insertion(enregistrements))
+            return len(enregistrements)
+
+    def _effacements(self, empreintes: set[str]) -> dict[str, str]:
+        """empreinte → instant (ISO UTC) de son dernier effacement, pour celles du registre."""
+        marque = "?" if self._ecritures.dialecte.paramstyle == "qmark" else "%s"
+        self._curseur.execute(f"SELECT empreinte, max(horodatage) FROM {EFFACEMENTS.name} WHERE empreinte IN "
+                              f"({', '.join([marque] * len(empreintes))}) GROUP BY empreinte", tuple(empreintes))
+        return {empreinte: instant_iso(instant) for empreinte, instant in self._curseur.fetchall()}
+
+    def supprimer_utilisateur(self, user_id: str, instant: dt.datetime | None = None) -> int:
+        """Supprime ses prédictions et l'inscrit au registre des effacements avec son instant (même
+        transaction, sous le verrou exclusif des effacements) ; avec PostgreSQL, les autres instances en
+        sont averties au commit (NOTIFY)."""
+        instant = instant or dt.datetime.now(dt.timezone.utc)
         with _traduire("la suppression des prédictions", self._dbapi.Error):
+            self._curseur.execute(self._ecritures.verrou_effacement)
             self._curseur.execute(self._ecritures.suppression, self._ecritures.parametres_suppression(user_id))
             supprimees = self._curseur.rowcount
-            self._curseur.execute(self._ecritures.registre_effacement, self._ecritures.parametres_registre(user_id))
+            self._curseur.execute(self._ecritures.registre_effacement,
+                                  self._ecritures.parametres_registre(user_id, instant))
             if self._ecritures.notification:
                 self._curseur.execute(self._ecritures.notification)
             return supprimees
@@ -303,6 +361,7 @@ class MagasinResultats:
                         if self.moteur_sql == "postgresql":
                             connexion.execute(text("SELECT pg_advisory_xact_lock(:cle)"), {"cle": CLE_VERROU_SCHEMA})
                         metadonnees.create_all(connexion, checkfirst=True)
+                        INDEX_EFFACEMENTS.create(connexion, checkfirst=True)  # base créée avant l'index
                         _ajouter_colonnes_manquantes(connexion)
                     break
                 except SQLAlchemyError:
@@ -380,13 +439,42 @@ class MagasinResultats:
                 return
             dernier = lignes[-1]["numero"]
 
-    def effacements_depuis(self, numero: int) -> tuple[list[str], int]:
-        """Les empreintes inscrites au registre après ``numero``, et le dernier numéro lu."""
+    def effacements_depuis(self, numero: int) -> tuple[dict[str, str], int]:
+        """Les empreintes inscrites au registre après ``numero`` (→ instant ISO UTC de leur dernier
+        effacement), et le dernier numéro lu."""
         self._assurer_schema()
-        requete = select(EFFACEMENTS.c.numero, EFFACEMENTS.c.empreinte).where(EFFACEMENTS.c.numero > numero)
+        requete = (select(EFFACEMENTS.c.numero, EFFACEMENTS.c.empreinte, EFFACEMENTS.c.horodatage)
+                   .where(EFFACEMENTS.c.numero > numero))
         with _traduire("la lecture du registre des effacements"), self.moteur.connect() as connexion:
             lignes = connexion.execute(requete.order_by(EFFACEMENTS.c.numero)).all()
-        return [l.empreinte for l in lignes], (lignes[-1].numero if lignes else numero)
+        empreintes: dict[str, str] = {}
+        for ligne in lignes:
+            empreintes[ligne.empreinte] = max(empreintes.get(ligne.empreinte, ""), instant_iso(ligne.horodatage))
+        return empreintes, (lignes[-1].numero if lignes else numero)
+
+    def supprimer_avant(self, limite: dt.datetime) -> int:
+        """Rétention : supprime les prédictions antérieures à ``limite`` ; renvoie leur nombre."""
+        self._assurer_schema()
+        with _traduire("la purge de rétention"), self.moteur.begin() as connexion:
+            return connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount or 0
+
+    def existants(self, request_ids: list[str]) -> set[str]:
+        """Ceux de ces request_id déjà en base (réconciliation, X-Request-ID réutilisé)."""
+        self._assurer_schema()
+        presents: set[str] = set()
+        with _traduire("la lecture"), self.moteur.connect() as connexion:
+            for debut in range(0, len(request_ids), 5000):  # SQLite : 32 766 paramètres au plus par requête
+                morceau = request_ids[debut:debut + 5000]
+                presents.update(connexion.scalars(
+                    select(PREDICTIONS.c.request_id).where(PREDICTIONS.c.request_id.in_(morceau))))
+        return presents
+
+    def inserer_nouveaux(self, enregistrements: list[dict]) -> int:
+        """Une transaction d'insertion idempotente (``Transaction.inserer_nouveaux``), validée."""
+        with self.transaction() as transaction:
+            inserees = transaction.inserer_nouveaux(enregistrements)
+            transaction.valider()
+        return inserees
 
     def connexion_ecoute(self):
         """Une connexion DB-API hors du pool, en autocommit, à l'écoute du canal des effacements

@@ -171,14 +171,21 @@ class Verification(BaseModel):
     message: str
 
 
+class Alimentation(Verification):
+    en_attente: int = Field(description="Prédictions de ce processus journalisées, pas encore en base")
+    retard_s: float = Field(description="Âge de la plus ancienne d'entre elles (s)")
+
+
 class Verifications(BaseModel):
     modele: Verification
     journal: Verification
     base: Verification
+    alimentation: Alimentation = Field(description="La base suit le journal (journal d'abord) : fausse quand elle "
+                                                   "est en retard (base injoignable, réconciliation à refaire)")
 
 
 class Disponibilite(BaseModel):
-    pret: bool = Field(description="Vrai quand les trois vérifications passent (sinon statut 503)")
+    pret: bool = Field(description="Vrai quand les quatre vérifications passent (sinon statut 503)")
     verifications: Verifications
 
 

@@ -16,7 +16,7 @@ from app.modele.identifiants import (
     nouvel_identifiant,
 )
 from app.modele.noyau import construire_noyau
-from app.web import entetes, erreurs, observation
+from app.web import entetes, erreurs, metriques, observation
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
 from app.web.routes import (
@@ -67,7 +67,11 @@ def create_app(config: Configuration | None = None) -> Flask:
     erreurs.enregistrer(app)
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
-    app.extensions["taches_de_fond"] = [noyau.suivi.demarrer]
+    noyau.conservation.observateur = metriques.observer_alimentation  # retard et arriéré dans GET /metrics
+    app.extensions["taches_de_fond"] = [noyau.suivi.demarrer, noyau.conservation.demarrer]
+    # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au
+    # journal et pas encore en base y est inséré avant la sortie.
+    app.extensions["taches_d_arret"] = [noyau.conservation.arreter, noyau.suivi.arreter]
 
     @app.before_request
     def _identifiant():
@@ -79,6 +83,7 @@ def create_app(config: Configuration | None = None) -> Flask:
                 raise ErreurRequete(400, "en-tête X-Request-ID invalide",
                                     [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT}])
             g.request_id = fourni
+            g.request_id_fourni = True  # un request_id réutilisé est refusé (409) : vérifié à la conservation
 
     @app.after_request
     def _renvoyer_identifiant(reponse):

@@ -33,8 +33,20 @@ ERREURS_STOCKAGE = Counter(f"{PREFIXE}_erreurs_stockage", "Refus du stockage (jo
                            ["stockage"])
 JETONS_REFUSES = Counter(f"{PREFIXE}_jetons_refuses", "Jetons absents ou invalides sur les routes protégées",
                          ["route"])
+RETARD_BASE = Histogram(f"{PREFIXE}_retard_base_secondes",
+                        "Délai entre l'écriture d'une prédiction au journal et son commit en base (journal d'abord)",
+                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+EN_ATTENTE_BASE = Gauge(f"{PREFIXE}_base_en_attente", "Prédictions journalisées pas encore en base (tous workers)",
+                        multiprocess_mode="livesum")
 MODELE = Gauge(f"{PREFIXE}_modele_info", "Version du modèle servi (valeur 1)", ["version"],
                multiprocess_mode="max")
+
+
+def observer_alimentation(retards: list[float], en_attente: int) -> None:
+    """Appelé par le fil d'alimentation de chaque worker (``app.stockage.conservation``) après chaque paquet."""
+    for retard in retards:
+        RETARD_BASE.observe(retard)
+    EN_ATTENTE_BASE.set(en_attente)
 
 
 def compter_predictions(configurations, classes) -> None:

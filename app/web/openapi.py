@@ -288,11 +288,15 @@ def _exemples_service() -> dict:
         "pret": {"pret": True, "verifications": {
             "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
             "journal": {"ok": True, "message": "journal inscriptible"},
-            "base": {"ok": True, "message": "base joignable"}}},
+            "base": {"ok": True, "message": "base joignable"},
+            "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
+                             "en_attente": 0, "retard_s": 0.0}}},
         "pas_pret": {"pret": False, "verifications": {
             "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
             "journal": {"ok": False, "message": "journal non inscriptible"},
-            "base": {"ok": True, "message": "base joignable"}}},
+            "base": {"ok": True, "message": "base joignable"},
+            "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
+                             "en_attente": 0, "retard_s": 0.0}}},
         "fiche": {"model_version": "f24ed0ae8859", "sha256": "f24ed0ae8859" + "0" * 52,
                   "date_entrainement": "2026-11-23T21:29:50+00:00",
                   "donnees": {"fichier": "student-por.csv", "sha256": "a7594a11" + "0" * 56, "lignes": 649,
@@ -396,7 +400,7 @@ def document() -> dict:
             "/health": {"get": _operation("verifierSante", "service", "Le processus répond", {
                 "200": {"description": "Vivant", "content": _json("Sante", exemple=service["sante"])}})},
             "/ready": {"get": _operation("verifierDisponibilite", "service",
-                                         "Modèle chargé, journal inscriptible, base joignable", {
+                                         "Modèle chargé, journal inscriptible, base joignable et à jour", {
                 "200": {"description": "Prêt", "content": _json("Disponibilite", exemple=service["pret"])},
                 "503": {"description": "Pas prêt : la vérification en échec dit pourquoi",
                         "content": _json("Disponibilite", exemple=service["pas_pret"])}})},
@@ -413,7 +417,8 @@ def document() -> dict:
                             "aucune note la configuration C (alerte précoce). Les entiers peuvent "
                             "être envoyés en texte (\"11\"), comme dans le fichier UCI : chiffres ASCII "
                             "seulement, sans signe, espace ni zéro initial. Chaque "
-                            "prédiction servie est conservée (base et journal) avant la réponse ; "
+                            "prédiction servie est écrite au journal avant la réponse, puis en base (moins d'une seconde "
+                            "après en temps normal) ; "
                             "user_id (facultatif) est l'identifiant pseudonyme de l'élève concerné.",
                 parameters=[en_tete_id],
                 requestBody={"required": True, "content": {"application/json": {

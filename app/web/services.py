@@ -9,7 +9,7 @@ from flask import current_app
 from app.config import Configuration
 from app.modele.artefacts import Artefacts
 from app.modele.predicteur import Predicteur
-from app.stockage.conservation import ConservationGroupee
+from app.stockage.conservation import Conservation
 from app.stockage.journal import JournalRequetes
 from app.stockage.magasin import MagasinResultats
 from app.web.lots import PlacesLots
@@ -24,7 +24,7 @@ class Services:
     predicteur: Predicteur
     journal: JournalRequetes
     magasin: MagasinResultats
-    conservation: ConservationGroupee
+    conservation: Conservation
     places_lots: PlacesLots
     """``LOTS_SIMULTANES`` lots traités à la fois par processus (voir ``app.web.lots.PlacesLots``)."""
 

@@ -60,10 +60,12 @@ def disponibilite():
     s = services()
     journal_ok, journal_message = s.journal.inscriptible()
     base_ok, base_message = s.magasin.joignable()
+    stockage_ok, stockage_message, chiffres = s.conservation.etat()
     verifications = {
         "modele": {"ok": True, "message": f"modèle {s.predicteur.version} vérifié (sha256) et chargé"},
         "journal": {"ok": journal_ok, "message": journal_message},
         "base": {"ok": base_ok, "message": base_message},
+        "alimentation": {"ok": stockage_ok, "message": stockage_message, **chiffres},
     }
     pret = all(v["ok"] for v in verifications.values())
     reponse = jsonify({"pret": pret, "verifications": verifications})

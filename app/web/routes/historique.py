@@ -20,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from app.modele.erreurs_validation import detailler
 from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide
-from app.stockage.conservation import effacer_utilisateur
 from app.stockage.journal import ligne_json
 from app.web.authentification import jeton_requis
 from app.web.contrat import (
@@ -68,7 +67,7 @@ def lire_pagination(arguments) -> tuple[int, int]:
 @jeton_requis
 def lire_prediction(request_id: str):
     valider_identifiant("request_id", request_id)
-    enregistrement = services().magasin.lire(request_id)
+    enregistrement = services().conservation.lire(request_id)  # ce qui attend la base y est d'abord inséré
     if enregistrement is None:
         raise ErreurRequete(404, f"aucune prédiction conservée pour le request_id {request_id}")
     return jsonify(enregistrement)
@@ -86,7 +85,7 @@ def lire_corps_modele(modele: type[BaseModel]):
 
 
 def _page_historique(user_id: str, limite: int, decalage: int, chemin_suivant: bool):
-    predictions, total = services().magasin.historique(user_id, limite, decalage)
+    predictions, total = services().conservation.historique(user_id, limite, decalage)
     suivant = decalage_suivant = None
     if decalage + len(predictions) < total:
         decalage_suivant = decalage + limite
@@ -129,7 +128,7 @@ def effacer(user_id: str):
 
 def _effacer(user_id: str):
     s = services()
-    effacement = effacer_utilisateur(s.magasin, s.journal, user_id)  # refus du stockage → 503 (app.web.erreurs)
+    effacement = s.conservation.effacer(user_id)  # refus du stockage → 503 (app.web.erreurs)
     corps = {"user_id": user_id, "supprimees": effacement.predictions,
              "lignes_journal_supprimees": effacement.lignes_journal}
     if s.journal.vers_stdout:
@@ -161,6 +160,7 @@ def exporter():
         raise ErreurRequete(400, "paramètre inconnu", [{"champ": nom, "message": "depuis et jusqua seuls sont permis"}
                                                        for nom in inconnus])
     depuis, jusqua = _instant("depuis", request.args.get("depuis")), _instant("jusqua", request.args.get("jusqua"))
+    services().conservation.vider()  # ce que ce processus a servi d'abord ; les autres suivent (< 1 s)
     enregistrements = services().magasin.parcourir(depuis, jusqua)
     premier = next(enregistrements, None)  # une base injoignable répond 503 avant le premier octet
 

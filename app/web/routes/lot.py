@@ -83,7 +83,7 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
                                               version, horodatage)
                        for rang, demande, valeurs, prediction in zip(rangs, demandes, entrees, predictions)]
     if enregistrements:  # mode partiel : aucune ligne valide, rien à conserver
-        s.conservation.conserver(enregistrements)  # refus du stockage → 409 / 503 (app.web.erreurs)
+        s.conservation.conserver(enregistrements, "request_id_fourni" in g)  # refus du stockage → 409 / 503 (app.web.erreurs)
         metriques.TAILLES_LOTS.observe(len(predictions))
         metriques.compter_predictions((e["configuration"] for e in enregistrements),
                                       (e["prediction"] for e in enregistrements))

@@ -61,7 +61,7 @@ def predire():
     duree_ms = (time.perf_counter() - debut) * 1000
     entrees = demande.entrees()
     enregistrement = enregistrement_journal(g.request_id, demande.user_id, entrees, prediction, s.predicteur.version)
-    s.conservation.conserver([enregistrement])  # refus du stockage → 409 / 503 (app.web.erreurs)
+    s.conservation.conserver([enregistrement], "request_id_fourni" in g)  # refus du stockage → 409 / 503 (app.web.erreurs)
     g.configuration = prediction.configuration  # pour la ligne de journal de la requête (app.web.observation)
     metriques.compter_predictions((prediction.configuration,), (prediction.prediction,))
     corps = {
