@@ -8,10 +8,14 @@ partagée et bruyante : seuls les rapports mesurés ensemble comptent) :
 2. en mémoire, un lot de 100 000 élèves validés (dicts des 32 champs, l'entrée de la route
    ``/predire/lot``) : ``Predicteur.predire_lot`` (et, à part, validation et mise en forme) contre
    ``predict_proba`` du pipeline sur le même lot (médianes de 5 ; le 1er appel est rapporté) ;
-3. HTTP : ``/predire`` contre ``/health`` (route JSON triviale), même gunicorn (configuration de
-   production), même boucle locale, générateur de charge ``wrk`` (p50, p99, et CPU des workers
-   par requête, moins sensible à la charge des voisins) ; puis un ``POST /predire/lot`` du plus
-   grand lot permis, en JSON et en CSV, de bout en bout ;
+3. HTTP, à 8 puis 32 connexions (``--connexions``), générateur de charge ``wrk`` sur la boucle locale
+   (req/s, p50, p99, et CPU des workers par requête, moins sensible à la charge des voisins),
+   tours alternés de quatre cibles lancées ensemble : ``/predire`` contre ``/health`` (même
+   processus) ; contre une route Flask triviale qui lit et analyse le même corps JSON
+   (``outils/appli_triviale.py``) sous la même configuration gunicorn ; et contre une application
+   construite comme le projet remplacé (``outils/appli_ancienne.py`` : DataFrame d'une ligne →
+   ``predict_proba``, ligne JSON ajoutée à un fichier, ``gunicorn -w 2`` en worker sync) ; puis un
+   ``POST /predire/lot`` du plus grand lot permis, en JSON et en CSV, de bout en bout ;
 4. gRPC (``python -m app.rpc``, lancé à côté du même gunicorn) : ``Predire`` unaire contre HTTP
    ``/predire``, même générateur de charge (client Python, mêmes fils, tours alternés ; et CPU du
    serveur par requête) ; puis un flux ``PredireFlux`` du plus grand lot permis contre
@@ -49,8 +53,11 @@ LOT_BANC = 100_000
 REPETITIONS_LOT = 5
 """Passages chronométrés du lot (et du pipeline de référence) : la médiane est comparée à l'objectif."""
 TOURS_HTTP = 3
-"""Tours alternés /health, /predire sous wrk ; les médianes sont comparées."""
-OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.70, "lot_par_s": 200_000.0, "froid_s": 1.0}
+"""Tours alternés /health, /predire, route triviale, ancienne application sous wrk ; les médianes sont comparées."""
+CONNEXIONS = (8, 32)
+FILS_GRPC = 8
+OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.70, "p99_rapport": 3.0,
+             "ancienne_rapport": 12.0, "lot_par_s": 200_000.0, "froid_s": 1.0}
 
 
 # --- en mémoire -----------------------------------------------------------------------------------
@@ -124,12 +131,16 @@ def _port_libre() -> int:
         return s.getsockname()[1]
 
 
-def _lancer(dossier: Path, env_supplementaire: dict | None = None) -> tuple[subprocess.Popen, str]:
+def _lancer(dossier: Path, env_supplementaire: dict | None = None,
+            arguments: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+    """gunicorn sur un port libre de la boucle locale ; ``arguments`` : la configuration de production
+    (``-c gunicorn.conf.py``, application ``app.wsgi:app``) par défaut."""
     port = _port_libre()
     env = {**os.environ, "PORT": str(port), "JOURNAL_CHEMIN": str(dossier / "requetes.jsonl"),
            "BASE_SQLITE_CHEMIN": str(dossier / "resultats.sqlite3"), "DATABASE_URL": "", "API_TOKEN": "",
            **(env_supplementaire or {})}
-    processus = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(RACINE / "gunicorn.conf.py"),
+    arguments = arguments or ["-c", str(RACINE / "gunicorn.conf.py")]
+    processus = subprocess.Popen([sys.executable, "-m", "gunicorn", *arguments,
                                   "--bind", f"127.0.0.1:{port}"], cwd=RACINE, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return processus, f"http://127.0.0.1:{port}"
@@ -206,10 +217,12 @@ def _wrk(url: str, duree: int, connexions: int, script: Path | None) -> dict:
 
     percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", sortie, re.M))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", sortie)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", sortie)
     return {"par_s": float(re.search(r"Requests/sec:\s+([\d.]+)", sortie).group(1)),
             "requetes": int(re.search(r"(\d+) requests in", sortie).group(1)),
             "p50_ms": duree_ms(percentiles["50"]), "p99_ms": duree_ms(percentiles["99"]),
-            "erreurs": int(non_2xx.group(1)) if non_2xx else 0}
+            "erreurs": int(non_2xx.group(1)) if non_2xx else 0,
+            "erreurs_socket": sum(map(int, sockets.groups())) if sockets else 0}
 
 
 def _lancer_grpc(dossier: Path) -> tuple[subprocess.Popen, str]:
@@ -424,38 +437,71 @@ def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) 
             "refus": len(refus)}
 
 
-def mesurer_http(dossier: Path, duree: int, connexions: int) -> dict:
+def _lancer_references(dossier: Path) -> dict[str, tuple[subprocess.Popen, str]]:
+    """Les deux applications de référence, chacune dans son dossier temporaire :
+    ``triviale`` sous la configuration gunicorn de production (application remplacée sur la ligne de
+    commande : mêmes workers, même classe de worker, mêmes fils, mêmes crochets) ; ``ancienne`` sous
+    ``gunicorn -w 2`` (worker sync par défaut ; une configuration vide, pour que gunicorn ne lise
+    pas ``./gunicorn.conf.py``)."""
+    vide = dossier / "gunicorn-vide.conf.py"
+    vide.write_text("", encoding="utf-8")
+    arguments = {"triviale": ["-c", str(RACINE / "gunicorn.conf.py"), "outils.appli_triviale:app"],
+                 "ancienne": ["-c", str(vide), "-w", "2", "outils.appli_ancienne:app"]}
+    lances = {}
+    for nom, liste in arguments.items():
+        (dossier / nom).mkdir()
+        lances[nom] = _lancer(dossier / nom, arguments=liste)
+    return lances
+
+
+def mesurer_http(dossier: Path, duree: int, connexions: list[int]) -> dict:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk introuvable : apt-get install -y wrk")
     (dossier / "http").mkdir()
     processus, url = _lancer(dossier / "http")
+    references = _lancer_references(dossier)
     try:
         corps = _exemple()
         _attendre_200(url, corps, processus)
+        for processus_reference, url_reference in references.values():
+            _attendre_200(url_reference, corps, processus_reference)
         script = dossier / "predire.lua"
         script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                           f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
-        _wrk(url + "/health", 2, connexions, None)  # échauffement
-        _wrk(url + "/predire", 2, connexions, script)
-        # Tours alternés /health, /predire : une charge passagère des voisins (machine partagée)
-        # touche les deux routes ; on compare les médianes.
-        tours: dict[str, list[dict]] = {"trivial": [], "predire": []}
-        for _ in range(TOURS_HTTP):
-            tours["trivial"].append(_charge(processus.pid, url + "/health", duree, connexions, None))
-            tours["predire"].append(_charge(processus.pid, url + "/predire", duree, connexions, script))
+        # (maître gunicorn, URL, script wrk) de chaque cible ; les trois serveurs tournent ensemble,
+        # un seul est chargé à la fois.
+        cibles = {"sante": (processus.pid, url + "/health", None),
+                  "predire": (processus.pid, url + "/predire", script),
+                  **{nom: (p.pid, u + "/predire", script) for nom, (p, u) in references.items()}}
+        charges = {}
+        for nombre in connexions:
+            for _pid, adresse, lua in cibles.values():
+                _wrk(adresse, 2, nombre, lua)  # échauffement
+            # Tours alternés : une charge passagère des voisins (machine partagée) touche toutes
+            # les cibles ; on compare les médianes.
+            tours: dict[str, list[dict]] = {nom: [] for nom in cibles}
+            for _ in range(TOURS_HTTP):
+                for nom, (pid, adresse, lua) in cibles.items():
+                    tours[nom].append(_charge(pid, adresse, duree, nombre, lua))
+            charges[nombre] = {nom: _medianes(mesures) for nom, mesures in tours.items()}
+        for processus_reference, _url in references.values():
+            _arreter(processus_reference)
         memoire = _memoire(processus.pid)
         lots = _lots_http(url, processus.pid)
         memoire_lots = _memoire(processus.pid)
-        rpc = mesurer_grpc(dossier, url, processus.pid, duree, connexions // 2, lots["durees"].get("json"))
+        rpc = mesurer_grpc(dossier, url, processus.pid, duree, FILS_GRPC, lots["durees"].get("json"))
     finally:
+        for processus_reference, _url in references.values():
+            if processus_reference.poll() is None:
+                _arreter(processus_reference)
         _arreter(processus)
-    return {**{route: _medianes(mesures) for route, mesures in tours.items()}, "lots": lots,
-            "memoire": memoire, "memoire_lots": memoire_lots, "grpc": rpc}
+    return {"charges": charges, "lots": lots, "memoire": memoire, "memoire_lots": memoire_lots, "grpc": rpc}
 
 
 def _medianes(mesures: list[dict]) -> dict:
     """Médiane de chaque grandeur sur les tours ; les erreurs s'additionnent."""
-    return {cle: (sum if cle == "erreurs" else statistics.median)([m[cle] for m in mesures]) for cle in mesures[0]}
+    return {cle: (sum if cle.startswith("erreurs") else statistics.median)([m[cle] for m in mesures])
+            for cle in mesures[0]}
 
 
 # --- tableau --------------------------------------------------------------------------------------
@@ -467,6 +513,35 @@ def _ligne(mesure: str, valeur: str, reference: str, rapport: str, objectif: str
 
 def _milliers(valeur: float) -> str:
     return f"{valeur:,.0f}".replace(",", " ")
+
+
+def _http(m: dict, cpu: str = "CPU/req") -> str:
+    erreurs = m["erreurs"] + m["erreurs_socket"]
+    return (f"{m['par_s']:.0f} req/s ; p50 {m['p50_ms']:.2f} ms ; p99 {m['p99_ms']:.2f} ms ; "
+            f"{m['cpu_us']:.0f} µs {cpu}" + (f" ; {erreurs} erreur(s)" if erreurs else ""))
+
+
+def _lignes_http(nombre: int, charge: dict) -> list[str]:
+    """Trois lignes par nombre de connexions : /predire contre /health, contre la route triviale (objectifs
+    70 % des req/s et p99 ≤ 3×), contre l'ancienne application (objectif 12×)."""
+    p, s, t, a = charge["predire"], charge["sante"], charge["triviale"], charge["ancienne"]
+    sans_erreur = p["erreurs"] + p["erreurs_socket"] == 0
+    titre = f"HTTP /predire, {nombre} connexions (wrk, médianes de {TOURS_HTTP} tours alternés),"
+    rapport = p["par_s"] / t["par_s"]
+    p99 = p["p99_ms"] / t["p99_ms"]
+    return [
+        _ligne(f"{titre} contre /health", _http(p), f"/health, même gunicorn : {_http(s)}",
+               f"{100 * p['par_s'] / s['par_s']:.0f} %", "rapporté", None),
+        _ligne(f"{titre} contre une route Flask triviale (même gunicorn.conf.py)", _http(p),
+               f"POST lu par request.get_json() → petit JSON : {_http(t)}",
+               f"{100 * rapport:.0f} % des req/s ; p99 {p99:.1f}× ; CPU/req {p['cpu_us'] / t['cpu_us']:.1f}×",
+               "≥ 70 % et p99 ≤ 3×",
+               rapport >= OBJECTIFS["http_rapport"] and p99 <= OBJECTIFS["p99_rapport"] and sans_erreur),
+        _ligne(f"{titre} contre l'ancienne application (gunicorn -w 2 sync)", _http(p),
+               f"DataFrame 1 ligne → predict_proba, ligne JSON ajoutée : {_http(a)}",
+               f"{p['par_s'] / a['par_s']:.1f}×", "≥ 12×",
+               p["par_s"] / a["par_s"] >= OBJECTIFS["ancienne_rapport"] and sans_erreur),
+    ]
 
 
 def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) -> str:
@@ -491,15 +566,8 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
         lignes.append(_ligne(f"lot de {n} : explication en français (à part)",
                              f"{_milliers(n / memoire['lot_forme_s'])} élèves/s", "", "", "", None))
     if http:
-        t, p = http["trivial"], http["predire"]
-        rapport = p["par_s"] / t["par_s"]
-        lignes.append(_ligne(f"HTTP /predire (gunicorn de production, wrk, médiane de {TOURS_HTTP} tours)",
-                             f"{p['par_s']:.0f} req/s ; p50 {p['p50_ms']:.2f} ms ; p99 {p['p99_ms']:.2f} ms ; "
-                             f"{p['cpu_us']:.0f} µs CPU/req",
-                             f"/health (tours alternés) : {t['par_s']:.0f} req/s ; "
-                             f"p50 {t['p50_ms']:.2f} ms ; p99 {t['p99_ms']:.2f} ms ; {t['cpu_us']:.0f} µs CPU/req",
-                             f"{100 * rapport:.0f} %", "≥ 70 %", rapport >= OBJECTIFS["http_rapport"]
-                             and p["erreurs"] == 0))
+        for nombre, charge in http["charges"].items():
+            lignes.extend(_lignes_http(nombre, charge))
         lots = http["lots"]
         taille = lots["taille"]
         for nom, secondes in lots["durees"].items():
@@ -545,7 +613,8 @@ def main(arguments: list[str] | None = None) -> int:
     analyseur = argparse.ArgumentParser(prog="python -m outils.banc_essai", description=__doc__.split("\n")[0])
     analyseur.add_argument("--duree", type=int, default=5,
                            help=f"secondes de charge wrk par route et par tour ({TOURS_HTTP} tours ; défaut 5)")
-    analyseur.add_argument("--connexions", type=int, default=16, help="connexions wrk simultanées (défaut 16)")
+    analyseur.add_argument("--connexions", type=int, nargs="+", default=list(CONNEXIONS),
+                           help="connexions wrk simultanées, une mesure par nombre (défaut 8 32)")
     analyseur.add_argument("--repetitions", type=int, default=20_000, help="prédictions chronométrées une à une")
     analyseur.add_argument("--lot", type=int, default=LOT_BANC, help=f"taille du lot en mémoire (défaut {LOT_BANC})")
     analyseur.add_argument("--demarrages", type=int, default=5, help="démarrages à froid mesurés (défaut 5)")
