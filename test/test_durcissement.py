@@ -230,7 +230,10 @@ def test_apres_effacement_aucun_fichier_du_dossier_de_donnees_ne_contient_l_elev
 
     assert fichiers_avec_traces()  # témoin : l'élève est bien sur le disque avant l'effacement
     reponse = requests.post(serveur.url + "/effacement", json={"user_id": eleve}, headers=AUTORISE, timeout=30)
-    assert reponse.status_code == 200 and reponse.json()["supprimees"] == 30
+    # Journal d'abord : les 30 lignes sont au journal ; la base peut encore en attendre une ou deux dans
+    # l'alimentation d'un autre worker (comptées par la base au moment de l'effacement, jamais insérées ensuite).
+    assert reponse.status_code == 200 and reponse.json()["lignes_journal_supprimees"] == 30
+    assert reponse.json()["supprimees"] <= 30
     assert fichiers_avec_traces() == []
     garde = requests.post(serveur.url + "/historique", json={"user_id": autre}, headers=AUTORISE, timeout=30)
     assert garde.json()["pagination"]["total"] == 30
