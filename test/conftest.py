@@ -212,6 +212,16 @@ def lignes(registre) -> list[dict]:
     return [json.loads(ligne) for ligne in registre.chemin.read_text(encoding="utf-8").splitlines()]
 
 
+def ids_en_base(url: str) -> list[str]:
+    """Les request_id conservés dans la base ``url`` (SQLite ou PostgreSQL), relus par une connexion à part."""
+    moteur = create_engine(url)
+    try:
+        with moteur.connect() as connexion:
+            return list(connexion.scalars(text("SELECT request_id FROM predictions")))
+    finally:
+        moteur.dispose()
+
+
 # --- Processus gunicorn ------------------------------------------------------------------------
 
 def workers(maitre: int) -> list[int]:

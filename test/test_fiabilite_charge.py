@@ -19,10 +19,9 @@ from collections import Counter
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from test.charge import charger, corps_varies, requete_lente
-from test.conftest import Serveur, attendre_workers, workers
+from test.conftest import Serveur, attendre_workers, ids_en_base, workers
 
 pytestmark = pytest.mark.fiabilite
 
@@ -63,14 +62,9 @@ def lire_journal(serveur) -> list[dict]:
     return enregistrements
 
 
-def ids_en_base(serveur, url: str | None = None) -> list[str]:
+def ids_en_base_du_serveur(serveur, url: str | None = None) -> list[str]:
     if url:
-        moteur = create_engine(url)
-        try:
-            with moteur.connect() as connexion:
-                return list(connexion.scalars(text("SELECT request_id FROM predictions")))
-        finally:
-            moteur.dispose()
+        return ids_en_base(url)
     with sqlite3.connect(f"file:{serveur.base}?mode=ro", uri=True) as connexion:
         return [ligne[0] for ligne in connexion.execute("SELECT request_id FROM predictions")]
 
@@ -144,13 +138,13 @@ def test_charge_avec_un_worker_tue(demarrer_serveur, url_base, exemple, mesurer)
     assert len(dans_journal) == len(ok) + len(conservees_sans_reponse)
 
     serveur.arreter()
-    avant_relance = set(ids_en_base(serveur, url_base))
+    avant_relance = set(ids_en_base_du_serveur(serveur, url_base))
     # Journal d'abord : ce que le worker tué n'avait pas encore mis en base y entre par la réconciliation du
     # redémarrage, avant que /ready ne réponde ; ensuite chaque ligne du journal est en base, et rien d'autre.
     relance = Serveur(serveur.journal.parent, workers=1, env={"DATABASE_URL": url_base}).attendre()
     assert requests.get(relance.url + "/ready", timeout=30).status_code == 200
     relance.arreter()
-    en_base = ids_en_base(serveur, url_base)
+    en_base = ids_en_base_du_serveur(serveur, url_base)
     assert len(en_base) == len(set(en_base))
     assert ok <= set(en_base), f"{len(ok - set(en_base))} réponses 200 absentes de la base"
     assert set(en_base) == set(dans_journal), "après redémarrage, la base et le journal diffèrent"
@@ -213,7 +207,7 @@ def test_sigterm_sous_charge(demarrer_serveur, exemple, mesurer):
     assert {i for i in ids if i.startswith("arret-")} == ok, "une ligne au journal par réponse 200, et rien d'autre"
     assert len(ids) == len(ok) + 1  # + la requête lente
     # Journal d'abord : à SIGTERM, chaque worker a mis en base ce qu'il avait journalisé, sans redémarrage.
-    en_base = ids_en_base(serveur)
+    en_base = ids_en_base_du_serveur(serveur)
     assert sorted(en_base) == sorted(ids), "SIGTERM : des lignes du journal manquent en base"
 
     mesurer("SIGTERM sous charge : sortie du processus", f"{duree:.2f} s (code {code})")

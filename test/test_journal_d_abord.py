@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
-from test.conftest import EN_CI, port_libre
+from test.conftest import EN_CI, ids_en_base, port_libre
 
 JETON = "jeton-de-test-" + "y" * 40
 AUTORISE = {"Authorization": f"Bearer {JETON}"}
@@ -73,15 +72,6 @@ def postgresql_prive():
         instance.fermer()
 
 
-def ids_en_base(url: str) -> set[str]:
-    moteur = create_engine(url)
-    try:
-        with moteur.connect() as connexion:
-            return set(connexion.scalars(text("SELECT request_id FROM predictions")))
-    finally:
-        moteur.dispose()
-
-
 def test_postgresql_arrete_puis_relance_pendant_le_service(demarrer_serveur, postgresql_prive, exemple, mesurer):
     serveur = demarrer_serveur(workers=2, env={"API_TOKEN": JETON, "DATABASE_URL": postgresql_prive.url}).attendre()
     session = requests.Session()
@@ -113,13 +103,13 @@ def test_postgresql_arrete_puis_relance_pendant_le_service(demarrer_serveur, pos
 
     postgresql_prive.demarrer()
     retour = time.monotonic()
-    while ids_en_base(postgresql_prive.url) != set(servis):
+    while set(ids_en_base(postgresql_prive.url)) != set(servis):
         assert time.monotonic() - retour < 60, "l'arriéré n'a pas été inséré au retour de la base"
         time.sleep(0.2)
     rattrape = time.monotonic() - retour
     assert predire(99) and requests.get(serveur.url + "/ready", timeout=30).status_code == 200
     assert "base des résultats rattrapée" in serveur.journal_serveur()
     serveur.arreter()
-    assert ids_en_base(postgresql_prive.url) == {l["request_id"] for l in serveur.lignes_journal()}
+    assert set(ids_en_base(postgresql_prive.url)) == {l["request_id"] for l in serveur.lignes_journal()}
     mesurer("PostgreSQL arrêté puis relancé", f"{len(panne)} prédictions servies (200) et journalisées pendant la "
                                               f"panne ; arriéré en base {rattrape:.1f} s après le retour ; base = journal")

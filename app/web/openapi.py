@@ -280,23 +280,20 @@ def _exemples_service() -> dict:
     from app.modele.schema import CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS
 
     metrique = {"moyenne": 0.92, "ic95": [0.91, 0.93]}
+    pret = {"pret": True, "verifications": {
+        "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
+        "journal": {"ok": True, "message": "journal inscriptible"},
+        "base": {"ok": True, "message": "base joignable"},
+        "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
+                         "en_attente": 0, "retard_s": 0.0}}}
     return {
         "accueil": {"message": "Bienvenue sur l'API de prédiction de la réussite des élèves : POST /predire avec "
                                "les attributs d'un élève.", "version": VERSION, "model_version": "f24ed0ae8859",
                     "routes": [{"route": "/predire", "methodes": ["POST"], "description": "Prédiction pour un élève"}]},
         "sante": {"statut": "ok"},
-        "pret": {"pret": True, "verifications": {
-            "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
-            "journal": {"ok": True, "message": "journal inscriptible"},
-            "base": {"ok": True, "message": "base joignable"},
-            "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
-                             "en_attente": 0, "retard_s": 0.0}}},
-        "pas_pret": {"pret": False, "verifications": {
-            "modele": {"ok": True, "message": "modèle f24ed0ae8859 vérifié (sha256) et chargé"},
-            "journal": {"ok": False, "message": "journal non inscriptible"},
-            "base": {"ok": True, "message": "base joignable"},
-            "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
-                             "en_attente": 0, "retard_s": 0.0}}},
+        "pret": pret,
+        "pas_pret": {"pret": False, "verifications": {**pret["verifications"],
+                                                      "journal": {"ok": False, "message": "journal non inscriptible"}}},
         "fiche": {"model_version": "f24ed0ae8859", "sha256": "f24ed0ae8859" + "0" * 52,
                   "date_entrainement": "2026-11-23T21:29:50+00:00",
                   "donnees": {"fichier": "student-por.csv", "sha256": "a7594a11" + "0" * 56, "lignes": 649,
