@@ -11,6 +11,9 @@ VERSION = "1.0.0"
 """Version de l'API (document OpenAPI, GET /) ; celle du modèle est dans sa fiche."""
 RACINE = Path(__file__).resolve().parent.parent
 MODES_JOURNAL = ("fichier", "stdout", "les_deux", "aucun")
+KIO, MIO = 1024, 1024 * 1024
+SEGMENT_CLOUD_RUN, BORNE_CLOUD_RUN = 4 * MIO, 64 * MIO
+"""Sur Cloud Run, le journal de l'instance est en mémoire : segments de 4 Mio, au plus 64 Mio non confirmés."""
 SCHEMAS_BASE = ("postgresql+psycopg://", "sqlite:///")
 LONGUEUR_MIN_JETON = 32
 
@@ -40,6 +43,12 @@ class Configuration:
     """Verrou du journal ; par défaut ``<journal>.lock`` à côté de lui."""
     mode_journal: str = "fichier"
     periode_fsync: float | None = 0.1
+    segment_journal: int = 16 * MIO
+    """JOURNAL_SEGMENT : taille à laquelle le journal actif est scellé en segment (app.stockage.segments)."""
+    borne_journal: int = 0
+    """JOURNAL_BORNE : 0, pas de borne (les segments restent sur le disque) ; sinon les segments confirmés
+    en base quittent le disque et le journal refuse d'écrire (503) au-delà. Défaut sur Cloud Run (K_SERVICE) :
+    64 Mio, avec des segments de 4 Mio (le disque y est la mémoire de l'instance)."""
     retention_jours: int = 0
     """RETENTION_JOURS : prédictions purgées du journal et de la base après ce nombre de jours ; 0 = jamais."""
     """JOURNAL_FSYNC : ``toujours`` (0 : fsync avant chaque réponse), ``100ms`` par défaut (période en
@@ -121,6 +130,7 @@ class Configuration:
                 raise ErreurConfiguration(f"{nom}={brut!r} : 1 ou 0 attendu")
             return brut in ("1", "true", "oui")
 
+        sur_cloud_run = bool(env.get("K_SERVICE", "").strip())
         mode = env.get("JOURNAL_MODE", "").strip() or defaut.mode_journal
         if mode not in MODES_JOURNAL:
             raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
@@ -139,6 +149,10 @@ class Configuration:
             chemin_verrou_journal=chemin("JOURNAL_VERROU_CHEMIN", None),
             mode_journal=mode,
             periode_fsync=_fsync(env.get("JOURNAL_FSYNC", "")),
+            segment_journal=_taille("JOURNAL_SEGMENT", env.get("JOURNAL_SEGMENT", ""),
+                                    SEGMENT_CLOUD_RUN if sur_cloud_run else defaut.segment_journal, minimum=4 * KIO),
+            borne_journal=_taille("JOURNAL_BORNE", env.get("JOURNAL_BORNE", ""),
+                                  BORNE_CLOUD_RUN if sur_cloud_run else defaut.borne_journal, minimum=0),
             retention_jours=entier("RETENTION_JOURS", defaut.retention_jours, 0, 36_500),
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
@@ -156,6 +170,10 @@ class Configuration:
             projet_gcp=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
         )
         config.verifier_magasin_partage()
+        if config.borne_journal and config.borne_journal < 2 * config.segment_journal:
+            raise ErreurConfiguration(
+                f"JOURNAL_BORNE ({config.borne_journal // KIO} Kio) doit valoir au moins deux fois JOURNAL_SEGMENT "
+                f"({config.segment_journal // KIO} Kio) : le journal actif et un segment en attente de la base")
         return config
 
     def verifier_magasin_partage(self) -> None:
@@ -177,6 +195,24 @@ def _url_base(brut: str) -> str:
             "DATABASE_URL (valeur masquée) : postgresql+psycopg://utilisateur:mot_de_passe@hôte:5432/base "
             "ou sqlite:///chemin attendu")
     return brut
+
+
+def _taille(nom: str, brut: str, valeur_defaut: int, minimum: int) -> int:
+    """Une taille en octets : ``16Mio``, ``512Kio``, ``1Gio`` (ou K, M, G ; sans unité : Mio) ; 0 permis
+    si ``minimum`` vaut 0 (pas de borne)."""
+    brut = brut.strip()
+    if not brut:
+        return valeur_defaut
+    nombre, unite = brut.rstrip("KMGiokmgB "), brut[len(brut.rstrip("KMGiokmgB ")):].strip().lower()
+    unites = {"": MIO, "k": KIO, "kio": KIO, "m": MIO, "mio": MIO, "g": 1024 * MIO, "gio": 1024 * MIO}
+    if not (nombre.isascii() and nombre.isdigit()) or unite not in unites:
+        raise ErreurConfiguration(f"{nom}={brut!r} : une taille comme 16Mio, 512Kio ou 1Gio attendue")
+    taille = int(nombre) * unites[unite]
+    if taille and taille < minimum or taille > 1024 * 1024 * MIO:
+        raise ErreurConfiguration(f"{nom}={brut!r} : de {minimum // KIO} Kio à 1 Tio attendu")
+    if not taille and not minimum == 0:
+        raise ErreurConfiguration(f"{nom}={brut!r} : une taille non nulle attendue")
+    return taille
 
 
 def _fsync(brut: str) -> float | None:

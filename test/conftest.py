@@ -116,9 +116,7 @@ class Serveur:
         return time.monotonic() - debut
 
     def lignes_journal(self) -> list[dict]:
-        if not self.journal.exists():
-            return []
-        return [json.loads(ligne) for ligne in self.journal.read_text(encoding="utf-8").splitlines()]
+        return [json.loads(ligne) for ligne in contenu_journal(self.journal).splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -205,11 +203,16 @@ def enregistrement(user_id, entrees, numero=0, request_id=None) -> dict:
         probabilite_reussite=0.75, seuil=0.4, model_version="essai", canal="http")
 
 
+def contenu_journal(chemin) -> str:
+    """Le texte du journal entier (segments scellés puis journal actif), du plus ancien au plus récent."""
+    from app.stockage.journal import JournalRequetes
+
+    return "".join(f.read_text(encoding="utf-8") for f in JournalRequetes(chemin).fichiers() if f.exists())
+
+
 def lignes(registre) -> list[dict]:
-    """Les lignes du journal d'un ``JournalRequetes``, relues."""
-    if not registre.chemin.exists():
-        return []
-    return [json.loads(ligne) for ligne in registre.chemin.read_text(encoding="utf-8").splitlines()]
+    """Les lignes du journal d'un ``JournalRequetes`` (segments compris), relues."""
+    return [json.loads(ligne) for ligne in contenu_journal(registre.chemin).splitlines()]
 
 
 def ids_en_base(url: str) -> list[str]:

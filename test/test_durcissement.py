@@ -231,14 +231,14 @@ def test_apres_effacement_aucun_fichier_du_dossier_de_donnees_ne_contient_l_elev
     assert fichiers_avec_traces()  # témoin : l'élève est bien sur le disque avant l'effacement
     reponse = requests.post(serveur.url + "/effacement", json={"user_id": eleve}, headers=AUTORISE, timeout=30)
     # Journal d'abord : les 30 lignes sont au journal ; la base peut encore en attendre une ou deux dans
-    # l'alimentation d'un autre worker (comptées par la base au moment de l'effacement, jamais insérées ensuite).
+    # l'alimentation d'un autre worker : le compte est l'union des request_id retirés (base, journal, attente).
     assert reponse.status_code == 200 and reponse.json()["lignes_journal_supprimees"] == 30
-    assert reponse.json()["supprimees"] <= 30
+    assert reponse.json()["supprimees"] == 30
     assert fichiers_avec_traces() == []
     garde = requests.post(serveur.url + "/historique", json={"user_id": autre}, headers=AUTORISE, timeout=30)
     assert garde.json()["pagination"]["total"] == 30
     mesurer("effacement SQLite : fichiers du dossier de données contenant encore l'élève",
-            f"0 sur {len(list(donnees.iterdir()))} (avant : le fichier -wal gardait ses lignes)")
+            f"0 sur {len([p for p in donnees.rglob('*') if p.is_file()])} (avant : le fichier -wal gardait ses lignes)")
 
 
 def test_fichiers_de_donnees_personnelles_crees_en_0600(demarrer_serveur, tmp_path, exemple, mesurer):
@@ -247,15 +247,20 @@ def test_fichiers_de_donnees_personnelles_crees_en_0600(demarrer_serveur, tmp_pa
         serveur = demarrer_serveur(env={"API_TOKEN": JETON}).attendre()
     finally:
         os.umask(ancien)
-    assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": "e1"}, timeout=30).status_code == 200
+    for user_id in ("e1", "e2"):
+        assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": user_id},
+                             timeout=30).status_code == 200
     assert requests.post(serveur.url + "/effacement", json={"user_id": "e1"}, headers=AUTORISE,
                          timeout=30).status_code == 200
     assert requests.post(serveur.url + "/predire", json=exemple, timeout=30).status_code == 200
     dossier = serveur.journal.parent
-    droits = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in dossier.iterdir()
-              if p.name.startswith(("requetes", "resultats"))}
+    droits = {str(p.relative_to(dossier)): oct(stat.S_IMODE(p.stat().st_mode)) for p in dossier.rglob("*")
+              if p.name.startswith(("requetes", "resultats")) or p.parent.name == "requetes.jsonl.segments"}
     assert {"requetes.jsonl", "requetes.jsonl.lock", "resultats.sqlite3", "resultats.sqlite3-wal",
-            "resultats.sqlite3-shm"} <= set(droits)
+            "resultats.sqlite3-shm", "requetes.jsonl.segments/index.sqlite3"} <= set(droits)
+    assert len([n for n in droits if n.endswith(".jsonl")]) == 2  # le journal actif et un segment (scellé par l'effacement)
+    # Le dossier des segments (0700), et chaque fichier : journal, segments, index, verrous (0600).
+    assert droits.pop("requetes.jsonl.segments") == "0o700"
     assert set(droits.values()) == {"0o600"}, droits
     mesurer("droits des fichiers de données (umask 022)", f"{sorted(set(droits.values()))} (avant : 0o644)")
 

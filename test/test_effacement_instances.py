@@ -9,16 +9,15 @@ import time
 
 import requests
 
-from app.stockage.magasin import empreinte_utilisateur
+from app.stockage.enregistrement import empreinte_utilisateur
+from test.conftest import contenu_journal
 
 JETON = "jeton-instances-" + "z" * 40
 ENTETE = {"Authorization": f"Bearer {JETON}"}
 
 
 def _user_ids(chemin) -> list[str]:
-    if not chemin.exists():
-        return []
-    return [json.loads(ligne).get("user_id") for ligne in chemin.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(ligne).get("user_id") for ligne in contenu_journal(chemin).splitlines()]
 
 
 def test_effacement_sur_une_instance_retire_les_lignes_des_autres(demarrer_serveur, base_postgresql, exemple,

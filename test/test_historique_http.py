@@ -137,39 +137,44 @@ def test_histoire_complete_deux_utilisateurs_effacement_concurrent(demarrer_serv
         assert {p["request_id"] for p in tout["predictions"]} == set(ids)
         assert [p["request_id"] for p in tout["predictions"][:5]] == [p["request_id"] for p in page["predictions"]]
 
-    ids_b_pendant, effacement, demarre = [], {}, threading.Event()
+    ids_b_pendant, effacement, demarre, fini = [], {}, threading.Event(), threading.Event()
 
     def predire_b_en_continu(debut):
         with requests.Session() as session:
-            for i in range(debut, debut + 40):
+            i = debut
+            while not fini.is_set() or i < debut + 20:  # B continue pendant l'effacement, et après lui
                 ids_b_pendant.append(une(b, i, session))
                 demarre.set()
+                i += 1
 
-    fils = [threading.Thread(target=predire_b_en_continu, args=(k * 100,)) for k in range(3)]
+    fils = [threading.Thread(target=predire_b_en_continu, args=(k * 1000,)) for k in range(3)]
     for fil in fils:
         fil.start()
     demarre.wait(30)
+    avant = len(ids_b_pendant)
     reponse = requests.delete(f"{url}/predictions/user/{a}", headers=AUTORISE, timeout=60)
-    effacement.update(reponse.json(), statut=reponse.status_code, pendant=len(ids_b_pendant))
+    effacement.update(reponse.json(), statut=reponse.status_code, avant=avant, pendant=len(ids_b_pendant) - avant)
+    fini.set()
     for fil in fils:
         fil.join()
 
     assert effacement["statut"] == 200
     assert (effacement["supprimees"], effacement["lignes_journal_supprimees"]) == (12, 12)
-    assert 0 < effacement["pendant"] < 120  # l'effacement a bien eu lieu pendant les prédictions de B
+    assert effacement["avant"] > 0  # l'effacement a bien eu lieu pendant les prédictions de B
     historique_a = requests.get(f"{url}/predictions/user/{a}", headers=AUTORISE, timeout=30).json()
     assert historique_a["pagination"]["total"] == 0
     assert requests.get(f"{url}/predictions/{ids_a[0]}", headers=AUTORISE, timeout=30).status_code == 404
     tous_b = set(ids_b) | set(ids_b_pendant)
-    assert len(tous_b) == 12 + 120
-    historique_b = requests.get(f"{url}/predictions/user/{b}?limite=100", headers=AUTORISE, timeout=30).json()
-    suite = requests.get(f"{url}/predictions/user/{b}?limite=100&decalage=100", headers=AUTORISE, timeout=30).json()
-    assert historique_b["pagination"]["total"] == len(tous_b)
-    assert {p["request_id"] for p in historique_b["predictions"] + suite["predictions"]} == tous_b
+    assert len(tous_b) == 12 + len(ids_b_pendant)
+    pages = [requests.get(f"{url}/predictions/user/{b}?limite=100&decalage={d}", headers=AUTORISE, timeout=30).json()
+             for d in range(0, len(tous_b) + 100, 100)]
+    assert {page["pagination"]["total"] for page in pages} == {len(tous_b)}
+    assert {p["request_id"] for page in pages for p in page["predictions"]} == tous_b
     lignes = serveur.lignes_journal()
     assert not [l for l in lignes if l["user_id"] == a or l["request_id"] in set(ids_a)]
     assert sorted(l["request_id"] for l in lignes if l["user_id"] == b) == sorted(tous_b)
     assert sum(l["user_id"] == "ancien" for l in lignes) == 20000
     print(f"\nhistoire ({url_base.split(':')[0]}) : "
           f"A effacé ({effacement['supprimees']} lignes en base, {effacement['lignes_journal_supprimees']} au journal) "
-          f"après {effacement['pendant']} prédictions de B sur 120 ; B : {len(tous_b)} en base et au journal")
+          f"; {effacement['pendant']} prédictions de B servies pendant l'effacement ; B : {len(tous_b)} en base et "
+          "au journal")

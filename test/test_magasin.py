@@ -10,7 +10,7 @@ from app.config import Configuration, ErreurConfiguration
 from app.stockage.conservation import conserver, effacer_utilisateur
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
-from test.conftest import enregistrement, lignes, port_libre
+from test.conftest import contenu_journal, enregistrement, lignes, port_libre
 
 
 def test_schema_idempotent_et_lecture(url_base, magasin, registre, exemple):
@@ -59,15 +59,15 @@ def test_effacement_base_et_journal(magasin, registre, exemple):
     effacer = [enregistrement("eleve-a", exemple, i) for i in range(4)]
     for e in garder[:2] + effacer + garder[2:]:
         conserver(magasin, registre, [e])
-    with open(registre.chemin, "ab") as fichier:  # lignes anciennes ou abîmées : gardées telles quelles
-        fichier.write(b'{"request_id":"sans-user"}\npas du json "user_id":"eleve-a"\n')
+    with open(registre.chemin, "ab") as fichier:  # une ligne sans user_id est gardée ; une ligne abîmée qui
+        fichier.write(b'{"request_id":"sans-user"}\npas du json "user_id":"eleve-a"\n')  # porte l'élève, non
     resultat = effacer_utilisateur(magasin, registre, "eleve-a")
-    assert (resultat.predictions, resultat.lignes_journal) == (4, 4)
+    assert (resultat.predictions, resultat.lignes_journal) == (4, 5)
     assert magasin.historique("eleve-a", 100, 0) == ([], 0)
     assert magasin.historique("eleve-b", 100, 0)[1] == 5
-    texte = registre.chemin.read_text(encoding="utf-8").splitlines()
-    assert texte[-2:] == ['{"request_id":"sans-user"}', 'pas du json "user_id":"eleve-a"']
-    assert [json.loads(l)["request_id"] for l in texte[:-2]] == [e["request_id"] for e in garder]
+    texte = contenu_journal(registre.chemin).splitlines()
+    assert texte[-1:] == ['{"request_id":"sans-user"}']
+    assert [json.loads(l)["request_id"] for l in texte[:-1]] == [e["request_id"] for e in garder]
     assert effacer_utilisateur(magasin, registre, "eleve-a").predictions == 0  # idempotent
 
 

@@ -41,7 +41,8 @@ def construire_noyau(config: Configuration) -> Noyau:
     magasin = MagasinResultats(config.url_base, connexions=config.fils)
     magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
     registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal,
-                               config.periode_fsync)
+                               config.periode_fsync, segment_octets=config.segment_journal,
+                               borne_octets=config.borne_journal)
     suivi = SuiviEffacements(magasin, registre)
     conservation = Conservation(magasin, registre, config.retention_jours)
     try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence

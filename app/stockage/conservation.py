@@ -9,13 +9,18 @@
   croissant (0,1 s à 5 s), ``/ready`` et les journaux disent que la base est en retard, et le retard
   se résorbe quand elle revient. À l'arrêt (SIGTERM), il vide ce qui reste avant la sortie.
 - ``reconcilier`` : au démarrage, chaque ligne du journal dont le request_id manque en base y est
-  insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt).
-- ``Conservation.effacer`` : sous le verrou du journal, suppression en base et inscription au registre
-  des effacements (avec son instant), réécriture du journal, commit, puis retrait de ce qui attendait la
-  base. Toute insertion lit le registre (``Transaction.inserer_nouveaux``) : une prédiction antérieure à
+  insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt) ; à l'arrêt (SIGTERM, maître
+  gunicorn), seulement le journal actif et les segments pas encore confirmés : un temps borné par la
+  taille d'un segment, pas par celle du journal. Le fil d'alimentation confirme chaque segment scellé
+  (réconcilié puis noté, ou retiré du disque avec ``JOURNAL_BORNE_MIO``).
+- ``Conservation.effacer`` : l'instant de l'effacement est pris sous le verrou du journal (chaque ligne
+  déjà écrite lui est antérieure, chaque ligne à venir postérieure) ; puis, sans ce verrou, dans une
+  transaction : suppression en base, inscription au registre des effacements et retrait des lignes du
+  journal (``JournalRequetes.effacer`` : les seuls segments qui les contiennent) ; enfin retrait de ce
+  qui attendait la base.
+  Toute insertion lit le registre (``Transaction.inserer_nouveaux``) : une prédiction antérieure à
   l'effacement de son utilisateur ne revient jamais en base, ni par le fil d'alimentation d'un autre
-  processus, ni par une réconciliation. L'horodatage d'un enregistrement est posé sous le verrou du
-  journal, à l'écriture de sa ligne : une ligne écrite après un effacement est postérieure à lui.
+  processus, ni par une réconciliation.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from app.json_rapide import en_octets
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, horodatage_utc
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur, horodatage_utc
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 
@@ -49,8 +54,12 @@ PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
 """Délais entre deux essais quand la base refuse (doublé à chaque échec)."""
 PERIODE_RETENTION_S = 3600.0
 """Rétention (``RETENTION_JOURS``) : purge une minute après le démarrage du processus, puis toutes les heures."""
+DELAI_RECONCILIATION_SORTIE_S = 1.5
+"""À SIGTERM, après les workers (``graceful_timeout`` = 8 s) : 8 + 1,5 s sous les 10 s de Cloud Run."""
 DELAI_VIDAGE_S = 5.0
 """Attente au plus d'une lecture d'historique qui vide d'abord ce que ce processus n'a pas encore stocké."""
+PERIODE_CONFIRMATION_S = 1.0
+"""Le fil d'alimentation cherche au plus à cette période les segments scellés à confirmer en base."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class Reconciliation:
     inserees: int
     illisibles: int
     duree_s: float
+    complete: bool = True
 
 
 def _motif(cle: str, valeur: str) -> bytes:
@@ -92,6 +102,7 @@ class Conservation:
         self.retention_jours = retention_jours
         """0 : rien n'est purgé ; sinon les lignes du journal et de la base plus vieilles que ce nombre de jours."""
         self._prochaine_retention = time.monotonic() + 60
+        self._prochaine_confirmation = 0.0
         # Écriture groupée du journal : la première requête qui trouve la voie libre écrit pour toutes celles
         # arrivées pendant l'écriture précédente (meneuse) ; aucune attente quand il n'y a personne.
         self._condition = threading.Condition(threading.Lock())
@@ -232,6 +243,14 @@ class Conservation:
             if self.reconciliation_due and not self._essayer_reconciliation():
                 pause = self._echec(pause)
                 continue
+            if time.monotonic() >= self._prochaine_confirmation:
+                self._prochaine_confirmation = time.monotonic() + PERIODE_CONFIRMATION_S
+                try:
+                    self.confirmer_segments()
+                except (ErreurMagasin, ErreurJournal) as erreur:
+                    self.derniere_erreur = str(erreur)
+                    pause = self._echec(pause)
+                    continue
             if not lot:
                 continue
             try:
@@ -413,14 +432,24 @@ class Conservation:
                          self.retention_jours, lignes, supprimees)
         return lignes, supprimees
 
-    def reconcilier(self) -> Reconciliation:
+    def reconcilier(self, complete: bool = True, actif: bool = True, echeance: float | None = None
+                    ) -> Reconciliation:
         """Insère en base chaque ligne du journal dont le request_id y manque (idempotent ; les prédictions
-        d'un utilisateur effacé depuis sont sautées). Au démarrage, avant de servir."""
+        d'un utilisateur effacé depuis sont sautées), puis confirme les segments scellés lus en entier.
+        ``complete`` : tout le journal (démarrage) ; sinon les segments pas encore confirmés et, avec
+        ``actif``, le journal actif. ``echeance`` (``time.monotonic()``) : arrêt entre deux paquets passé
+        cet instant (``Reconciliation.complete`` faux ; le prochain démarrage reprendra le reste)."""
         debut = time.monotonic()
         lues = inserees = illisibles = 0
         limite = self.limite_retention()
         limite_iso = limite.isoformat(timespec="microseconds") if limite else ""
-        for morceau in self.registre.parcourir():
+        exclure = set() if complete else self.registre.segments_confirmes()
+        lus: list = []
+        interrompue = False
+        for _, morceau in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus):
+            if echeance is not None and time.monotonic() >= echeance:
+                interrompue = True
+                break
             lues += len(morceau)
             presents = self.magasin.existants([request_id for request_id, _ in morceau])
             manquants = []
@@ -434,28 +463,64 @@ class Conservation:
                     manquants.append(enregistrement)
             if manquants:
                 inserees += self.magasin.inserer_nouveaux(manquants)
-        self.reconciliation_due = False
-        return Reconciliation(lignes=lues, inserees=inserees, illisibles=illisibles, duree_s=time.monotonic() - debut)
+        self.registre.confirmer(lus)
+        if complete and not interrompue:
+            self.reconciliation_due = False
+        return Reconciliation(lignes=lues, inserees=inserees, illisibles=illisibles,
+                              duree_s=time.monotonic() - debut, complete=not interrompue)
+
+    def confirmer_segments(self) -> Reconciliation | None:
+        """Fil d'alimentation : réconcilie les segments scellés pas encore confirmés (un processus à la fois),
+        puis les note confirmés, ou les retire du disque avec une borne (Cloud Run)."""
+        if not self.registre.vers_fichier or not self.registre.segments.dossier.exists():
+            return None
+        with self.registre.segments.verrou(bloquant=False, nom=".confirmation") as obtenu:
+            if not obtenu:
+                return None
+            return self.reconcilier(complete=False, actif=False)
+
+    def reconcilier_a_l_arret(self, delai: float = DELAI_RECONCILIATION_SORTIE_S) -> Reconciliation | None:
+        """À l'arrêt de l'instance (maître gunicorn, après ses workers) : le journal actif et les segments pas
+        encore confirmés, en ``delai`` secondes au plus (SIGTERM de Cloud Run : 10 s avant SIGKILL)."""
+        if not self.registre.vers_fichier:
+            return None
+        try:
+            bilan = self.reconcilier(complete=False, echeance=time.monotonic() + delai)
+        except (ErreurMagasin, ErreurJournal) as erreur:
+            journal.warning("arrêt : réconciliation du journal impossible (%s) ; le prochain démarrage la fera",
+                            type(erreur).__name__)
+            return None
+        finally:
+            self.magasin.moteur.dispose()
+        journal.info("arrêt : réconciliation du journal actif et des segments non confirmés%s : %d ligne(s) lues, "
+                     "%d insérée(s) en base, en %.2f s", "" if bilan.complete else " (interrompue, délai atteint)",
+                     bilan.lignes, bilan.inserees, bilan.duree_s)
+        return bilan
 
     def effacer(self, user_id: str) -> Effacement:
-        """Efface toutes les prédictions d'un utilisateur : base, journal, et ce qui attendait entre les deux."""
-        self.vider()  # ce que ce processus a servi est d'abord en base : le compte rendu le compte
+        """Efface toutes les prédictions d'un utilisateur servies jusqu'ici : base, journal, et ce qui
+        attendait entre les deux. Les écrivains du journal n'attendent que la prise de l'instant et, si le
+        journal actif contient l'utilisateur, son scellement (un renommage) : jamais la réécriture."""
+        self.vider()  # ce que ce processus a servi est d'abord en base
         verrou = self.registre.verrou() if self.registre.vers_fichier else contextlib.nullcontext()
-        try:
-            with verrou, self.magasin.transaction() as transaction:
-                instant = dt.datetime.now(dt.timezone.utc)  # sous le verrou : après chaque ligne déjà écrite
-                supprimees = transaction.supprimer_utilisateur(user_id, instant)
-                lignes = self.registre.retirer(lambda e: e.get("user_id") == user_id, _motif("user_id", user_id))
-                transaction.valider()
-                with self._file:
-                    for request_id in [r for r, (e, _) in self._a_stocker.items() if e.get("user_id") == user_id]:
-                        del self._a_stocker[request_id]
-        except OSError as erreur:
-            if isinstance(erreur, ErreurJournal):
-                raise
-            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+        with verrou:
+            instant = dt.datetime.now(dt.timezone.utc)  # après chaque ligne déjà écrite, avant chaque ligne à venir
+        instant_iso = instant.isoformat(timespec="microseconds")
+        # Base et journal, ou rien en base : le journal est réécrit dans la transaction (sous le verrou des
+        # effacements, qui ne retient que les insertions en base, jamais une prédiction), validée ensuite.
+        with self.magasin.transaction() as transaction:
+            en_base = transaction.supprimer_utilisateur(user_id, instant)
+            au_journal = self.registre.effacer({empreinte_utilisateur(user_id): instant_iso},
+                                               _motif("user_id", user_id))
+            transaction.valider()
+        with self._file:
+            en_attente = {r for r, (e, _) in self._a_stocker.items()
+                          if e.get("user_id") == user_id and e["horodatage"] <= instant_iso}
+            for request_id in en_attente:
+                del self._a_stocker[request_id]
         self.magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
-        return Effacement(predictions=supprimees, lignes_journal=lignes if self.registre.vers_fichier else None)
+        return Effacement(predictions=len((en_base | en_attente | set(au_journal)) - {""}),
+                          lignes_journal=len(au_journal) if self.registre.vers_fichier else None)
 
 
 ConservationGroupee = Conservation

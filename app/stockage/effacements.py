@@ -16,22 +16,13 @@ import logging
 import threading
 
 from app.stockage.journal import ErreurJournal, JournalRequetes
-from app.stockage.magasin import ErreurMagasin, MagasinResultats, empreinte_utilisateur
+from app.stockage.magasin import ErreurMagasin, MagasinResultats
 
 journal = logging.getLogger("prediction_etudiante")
 
 PERIODE_S = 5.0
 MOTIF_USER_ID = b'"user_id":"'
 """Toute ligne du journal qui porte un user_id contient cet extrait : les autres ne sont pas décodées."""
-
-
-def _anterieure(enregistrement: dict, empreintes: dict[str, str]) -> bool:
-    """La ligne est-elle d'un utilisateur effacé, et pas postérieure à son effacement ?"""
-    user_id = enregistrement.get("user_id")
-    if not isinstance(user_id, str):
-        return False
-    instant = empreintes.get(empreinte_utilisateur(user_id))
-    return instant is not None and str(enregistrement.get("horodatage", "")) <= instant
 
 
 class SuiviEffacements:
@@ -56,8 +47,10 @@ class SuiviEffacements:
             retirees = 0
             if empreintes:
                 # Les lignes antérieures à l'effacement seulement : une prédiction servie après lui (même
-                # utilisateur) n'est pas effacée (app.stockage.conservation : horodatage posé sous le verrou).
-                retirees = self.registre.retirer(lambda e: _anterieure(e, empreintes), MOTIF_USER_ID)
+                # utilisateur) n'est pas effacée (app.stockage.conservation : instant pris sous le verrou).
+                # Le journal actif est lu (sans retenir les écrivains) ; des segments scellés, seuls ceux que
+                # l'index désigne.
+                retirees = len(self.registre.effacer(empreintes, MOTIF_USER_ID))
                 if retirees:
                     journal.info("effacements d'autres instances appliqués : %d ligne(s) retirée(s) du journal", retirees)
             self.dernier = dernier

@@ -8,6 +8,7 @@ valeurs permises) en dérivent tous. Ajouter un champ ici l'ajoute partout.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
@@ -78,3 +79,9 @@ def nouvel_enregistrement(**valeurs) -> dict:
         raise TypeError(f"champs inattendus : {sorted(set(valeurs) - set(COLONNES_ENREGISTREMENT))} ; "
                         f"champs manquants : {sorted(set(COLONNES_ENREGISTREMENT) - set(valeurs))}")
     return {cle: valeurs[cle] for cle in COLONNES_ENREGISTREMENT}
+
+
+def empreinte_utilisateur(user_id: str) -> str:
+    """Ce que le registre des effacements et l'index des segments du journal gardent d'un user_id : son
+    sha256 (salé du nom du produit), pour retrouver ses lignes sans garder l'identifiant."""
+    return hashlib.sha256(b"prediction-etudiante/effacement\0" + user_id.encode("utf-8")).hexdigest()

@@ -2,9 +2,15 @@
 
 Sûr avec plusieurs processus gunicorn et plusieurs fils : chaque ligne complète est écrite
 en un seul ``write`` sur un fichier ouvert en ajout, sous un verrou inter-processus
-(``flock`` sur un fichier ``.lock`` voisin, stable même quand le journal est réécrit).
-Le fichier est rouvert à chaque écriture : après une réécriture (droit à l'effacement),
-les écritures vont au nouveau fichier, jamais à l'ancien.
+(``flock`` sur un fichier ``.lock`` voisin, stable même quand le journal est scellé).
+Le fichier est rouvert à chaque écriture : après un scellement, les écritures vont au nouveau
+fichier, jamais à l'ancien.
+
+Le journal est en segments (``app.stockage.segments``) : le fichier actif, scellé dans
+``<journal>.segments/`` dès qu'il dépasse ``JOURNAL_SEGMENT_MIO``. Un effacement ne retient les
+écrivains que le temps d'un renommage ; il réécrit ensuite, sans eux, les seuls segments que
+l'index désigne. Avec une borne (``JOURNAL_BORNE_MIO``, Cloud Run), les segments confirmés en
+base quittent le disque et le journal refuse d'écrire (503) plutôt que de dépasser la borne.
 """
 
 from __future__ import annotations
@@ -14,19 +20,27 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from app.json_rapide import en_octets
+from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
+                                   rendre_durable, sceller, synchroniser_dossier, valeur)
 
 BLOC_LECTURE = 1 << 16
 DROITS = 0o600
-"""Journal, verrou et fichier temporaire de réécriture : données personnelles, lisibles du seul service
-(un fichier existant garde ses droits, sauf après un effacement : la réécriture ne les élargit jamais)."""
+"""Journal, verrou, segments et fichiers temporaires : données personnelles, lisibles du seul service
+(un fichier existant garde ses droits ; une réécriture ne les élargit jamais)."""
+MIO = 1 << 20
+SEGMENT_OCTETS_DEFAUT = 16 * MIO
+"""Taille à laquelle le journal actif est scellé : ce qu'un effacement lit au plus sans index."""
+MARGE_BORNE = 4096
+"""``/ready`` dit le journal plein quand il ne reste pas de quoi écrire quelques prédictions (~740 octets chacune)."""
+PERIODE_CONTROLE_BORNE_S = 0.25
+"""Avec une borne, la taille des segments est relue au plus à cette période (par processus)."""
 
 
 FSYNC_TOUJOURS = 0.0
@@ -47,17 +61,24 @@ def ligne_json(enregistrement: dict) -> bytes:
 
 class JournalRequetes:
     def __init__(self, chemin: str | Path, mode: str = "fichier", chemin_verrou: str | Path | None = None,
-                 periode_fsync: float | None = PERIODE_FSYNC_DEFAUT):
+                 periode_fsync: float | None = PERIODE_FSYNC_DEFAUT, segment_octets: int = SEGMENT_OCTETS_DEFAUT,
+                 borne_octets: int = 0):
         self.chemin = Path(chemin)
         self.mode = mode
         self.periode_fsync = periode_fsync
         """0 : fsync à chaque écriture, avant la réponse ; None : jamais ; sinon au plus cette période (s)."""
         self._a_synchroniser = False
         self._dernier_fsync = time.monotonic()
-        # Le verrou (et le temporaire de réécriture) à côté du journal, sauf si un autre dossier est donné :
-        # l'image met un journal monté seul (-v fichier:/app/requetes_enrg.jsonl) avec un verrou dans
-        # /app/donnees, /app n'étant pas inscriptible par le service.
+        # Le verrou (et les segments) à côté du journal, sauf si un autre dossier est donné : un journal
+        # monté seul (-v fichier:/app/…/requetes_enrg.jsonl) garde son verrou et ses segments ailleurs.
         self.chemin_verrou = Path(chemin_verrou) if chemin_verrou else self.chemin.with_name(self.chemin.name + ".lock")
+        self.segments = DossierSegments(self.chemin_verrou.with_name(self.chemin.name + ".segments"))
+        self.segment_octets = segment_octets
+        self.borne_octets = borne_octets
+        """0 : pas de borne (les segments restent) ; sinon les segments confirmés en base sont retirés et
+        le journal refuse d'écrire au-delà (Cloud Run : le disque y est de la mémoire)."""
+        self._taille_estimee = 0
+        self._prochain_controle = 0.0
         self._fil = threading.local()
 
     @property
@@ -70,10 +91,10 @@ class JournalRequetes:
 
     @contextlib.contextmanager
     def verrou(self) -> Iterator[None]:
-        """Verrou exclusif partagé par les écrivains et la purge du journal.
+        """Verrou exclusif des écrivains du journal actif.
 
         Réentrant dans un même fil : la conservation (``app.stockage.conservation``) peut le prendre
-        autour de toute la transaction, puis ``ecrire`` ou ``retirer`` le reprendre sans se
+        autour de toute l'écriture (horodatage compris), puis ``ecrire`` le reprendre sans se
         bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil).
         """
         if getattr(self._fil, "profondeur", 0):
@@ -97,32 +118,71 @@ class JournalRequetes:
         finally:
             os.close(descripteur)  # libère le verrou
 
+    # --- écriture -----------------------------------------------------------------------------------
+
     def ecrire(self, enregistrements: list[dict]) -> None:
         """Ajoute les lignes en une écriture ; lève ``ErreurJournal`` si c'est impossible."""
         if not enregistrements or self.mode == "aucun":
             return
         octets = b"".join(ligne_json(e) for e in enregistrements)
         if self.vers_fichier:
+            scelle = None
             try:
                 with self.verrou():
+                    if self.borne_octets:
+                        self._controler_borne(len(octets))
                     descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                     try:
                         ecrits = os.write(descripteur, octets)
+                        taille = os.fstat(descripteur).st_size
                         if ecrits != len(octets):
                             # Écriture partielle (disque plein) : on retire le morceau écrit.
-                            os.ftruncate(descripteur, os.fstat(descripteur).st_size - ecrits)
-                            raise OSError(28, "écriture partielle du journal")
+                            os.ftruncate(descripteur, taille - ecrits)
+                            raise OSError(errno.ENOSPC, "écriture partielle du journal")
                         if self.periode_fsync == FSYNC_TOUJOURS:
                             os.fsync(descripteur)
                         else:
                             self._a_synchroniser = self.periode_fsync is not FSYNC_JAMAIS
                     finally:
                         os.close(descripteur)
+                    if taille >= self.segment_octets:
+                        scelle = self._sceller()
+                if scelle is not None:
+                    rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
             except OSError as erreur:
+                if isinstance(erreur, ErreurJournal):
+                    raise
                 raise ErreurJournal(erreur.errno, f"journal des requêtes non inscriptible ({erreur.strerror})") from erreur
         if self.vers_stdout:
             sys.stdout.flush()
             os.write(sys.stdout.fileno(), octets)
+
+    def _sceller(self) -> Path | None:
+        """Sous le verrou des écrivains : le journal actif devient un segment scellé (un renommage)."""
+        cible = self.segments.nouveau()
+        return cible if sceller(self.chemin, cible) else None
+
+    def _controler_borne(self, a_ecrire: int) -> None:
+        """Taille relue au plus tous les 0,25 s, ou dès que l'estimée (la dernière lue plus ce que ce
+        processus a écrit depuis) dépasserait la borne : exacte pour ce processus ; les autres workers de
+        l'instance peuvent la dépasser de ce qu'ils écrivent en 0,25 s."""
+        maintenant = time.monotonic()
+        if maintenant >= self._prochain_controle or self._taille_estimee + a_ecrire > self.borne_octets:
+            self._prochain_controle = maintenant + PERIODE_CONTROLE_BORNE_S
+            self._taille_estimee = self.taille()
+        if self._taille_estimee + a_ecrire > self.borne_octets:
+            raise ErreurJournal(errno.ENOSPC, f"journal de l'instance plein (borne JOURNAL_BORNE de "
+                                f"{self.borne_octets / MIO:g} Mio atteinte : la base des résultats n'a pas "
+                                "confirmé les segments précédents)")
+        self._taille_estimee += a_ecrire
+
+    def taille(self) -> int:
+        """Octets du journal de l'instance : fichier actif et segments scellés."""
+        try:
+            actif = os.stat(self.chemin).st_size
+        except FileNotFoundError:
+            actif = 0
+        return actif + self.segments.taille()
 
     def synchroniser(self, force: bool = False) -> bool:
         """Politique « période » : fsync du journal si des lignes attendent depuis au moins la période
@@ -133,213 +193,243 @@ class JournalRequetes:
             return False
         self._a_synchroniser = False
         self._dernier_fsync = time.monotonic()
-        try:
-            descripteur = os.open(self.chemin, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            os.fsync(descripteur)
-        except OSError:
+        if not fsync(self.chemin):
             self._a_synchroniser = True
             return False
-        finally:
-            os.close(descripteur)
         return True
 
-    def parcourir(self, paquet: int = 10_000) -> Iterator[list[tuple[str, bytes]]]:
-        """Toutes les lignes du journal, par paquets de (request_id, ligne) : le request_id est lu dans la
-        ligne sans la décoder (réconciliation : seules les lignes absentes de la base sont décodées). Une
-        ligne sans request_id lisible est ignorée. Lecture sans verrou (chaque ligne est d'un seul ``write``) :
-        ce qui s'ajoute pendant la lecture est déjà entre les mains du fil d'alimentation."""
+    # --- lecture ------------------------------------------------------------------------------------
+
+    def fichiers(self) -> list[Path]:
+        """Les fichiers du journal, du plus ancien au plus récent : segments scellés puis journal actif."""
+        return [*self.segments.lister(), self.chemin]
+
+    def parcourir(self, paquet: int = 10_000, exclure: set[str] = frozenset(), actif: bool = True,
+                  lus: list[Path] | None = None) -> Iterator[tuple[Path | None, list[tuple[str, bytes]]]]:
+        """Les lignes du journal par paquets de (request_id, ligne), avec le segment scellé d'où elles
+        viennent (None : le journal actif) ; ``exclure`` : noms de segments à sauter ; ``actif`` : le journal
+        actif aussi ; ``lus`` reçoit chaque segment lu en entier. Le request_id est lu sans décoder la ligne ;
+        une ligne sans request_id lisible, ou la dernière en cours d'écriture, est ignorée. Sans verrou : le
+        journal actif est ouvert avant la liste des segments (un scellement pendant la lecture ne le fait
+        pas perdre, et il n'est pas relu en double)."""
         if not self.vers_fichier:
             return
         try:
-            source = open(self.chemin, "rb")
+            source_active = open(self.chemin, "rb") if actif else None
         except FileNotFoundError:
-            return
+            source_active = None
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
-        cle = b'"request_id":"'
-        with source:
-            morceau: list[tuple[str, bytes]] = []
-            for ligne in source:
-                debut = ligne.find(cle)
-                if debut < 0 or not ligne.endswith(b"\n"):
-                    continue  # ligne abîmée, ou en cours d'écriture (dernière, sans fin de ligne)
-                debut += len(cle)
-                fin = ligne.find(b'"', debut)
-                if fin < 0:
+        with source_active or contextlib.nullcontext():
+            inode = os.fstat(source_active.fileno()).st_ino if source_active else None
+            for chemin in self.segments.lister():
+                if chemin.name in exclure:
                     continue
-                morceau.append((ligne[debut:fin].decode("utf-8", "replace"), ligne))
-                if len(morceau) >= paquet:
-                    yield morceau
-                    morceau = []
-            if morceau:
-                yield morceau
-
-    def retirer_avant(self, limite: str) -> int:
-        """Rétention : retire du début du journal les lignes dont l'horodatage (ISO UTC) précède ``limite``.
-        Les lignes s'ajoutent dans l'ordre du temps (horodatage posé sous le verrou, à l'écriture) : seul un
-        préfixe est visé, lu sans décoder le JSON ; rien à retirer coûte la lecture d'une ligne."""
-        if not self.vers_fichier:
-            return 0
-        cle = b'"horodatage":"'
-        temporaire = self.chemin_verrou.with_name(f".{self.chemin.name}.{os.getpid()}.retention.tmp")
-        try:
-            with self.verrou():
                 try:
-                    source = open(self.chemin, "rb")
+                    with open(chemin, "rb") as source:
+                        if os.fstat(source.fileno()).st_ino == inode:
+                            continue  # le journal actif, scellé depuis son ouverture : lu plus bas
+                        for morceau in _paquets(source, paquet):
+                            yield chemin, morceau
                 except FileNotFoundError:
-                    return 0
-                with source:
-                    retirees = 0
-                    for ligne in source:
-                        debut = ligne.find(cle)
-                        if debut < 0 or ligne[debut + len(cle):debut + len(cle) + 32].decode("ascii", "replace") >= limite:
-                            break
-                        retirees += 1
-                    if not retirees:
-                        return 0
-                    source.seek(0)
-                    for _ in range(retirees):
-                        source.readline()
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temporaire)
-                    try:
-                        with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as cible:
-                            shutil.copyfileobj(source, cible, 1 << 20)
-                            cible.flush()
-                            os.fsync(cible.fileno())
-                        os.replace(temporaire, self.chemin)
-                    finally:
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(temporaire)
-                _synchroniser_dossier(self.chemin.parent)
-                return retirees
-        except OSError as erreur:
-            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
-
-    def retirer(self, a_retirer: Callable[[dict], bool], motif: bytes = b"") -> int:
-        """Réécrit le journal sans les lignes visées (droit à l'effacement) ; renvoie leur nombre.
-
-        Sous le verrou des écrivains : aucune ligne ne s'ajoute pendant la réécriture, et celles
-        qui attendent le verrou iront au nouveau fichier (rouvert à chaque écriture). Le nouveau
-        contenu est écrit dans un fichier temporaire voisin, synchronisé, puis renommé par-dessus
-        le journal : une panne laisse l'ancien journal entier. ``motif`` (facultatif) est un
-        extrait d'octets que toute ligne visée contient, pour ne décoder que celles-là ; les
-        lignes illisibles sont gardées telles quelles. Lève ``ErreurJournal`` en cas d'échec.
-        """
-        if not self.vers_fichier:
-            return 0
-        temporaire = self.chemin_verrou.with_name(f".{self.chemin.name}.{os.getpid()}.tmp")
-        try:
-            with self.verrou():
-                try:
-                    return self._reecrire_sans(a_retirer, motif, temporaire)
-                finally:  # sous le verrou : le fichier temporaire d'un autre fil ne peut pas être visé
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temporaire)
-        except OSError as erreur:
-            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
-
-    def _reecrire_sans(self, a_retirer: Callable[[dict], bool], motif: bytes, temporaire: Path) -> int:
-        try:
-            source = open(self.chemin, "rb")
-        except FileNotFoundError:
-            return 0
-        with source:
-            if not any(motif in ligne and _visee(ligne, a_retirer) for ligne in source):
-                return 0  # rien à retirer : pas de copie du journal sous le verrou des écrivains
-            source.seek(0)
-            retirees = 0
-            # Créé 0600 et neuf (O_EXCL ; un reste d'arrêt brutal est d'abord retiré) : il ne contient que
-            # les lignes gardées, jamais celles effacées.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporaire)
-            with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as cible:
-                for ligne in source:
-                    if motif in ligne and _visee(ligne, a_retirer):
-                        retirees += 1
-                        continue
-                    cible.write(ligne)
-                cible.flush()
-                os.fsync(cible.fileno())
-            os.chmod(temporaire, os.fstat(source.fileno()).st_mode & DROITS)
-        try:
-            os.replace(temporaire, self.chemin)
-            _synchroniser_dossier(self.chemin.parent)
-        except OSError as erreur:
-            if erreur.errno not in (errno.EBUSY, errno.EXDEV):
-                raise
-            _recopier_sur_place(temporaire, self.chemin)
-        return retirees
+                    continue  # retiré (effacement vidant, borne) depuis la liste
+                if lus is not None:
+                    lus.append(chemin)
+            if source_active is not None:
+                for morceau in _paquets(source_active, paquet):
+                    yield None, morceau
 
     def recents(self, motif: bytes, octets: int = 2 << 20) -> list[tuple[str, bytes]]:
-        """(request_id, ligne) des lignes des ``octets`` derniers octets du journal qui contiennent ``motif``
-        (sans décoder le JSON) : ce que les autres workers ont pu servir et pas encore mis en base."""
+        """(request_id, ligne) des lignes des ``octets`` derniers octets du journal (actif, puis le segment
+        scellé précédent s'il le faut) qui contiennent ``motif``, sans décoder le JSON : ce que les autres
+        workers ont pu servir et pas encore mis en base."""
         if not self.vers_fichier:
             return []
-        try:
-            with open(self.chemin, "rb") as fichier:
-                fin = fichier.seek(0, os.SEEK_END)
-                fichier.seek(max(0, fin - octets))
-                bloc = fichier.read(octets)
-        except FileNotFoundError:
-            return []
-        except OSError as erreur:
-            raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
-        cle = b'"request_id":"'
+        bloc = b"".join(reversed(list(self._fins(octets))))
         ids = []
         position = bloc.find(motif)
         while position >= 0:
             debut_ligne = bloc.rfind(b"\n", 0, position) + 1
             fin_ligne = bloc.find(b"\n", position)
-            ligne = bloc[debut_ligne:fin_ligne if fin_ligne >= 0 else len(bloc)]
-            debut = ligne.find(cle)
-            if debut >= 0 and fin_ligne >= 0:
-                debut += len(cle)
-                ids.append((ligne[debut:ligne.find(b'"', debut)].decode("utf-8", "replace"), ligne))
             if fin_ligne < 0:
-                break
+                break  # dernière ligne, en cours d'écriture
+            ligne = bloc[debut_ligne:fin_ligne]
+            request_id = valeur(ligne, CLE_REQUEST_ID)
+            if request_id:
+                ids.append((request_id, ligne))
             position = bloc.find(motif, fin_ligne)
         return ids
 
+    def _fins(self, octets: int) -> Iterator[bytes]:
+        """Les ``octets`` derniers octets du journal, par fichier, du plus récent au plus ancien (chaque
+        morceau commence à une ligne entière, sauf le tout premier lu s'il est coupé)."""
+        for chemin in reversed(self.fichiers()):
+            if octets <= 0:
+                return
+            try:
+                with open(chemin, "rb") as fichier:
+                    fin = fichier.seek(0, os.SEEK_END)
+                    debut = max(0, fin - octets)
+                    fichier.seek(debut)
+                    morceau = fichier.read(fin - debut)
+            except FileNotFoundError:
+                continue
+            except OSError as erreur:
+                raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
+            if debut > 0:
+                morceau = morceau[morceau.find(b"\n") + 1:]  # début de ligne coupé
+            octets -= len(morceau) or 1
+            yield morceau
+
     def dernieres(self, nombre: int) -> tuple[list[dict], int]:
         """Les ``nombre`` dernières lignes du journal (les plus anciennes d'abord), décodées, et le nombre
-        de lignes ignorées parmi elles (pas un objet JSON avec ``entrees``). Lit le fichier à rebours
+        de lignes ignorées parmi elles (pas un objet JSON avec ``entrees``). Lit les fichiers à rebours
         par blocs, sans verrou (chaque ligne est écrite d'un seul ``write``) : la mémoire et le temps
         ne dépendent que de ``nombre``, jamais de la taille du journal. Rien n'est journalisé."""
-        if not self.vers_fichier:
+        if not self.vers_fichier or nombre <= 0:
             return [], 0
+        lues: list[bytes] = []
         try:
-            with open(self.chemin, "rb") as fichier:
-                position = fichier.seek(0, os.SEEK_END)
-                morceaux: list[bytes] = []
-                fins = 0
-                while position > 0 and fins <= nombre:
-                    taille = min(BLOC_LECTURE, position)
-                    position -= taille
-                    fichier.seek(position)
-                    morceau = fichier.read(taille)
-                    fins += morceau.count(b"\n")
-                    morceaux.append(morceau)
-        except FileNotFoundError:
-            return [], 0
+            for chemin in reversed(self.fichiers()):
+                if len(lues) >= nombre:
+                    break
+                lues[:0] = _dernieres_lignes(chemin, nombre - len(lues))
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"journal des requêtes illisible ({erreur.strerror})") from erreur
-        lignes = b"".join(reversed(morceaux)).split(b"\n")
-        if position > 0:
-            lignes = lignes[1:]  # début de ligne coupé par le bloc
-        lignes = [ligne for ligne in lignes if ligne.strip()][-nombre:] if nombre > 0 else []
         enregistrements = []
-        for ligne in lignes:
+        for ligne in lues:
             try:
                 enregistrement = json.loads(ligne)
             except ValueError:
                 continue
             if isinstance(enregistrement, dict) and isinstance(enregistrement.get("entrees"), dict):
                 enregistrements.append(enregistrement)
-        return enregistrements, len(lignes) - len(enregistrements)
+        return enregistrements, len(lues) - len(enregistrements)
+
+    # --- effacement, rétention, confirmation (segments) ------------------------------------------------
+
+    def effacer(self, empreintes: dict[str, str | None], motif: bytes = b"") -> list[str]:
+        """Retire du journal les lignes des utilisateurs dont l'empreinte est donnée, antérieures ou égales à
+        l'instant associé (``None`` : toutes) ; renvoie leurs request_id. ``motif`` : extrait que contient
+        toute ligne visée (tri rapide, sans décoder).
+
+        Le journal actif n'est lu que s'il peut contenir ces lignes, et sans verrou pour l'essentiel ; s'il
+        en contient, il est scellé (un renommage sous le verrou des écrivains : ce qu'ils attendent). Les
+        segments que l'index désigne sont ensuite réécrits sous le verrou des segments, sans retenir les
+        écrivains. Coût : le journal actif, les segments de ces utilisateurs, et l'index des nouveaux."""
+        if not self.vers_fichier or not empreintes:
+            return []
+        cible = Cible(empreintes, motif)
+        try:
+            with self.segments.verrou():
+                self._sceller_si(cible)
+                retirees: list[bytes] = []
+                with self.segments.index() as index:
+                    self.segments.indexer(index, cible)
+                    for chemin in self.segments.contenant(index, list(empreintes)):
+                        retirees += self.segments.reecrire(chemin, lambda ligne: not cible.vise(ligne), index, cible)
+        except OSError as erreur:
+            if isinstance(erreur, ErreurJournal):
+                raise
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+        return [valeur(ligne, CLE_REQUEST_ID) for ligne in retirees]
+
+    def _sceller_si(self, cible: Cible) -> None:
+        """Scelle le journal actif s'il contient une ligne visée. Il est lu sans verrou jusqu'à sa taille du
+        moment, puis, sous le verrou des écrivains, de là jusqu'à sa fin (s'il n'a pas été scellé entre-temps
+        par un écrivain, auquel cas l'index le lira)."""
+        try:
+            with open(self.chemin, "rb") as actif:
+                inode = os.fstat(actif.fileno()).st_ino
+                debut = actif.read()
+        except FileNotFoundError:
+            inode, debut = None, b""
+        vise = cible.dans(debut)
+        scelle = None
+        with self.verrou():
+            try:
+                with open(self.chemin, "rb") as actif:
+                    if os.fstat(actif.fileno()).st_ino == inode:
+                        actif.seek(debut.rfind(b"\n") + 1)  # la dernière ligne lue pouvait être en cours d'écriture
+                        vise = vise or cible.dans(actif.read())
+                    else:  # scellé (et peut-être remplacé) depuis : ce qui est là est neuf, lu en entier
+                        vise = cible.dans(actif.read())
+            except FileNotFoundError:
+                return
+            if vise:
+                scelle = self._sceller()
+        if scelle is not None:
+            rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
+
+    def retirer_avant(self, limite: str) -> int:
+        """Rétention : retire du journal les lignes dont l'horodatage (ISO UTC) précède ``limite``. Les lignes
+        s'ajoutent dans l'ordre du temps (horodatage posé sous le verrou, à l'écriture) : les segments
+        entièrement plus vieux sont supprimés (l'index donne leur dernier horodatage), celui qui chevauche la
+        limite est réécrit ; le journal actif n'est scellé que si sa première ligne précède la limite."""
+        if not self.vers_fichier:
+            return 0
+        cible = Cible({})
+        try:
+            with self.segments.verrou():
+                with self.verrou():
+                    try:
+                        with open(self.chemin, "rb") as actif:
+                            premiere = actif.readline()
+                    except FileNotFoundError:
+                        premiere = b""
+                    scelle = self._sceller() if premiere and valeur(premiere, CLE_HORODATAGE) < limite else None
+                if scelle is not None:
+                    rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
+                retirees = 0
+                with self.segments.index() as index:
+                    self.segments.indexer(index, cible)
+                    for nom, lignes_segment, premier, dernier in index.execute(
+                            "SELECT nom, lignes, premier, dernier FROM segments WHERE premier < ? ORDER BY nom",
+                            (limite,)).fetchall():
+                        chemin = self.segments.dossier / nom
+                        if dernier < limite:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(chemin)
+                            self.segments.oublier(index, nom)
+                            retirees += lignes_segment
+                        else:
+                            retirees += len(self.segments.reecrire(
+                                chemin, lambda ligne: valeur(ligne, CLE_HORODATAGE) >= limite, index, cible))
+                synchroniser_dossier(self.segments.dossier)
+                return retirees
+        except OSError as erreur:
+            if isinstance(erreur, ErreurJournal):
+                raise
+            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+
+    def segments_confirmes(self) -> set[str]:
+        """Les noms des segments scellés dont chaque ligne est en base (index mis à jour d'abord)."""
+        if not self.vers_fichier or not self.segments.dossier.exists():
+            return set()
+        with self.segments.verrou(), self.segments.index() as index:
+            self.segments.indexer(index, Cible({}))
+            return {nom for (nom,) in index.execute("SELECT nom FROM segments WHERE en_base = 1")}
+
+    def confirmer(self, segments: list[Path]) -> int:
+        """Ces segments sont entièrement en base (réconciliés) : notés comme tels, ou retirés du disque avec
+        une borne ; renvoie le nombre de segments retirés. Un segment réécrit entre-temps par un effacement
+        n'a pu que perdre des lignes : il reste confirmé."""
+        if not segments:
+            return 0
+        retires = 0
+        with self.segments.verrou(), self.segments.index() as index:
+            for chemin in segments:
+                if self.borne_octets:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(chemin)
+                        retires += 1
+                    self.segments.oublier(index, chemin.name)
+                else:
+                    index.execute("UPDATE segments SET en_base = 1 WHERE nom = ?", (chemin.name,))
+        if retires:
+            synchroniser_dossier(self.segments.dossier)
+            self._prochain_controle = 0.0  # la place libérée compte dès la prochaine écriture
+        return retires
 
     def inscriptible(self) -> tuple[bool, str]:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""
@@ -355,35 +445,47 @@ class JournalRequetes:
             return False, f"journal non inscriptible : {erreur.strerror}"
         if libre < 64 * 1024:
             return False, "journal : disque plein"
+        if self.borne_octets:
+            taille = self.taille()
+            if taille + MARGE_BORNE > self.borne_octets:
+                return False, f"journal de l'instance plein ({taille / MIO:.1f} Mio, borne {self.borne_octets / MIO:g} Mio)"
+            return True, f"journal inscriptible ({taille / MIO:.1f} Mio sur {self.borne_octets / MIO:g} Mio)"
         return True, "journal inscriptible"
 
 
-def _recopier_sur_place(source: Path, cible: Path) -> None:
-    """Repli quand le journal est un fichier monté seul (``docker run -v fichier:…``) : le
-    renommage y est impossible (EBUSY). On recopie le contenu filtré dans le même fichier,
-    toujours sous le verrou des écrivains ; moins sûr qu'un renommage face à une panne
-    pendant la copie, d'où le conseil du README de monter un dossier."""
-    with open(source, "rb") as entree, open(cible, "r+b") as sortie:
-        shutil.copyfileobj(entree, sortie, 1 << 20)
-        sortie.truncate()
-        sortie.flush()
-        os.fsync(sortie.fileno())
+def _paquets(source, paquet: int) -> Iterator[list[tuple[str, bytes]]]:
+    morceau: list[tuple[str, bytes]] = []
+    for ligne in source:
+        if not ligne.endswith(b"\n"):
+            continue  # ligne en cours d'écriture (dernière, sans fin de ligne)
+        request_id = valeur(ligne, CLE_REQUEST_ID)
+        if not request_id:
+            continue  # ligne abîmée
+        morceau.append((request_id, ligne))
+        if len(morceau) >= paquet:
+            yield morceau
+            morceau = []
+    if morceau:
+        yield morceau
 
 
-def _visee(ligne: bytes, a_retirer: Callable[[dict], bool]) -> bool:
-    """``a_retirer(enregistrement)`` ; une ligne qui n'est pas un objet JSON n'est jamais visée (gardée)."""
+def _dernieres_lignes(chemin: Path, nombre: int) -> list[bytes]:
+    """Les ``nombre`` dernières lignes non vides d'un fichier, lues à rebours par blocs."""
     try:
-        enregistrement = json.loads(ligne)
-    except ValueError:
-        return False
-    return isinstance(enregistrement, dict) and bool(a_retirer(enregistrement))
-
-
-def _synchroniser_dossier(dossier: Path) -> None:
-    """Rend le renommage durable (fsync du dossier) ; sans effet là où ce n'est pas permis."""
-    with contextlib.suppress(OSError):
-        descripteur = os.open(dossier, os.O_RDONLY)
-        try:
-            os.fsync(descripteur)
-        finally:
-            os.close(descripteur)
+        with open(chemin, "rb") as fichier:
+            position = fichier.seek(0, os.SEEK_END)
+            morceaux: list[bytes] = []
+            fins = 0
+            while position > 0 and fins <= nombre:
+                taille = min(BLOC_LECTURE, position)
+                position -= taille
+                fichier.seek(position)
+                morceau = fichier.read(taille)
+                fins += morceau.count(b"\n")
+                morceaux.append(morceau)
+    except FileNotFoundError:
+        return []
+    decoupees = b"".join(reversed(morceaux)).split(b"\n")
+    if position > 0:
+        decoupees = decoupees[1:]  # début de ligne coupé par le bloc
+    return [ligne for ligne in decoupees if ligne.strip()][-nombre:]

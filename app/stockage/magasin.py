@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import os
 import threading
@@ -44,7 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.json_rapide import en_octets
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, colonnes_sql
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, colonnes_sql, empreinte_utilisateur
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -78,11 +77,6 @@ CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
 
 
-def empreinte_utilisateur(user_id: str) -> str:
-    """Ce que le registre garde d'un user_id effacé : son sha256, pour retrouver ses lignes sans le garder."""
-    return hashlib.sha256(b"prediction-etudiante/effacement\0" + user_id.encode("utf-8")).hexdigest()
-
-
 class _Ecritures:
     """Les requêtes d'écriture, compilées une fois par SQLAlchemy pour le dialecte de la base, et
     exécutées par le curseur DB-API d'une connexion de son pool : sur ``/predire``, l'exécution par
@@ -102,8 +96,13 @@ class _Ecritures:
                                 if dialecte.name == "postgresql" else "BEGIN IMMEDIATE")
         self.verrou_effacement = ("SELECT pg_advisory_xact_lock(%d)" % CLE_VERROU_EFFACEMENTS
                                   if dialecte.name == "postgresql" else "BEGIN IMMEDIATE")
+        # Les prédictions de l'utilisateur servies jusqu'à l'instant de l'effacement (une prédiction servie
+        # après lui est gardée, comme au journal), et leurs request_id (le compte rendu de l'effacement).
         self.suppression, self._ordre_suppression = _compiler(
-            delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id")), dialecte)
+            delete(PREDICTIONS).where(PREDICTIONS.c.user_id == bindparam("user_id"),
+                                      PREDICTIONS.c.horodatage <= bindparam("instant"))
+            .returning(PREDICTIONS.c.request_id), dialecte)
+        self._horodatage_suppression = PREDICTIONS.c.horodatage.type.dialect_impl(dialecte).bind_processor(dialecte)
         self.registre_effacement, self._ordre_registre = _compiler(
             insert(EFFACEMENTS).inline().values(empreinte=bindparam("empreinte"), horodatage=bindparam("horodatage")),
             dialecte)
@@ -129,8 +128,11 @@ class _Ecritures:
             lignes.append(dict(zip(self._colonnes, valeurs)) if self._nommes else tuple(valeurs))
         return lignes
 
-    def parametres_suppression(self, user_id: str):
-        return {"user_id": user_id} if self._ordre_suppression is None else (user_id,)
+    def parametres_suppression(self, user_id: str, instant: dt.datetime):
+        if self._horodatage_suppression:
+            instant = self._horodatage_suppression(instant)
+        valeurs = {"user_id": user_id, "instant": instant}
+        return valeurs if self._ordre_suppression is None else tuple(valeurs[c] for c in self._ordre_suppression)
 
     def parametres_registre(self, user_id: str, instant: dt.datetime):
         empreinte = empreinte_utilisateur(user_id)
@@ -295,15 +297,16 @@ class Transaction:
                               f"({', '.join([marque] * len(empreintes))}) GROUP BY empreinte", tuple(empreintes))
         return {empreinte: instant_iso(instant) for empreinte, instant in self._curseur.fetchall()}
 
-    def supprimer_utilisateur(self, user_id: str, instant: dt.datetime | None = None) -> int:
-        """Supprime ses prédictions et l'inscrit au registre des effacements avec son instant (même
-        transaction, sous le verrou exclusif des effacements) ; avec PostgreSQL, les autres instances en
-        sont averties au commit (NOTIFY)."""
+    def supprimer_utilisateur(self, user_id: str, instant: dt.datetime | None = None) -> set[str]:
+        """Supprime ses prédictions servies jusqu'à ``instant`` et l'inscrit au registre des effacements avec
+        cet instant (même transaction, sous le verrou exclusif des effacements) ; avec PostgreSQL, les autres
+        instances en sont averties au commit (NOTIFY). Renvoie les request_id supprimés."""
         instant = instant or dt.datetime.now(dt.timezone.utc)
         with _traduire("la suppression des prédictions", self._dbapi.Error):
             self._curseur.execute(self._ecritures.verrou_effacement)
-            self._curseur.execute(self._ecritures.suppression, self._ecritures.parametres_suppression(user_id))
-            supprimees = self._curseur.rowcount
+            self._curseur.execute(self._ecritures.suppression,
+                                  self._ecritures.parametres_suppression(user_id, instant))
+            supprimees = {request_id for (request_id,) in self._curseur.fetchall()}
             self._curseur.execute(self._ecritures.registre_effacement,
                                   self._ecritures.parametres_registre(user_id, instant))
             if self._ecritures.notification:

@@ -72,6 +72,9 @@ def create_app(config: Configuration | None = None) -> Flask:
     # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au
     # journal et pas encore en base y est inséré avant la sortie.
     app.extensions["taches_d_arret"] = [noyau.conservation.arreter, noyau.suivi.arreter]
+    # À l'arrêt de l'instance (gunicorn.conf.py : on_exit, dans le maître après ses workers ; app.main :
+    # atexit) : chaque ligne du journal actif et des segments non confirmés est en base.
+    app.extensions["taches_de_sortie"] = [noyau.conservation.reconcilier_a_l_arret]
 
     @app.before_request
     def _identifiant():

@@ -1,0 +1,317 @@
+"""Les segments scellés du journal des requêtes et leur index : un effacement ne réécrit que les
+segments qui contiennent l'utilisateur, jamais le journal entier, et n'arrête pas les écrivains.
+
+Le journal actif reste ``requetes_enrg.jsonl`` ; passé ``JOURNAL_SEGMENT_MIO``, il est scellé :
+renommé, sous le verrou des écrivains (une opération de métadonnées), dans le dossier
+``<journal>.segments/`` sous un nom qui croît avec le temps. Un segment scellé ne reçoit plus
+aucune ligne : seuls un effacement, la rétention ou sa confirmation en base le réécrivent ou le
+retirent, sous le verrou des segments (``.verrou`` du dossier), que les écrivains ne prennent jamais.
+
+L'index (``index.sqlite3`` du dossier, 0600, lu et écrit sous ce verrou seulement) dit quels
+segments contiennent quelle empreinte d'utilisateur (sha256 salé, jamais le user_id), leurs
+nombres de lignes, premier et dernier horodatages, et si chacune de leurs lignes est en base.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.stockage.enregistrement import empreinte_utilisateur
+
+DROITS = 0o600
+SUFFIXE = ".jsonl"
+USER_ID = re.compile(rb'"user_id":"([A-Za-z0-9][A-Za-z0-9._:-]{0,127})"')
+"""Le user_id d'une ligne (``app.modele.identifiants`` : rien à échapper en JSON), sans décoder la ligne ;
+sa première occurrence est la clé de l'enregistrement (horodatage et request_id la précèdent)."""
+CLE_HORODATAGE = b'"horodatage":"'
+CLE_REQUEST_ID = b'"request_id":"'
+
+
+def valeur(ligne: bytes, cle: bytes) -> str:
+    """La valeur texte de ``cle`` dans une ligne du journal (sans la décoder), ou "" si elle manque."""
+    debut = ligne.find(cle)
+    if debut < 0:
+        return ""
+    debut += len(cle)
+    fin = ligne.find(b'"', debut)
+    return ligne[debut:fin].decode("utf-8", "replace") if fin >= 0 else ""
+
+
+class Cible:
+    """Les lignes à effacer : celles des empreintes données, d'horodatage antérieur ou égal à l'instant
+    associé (``None`` : toutes). Une prédiction servie après l'effacement de son utilisateur est gardée."""
+
+    def __init__(self, empreintes: dict[str, str | None], motif: bytes = b""):
+        self.empreintes = empreintes
+        self.motif = motif
+        """Extrait que contient toute ligne visée (``"user_id":"…"`` d'un effacement local) : tri rapide."""
+        self._empreintes_vues: dict[bytes, str] = {}
+
+    def empreinte(self, user_id: bytes) -> str:
+        empreinte = self._empreintes_vues.get(user_id)
+        if empreinte is None:
+            empreinte = self._empreintes_vues[user_id] = empreinte_utilisateur(user_id.decode("ascii"))
+        return empreinte
+
+    def vise(self, ligne: bytes) -> bool:
+        if self.motif and self.motif not in ligne:
+            return False
+        trouve = USER_ID.search(ligne)
+        if trouve is None:
+            return False
+        empreinte = self.empreinte(trouve.group(1))
+        if empreinte not in self.empreintes:
+            return False
+        instant = self.empreintes[empreinte]
+        return instant is None or valeur(ligne, CLE_HORODATAGE) <= instant
+
+    def dans(self, bloc: bytes) -> bool:
+        """Une ligne de ``bloc`` est-elle visée ? (sans découper le bloc en lignes quand aucune ne l'est)"""
+        if self.motif and self.motif not in bloc:
+            return False
+        for trouve in USER_ID.finditer(bloc):
+            if self.empreinte(trouve.group(1)) in self.empreintes:
+                debut = bloc.rfind(b"\n", 0, trouve.start()) + 1
+                fin = bloc.find(b"\n", trouve.end())
+                if self.vise(bloc[debut:fin if fin >= 0 else len(bloc)]):
+                    return True
+        return False
+
+
+@dataclass(frozen=True)
+class Contenu:
+    """Ce que l'index sait d'un segment."""
+
+    lignes: int
+    octets: int
+    premier: str
+    dernier: str
+    utilisateurs: Counter
+
+
+def decrire(donnees: bytes, cible: Cible) -> Contenu:
+    """Lignes, taille, premier et dernier horodatages et empreintes d'utilisateurs d'un segment."""
+    lignes = [ligne for ligne in donnees.split(b"\n") if ligne]
+    ids = Counter(trouve.group(1) for trouve in USER_ID.finditer(donnees))
+    utilisateurs: Counter = Counter()
+    for user_id, nombre in ids.items():
+        utilisateurs[cible.empreinte(user_id)] += nombre
+    return Contenu(lignes=len(lignes), octets=len(donnees),
+                   premier=valeur(lignes[0], CLE_HORODATAGE) if lignes else "",
+                   dernier=valeur(lignes[-1], CLE_HORODATAGE) if lignes else "",
+                   utilisateurs=utilisateurs)
+
+
+class DossierSegments:
+    """Le dossier des segments scellés, leur verrou et leur index."""
+
+    def __init__(self, dossier: Path):
+        self.dossier = dossier
+        self.chemin_index = dossier / "index.sqlite3"
+
+    def lister(self) -> list[Path]:
+        """Les segments scellés, du plus ancien au plus récent (leur nom croît avec le temps)."""
+        try:
+            noms = sorted(n for n in os.listdir(self.dossier) if n.endswith(SUFFIXE) and n[:-len(SUFFIXE)].isdigit())
+        except FileNotFoundError:
+            return []
+        return [self.dossier / n for n in noms]
+
+    def creer(self) -> None:
+        os.makedirs(self.dossier, mode=0o700, exist_ok=True)
+
+    def nouveau(self) -> Path:
+        """Le nom du prochain segment (sous le verrou des écrivains) : après tous ceux du dossier."""
+        self.creer()
+        existants = self.lister()
+        numero = time.time_ns()
+        if existants:
+            numero = max(numero, int(existants[-1].name[:-len(SUFFIXE)]) + 1)
+        return self.dossier / f"{numero:020d}{SUFFIXE}"
+
+    def taille(self) -> int:
+        total = 0
+        for chemin in self.lister():
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(chemin).st_size
+        return total
+
+    @contextlib.contextmanager
+    def verrou(self, bloquant: bool = True, nom: str = ".verrou") -> Iterator[bool]:
+        """Verrou des segments (réécriture, retrait, index) ; jamais pris par les écrivains du journal.
+        Non bloquant : rend faux si un autre le tient (le fil d'alimentation repassera). ``nom`` : un autre
+        verrou du dossier (``.confirmation`` : un seul processus confirme les segments à la fois)."""
+        self.creer()
+        descripteur = os.open(self.dossier / nom, os.O_RDWR | os.O_CREAT, DROITS)
+        try:
+            try:
+                fcntl.flock(descripteur, fcntl.LOCK_EX | (0 if bloquant else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(descripteur)
+
+    @contextlib.contextmanager
+    def index(self) -> Iterator[sqlite3.Connection]:
+        """L'index, sous le verrou des segments ; une transaction validée à la sortie."""
+        if not self.chemin_index.exists():
+            os.close(os.open(self.chemin_index, os.O_WRONLY | os.O_CREAT, DROITS))
+        connexion = sqlite3.connect(self.chemin_index, timeout=30)
+        try:
+            connexion.execute("PRAGMA secure_delete = ON")  # une empreinte effacée ne reste pas dans le fichier
+            connexion.executescript("""
+                CREATE TABLE IF NOT EXISTS segments (nom TEXT PRIMARY KEY, lignes INTEGER NOT NULL,
+                    octets INTEGER NOT NULL, premier TEXT NOT NULL, dernier TEXT NOT NULL,
+                    en_base INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE IF NOT EXISTS utilisateurs (empreinte TEXT NOT NULL, nom TEXT NOT NULL,
+                    lignes INTEGER NOT NULL, PRIMARY KEY (empreinte, nom)) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS utilisateurs_par_segment ON utilisateurs (nom);
+            """)
+            with connexion:
+                yield connexion
+        finally:
+            connexion.close()
+
+    def indexer(self, index: sqlite3.Connection, cible: Cible) -> int:
+        """Indexe les segments scellés qui ne le sont pas encore, et oublie ceux qui ont disparu ; renvoie
+        le nombre de segments indexés. Coût : celui des segments nouveaux seulement."""
+        presents = {chemin.name: chemin for chemin in self.lister()}
+        connus = {nom for (nom,) in index.execute("SELECT nom FROM segments")}
+        for nom in connus - set(presents):
+            self.oublier(index, nom)
+        nouveaux = [presents[nom] for nom in sorted(set(presents) - connus)]
+        for chemin in nouveaux:
+            try:
+                donnees = chemin.read_bytes()
+            except FileNotFoundError:
+                continue
+            self.inscrire(index, chemin.name, decrire(donnees, cible))
+        return len(nouveaux)
+
+    @staticmethod
+    def inscrire(index: sqlite3.Connection, nom: str, contenu: Contenu, en_base: bool = False) -> None:
+        index.execute("DELETE FROM utilisateurs WHERE nom = ?", (nom,))
+        index.execute("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?)",
+                      (nom, contenu.lignes, contenu.octets, contenu.premier, contenu.dernier, int(en_base)))
+        index.executemany("INSERT INTO utilisateurs VALUES (?, ?, ?)",
+                          [(empreinte, nom, nombre) for empreinte, nombre in contenu.utilisateurs.items()])
+
+    @staticmethod
+    def oublier(index: sqlite3.Connection, nom: str) -> None:
+        index.execute("DELETE FROM utilisateurs WHERE nom = ?", (nom,))
+        index.execute("DELETE FROM segments WHERE nom = ?", (nom,))
+
+    def contenant(self, index: sqlite3.Connection, empreintes: list[str]) -> list[Path]:
+        """Les segments qui contiennent au moins une de ces empreintes (recherche par clé dans l'index)."""
+        noms: set[str] = set()
+        for debut in range(0, len(empreintes), 500):
+            paquet = empreintes[debut:debut + 500]
+            noms.update(nom for (nom,) in index.execute(
+                f"SELECT DISTINCT nom FROM utilisateurs WHERE empreinte IN ({', '.join('?' * len(paquet))})", paquet))
+        return [self.dossier / nom for nom in sorted(noms)]
+
+    def reecrire(self, chemin: Path, garder, index: sqlite3.Connection, cible: Cible) -> list[bytes]:
+        """Réécrit un segment scellé sans les lignes que ``garder`` refuse (fichier temporaire synchronisé
+        puis renommé : une panne laisse l'ancien segment entier), met son index à jour ; renvoie les
+        lignes retirées. Un segment vidé est retiré."""
+        try:
+            donnees = chemin.read_bytes()
+        except FileNotFoundError:
+            self.oublier(index, chemin.name)
+            return []
+        gardees, retirees = [], []
+        for ligne in lignes(donnees):
+            (gardees if garder(ligne) else retirees).append(ligne)
+        if not retirees:
+            return []
+        en_base = bool(index.execute("SELECT en_base FROM segments WHERE nom = ?", (chemin.name,)).fetchone() or 0)
+        if not gardees:
+            os.unlink(chemin)
+            self.oublier(index, chemin.name)
+        else:
+            contenu = b"".join(gardees)
+            temporaire = chemin.with_name(f".{chemin.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporaire)
+            with open(os.open(temporaire, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS), "wb") as sortie:
+                sortie.write(contenu)
+                sortie.flush()
+                os.fsync(sortie.fileno())
+            os.replace(temporaire, chemin)
+            self.inscrire(index, chemin.name, decrire(contenu, cible), en_base=en_base)
+        synchroniser_dossier(self.dossier)
+        return retirees
+
+
+def lignes(donnees: bytes) -> list[bytes]:
+    """Les lignes d'un fichier du journal, chacune avec sa fin de ligne (la dernière peut ne pas en avoir)."""
+    morceaux = donnees.split(b"\n")
+    resultat = [m + b"\n" for m in morceaux[:-1]]
+    if morceaux[-1]:
+        resultat.append(morceaux[-1])
+    return resultat
+
+
+def sceller(actif: Path, cible: Path) -> bool:
+    """Déplace le journal actif en segment scellé (sous le verrou des écrivains) ; faux s'il est vide.
+    Les dossiers sont synchronisés ensuite, hors du verrou (``rendre_durable``). Un journal monté seul (``docker run -v fichier:…``, EBUSY) ou sur un autre disque (EXDEV) est
+    recopié puis vidé : coût borné par la taille d'un segment."""
+    try:
+        if os.stat(actif).st_size == 0:
+            return False
+    except FileNotFoundError:
+        return False
+    try:
+        os.rename(actif, cible)
+    except OSError as erreur:
+        if erreur.errno not in (errno.EBUSY, errno.EXDEV):
+            raise
+        with open(actif, "r+b") as source, open(os.open(cible, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS),
+                                                 "wb") as sortie:
+            while morceau := source.read(1 << 20):
+                sortie.write(morceau)
+            sortie.flush()
+            os.fsync(sortie.fileno())
+            source.truncate(0)
+    return True
+
+
+def rendre_durable(segment: Path, actif: Path, fichier: bool) -> None:
+    """Après un scellement, hors du verrou des écrivains (qu'ils n'attendent pas ces fsync) : le segment
+    (sauf ``JOURNAL_FSYNC=jamais``) et les deux dossiers, pour que le renommage survive à une panne."""
+    if fichier:
+        fsync(segment)
+    synchroniser_dossier(segment.parent)
+    synchroniser_dossier(actif.parent)
+
+
+def fsync(chemin: Path) -> bool:
+    """fsync d'un fichier ou d'un dossier ; faux là où ce n'est pas permis ou possible."""
+    try:
+        descripteur = os.open(chemin, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        os.fsync(descripteur)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descripteur)
+
+
+def synchroniser_dossier(dossier: Path) -> None:
+    """Rend un renommage durable (fsync du dossier) ; sans effet là où ce n'est pas permis."""
+    fsync(dossier)

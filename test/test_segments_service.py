@@ -1,0 +1,102 @@
+"""Le journal en segments sous un vrai gunicorn : réconciliation bornée à SIGTERM, borne de Cloud Run
+(les segments confirmés quittent le disque ; au-delà de la borne, 503 et rien de servi). Seuls des
+nombres sont affichés, jamais le contenu du journal ni de la base."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import requests
+
+from app.stockage.journal import JournalRequetes
+from test.conftest import contenu_journal, enregistrement, ids_en_base, port_libre
+
+SEGMENT = "8Kio"
+
+
+def _predire(serveur, exemple, nombre: int, user_id: str = "eleve-seg") -> list:
+    return [requests.post(serveur.url + "/predire", json={**exemple, "user_id": user_id}, timeout=10)
+            for _ in range(nombre)]
+
+
+def _attendre(condition, delai: float = 30.0) -> bool:
+    fin = time.monotonic() + delai
+    while time.monotonic() < fin:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sigterm_reconcilie_le_journal_actif_et_les_segments_non_confirmes(demarrer_serveur, url_base, exemple,
+                                                                            mesurer):
+    serveur = demarrer_serveur(env={"DATABASE_URL": url_base, "JOURNAL_SEGMENT": SEGMENT}).attendre()
+    assert all(r.status_code == 200 for r in _predire(serveur, exemple, 60))
+    registre = JournalRequetes(serveur.journal)
+    segments = registre.segments.lister()
+    assert len(segments) >= 3
+    # Le fil d'alimentation confirme chaque segment scellé (réconcilié, noté dans l'index).
+    assert _attendre(lambda: {s.name for s in segments} <= registre.segments_confirmes())
+    # Ce qu'un worker tué (kill -9) laisserait : des lignes au journal actif, absentes de la base.
+    orphelines = [enregistrement("eleve-orphelin", exemple, i) for i in range(3)]
+    registre.ecrire(orphelines)
+    total = len(contenu_journal(serveur.journal).splitlines())
+    assert serveur.arreter() < 10  # SIGTERM : sortie dans les 10 s de Cloud Run
+    sortie = serveur.sortie.read_text(errors="replace")
+    bilan = re.search(r"arrêt : réconciliation du journal actif et des segments non confirmés : (\d+) ligne\(s\) "
+                      r"lues, (\d+) insérée\(s\) en base, en ([\d.]+) s", sortie)
+    assert bilan, sortie[-2000:]
+    lues, inserees = int(bilan.group(1)), int(bilan.group(2))
+    assert inserees == 3  # les orphelines, et elles seules
+    assert lues < total  # les segments confirmés ne sont pas relus
+    assert sorted(ids_en_base(url_base)) == sorted(e["request_id"] for e in
+                                                  map(__import__("json").loads,
+                                                      contenu_journal(serveur.journal).splitlines()))
+    mesurer(f"SIGTERM, réconciliation bornée ({url_base.split(':')[0]})",
+            f"{lues} ligne(s) relues sur {total} au journal, {inserees} insérées, en {bilan.group(3)} s")
+
+
+def test_borne_les_segments_confirmes_quittent_le_disque(demarrer_serveur, base_postgresql, exemple, mesurer):
+    borne = 64 * 1024
+    serveur = demarrer_serveur(env={"DATABASE_URL": base_postgresql, "JOURNAL_SEGMENT": SEGMENT,
+                                    "JOURNAL_BORNE": "64Kio"}).attendre()
+    registre = JournalRequetes(serveur.journal)
+    servies, refusees, plus_grande = [], 0, 0
+    for _ in range(200):
+        reponse = _predire(serveur, exemple, 1)[0]
+        if reponse.status_code == 200:
+            servies.append(reponse.json()["request_id"])
+        else:
+            assert reponse.status_code == 503 and "JOURNAL_BORNE" in reponse.json()["erreur"]
+            refusees += 1
+        plus_grande = max(plus_grande, registre.taille())
+        time.sleep(0.01)
+    assert plus_grande <= borne + 8 * 1024  # la borne, plus au plus ce qu'un autre worker écrit en 0,25 s
+    # Sans nouvelle prédiction, chaque segment scellé est confirmé en base puis retiré du disque.
+    assert _attendre(lambda: not registre.segments.lister())
+    assert serveur.arreter() < 10
+    assert set(servies) <= set(ids_en_base(base_postgresql))  # chaque 200 est en base
+    mesurer("borne du journal (64 Kio, segments de 8 Kio)",
+            f"{len(servies)} servies, {refusees} refusées (503) ; journal au plus {plus_grande / 1024:.0f} Kio ; "
+            "segments retirés une fois en base")
+
+
+def test_borne_atteinte_base_injoignable_503_sans_rien_servir(demarrer_serveur, exemple):
+    injoignable = f"postgresql+psycopg://personne:secret@127.0.0.1:{port_libre()}/rien"
+    serveur = demarrer_serveur(env={"DATABASE_URL": injoignable, "JOURNAL_SEGMENT": SEGMENT,
+                                    "JOURNAL_BORNE": "32Kio"}).attendre()
+    reponses = _predire(serveur, exemple, 120)
+    codes = [r.status_code for r in reponses]
+    assert 200 in codes and 503 in codes
+    premier_refus = codes.index(503)
+    assert set(codes[premier_refus:]) == {503}  # rien ne se libère : la base ne confirme rien
+    erreur = reponses[premier_refus].json()["erreur"]
+    assert "journal" in erreur and "plein" in erreur and "JOURNAL_BORNE" in erreur
+    assert reponses[premier_refus].headers.get("Retry-After")
+    pret = requests.get(serveur.url + "/ready", timeout=10)
+    assert pret.status_code == 503 and "plein" in pret.text
+    servies = [r.json()["request_id"] for r in reponses if r.status_code == 200]
+    au_journal = [l for l in contenu_journal(serveur.journal).splitlines()]
+    assert len(au_journal) == len(servies)  # chaque 200 au journal ; aucun 503 n'y est
+    assert all(any(i in ligne for ligne in au_journal) for i in servies)
