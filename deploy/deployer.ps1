@@ -33,7 +33,9 @@ param(
     [string] $Construction = $(if ($env:CONSTRUCTION) { $env:CONSTRUCTION } else { "cloudbuild" }),
     [ValidateRange(1, 8)]
     [int] $Cpu = $(if ($env:CPU) { [int] $env:CPU } else { 1 }),
-    [string] $Memoire = $(if ($env:MEMOIRE) { $env:MEMOIRE } else { "512Mi" }),
+    [string] $Memoire = $(if ($env:MEMOIRE) { $env:MEMOIRE } else { "1Gi" }),
+    [string] $SegmentJournal = $(if ($env:JOURNAL_SEGMENT) { $env:JOURNAL_SEGMENT } else { "4Mio" }),
+    [string] $BorneJournal = $(if ($env:JOURNAL_BORNE) { $env:JOURNAL_BORNE } else { "64Mio" }),
     [ValidateRange(1, 1000)]
     [int] $Threads = $(if ($env:GUNICORN_THREADS) { [int] $env:GUNICORN_THREADS } else { 8 }),
     [int] $InstancesMax = $(if ($env:INSTANCES_MAX) { [int] $env:INSTANCES_MAX } else { 3 }),
@@ -200,6 +202,7 @@ $Options = @(
     "--service-account=$CompteService"
 )
 $Environnement = "GUNICORN_WORKERS=$Workers@GUNICORN_THREADS=$Threads@GOOGLE_CLOUD_PROJECT=$Projet"
+$Environnement += "@JOURNAL_SEGMENT=$SegmentJournal@JOURNAL_BORNE=$BorneJournal"
 $Secrets = "API_TOKEN=${SecretJeton}:latest"
 if ($InstanceUnique) {
     $Environnement += "@INSTANCE_UNIQUE=1"

@@ -22,7 +22,8 @@
 #   --instance-unique  INSTANCE_UNIQUE=1  sans Cloud SQL : une seule instance (--max-instances=1),
 #                                     résultats en SQLite sur son disque en mémoire (perdus à l'arrêt)
 #   --a-blanc          A_BLANC=1      affiche les commandes sans les exécuter
-# Réglages (variables d'environnement) : CPU (1), MEMOIRE (512Mi), GUNICORN_THREADS (8),
+# Réglages (variables d'environnement) : CPU (1), MEMOIRE (1Gi : voir deploy/service.yaml), GUNICORN_THREADS (8),
+# JOURNAL_SEGMENT (4Mio), JOURNAL_BORNE (64Mio : journal de l'instance non encore confirmé en base, en mémoire),
 # INSTANCES_MAX (3), DELAI_REQUETE (30s), SQL_TIER (db-f1-micro), SQL_VERSION (POSTGRES_15),
 # COMPTE_SERVICE (défaut : prediction-etudiante-api@PROJET.iam.gserviceaccount.com, créé s'il manque),
 # SECRET_JETON (prediction-etudiante-api-token), SECRET_MOT_DE_PASSE (prediction-etudiante-db-password).
@@ -51,7 +52,9 @@ construction="${CONSTRUCTION:-cloudbuild}"
 public="${PUBLIC:-0}"
 a_blanc="${A_BLANC:-0}"
 cpu="${CPU:-1}"
-memoire="${MEMOIRE:-512Mi}"
+memoire="${MEMOIRE:-1Gi}"
+segment_journal="${JOURNAL_SEGMENT:-4Mio}"
+borne_journal="${JOURNAL_BORNE:-64Mio}"
 threads="${GUNICORN_THREADS:-8}"
 instances_max="${INSTANCES_MAX:-3}"
 delai_requete="${DELAI_REQUETE:-30s}"
@@ -223,6 +226,7 @@ options=(
   --service-account="$compte_service"
 )
 environnement="GUNICORN_WORKERS=$workers,GUNICORN_THREADS=$threads,GOOGLE_CLOUD_PROJECT=$projet"
+environnement="$environnement,JOURNAL_SEGMENT=$segment_journal,JOURNAL_BORNE=$borne_journal"
 secrets_service="API_TOKEN=$secret_jeton:latest"
 if [[ "$instance_unique" == 1 ]]; then
   environnement="$environnement,INSTANCE_UNIQUE=1"

@@ -41,8 +41,8 @@ def test_commandes_produites():
     assert "gcloud artifacts repositories create mon-depot --repository-format=docker" in sortie
     assert f"gcloud builds submit --project=mon-projet --tag={image}" in sortie
     deploiement = next(ligne for ligne in sortie.splitlines() if "gcloud run deploy" in ligne)
-    for attendu in ("--port=8080", "--cpu=1", "--memory=512Mi", "--concurrency=8", "--timeout=30s",
-                    "--no-allow-unauthenticated", "GUNICORN_WORKERS=1", "GUNICORN_THREADS=8"):
+    for attendu in ("--port=8080", "--cpu=1", "--memory=1Gi", "--concurrency=8", "--timeout=30s",
+                    "--no-allow-unauthenticated", "GUNICORN_WORKERS=1", "GUNICORN_THREADS=8", "JOURNAL_BORNE=64Mio"):
         assert attendu in deploiement
     assert "curl" in sortie and "/predire" in sortie
 
@@ -66,6 +66,16 @@ def test_service_yaml_coherent_avec_le_script_et_gunicorn():
     assert f"--memory={valeur('memory')}" in sortie
     assert f"--cpu={valeur('cpu')}" in sortie
     assert valeur("containerPort") == "8080"
+    for cle in ("JOURNAL_SEGMENT", "JOURNAL_BORNE"):  # le journal de l'instance, en mémoire, borné pareil
+        yaml = re.search(rf"name: {cle}\s+value: \"?(\w+)", SERVICE_YAML).group(1)
+        assert f"{cle}={yaml}" in sortie
+    # La mémoire couvre la borne du journal (le disque de Cloud Run est de la mémoire) : Configuration accepte
+    # ces réglages, et la borne laisse au moins 384 Mio au processus (pic mesuré : deux lots de 10 000).
+    from app.config import Configuration
+    config = Configuration.depuis_environnement({"K_SERVICE": "s", "INSTANCE_UNIQUE": "1"})
+    memoire = int(valeur("memory").removesuffix("Gi")) * 1024 if valeur("memory").endswith("Gi") else \
+        int(valeur("memory").removesuffix("Mi"))
+    assert memoire - config.borne_journal / 2**20 >= 384
     conf = (RACINE / "gunicorn.conf.py").read_text(encoding="utf-8")
     assert int(re.search(r"graceful_timeout = (\d+)", conf).group(1)) < 10, "Cloud Run tue après 10 s"
 

@@ -95,6 +95,14 @@ def test_effacement_ne_reecrit_que_les_segments_de_l_utilisateur(tmp_path):
         assert index.execute("SELECT count(*) FROM utilisateurs WHERE empreinte = ?",
                              (empreinte_utilisateur("rare"),)).fetchone() == (0,)
         assert index.execute("SELECT count(*) FROM segments").fetchone()[0] == len(apres)
+        # L'index corrigé des seules lignes retirées dit la même chose qu'un index refait de zéro.
+        comptes = {nom: (lignes, octets) for nom, lignes, octets in index.execute("SELECT nom, lignes, octets FROM segments")}
+        reels = {s.name: (len(s.read_bytes().splitlines()), s.stat().st_size) for s in registre.segments.lister()}
+        assert comptes == reels
+        par_eleve = dict(index.execute("SELECT empreinte, sum(lignes) FROM utilisateurs GROUP BY empreinte").fetchall())
+        assert par_eleve == {empreinte_utilisateur(f"u{k}"): sum(1 for e in _restantes(registre.chemin)
+                                                                 if e["user_id"] == f"u{k}" and e["request_id"] != "fin")
+                             for k in range(9)}
 
 
 def test_journal_actif_scelle_seulement_s_il_contient_l_utilisateur(tmp_path):
@@ -182,7 +190,7 @@ def test_borne_refuse_au_dela_et_se_libere_des_segments_confirmes(tmp_path):
             registre.ecrire([_ligne(f"b-{i}", "u")])
             ecrites += 1
     assert plein.value.errno == errno.ENOSPC and "JOURNAL_BORNE" in str(plein.value)
-    assert registre.taille() <= 4 * SEGMENT + 1024
+    assert registre.taille() <= 4 * SEGMENT
     assert registre.inscriptible()[0] is False
     assert len(_restantes(registre.chemin)) == ecrites  # chaque écriture acceptée est là, aucune de refusée
     retires = registre.confirmer(registre.segments.lister())

@@ -72,7 +72,9 @@ def test_borne_les_segments_confirmes_quittent_le_disque(demarrer_serveur, base_
             refusees += 1
         plus_grande = max(plus_grande, registre.taille())
         time.sleep(0.01)
-    assert plus_grande <= borne + 8 * 1024  # la borne, plus au plus ce qu'un autre worker écrit en 0,25 s
+    # La borne est exacte (vérifiée sous le verrou des écrivains) ; la mesure d'ici, non atomique, peut compter
+    # deux fois un segment scellé pendant qu'elle liste le dossier.
+    assert plus_grande <= borne + 8 * 1024
     # Sans nouvelle prédiction, chaque segment scellé est confirmé en base puis retiré du disque.
     assert _attendre(lambda: not registre.segments.lister())
     assert serveur.arreter() < 10

@@ -77,7 +77,8 @@ class JournalRequetes:
         self.borne_octets = borne_octets
         """0 : pas de borne (les segments restent) ; sinon les segments confirmés en base sont retirés et
         le journal refuse d'écrire au-delà (Cloud Run : le disque y est de la mémoire)."""
-        self._taille_estimee = 0
+        self._taille_scellee = 0
+        self._inode_actif = -1
         self._prochain_controle = 0.0
         self._fil = threading.local()
 
@@ -129,10 +130,10 @@ class JournalRequetes:
             scelle = None
             try:
                 with self.verrou():
-                    if self.borne_octets:
-                        self._controler_borne(len(octets))
                     descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                     try:
+                        if self.borne_octets:
+                            self._controler_borne(os.fstat(descripteur), len(octets))
                         ecrits = os.write(descripteur, octets)
                         taille = os.fstat(descripteur).st_size
                         if ecrits != len(octets):
@@ -162,19 +163,20 @@ class JournalRequetes:
         cible = self.segments.nouveau()
         return cible if sceller(self.chemin, cible) else None
 
-    def _controler_borne(self, a_ecrire: int) -> None:
-        """Taille relue au plus tous les 0,25 s, ou dès que l'estimée (la dernière lue plus ce que ce
-        processus a écrit depuis) dépasserait la borne : exacte pour ce processus ; les autres workers de
-        l'instance peuvent la dépasser de ce qu'ils écrivent en 0,25 s."""
+    def _controler_borne(self, actif: os.stat_result, a_ecrire: int) -> None:
+        """Sous le verrou des écrivains : le journal actif est mesuré exactement ; la taille des segments
+        scellés est relue quand le journal actif a changé (un scellement, par n'importe quel worker, en
+        crée un nouveau) et au plus tous les 0,25 s (segments retirés une fois confirmés) : la borne est
+        exacte pour tous les workers de l'instance, sans relire le dossier à chaque écriture."""
         maintenant = time.monotonic()
-        if maintenant >= self._prochain_controle or self._taille_estimee + a_ecrire > self.borne_octets:
+        if maintenant >= self._prochain_controle or actif.st_ino != self._inode_actif:
             self._prochain_controle = maintenant + PERIODE_CONTROLE_BORNE_S
-            self._taille_estimee = self.taille()
-        if self._taille_estimee + a_ecrire > self.borne_octets:
+            self._inode_actif = actif.st_ino
+            self._taille_scellee = self.segments.taille()
+        if actif.st_size + self._taille_scellee + a_ecrire > self.borne_octets:
             raise ErreurJournal(errno.ENOSPC, f"journal de l'instance plein (borne JOURNAL_BORNE de "
                                 f"{self.borne_octets / MIO:g} Mio atteinte : la base des résultats n'a pas "
                                 "confirmé les segments précédents)")
-        self._taille_estimee += a_ecrire
 
     def taille(self) -> int:
         """Octets du journal de l'instance : fichier actif et segments scellés."""
@@ -327,7 +329,7 @@ class JournalRequetes:
                 with self.segments.index() as index:
                     self.segments.indexer(index, cible)
                     for chemin in self.segments.contenant(index, list(empreintes)):
-                        retirees += self.segments.reecrire(chemin, lambda ligne: not cible.vise(ligne), index, cible)
+                        retirees += self.segments.reecrire(chemin, cible.etendues, index, cible)
         except OSError as erreur:
             if isinstance(erreur, ErreurJournal):
                 raise
@@ -394,7 +396,7 @@ class JournalRequetes:
                             retirees += lignes_segment
                         else:
                             retirees += len(self.segments.reecrire(
-                                chemin, lambda ligne: valeur(ligne, CLE_HORODATAGE) >= limite, index, cible))
+                                chemin, lambda donnees: _prefixe_avant(donnees, limite), index, cible))
                 synchroniser_dossier(self.segments.dossier)
                 return retirees
         except OSError as erreur:
@@ -451,6 +453,21 @@ class JournalRequetes:
                 return False, f"journal de l'instance plein ({taille / MIO:.1f} Mio, borne {self.borne_octets / MIO:g} Mio)"
             return True, f"journal inscriptible ({taille / MIO:.1f} Mio sur {self.borne_octets / MIO:g} Mio)"
         return True, "journal inscriptible"
+
+
+def _prefixe_avant(donnees: bytes, limite: str) -> list[tuple[int, int]]:
+    """Les étendues des premières lignes d'horodatage antérieur à ``limite`` (les lignes sont dans l'ordre du
+    temps : la première qui ne l'est pas arrête la lecture)."""
+    etendues: list[tuple[int, int]] = []
+    debut = 0
+    while debut < len(donnees):
+        fin = donnees.find(b"\n", debut)
+        fin = len(donnees) if fin < 0 else fin + 1
+        if valeur(donnees[debut:fin], CLE_HORODATAGE) >= limite:
+            break
+        etendues.append((debut, fin))
+        debut = fin
+    return etendues
 
 
 def _paquets(source, paquet: int) -> Iterator[list[tuple[str, bytes]]]:

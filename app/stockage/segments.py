@@ -75,6 +75,27 @@ class Cible:
         instant = self.empreintes[empreinte]
         return instant is None or valeur(ligne, CLE_HORODATAGE) <= instant
 
+    def etendues(self, donnees: bytes) -> list[tuple[int, int]]:
+        """Les (début, fin) des lignes visées de ``donnees``, dans l'ordre : recherche en C du motif (ou du
+        user_id), puis décision pour les seules lignes trouvées."""
+        resultat: list[tuple[int, int]] = []
+        for position in self._candidates(donnees):
+            debut, fin = etendue_de_ligne(donnees, position)
+            if resultat and debut < resultat[-1][1]:
+                continue  # même ligne
+            if self.vise(donnees[debut:fin]):
+                resultat.append((debut, fin))
+        return resultat
+
+    def _candidates(self, donnees: bytes) -> Iterator[int]:
+        if not self.motif:
+            yield from (t.start() for t in USER_ID.finditer(donnees) if self.empreinte(t.group(1)) in self.empreintes)
+            return
+        position = donnees.find(self.motif)
+        while position >= 0:
+            yield position
+            position = donnees.find(self.motif, position + 1)
+
     def dans(self, bloc: bytes) -> bool:
         """Une ligne de ``bloc`` est-elle visée ? (sans découper le bloc en lignes quand aucune ne l'est)"""
         if self.motif and self.motif not in bloc:
@@ -222,26 +243,30 @@ class DossierSegments:
                 f"SELECT DISTINCT nom FROM utilisateurs WHERE empreinte IN ({', '.join('?' * len(paquet))})", paquet))
         return [self.dossier / nom for nom in sorted(noms)]
 
-    def reecrire(self, chemin: Path, garder, index: sqlite3.Connection, cible: Cible) -> list[bytes]:
-        """Réécrit un segment scellé sans les lignes que ``garder`` refuse (fichier temporaire synchronisé
-        puis renommé : une panne laisse l'ancien segment entier), met son index à jour ; renvoie les
-        lignes retirées. Un segment vidé est retiré."""
+    def reecrire(self, chemin: Path, visees, index: sqlite3.Connection, cible: Cible) -> list[bytes]:
+        """Réécrit un segment scellé sans les lignes que ``visees(donnees)`` désigne (liste d'étendues
+        (début, fin) croissantes) : fichier temporaire synchronisé puis renommé (une panne laisse l'ancien
+        segment entier) ; l'index est corrigé des seules lignes retirées. Renvoie ces lignes ; un segment
+        vidé est retiré. Le travail en Python est proportionnel aux lignes retirées, pas au segment."""
         try:
             donnees = chemin.read_bytes()
         except FileNotFoundError:
             self.oublier(index, chemin.name)
             return []
-        gardees, retirees = [], []
-        for ligne in lignes(donnees):
-            (gardees if garder(ligne) else retirees).append(ligne)
-        if not retirees:
+        etendues = visees(donnees)
+        if not etendues:
             return []
-        en_base = bool(index.execute("SELECT en_base FROM segments WHERE nom = ?", (chemin.name,)).fetchone() or 0)
-        if not gardees:
+        retirees = [donnees[debut:fin] for debut, fin in etendues]
+        morceaux, position = [], 0
+        for debut, fin in etendues:
+            morceaux.append(donnees[position:debut])
+            position = fin
+        morceaux.append(donnees[position:])
+        contenu = b"".join(morceaux)
+        if not contenu.strip():
             os.unlink(chemin)
             self.oublier(index, chemin.name)
         else:
-            contenu = b"".join(gardees)
             temporaire = chemin.with_name(f".{chemin.name}.{os.getpid()}.tmp")
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporaire)
@@ -250,18 +275,33 @@ class DossierSegments:
                 sortie.flush()
                 os.fsync(sortie.fileno())
             os.replace(temporaire, chemin)
-            self.inscrire(index, chemin.name, decrire(contenu, cible), en_base=en_base)
+            self._decompter(index, chemin.name, contenu, retirees, cible)
         synchroniser_dossier(self.dossier)
         return retirees
 
+    @staticmethod
+    def _decompter(index: sqlite3.Connection, nom: str, contenu: bytes, retirees: list[bytes], cible: Cible) -> None:
+        """L'index d'un segment réécrit : ses nombres moins les lignes retirées, ses bornes relues."""
+        parties: Counter = Counter()
+        for ligne in retirees:
+            trouve = USER_ID.search(ligne)
+            if trouve is not None:
+                parties[cible.empreinte(trouve.group(1))] += 1
+        index.executemany("UPDATE utilisateurs SET lignes = lignes - ? WHERE empreinte = ? AND nom = ?",
+                          [(nombre, empreinte, nom) for empreinte, nombre in parties.items()])
+        index.execute("DELETE FROM utilisateurs WHERE nom = ? AND lignes <= 0", (nom,))
+        premiere = contenu[:contenu.find(b"\n") + 1 or len(contenu)]
+        derniere = contenu.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        index.execute("UPDATE segments SET lignes = lignes - ?, octets = ?, premier = ?, dernier = ? WHERE nom = ?",
+                      (len(retirees), len(contenu), valeur(premiere, CLE_HORODATAGE), valeur(derniere, CLE_HORODATAGE),
+                       nom))
 
-def lignes(donnees: bytes) -> list[bytes]:
-    """Les lignes d'un fichier du journal, chacune avec sa fin de ligne (la dernière peut ne pas en avoir)."""
-    morceaux = donnees.split(b"\n")
-    resultat = [m + b"\n" for m in morceaux[:-1]]
-    if morceaux[-1]:
-        resultat.append(morceaux[-1])
-    return resultat
+
+def etendue_de_ligne(donnees: bytes, position: int) -> tuple[int, int]:
+    """(début, fin) de la ligne qui contient ``position``, fin de ligne comprise."""
+    debut = donnees.rfind(b"\n", 0, position) + 1
+    fin = donnees.find(b"\n", position)
+    return debut, (fin + 1 if fin >= 0 else len(donnees))
 
 
 def sceller(actif: Path, cible: Path) -> bool:
