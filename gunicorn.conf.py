@@ -87,18 +87,16 @@ def child_exit(serveur, worker):
 
 
 def on_exit(serveur):
+    """Dans le maître, après la sortie de tous ses workers (SIGTERM) : chaque ligne du journal actif et des
+    segments pas encore confirmés est insérée en base, en 1,5 s au plus (8 s de graceful_timeout + 1,5 s,
+    sous les 10 s de Cloud Run ; le reste éventuel : à la réconciliation du prochain démarrage) ; puis le
+    dossier des métriques est vidé et retiré."""
+    application = getattr(serveur.app, "callable", None)  # chargée avant le fork (preload_app)
+    for tache in (getattr(application, "extensions", None) or {}).get("taches_de_sortie", []):
+        tache()
     for fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
         os.remove(fichier)
     try:
         os.rmdir(_METRIQUES)  # vide : rien ne reste dans le dossier temporaire
     except OSError:
         pass
-
-
-def on_exit(serveur):
-    """Dans le maître, après la sortie de tous ses workers (SIGTERM) : chaque ligne du journal actif et des
-    segments pas encore confirmés est insérée en base, en 1,5 s au plus (8 s de graceful_timeout + 1,5 s,
-    sous les 10 s de Cloud Run). Le reste éventuel : à la réconciliation du prochain démarrage."""
-    application = getattr(serveur.app, "callable", None)  # chargée avant le fork (preload_app)
-    for tache in (getattr(application, "extensions", None) or {}).get("taches_de_sortie", []):
-        tache()

@@ -34,6 +34,7 @@ from app.modele.predicteur import Prediction, enregistrement
 from app.modele.schema import CATEGORIES, CHAMPS, NOTES, DemandePrediction
 from app.rpc import prediction_pb2 as pb
 from app.rpc import prediction_pb2_grpc
+from app.stockage import refus
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
 
@@ -108,13 +109,10 @@ def valider(message: pb.DemandePrediction, prefixe: str = "") -> DemandePredicti
 def refus_du_stockage(erreur: Exception, consequence: str, request_id: str) -> Refus:
     """Comme ``app.web.erreurs.refus_du_stockage`` : ALREADY_EXISTS (409) ou UNAVAILABLE (503)."""
     if isinstance(erreur, DoublonRequete):
-        return Refus(code_pb2.ALREADY_EXISTS, f"request_id déjà enregistré ({request_id}) : envoyez une métadonnée "
-                                              f"{METADONNEE_ID} nouvelle, ou aucune pour qu'il soit généré",
-                     [{"champ": METADONNEE_ID, "message": "déjà utilisé par une prédiction conservée"}])
-    if isinstance(erreur, ErreurJournal):
-        return Refus(code_pb2.UNAVAILABLE, f"le journal des requêtes ne peut pas être écrit : {consequence} "
-                                           f"({erreur.strerror})")
-    return Refus(code_pb2.UNAVAILABLE, f"{erreur} ; {consequence}")
+        return Refus(code_pb2.ALREADY_EXISTS, refus.message_doublon(
+                         request_id, f"une métadonnée {METADONNEE_ID} nouvelle, ou aucune"),
+                     [{"champ": METADONNEE_ID, "message": refus.DOUBLON}])
+    return Refus(code_pb2.UNAVAILABLE, refus.message_indisponible(erreur, consequence))
 
 
 def facteur(f: dict) -> pb.Facteur:

@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.modele.erreurs_validation import DETAILS_MAX
+from app.stockage import refus
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
 from app.web import metriques
@@ -47,8 +48,8 @@ CONSEQUENCES = {
     "prediction.predire": "la prédiction n'a pas été servie pour ne pas être perdue",
     "lot.predire_lot": "le lot n'a pas été servi pour ne pas être perdu",
     "lot.predire_lot_partiel": "le lot n'a pas été servi pour ne pas être perdu",
-    "historique.effacer": "rien n'a été effacé, réessayez",
-    "historique.effacement_par_corps": "rien n'a été effacé, réessayez",
+    "historique.effacer": "l'effacement n'est pas terminé, réessayez (il peut être refait sans risque)",
+    "historique.effacement_par_corps": "l'effacement n'est pas terminé, réessayez (il peut être refait sans risque)",
 }
 """Ce qu'un refus du stockage a laissé, par route : le client sait s'il doit renvoyer sa requête."""
 
@@ -57,14 +58,9 @@ def refus_du_stockage(erreur: Exception, consequence: str, request_id: str) -> E
     """Seule traduction des erreurs du stockage en réponses : 409 (request_id déjà conservé),
     503 avec ``Retry-After`` (base ou journal indisponible). Jamais de 500."""
     if isinstance(erreur, DoublonRequete):
-        return ErreurRequete(409, f"request_id déjà enregistré ({request_id}) : envoyez un X-Request-ID "
-                                  "nouveau, ou aucun pour qu'il soit généré",
-                             [{"champ": "X-Request-ID", "message": "déjà utilisé par une prédiction conservée"}])
-    if isinstance(erreur, ErreurJournal):
-        message = f"le journal des requêtes ne peut pas être écrit : {consequence} ({erreur.strerror})"
-    else:
-        message = f"{erreur} ; {consequence}"
-    return ErreurRequete(503, message, entetes={"Retry-After": "30"})
+        return ErreurRequete(409, refus.message_doublon(request_id, "un X-Request-ID nouveau, ou aucun"),
+                             [{"champ": "X-Request-ID", "message": refus.DOUBLON}])
+    return ErreurRequete(503, refus.message_indisponible(erreur, consequence), entetes={"Retry-After": "30"})
 
 
 def _jeter_le_corps_non_lu() -> None:
