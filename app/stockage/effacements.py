@@ -21,8 +21,6 @@ from app.stockage.magasin import ErreurMagasin, MagasinResultats
 journal = logging.getLogger("prediction_etudiante")
 
 PERIODE_S = 5.0
-MOTIF_USER_ID = b'"user_id":"'
-"""Toute ligne du journal qui porte un user_id contient cet extrait : les autres ne sont pas décodées."""
 
 
 class SuiviEffacements:
@@ -50,7 +48,8 @@ class SuiviEffacements:
                 # utilisateur) n'est pas effacée (app.stockage.conservation : instant pris sous le verrou).
                 # Le journal actif est lu (sans retenir les écrivains) ; des segments scellés, seuls ceux que
                 # l'index désigne.
-                retirees = len(self.registre.effacer(empreintes, MOTIF_USER_ID))
+                # Sans motif : chaque user_id est trouvé en C et comparé par son empreinte (mise en cache).
+                retirees = len(self.registre.effacer(empreintes))
                 if retirees:
                     journal.info("effacements d'autres instances appliqués : %d ligne(s) retirée(s) du journal", retirees)
             self.dernier = dernier
