@@ -38,21 +38,28 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 wsgi_app = "app.wsgi:app"
 
 
-def _limiter_les_arenes_malloc(nombre: int = 2) -> None:
+def _regler_malloc(arenes: int = 2, seuil_mmap: int = 1 << 20) -> None:
     """Avec 8 fils, glibc donne à chaque fil son arène mémoire, jamais rendue : huit lots de
     10 000 élèves laissaient un worker à 620 Mio (350 Mio avec 2 arènes ; mesuré, voir README).
+    Et glibc relève son seuil mmap à la taille de chaque gros bloc libéré (jusqu'à 32 Mio) : les
+    blocs suivants (segments du journal relus, lots) viennent alors du tas, qui se fragmente et ne
+    rend rien ; un seuil fixe (1 Mio) les laisse en mmap, rendus dès leur libération (mesuré : 8
+    tours de deux lots de 10 000 avec le journal en segments, voir README, « Mémoire »).
     Réglé ici, dans le maître avant le fork, pour que tous les workers en héritent ;
-    ``MALLOC_ARENA_MAX`` dans l'environnement garde la priorité. Sans effet hors glibc."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return
-    M_ARENA_MAX = -8  # malloc.h
+    ``MALLOC_ARENA_MAX`` et ``MALLOC_MMAP_THRESHOLD_`` dans l'environnement gardent la priorité.
+    Sans effet hors glibc."""
+    M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # malloc.h
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_ARENA_MAX, nombre)
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        if not os.environ.get("MALLOC_ARENA_MAX"):
+            libc.mallopt(M_ARENA_MAX, arenes)
+        if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+            libc.mallopt(M_MMAP_THRESHOLD, seuil_mmap)
     except (OSError, AttributeError):
         pass
 
 
-_limiter_les_arenes_malloc()
+_regler_malloc()
 
 
 # Métriques Prometheus de tous les workers (GET /metrics) : prometheus_client en mode multiprocessus

@@ -178,7 +178,8 @@ def test_lectures_a_travers_les_segments(tmp_path):
     assert [r for r, _ in recents] == [f"r-{i}" for i in range(500) if i % 5 == 3][-len(recents):]
     assert len(recents) > 30  # au-delà du journal actif
     lus = []
-    parcourues = [r for _, morceau in registre.parcourir(paquet=50, lus=lus) for r, _ in morceau]
+    parcourues = [json.loads(l)["request_id"] for _, bloc in registre.parcourir(bloc=1000, lus=lus)
+                  for l in bloc.splitlines()]
     assert parcourues == [f"r-{i}" for i in range(500)] and lus == registre.segments.lister()
 
 

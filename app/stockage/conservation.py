@@ -40,9 +40,12 @@ from app.json_rapide import en_octets
 from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur, horodatage_utc
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
+from app.stockage.segments import REQUEST_ID, etendue_de_ligne
 
 journal = logging.getLogger("prediction_etudiante")
 
+PAQUET_RECONCILIATION = 10_000
+"""request_id vérifiés en base par requête pendant une réconciliation."""
 LOT_MAX = 2000
 """Enregistrements insérés au plus par transaction du fil d'alimentation."""
 PERIODE_LOT_S = 0.02
@@ -446,23 +449,28 @@ class Conservation:
         exclure = set() if complete else self.registre.segments_confirmes()
         lus: list = []
         interrompue = False
-        for _, morceau in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus):
-            if echeance is not None and time.monotonic() >= echeance:
-                interrompue = True
+        for _, bloc in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus):
+            trouves = [(t.group(1).decode("utf-8", "replace"), t.start()) for t in REQUEST_ID.finditer(bloc)]
+            for rang in range(0, len(trouves), PAQUET_RECONCILIATION):
+                if echeance is not None and time.monotonic() >= echeance:
+                    interrompue = True
+                    break
+                paquet = trouves[rang:rang + PAQUET_RECONCILIATION]
+                lues += len(paquet)
+                presents = self.magasin.existants([request_id for request_id, _ in paquet])
+                manquants = []
+                for request_id, position in paquet:
+                    if request_id in presents:
+                        continue
+                    enregistrement = _relire(bloc[slice(*etendue_de_ligne(bloc, position))])
+                    if enregistrement is None:
+                        illisibles += 1
+                    elif str(enregistrement["horodatage"]) >= limite_iso:  # hors rétention : pas ramené en base
+                        manquants.append(enregistrement)
+                if manquants:
+                    inserees += self.magasin.inserer_nouveaux(manquants)
+            if interrompue:
                 break
-            lues += len(morceau)
-            presents = self.magasin.existants([request_id for request_id, _ in morceau])
-            manquants = []
-            for request_id, ligne in morceau:
-                if request_id in presents:
-                    continue
-                enregistrement = _relire(ligne)
-                if enregistrement is None:
-                    illisibles += 1
-                elif str(enregistrement["horodatage"]) >= limite_iso:  # hors rétention : pas ramené en base
-                    manquants.append(enregistrement)
-            if manquants:
-                inserees += self.magasin.inserer_nouveaux(manquants)
         self.registre.confirmer(lus)
         if complete and not interrompue:
             self.reconciliation_due = False

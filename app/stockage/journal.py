@@ -31,6 +31,8 @@ from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, Dossie
                                    rendre_durable, sceller, synchroniser_dossier, valeur)
 
 BLOC_LECTURE = 1 << 16
+BLOC_PARCOURS = 4 << 20
+"""Réconciliation : le journal est lu par blocs de 4 Mio (les request_id y sont cherchés en C)."""
 DROITS = 0o600
 """Journal, verrou, segments et fichiers temporaires : données personnelles, lisibles du seul service
 (un fichier existant garde ses droits ; une réécriture ne les élargit jamais)."""
@@ -206,14 +208,15 @@ class JournalRequetes:
         """Les fichiers du journal, du plus ancien au plus récent : segments scellés puis journal actif."""
         return [*self.segments.lister(), self.chemin]
 
-    def parcourir(self, paquet: int = 10_000, exclure: set[str] = frozenset(), actif: bool = True,
-                  lus: list[Path] | None = None) -> Iterator[tuple[Path | None, list[tuple[str, bytes]]]]:
-        """Les lignes du journal par paquets de (request_id, ligne), avec le segment scellé d'où elles
-        viennent (None : le journal actif) ; ``exclure`` : noms de segments à sauter ; ``actif`` : le journal
-        actif aussi ; ``lus`` reçoit chaque segment lu en entier. Le request_id est lu sans décoder la ligne ;
-        une ligne sans request_id lisible, ou la dernière en cours d'écriture, est ignorée. Sans verrou : le
-        journal actif est ouvert avant la liste des segments (un scellement pendant la lecture ne le fait
-        pas perdre, et il n'est pas relu en double)."""
+    def parcourir(self, bloc: int = BLOC_PARCOURS, exclure: set[str] = frozenset(), actif: bool = True,
+                  lus: list[Path] | None = None) -> Iterator[tuple[Path | None, bytes]]:
+        """Le journal par blocs de lignes entières (~``bloc`` octets, chacune finie par ``\\n``), avec le
+        segment scellé d'où ils viennent (None : le journal actif) ; ``exclure`` : noms de segments à sauter ;
+        ``actif`` : le journal actif aussi ; ``lus`` reçoit chaque segment lu en entier. La dernière ligne du
+        journal actif, en cours d'écriture (sans fin de ligne), est laissée. Des blocs plutôt que des lignes :
+        l'appelant y cherche les request_id en C (``segments.REQUEST_ID``), sans un objet Python par ligne.
+        Sans verrou : le journal actif est ouvert avant la liste des segments (un scellement pendant la
+        lecture ne le fait pas perdre, et il n'est pas relu en double)."""
         if not self.vers_fichier:
             return
         try:
@@ -231,14 +234,14 @@ class JournalRequetes:
                     with open(chemin, "rb") as source:
                         if os.fstat(source.fileno()).st_ino == inode:
                             continue  # le journal actif, scellé depuis son ouverture : lu plus bas
-                        for morceau in _paquets(source, paquet):
+                        for morceau in _blocs(source, bloc):
                             yield chemin, morceau
                 except FileNotFoundError:
                     continue  # retiré (effacement vidant, borne) depuis la liste
                 if lus is not None:
                     lus.append(chemin)
             if source_active is not None:
-                for morceau in _paquets(source_active, paquet):
+                for morceau in _blocs(source_active, bloc):
                     yield None, morceau
 
     def recents(self, motif: bytes, octets: int = 2 << 20) -> list[tuple[str, bytes]]:
@@ -470,20 +473,15 @@ def _prefixe_avant(donnees: bytes, limite: str) -> list[tuple[int, int]]:
     return etendues
 
 
-def _paquets(source, paquet: int) -> Iterator[list[tuple[str, bytes]]]:
-    morceau: list[tuple[str, bytes]] = []
-    for ligne in source:
-        if not ligne.endswith(b"\n"):
-            continue  # ligne en cours d'écriture (dernière, sans fin de ligne)
-        request_id = valeur(ligne, CLE_REQUEST_ID)
-        if not request_id:
-            continue  # ligne abîmée
-        morceau.append((request_id, ligne))
-        if len(morceau) >= paquet:
-            yield morceau
-            morceau = []
-    if morceau:
-        yield morceau
+def _blocs(source, taille: int) -> Iterator[bytes]:
+    """Des blocs de lignes entières ; le reste sans fin de ligne (ligne en cours d'écriture) est laissé."""
+    reste = b""
+    while morceau := source.read(taille):
+        morceau = reste + morceau if reste else morceau
+        fin = morceau.rfind(b"\n") + 1
+        reste = morceau[fin:]
+        if fin:
+            yield morceau[:fin]
 
 
 def _dernieres_lignes(chemin: Path, nombre: int) -> list[bytes]:

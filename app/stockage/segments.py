@@ -34,6 +34,8 @@ USER_ID = re.compile(rb'"user_id":"([A-Za-z0-9][A-Za-z0-9._:-]{0,127})"')
 """Le user_id d'une ligne (``app.modele.identifiants`` : rien à échapper en JSON), sans décoder la ligne ;
 sa première occurrence est la clé de l'enregistrement (horodatage et request_id la précèdent)."""
 CLE_HORODATAGE = b'"horodatage":"'
+REQUEST_ID = re.compile(rb'"request_id":"([^"\\\n]{1,256})"')
+"""Le request_id de chaque ligne d'un bloc du journal, cherché en C (réconciliation)."""
 CLE_REQUEST_ID = b'"request_id":"'
 
 
