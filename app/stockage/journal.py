@@ -407,13 +407,16 @@ class JournalRequetes:
                 raise
             raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
 
-    def segments_confirmes(self) -> set[str]:
-        """Les noms des segments scellés dont chaque ligne est en base (index mis à jour d'abord)."""
+    def segments_confirmes(self, jeunes_depuis: str = "") -> set[str]:
+        """Les noms des segments scellés dont chaque ligne est en base (index mis à jour d'abord) ; avec
+        ``jeunes_depuis`` (ISO UTC), aussi ceux dont la dernière ligne est plus récente : le fil
+        d'alimentation de leur worker les insère encore, les confirmer maintenant referait son travail."""
         if not self.vers_fichier or not self.segments.dossier.exists():
             return set()
         with self.segments.verrou(), self.segments.index() as index:
             self.segments.indexer(index, Cible({}))
-            return {nom for (nom,) in index.execute("SELECT nom FROM segments WHERE en_base = 1")}
+            return {nom for (nom,) in index.execute(
+                "SELECT nom FROM segments WHERE en_base = 1 OR (? != '' AND dernier > ?)", (jeunes_depuis, jeunes_depuis))}
 
     def confirmer(self, segments: list[Path]) -> int:
         """Ces segments sont entièrement en base (réconciliés) : notés comme tels, ou retirés du disque avec
