@@ -249,7 +249,9 @@ class Conservation:
             if self.reconciliation_due and not self._essayer_reconciliation():
                 pause = self._echec(pause)
                 continue
-            if time.monotonic() >= self._prochaine_confirmation:
+            # Confirmer les segments scellés quand ce fil a rattrapé son arriéré seulement : sinon la confirmation
+            # insérerait ce qu'il s'apprête à insérer (double travail, arriéré qui grossit, mémoire avec lui).
+            if time.monotonic() >= self._prochaine_confirmation and len(lot) < LOT_MAX:
                 self._prochaine_confirmation = time.monotonic() + PERIODE_CONFIRMATION_S
                 try:
                     self.confirmer_segments()
@@ -472,6 +474,7 @@ class Conservation:
                         manquants.append(enregistrement)
                 if manquants:
                     inserees += self.magasin.inserer_nouveaux(manquants)
+                self._retirer_de_l_attente(paquet)
             if interrompue:
                 break
         self.registre.confirmer(lus)
@@ -479,6 +482,15 @@ class Conservation:
             self.reconciliation_due = False
         return Reconciliation(lignes=lues, inserees=inserees, illisibles=illisibles,
                               duree_s=time.monotonic() - debut, complete=not interrompue)
+
+    def _retirer_de_l_attente(self, paquet: list[tuple[str, int]]) -> None:
+        """Ces request_id sont en base (réconciliés) : le fil d'alimentation n'a plus à les insérer."""
+        with self._file:
+            if not self._a_stocker:
+                return
+            for request_id, _ in paquet:
+                self._a_stocker.pop(request_id, None)
+            self._file.notify_all()
 
     def confirmer_segments(self) -> Reconciliation | None:
         """Fil d'alimentation : réconcilie les segments scellés pas encore confirmés (un processus à la fois),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -108,6 +109,16 @@ class _Ecritures:
             dialecte)
         self._horodatage_registre = EFFACEMENTS.c.horodatage.type.dialect_impl(dialecte).bind_processor(dialecte)
         self.notification = (f"SELECT pg_notify('{CANAL_EFFACEMENTS}', '')" if dialecte.name == "postgresql" else None)
+        # Une liste de valeurs en un seul paramètre (tableau PostgreSQL, JSON pour SQLite) : une seule requête
+        # préparée quelle que soit sa longueur. Avec « IN (?, ?, …) », chaque longueur était une requête de
+        # plus dans le cache des requêtes préparées de chaque connexion (jusqu'à 128 requêtes de milliers de
+        # paramètres) : des centaines de Mio gardés par un worker au fil des réconciliations.
+        postgresql = dialecte.name == "postgresql"
+        self.dans_liste = "= ANY(%s)" if postgresql else "IN (SELECT value FROM json_each(?))"
+        self.liste = list if postgresql else (lambda valeurs: json.dumps(list(valeurs)))
+        self.existants = f"SELECT request_id FROM {PREDICTIONS.name} WHERE request_id {self.dans_liste}"
+        self.effacements = (f"SELECT empreinte, max(horodatage) FROM {EFFACEMENTS.name} WHERE empreinte "
+                            f"{self.dans_liste} GROUP BY empreinte")
         self.dialecte = dialecte
         self._nommes = ordre is None  # %(nom)s (PostgreSQL) : dicts ; « ? » (SQLite) : tuples dans l'ordre
         self._colonnes = COLONNES_ENREGISTREMENT if ordre is None else ordre
@@ -292,9 +303,7 @@ class Transaction:
 
     def _effacements(self, empreintes: set[str]) -> dict[str, str]:
         """empreinte → instant (ISO UTC) de son dernier effacement, pour celles du registre."""
-        marque = "?" if self._ecritures.dialecte.paramstyle == "qmark" else "%s"
-        self._curseur.execute(f"SELECT empreinte, max(horodatage) FROM {EFFACEMENTS.name} WHERE empreinte IN "
-                              f"({', '.join([marque] * len(empreintes))}) GROUP BY empreinte", tuple(empreintes))
+        self._curseur.execute(self._ecritures.effacements, (self._ecritures.liste(empreintes),))
         return {empreinte: instant_iso(instant) for empreinte, instant in self._curseur.fetchall()}
 
     def supprimer_utilisateur(self, user_id: str, instant: dt.datetime | None = None) -> set[str]:
@@ -464,13 +473,11 @@ class MagasinResultats:
     def existants(self, request_ids: list[str]) -> set[str]:
         """Ceux de ces request_id déjà en base (réconciliation, X-Request-ID réutilisé)."""
         self._assurer_schema()
-        presents: set[str] = set()
+        if not request_ids:
+            return set()
         with _traduire("la lecture"), self.moteur.connect() as connexion:
-            for debut in range(0, len(request_ids), 5000):  # SQLite : 32 766 paramètres au plus par requête
-                morceau = request_ids[debut:debut + 5000]
-                presents.update(connexion.scalars(
-                    select(PREDICTIONS.c.request_id).where(PREDICTIONS.c.request_id.in_(morceau))))
-        return presents
+            return {request_id for (request_id,) in connexion.exec_driver_sql(
+                self._ecritures.existants, (self._ecritures.liste(request_ids),))}
 
     def inserer_nouveaux(self, enregistrements: list[dict]) -> int:
         """Une transaction d'insertion idempotente (``Transaction.inserer_nouveaux``), validée."""
