@@ -1,0 +1,165 @@
+"""Banc d'essai : l'application de production, instrumentée pour décomposer le CPU d'une requête ``/predire``.
+
+``gunicorn -c gunicorn.conf.py outils.appli_decomposee:app`` sert exactement ``app.wsgi:app`` ; seules
+des enveloppes chronométrées sont posées autour de chaque étape (temps CPU du fil,
+``time.thread_time_ns``) : lecture du corps, validation, prédiction, explication, enregistrement,
+journal, métriques, réponse, crochets avant/après de Flask, et Flask lui-même (``wsgi_app``). Le reste
+du CPU du worker est réparti par fil (``pthread_getcpuclockid``) : boucle d'événements de gunicorn (fil
+principal), fils de requêtes hors Flask (gunicorn : analyse HTTP, environ WSGI, écriture de la réponse),
+fil d'alimentation de la base (insertions SQLite), autres fils.
+
+Fenêtre de mesure pilotée par fichier : ``outils/banc_essai.py`` écrit ``debut`` puis ``fin`` dans
+``$DECOMPOSITION_DOSSIER/commande`` ; chaque worker (un fil qui lit ce fichier toutes les 20 ms)
+relève ses compteurs aux deux instants et écrit la différence dans ``$DECOMPOSITION_DOSSIER/<pid>.json``.
+Les enveloppes coûtent elles-mêmes un peu (deux lectures d'horloge par étape) : le banc rapporte le CPU
+par requête de l'application instrumentée à côté de celui de l'application de production.
+Ne sert qu'à ``outils/banc_essai.py`` ; aucune donnée d'élève n'est écrite, seulement des durées.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import app.stockage.journal as module_journal
+import app.modele.predicteur as module_predicteur
+import app.web.routes.prediction as module_prediction
+from app.stockage.conservation import Conservation
+from app.wsgi import app
+
+ETAPES = {
+    # nom : (parent, libellé) ; le temps exclusif d'une étape est le sien moins celui de ses enfants.
+    "wsgi": (None, "Flask/Werkzeug : requête, contexte, routage, Response (hors crochets et vue)"),
+    "avant:_identifiant": ("wsgi", "crochet avant : X-Request-ID (uuid4)"),
+    "avant:_ouvrir": ("wsgi", "crochet avant : observation (trace, contexte de journalisation)"),
+    "vue": ("wsgi", "vue /predire : reste (entrees(), dict de la réponse, g.*)"),
+    "lire_json": ("vue", "lecture du corps + analyse JSON (doublons, NaN)"),
+    "valider_demande": ("vue", "validation pydantic (DemandePrediction)"),
+    "predire": ("vue", "prédiction : encodage + arbres compilés"),
+    "facteurs": ("predire", "explication en français (facteurs)"),
+    "enregistrement_journal": ("vue", "construction de l'enregistrement"),
+    "conserver": ("vue", "conservation : verrou, horodatage, confiance au fil d'alimentation"),
+    "journal_ecrire": ("conserver", "journal : flock + open + write + close"),
+    "ligne_json": ("journal_ecrire", "journal : ligne JSON (orjson)"),
+    "compter_predictions": ("vue", "métriques Prometheus : prédictions"),
+    "resultats": ("vue", "dict des résultats"),
+    "jsonify": ("vue", "réponse JSON (orjson + Response)"),
+    "apres:_mesurer": ("wsgi", "crochet après : métriques Prometheus de la requête + ligne de journal"),
+    "apres:_renvoyer_identifiant": ("wsgi", "crochet après : X-Request-ID + en-têtes de sécurité"),
+    "fin:_fermer": ("wsgi", "crochet de fin : contexte de journalisation"),
+}
+
+_par_fil: list[dict] = []
+_local = threading.local()
+_verrou = threading.Lock()
+
+
+def _compteurs() -> dict:
+    compteurs = getattr(_local, "compteurs", None)
+    if compteurs is None:
+        compteurs = _local.compteurs = {nom: [0, 0] for nom in ETAPES}
+        with _verrou:
+            _par_fil.append(compteurs)
+    return compteurs
+
+
+def _chronometrer(nom: str, fonction):
+    horloge = time.thread_time_ns
+
+    @functools.wraps(fonction)
+    def enveloppe(*args, **kwargs):
+        debut = horloge()
+        try:
+            return fonction(*args, **kwargs)
+        finally:
+            compteur = _compteurs()[nom]
+            compteur[0] += horloge() - debut
+            compteur[1] += 1
+    return enveloppe
+
+
+def _instrumenter() -> None:
+    for nom in ("lire_json", "valider_demande", "enregistrement_journal", "resultats", "jsonify"):
+        setattr(module_prediction, nom, _chronometrer(nom, getattr(module_prediction, nom)))
+    module_prediction.metriques = type("Metriques", (), {
+        "compter_predictions": staticmethod(_chronometrer("compter_predictions",
+                                                         module_prediction.metriques.compter_predictions))})
+    module_predicteur.facteurs = _chronometrer("facteurs", module_predicteur.facteurs)
+    module_predicteur.Predicteur.predire = _chronometrer("predire", module_predicteur.Predicteur.predire)
+    module_journal.ligne_json = _chronometrer("ligne_json", module_journal.ligne_json)
+    module_journal.JournalRequetes.ecrire = _chronometrer("journal_ecrire", module_journal.JournalRequetes.ecrire)
+    Conservation.conserver = _chronometrer("conserver", Conservation.conserver)
+    app.view_functions["prediction.predire"] = _chronometrer("vue", app.view_functions["prediction.predire"])
+    for moment, table in (("avant", app.before_request_funcs), ("apres", app.after_request_funcs),
+                          ("fin", app.teardown_request_funcs)):
+        table[None] = [_chronometrer(f"{moment}:{f.__name__}", f) if f"{moment}:{f.__name__}" in ETAPES else f
+                       for f in table.get(None, [])]
+    app.wsgi_app = _chronometrer("wsgi", app.wsgi_app)
+
+
+def _fils() -> dict[str, float]:
+    """Secondes de CPU de chaque fil Python de ce processus, par catégorie."""
+    categories: dict[str, float] = {}
+    for fil in threading.enumerate():
+        try:
+            secondes = time.clock_gettime(time.pthread_getcpuclockid(fil.ident))
+        except (OSError, TypeError):
+            continue
+        if fil is threading.main_thread():
+            categorie = "principal"
+        elif fil.name in ("alimentation-base", "suivi-effacements", "decomposition"):
+            categorie = fil.name
+        else:
+            categorie = "requetes"
+        categories[categorie] = categories.get(categorie, 0.0) + secondes
+    return categories
+
+
+def _releve() -> dict:
+    with _verrou:
+        etapes = {nom: [sum(c[nom][0] for c in _par_fil), sum(c[nom][1] for c in _par_fil)] for nom in ETAPES}
+    return {"processus": time.process_time(), "fils": _fils(), "etapes": etapes}
+
+
+def _difference(avant: dict, apres: dict) -> dict:
+    return {"processus_s": apres["processus"] - avant["processus"],
+            "fils_s": {c: apres["fils"].get(c, 0.0) - avant["fils"].get(c, 0.0) for c in apres["fils"]},
+            "etapes": {nom: [apres["etapes"][nom][0] - avant["etapes"][nom][0],
+                             apres["etapes"][nom][1] - avant["etapes"][nom][1]] for nom in ETAPES}}
+
+
+def _ecouter(dossier: Path) -> None:
+    commande = dossier / "commande"
+    avant = None
+    vue = ""
+    while True:
+        time.sleep(0.02)
+        try:
+            texte = commande.read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if texte == vue:
+            continue
+        vue = texte
+        if texte.startswith("debut"):
+            avant = _releve()
+        elif texte.startswith("fin") and avant is not None:
+            resultat = {"pid": os.getpid(), "fenetre": texte.split()[-1], **_difference(avant, _releve())}
+            temporaire = dossier / f".{os.getpid()}.tmp"
+            temporaire.write_text(json.dumps(resultat), encoding="utf-8")
+            temporaire.replace(dossier / f"{os.getpid()}.json")
+            avant = None
+
+
+def _demarrer_ecoute() -> None:
+    dossier = os.environ.get("DECOMPOSITION_DOSSIER")
+    if dossier:
+        threading.Thread(target=_ecouter, args=(Path(dossier),), name="decomposition", daemon=True).start()
+
+
+_instrumenter()
+app.extensions["taches_de_fond"] = [*app.extensions.get("taches_de_fond", []), _demarrer_ecoute]
