@@ -2,11 +2,11 @@
 
 ``gunicorn -c gunicorn.conf.py outils.appli_decomposee:app`` sert exactement ``app.wsgi:app`` ; seules
 des enveloppes chronométrées sont posées autour de chaque étape (temps CPU du fil,
-``time.thread_time_ns``) : lecture du corps, validation, prédiction, explication, enregistrement,
-journal, métriques, réponse, crochets avant/après de Flask, et Flask lui-même (``wsgi_app``). Le reste
-du CPU du worker est réparti par fil (``pthread_getcpuclockid``) : boucle d'événements de gunicorn (fil
-principal), fils de requêtes hors Flask (gunicorn : analyse HTTP, environ WSGI, écriture de la réponse),
-fil d'alimentation de la base (insertions SQLite), autres fils.
+``time.thread_time_ns``) du chemin direct (``app.web.chemin_direct``) : analyse et validation,
+identifiant, prédiction, explication, enregistrement, journal, métriques, réponse, et Flask pour ce que le
+chemin direct lui laisse. Le reste du CPU du worker est réparti par fil (``pthread_getcpuclockid``) : boucle
+d'événements de gunicorn (fil principal), fils de requêtes hors application (gunicorn : analyse HTTP,
+environ WSGI, écriture de la réponse), fil d'alimentation de la base (insertions SQLite), autres fils.
 
 Fenêtre de mesure pilotée par fichier : ``outils/banc_essai.py`` écrit ``debut`` puis ``fin`` dans
 ``$DECOMPOSITION_DOSSIER/commande`` ; chaque worker (un fil qui lit ce fichier toutes les 20 ms)
@@ -25,32 +25,31 @@ import threading
 import time
 from pathlib import Path
 
-import app.stockage.journal as module_journal
 import app.modele.predicteur as module_predicteur
+import app.stockage.journal as module_journal
+import app.web.chemin_direct as module_direct
 import app.web.routes.prediction as module_prediction
 from app.stockage.conservation import Conservation
 from app.wsgi import app
 
 ETAPES = {
     # nom : (parent, libellé) ; le temps exclusif d'une étape est le sien moins celui de ses enfants.
-    "wsgi": (None, "Flask/Werkzeug : requête, contexte, routage, Response (hors crochets et vue)"),
-    "avant:_identifiant": ("wsgi", "crochet avant : X-Request-ID (uuid4)"),
-    "avant:_ouvrir": ("wsgi", "crochet avant : observation (trace, contexte de journalisation)"),
-    "vue": ("wsgi", "vue /predire : reste (entrees(), dict de la réponse, g.*)"),
-    "lire_json": ("vue", "lecture du corps + analyse JSON (doublons, NaN)"),
-    "valider_demande": ("vue", "validation pydantic (DemandePrediction)"),
-    "predire": ("vue", "prédiction : encodage + arbres compilés"),
+    "wsgi": (None, "chemin direct (app.web.chemin_direct) : tri de la requête, lecture du corps, en-têtes"),
+    "demande_directe": ("wsgi", "analyse JSON + validation pydantic en une passe (model_validate_json)"),
+    "nouvel_identifiant": ("wsgi", "request_id (uuid4)"),
+    "ouvrir_contexte": ("wsgi", "contexte de journalisation (trace)"),
+    "servir": ("wsgi", "servir : reste (entrees(), dict de la réponse)"),
+    "predire": ("servir", "prédiction : encodage + arbres compilés"),
     "facteurs": ("predire", "explication en français (facteurs)"),
-    "enregistrement_journal": ("vue", "construction de l'enregistrement"),
-    "conserver": ("vue", "conservation : verrou, horodatage, confiance au fil d'alimentation"),
+    "enregistrement_journal": ("servir", "construction de l'enregistrement"),
+    "conserver": ("servir", "conservation : verrou, horodatage, confiance au fil d'alimentation"),
     "journal_ecrire": ("conserver", "journal : flock + open + write + close"),
     "ligne_json": ("journal_ecrire", "journal : ligne JSON (orjson)"),
-    "compter_predictions": ("vue", "métriques Prometheus : prédictions"),
-    "resultats": ("vue", "dict des résultats"),
-    "jsonify": ("vue", "réponse JSON (orjson + Response)"),
-    "apres:_mesurer": ("wsgi", "crochet après : métriques Prometheus de la requête + ligne de journal"),
-    "apres:_renvoyer_identifiant": ("wsgi", "crochet après : X-Request-ID + en-têtes de sécurité"),
-    "fin:_fermer": ("wsgi", "crochet de fin : contexte de journalisation"),
+    "compter_predictions": ("servir", "métriques Prometheus : prédictions"),
+    "resultats": ("servir", "dict des résultats"),
+    "en_octets": ("wsgi", "réponse JSON (orjson)"),
+    "observer": ("wsgi", "métriques Prometheus de la requête (+ ligne de journal si JSON)"),
+    "flask": ("wsgi", "Flask : requêtes que le chemin direct lui laisse (aucune attendue ici)"),
 }
 
 _par_fil: list[dict] = []
@@ -83,22 +82,21 @@ def _chronometrer(nom: str, fonction):
 
 
 def _instrumenter() -> None:
-    for nom in ("lire_json", "valider_demande", "enregistrement_journal", "resultats", "jsonify"):
+    for nom in ("enregistrement_journal", "resultats"):
         setattr(module_prediction, nom, _chronometrer(nom, getattr(module_prediction, nom)))
     module_prediction.metriques = type("Metriques", (), {
         "compter_predictions": staticmethod(_chronometrer("compter_predictions",
                                                          module_prediction.metriques.compter_predictions))})
+    for nom in ("demande_directe", "nouvel_identifiant", "ouvrir_contexte", "servir", "en_octets", "observer"):
+        setattr(module_direct, nom, _chronometrer(nom, getattr(module_direct, nom)))
     module_predicteur.facteurs = _chronometrer("facteurs", module_predicteur.facteurs)
     module_predicteur.Predicteur.predire = _chronometrer("predire", module_predicteur.Predicteur.predire)
     module_journal.ligne_json = _chronometrer("ligne_json", module_journal.ligne_json)
     module_journal.JournalRequetes.ecrire = _chronometrer("journal_ecrire", module_journal.JournalRequetes.ecrire)
     Conservation.conserver = _chronometrer("conserver", Conservation.conserver)
-    app.view_functions["prediction.predire"] = _chronometrer("vue", app.view_functions["prediction.predire"])
-    for moment, table in (("avant", app.before_request_funcs), ("apres", app.after_request_funcs),
-                          ("fin", app.teardown_request_funcs)):
-        table[None] = [_chronometrer(f"{moment}:{f.__name__}", f) if f"{moment}:{f.__name__}" in ETAPES else f
-                       for f in table.get(None, [])]
-    app.wsgi_app = _chronometrer("wsgi", app.wsgi_app)
+    direct = app.wsgi_app
+    direct.suivant = _chronometrer("flask", direct.suivant)
+    app.wsgi_app = _chronometrer("wsgi", direct)
 
 
 def _fils() -> dict[str, float]:

@@ -498,7 +498,7 @@ def _additionner(releves: list[dict]) -> dict:
     from outils.appli_decomposee import ETAPES
 
     etapes = {nom: sum(r["etapes"][nom][0] for r in releves) / 1e3 for nom in ETAPES}  # µs
-    n = max(1, sum(r["etapes"]["vue"][1] for r in releves))
+    n = max(1, sum(r["etapes"]["wsgi"][1] for r in releves))
     processus = sum(r["processus_s"] for r in releves) * 1e6
     fils: dict[str, float] = {}
     for r in releves:
@@ -509,9 +509,10 @@ def _additionner(releves: list[dict]) -> dict:
         if parent is not None:
             exclusifs[parent] -= etapes[nom]
     postes = [("gunicorn : boucle d'événements (fil principal : accepter, lire la requête)", fils.get("principal", 0.0)),
-              ("gunicorn : fils de requêtes hors Flask (analyse HTTP, environ, envoi de la réponse)",
+              ("gunicorn : fils de requêtes hors application (analyse HTTP, environ, envoi de la réponse)",
                fils.get("requetes", 0.0) - etapes["wsgi"])]
-    postes += [(libelle, exclusifs[nom]) for nom, (_parent, libelle) in ETAPES.items()]
+    postes += [(libelle, exclusifs[nom]) for nom, (_parent, libelle) in ETAPES.items()
+               if etapes[nom] or ETAPES[nom][0] is None]
     postes += [("fil d'alimentation de la base (insertions SQLite par paquets, fsync du journal)",
                 fils.get("alimentation-base", 0.0)),
                ("autres fils (suivi des effacements, relevé du banc) et hors fils Python",
