@@ -219,3 +219,28 @@ def test_journal_non_inscriptible_meme_503(demarrer_serveur, tmp_path, exemple):
     assert directe.status_code == 503 and directe.headers["Retry-After"] == "30"
     assert _comparable_http(directe) == _comparable_http(par_flask)
     assert not serveur.journal.exists()
+
+
+def test_identifiants_generes_uuid4_uniques_y_compris_apres_un_fork():
+    """``nouvel_identifiant`` tire ses octets par réserves de 256 : chaque identifiant reste un UUID 4, et un
+    processus fils (worker gunicorn) ne reprend jamais la réserve de son parent."""
+    import os
+    import uuid
+
+    from app.modele.identifiants import nouvel_identifiant
+
+    ids = [nouvel_identifiant() for _ in range(3000)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and uuid.UUID(i).hex == i
+               for i in ids)
+    lecture, ecriture = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # le fils : ses 10 prochains identifiants
+        os.write(ecriture, " ".join(nouvel_identifiant() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(ecriture)
+    os.waitpid(pid, 0)
+    fils = os.read(lecture, 4096).decode().split()
+    os.close(lecture)
+    parent = [nouvel_identifiant() for _ in range(10)]
+    assert len(fils) == 10 and not set(fils) & set(parent)
