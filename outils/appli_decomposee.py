@@ -8,6 +8,9 @@ chemin direct lui laisse. Le reste du CPU du worker est réparti par fil (``pthr
 d'événements de gunicorn (fil principal), fils de requêtes hors application (gunicorn : analyse HTTP,
 environ WSGI, écriture de la réponse), fil d'alimentation de la base (insertions SQLite), autres fils.
 
+``outils.appli_decomposee:triviale`` : la route triviale (``outils/appli_triviale.py``), Flask
+chronométré d'un bloc, pour comparer la part de gunicorn et de Flask à celle de ``/predire``.
+
 Fenêtre de mesure pilotée par fichier : ``outils/banc_essai.py`` écrit ``debut`` puis ``fin`` dans
 ``$DECOMPOSITION_DOSSIER/commande`` ; chaque worker (un fil qui lit ce fichier toutes les 20 ms)
 relève ses compteurs aux deux instants et écrit la différence dans ``$DECOMPOSITION_DOSSIER/<pid>.json``.
@@ -25,12 +28,6 @@ import threading
 import time
 from pathlib import Path
 
-import app.modele.predicteur as module_predicteur
-import app.stockage.journal as module_journal
-import app.web.chemin_direct as module_direct
-import app.web.routes.prediction as module_prediction
-from app.stockage.conservation import Conservation
-from app.wsgi import app
 
 ETAPES = {
     # nom : (parent, libellé) ; le temps exclusif d'une étape est le sien moins celui de ses enfants.
@@ -81,7 +78,14 @@ def _chronometrer(nom: str, fonction):
     return enveloppe
 
 
-def _instrumenter() -> None:
+def _production():
+    import app.modele.predicteur as module_predicteur
+    import app.stockage.journal as module_journal
+    import app.web.chemin_direct as module_direct
+    import app.web.routes.prediction as module_prediction
+    from app.stockage.conservation import Conservation
+    from app.wsgi import app
+
     for nom in ("enregistrement_journal", "resultats"):
         setattr(module_prediction, nom, _chronometrer(nom, getattr(module_prediction, nom)))
     module_prediction.metriques = type("Metriques", (), {
@@ -97,6 +101,27 @@ def _instrumenter() -> None:
     direct = app.wsgi_app
     direct.suivant = _chronometrer("flask", direct.suivant)
     app.wsgi_app = _chronometrer("wsgi", direct)
+    app.extensions["taches_de_fond"] = [*app.extensions.get("taches_de_fond", []), _demarrer_ecoute]
+    return app
+
+
+def _triviale():
+    """La route triviale de référence (``outils/appli_triviale.py``) : seul Flask y est chronométré (« wsgi »)."""
+    from outils.appli_triviale import app
+
+    app.wsgi_app = _chronometrer("wsgi", app.wsgi_app)
+    app.extensions["taches_de_fond"] = [_demarrer_ecoute]
+    return app
+
+
+def __getattr__(nom: str):
+    """``outils.appli_decomposee:app`` (l'API) ou ``outils.appli_decomposee:triviale`` (la référence), construite
+    à la demande de gunicorn."""
+    fabriques = {"app": _production, "triviale": _triviale}
+    if nom not in fabriques:
+        raise AttributeError(nom)
+    application = globals()[nom] = fabriques[nom]()
+    return application
 
 
 def _fils() -> dict[str, float]:
@@ -157,7 +182,3 @@ def _demarrer_ecoute() -> None:
     dossier = os.environ.get("DECOMPOSITION_DOSSIER")
     if dossier:
         threading.Thread(target=_ecouter, args=(Path(dossier),), name="decomposition", daemon=True).start()
-
-
-_instrumenter()
-app.extensions["taches_de_fond"] = [*app.extensions.get("taches_de_fond", []), _demarrer_ecoute]

@@ -454,15 +454,16 @@ def _lancer_references(dossier: Path) -> dict[str, tuple[subprocess.Popen, str]]
     return lances
 
 
-def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int]) -> dict:
-    """CPU d'une requête ``/predire`` dans le worker, étape par étape : ``outils/appli_decomposee.py`` (la même
-    application, chronométrée) sous la même configuration gunicorn, une fenêtre de ``duree`` s de wrk par
-    nombre de connexions ; chaque worker écrit ses compteurs de la fenêtre, additionnés ici."""
-    sous_dossier = dossier / "decomposition"
+def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int], cible: str = "app") -> dict:
+    """CPU d'une requête ``POST /predire`` dans le worker, étape par étape : ``outils/appli_decomposee.py`` (la
+    même application chronométrée ; ``cible="triviale"`` : la route triviale) sous la même configuration
+    gunicorn, une fenêtre de ``duree`` s de wrk par nombre de connexions ; chaque worker écrit ses compteurs de
+    la fenêtre, additionnés ici."""
+    sous_dossier = dossier / f"decomposition-{cible}"
     sous_dossier.mkdir()
     commande = sous_dossier / "commande"
     processus, url = _lancer(sous_dossier, {"DECOMPOSITION_DOSSIER": str(sous_dossier)},
-                             ["-c", str(RACINE / "gunicorn.conf.py"), "outils.appli_decomposee:app"])
+                             ["-c", str(RACINE / "gunicorn.conf.py"), f"outils.appli_decomposee:{cible}"])
     resultats = {}
     try:
         corps = _exemple()
@@ -486,13 +487,13 @@ def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int]) -> d
             releves = [json.loads(f.read_text(encoding="utf-8")) for f in sous_dossier.glob("*.json")]
             if len(releves) < len(workers):
                 raise RuntimeError("décomposition : un worker n'a pas écrit ses compteurs")
-            resultats[nombre] = {"wrk": mesure, **_additionner(releves)}
+            resultats[nombre] = {"wrk": mesure, **_additionner(releves, cible == "triviale")}
     finally:
         _arreter(processus)
     return resultats
 
 
-def _additionner(releves: list[dict]) -> dict:
+def _additionner(releves: list[dict], triviale: bool = False) -> dict:
     """Compteurs de tous les workers additionnés ; puis microsecondes de CPU par requête, par poste
     (temps exclusifs : une étape sans ses sous-étapes)."""
     from outils.appli_decomposee import ETAPES
@@ -511,8 +512,8 @@ def _additionner(releves: list[dict]) -> dict:
     postes = [("gunicorn : boucle d'événements (fil principal : accepter, lire la requête)", fils.get("principal", 0.0)),
               ("gunicorn : fils de requêtes hors application (analyse HTTP, environ, envoi de la réponse)",
                fils.get("requetes", 0.0) - etapes["wsgi"])]
-    postes += [(libelle, exclusifs[nom]) for nom, (_parent, libelle) in ETAPES.items()
-               if etapes[nom] or ETAPES[nom][0] is None]
+    postes += [("Flask : route triviale (get_json, jsonify)" if triviale and nom == "wsgi" else libelle, exclusifs[nom])
+               for nom, (_parent, libelle) in ETAPES.items() if etapes[nom] or ETAPES[nom][0] is None]
     postes += [("fil d'alimentation de la base (insertions SQLite par paquets, fsync du journal)",
                 fils.get("alimentation-base", 0.0)),
                ("autres fils (suivi des effacements, relevé du banc) et hors fils Python",
@@ -610,8 +611,9 @@ def _lignes_http(nombre: int, charge: dict) -> list[str]:
     ]
 
 
-def _lignes_decomposition(nombre: int, mesure: dict, charge: dict | None) -> list[str]:
-    """Le CPU d'une requête /predire dans le worker, poste par poste (application instrumentée, même exécution)."""
+def _lignes_decomposition(nombre: int, mesure: dict, charge: dict | None, triviale: dict | None = None) -> list[str]:
+    """Le CPU d'une requête /predire dans le worker, poste par poste (application instrumentée, même exécution) ;
+    ``triviale`` : la même décomposition pour la route triviale, sur une ligne."""
     total = mesure["total_us"]
     reference = ""
     if charge:
@@ -623,6 +625,11 @@ def _lignes_decomposition(nombre: int, mesure: dict, charge: dict | None) -> lis
                      "rapporté", None)]
     for libelle, us in mesure["postes"]:
         lignes.append(_ligne(f"↳ {libelle}", f"{us:.1f} µs", "", f"{100 * us / total:.1f} %", "", None))
+    if triviale:
+        postes = " ; ".join(f"{libelle.split(' (')[0]} {us:.0f} µs" for libelle, us in triviale["postes"] if us >= 0.5)
+        lignes.append(_ligne(f"CPU du worker par requête, route triviale décomposée ({nombre} connexions, même "
+                             "chronométrage)", f"{triviale['total_us']:.0f} µs CPU/req ({triviale['wrk']['par_s']:.0f} "
+                             "req/s)", postes, f"/predire : {total / triviale['total_us']:.2f}×", "rapporté", None))
     return lignes
 
 
@@ -651,7 +658,8 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
         for nombre, charge in http["charges"].items():
             lignes.extend(_lignes_http(nombre, charge))
         for nombre, mesure in http.get("decomposition", {}).items():
-            lignes.extend(_lignes_decomposition(nombre, mesure, http["charges"].get(nombre)))
+            lignes.extend(_lignes_decomposition(nombre, mesure, http["charges"].get(nombre),
+                                                http.get("decomposition_triviale", {}).get(nombre)))
         lots = http["lots"]
         taille = lots["taille"]
         for nom, secondes in lots["durees"].items():
@@ -716,6 +724,8 @@ def main(arguments: list[str] | None = None) -> int:
             froid = mesurer_demarrage(dossier, options.demarrages)
             http = mesurer_http(dossier, options.duree, options.connexions)
             http["decomposition"] = mesurer_decomposition(dossier, options.duree * 2, options.connexions)
+            http["decomposition_triviale"] = mesurer_decomposition(dossier, options.duree * 2, options.connexions,
+                                                                   "triviale")
     print(tableau(memoire, http, froid))
     return 0
 
