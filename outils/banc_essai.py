@@ -454,6 +454,73 @@ def _lancer_references(dossier: Path) -> dict[str, tuple[subprocess.Popen, str]]
     return lances
 
 
+def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int], cible: str = "app") -> dict:
+    """CPU d'une requête ``POST /predire`` dans le worker, étape par étape : ``outils/appli_decomposee.py`` (la
+    même application chronométrée ; ``cible="triviale"`` : la route triviale) sous la même configuration
+    gunicorn, une fenêtre de ``duree`` s de wrk par nombre de connexions ; chaque worker écrit ses compteurs de
+    la fenêtre, additionnés ici."""
+    sous_dossier = dossier / f"decomposition-{cible}"
+    sous_dossier.mkdir()
+    commande = sous_dossier / "commande"
+    processus, url = _lancer(sous_dossier, {"DECOMPOSITION_DOSSIER": str(sous_dossier)},
+                             ["-c", str(RACINE / "gunicorn.conf.py"), f"outils.appli_decomposee:{cible}"])
+    resultats = {}
+    try:
+        corps = _exemple()
+        _attendre_200(url, corps, processus)
+        script = sous_dossier / "predire.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
+        for nombre in connexions:
+            _wrk(url + "/predire", 2, nombre, script)  # échauffement
+            workers = _workers(processus.pid)
+            for fichier in sous_dossier.glob("*.json"):
+                fichier.unlink()
+            commande.write_text(f"debut {nombre}", encoding="utf-8")
+            time.sleep(0.2)  # chaque worker relève ses compteurs (toutes les 20 ms)
+            mesure = _charge(processus.pid, url + "/predire", duree, nombre, script)
+            time.sleep(0.2)  # fin de la dernière requête
+            commande.write_text(f"fin {nombre}", encoding="utf-8")
+            fin = time.monotonic() + 10
+            while len(list(sous_dossier.glob("*.json"))) < len(workers) and time.monotonic() < fin:
+                time.sleep(0.05)
+            releves = [json.loads(f.read_text(encoding="utf-8")) for f in sous_dossier.glob("*.json")]
+            if len(releves) < len(workers):
+                raise RuntimeError("décomposition : un worker n'a pas écrit ses compteurs")
+            resultats[nombre] = {"wrk": mesure, **_additionner(releves, cible == "triviale")}
+    finally:
+        _arreter(processus)
+    return resultats
+
+
+def _additionner(releves: list[dict], triviale: bool = False) -> dict:
+    """Compteurs de tous les workers additionnés ; puis microsecondes de CPU par requête, par poste
+    (temps exclusifs : une étape sans ses sous-étapes)."""
+    from outils.appli_decomposee import ETAPES
+
+    etapes = {nom: sum(r["etapes"][nom][0] for r in releves) / 1e3 for nom in ETAPES}  # µs
+    n = max(1, sum(r["etapes"]["wsgi"][1] for r in releves))
+    processus = sum(r["processus_s"] for r in releves) * 1e6
+    fils: dict[str, float] = {}
+    for r in releves:
+        for categorie, secondes in r["fils_s"].items():
+            fils[categorie] = fils.get(categorie, 0.0) + secondes * 1e6
+    exclusifs = dict(etapes)
+    for nom, (parent, _libelle) in ETAPES.items():
+        if parent is not None:
+            exclusifs[parent] -= etapes[nom]
+    postes = [("gunicorn : boucle d'événements (fil principal : accepter, lire la requête)", fils.get("principal", 0.0)),
+              ("gunicorn : fils de requêtes hors application (analyse HTTP, environ, envoi de la réponse)",
+               fils.get("requetes", 0.0) - etapes["wsgi"])]
+    postes += [("Flask : route triviale (get_json, jsonify)" if triviale and nom == "wsgi" else libelle, exclusifs[nom])
+               for nom, (_parent, libelle) in ETAPES.items() if etapes[nom] or ETAPES[nom][0] is None]
+    postes += [("fil d'alimentation de la base (insertions SQLite par paquets, fsync du journal)",
+                fils.get("alimentation-base", 0.0)),
+               ("autres fils (suivi des effacements, relevé du banc) et hors fils Python",
+                processus - sum(fils.get(c, 0.0) for c in ("alimentation-base", "principal", "requetes")))]
+    return {"requetes": n, "total_us": processus / n, "postes": [(libelle, us / n) for libelle, us in postes]}
+
+
 def mesurer_http(dossier: Path, duree: int, connexions: list[int]) -> dict:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk introuvable : apt-get install -y wrk")
@@ -544,6 +611,28 @@ def _lignes_http(nombre: int, charge: dict) -> list[str]:
     ]
 
 
+def _lignes_decomposition(nombre: int, mesure: dict, charge: dict | None, triviale: dict | None = None) -> list[str]:
+    """Le CPU d'une requête /predire dans le worker, poste par poste (application instrumentée, même exécution) ;
+    ``triviale`` : la même décomposition pour la route triviale, sur une ligne."""
+    total = mesure["total_us"]
+    reference = ""
+    if charge:
+        reference = (f"non instrumentée (tours ci-dessus) : /predire {charge['predire']['cpu_us']:.0f} µs ; "
+                     f"route triviale {charge['triviale']['cpu_us']:.0f} µs")
+    lignes = [_ligne(f"CPU du worker par requête /predire, décomposé ({nombre} connexions, wrk ; application "
+                     f"chronométrée outils/appli_decomposee.py, {_milliers(mesure['requetes'])} requêtes)",
+                     f"{total:.0f} µs CPU/req ({mesure['wrk']['par_s']:.0f} req/s)", reference, "100 %",
+                     "rapporté", None)]
+    for libelle, us in mesure["postes"]:
+        lignes.append(_ligne(f"↳ {libelle}", f"{us:.1f} µs", "", f"{100 * us / total:.1f} %", "", None))
+    if triviale:
+        postes = " ; ".join(f"{libelle.split(' (')[0]} {us:.0f} µs" for libelle, us in triviale["postes"] if us >= 0.5)
+        lignes.append(_ligne(f"CPU du worker par requête, route triviale décomposée ({nombre} connexions, même "
+                             "chronométrage)", f"{triviale['total_us']:.0f} µs CPU/req ({triviale['wrk']['par_s']:.0f} "
+                             "req/s)", postes, f"/predire : {total / triviale['total_us']:.2f}×", "rapporté", None))
+    return lignes
+
+
 def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) -> str:
     lignes = ["| Mesure | Valeur | Référence (même exécution) | Rapport | Objectif | Atteint |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -568,6 +657,9 @@ def tableau(memoire: dict | None, http: dict | None, froid: list[float] | None) 
     if http:
         for nombre, charge in http["charges"].items():
             lignes.extend(_lignes_http(nombre, charge))
+        for nombre, mesure in http.get("decomposition", {}).items():
+            lignes.extend(_lignes_decomposition(nombre, mesure, http["charges"].get(nombre),
+                                                http.get("decomposition_triviale", {}).get(nombre)))
         lots = http["lots"]
         taille = lots["taille"]
         for nom, secondes in lots["durees"].items():
@@ -631,6 +723,9 @@ def main(arguments: list[str] | None = None) -> int:
         if not options.sans_http:
             froid = mesurer_demarrage(dossier, options.demarrages)
             http = mesurer_http(dossier, options.duree, options.connexions)
+            http["decomposition"] = mesurer_decomposition(dossier, options.duree * 2, options.connexions)
+            http["decomposition_triviale"] = mesurer_decomposition(dossier, options.duree * 2, options.connexions,
+                                                                   "triviale")
     print(tableau(memoire, http, froid))
     return 0
 

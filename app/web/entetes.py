@@ -29,3 +29,9 @@ def poser(reponse: Response) -> Response:
     if request.endpoint != "static":
         entetes["Cache-Control"] = "no-store"
     return reponse
+
+
+ENTETES_JSON = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                ("Content-Security-Policy", CSP_API), ("Cache-Control", "no-store"))
+"""Ce que ``poser`` ajoute à une réponse JSON d'une route de l'API, dans son ordre : le chemin direct de
+``/predire`` (``app.web.chemin_direct``) l'envoie tel quel."""

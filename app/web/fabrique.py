@@ -17,6 +17,7 @@ from app.modele.identifiants import (
 )
 from app.modele.noyau import construire_noyau
 from app.web import entetes, erreurs, metriques, observation
+from app.web.chemin_direct import CheminDirect
 from app.web.erreurs import ErreurRequete
 from app.web.lots import PlacesLots
 from app.web.routes import (
@@ -96,6 +97,8 @@ def create_app(config: Configuration | None = None) -> Flask:
     observation.enregistrer(app, config.journaux_json, charges.fiche["version_modele"])  # après l'identifiant
     for module in (accueil, prediction, lot, historique, derive, documentation, supervision, classe):
         app.register_blueprint(module.bp)
+    # POST /predire valide servi sans traverser Flask, à l'identique (app.web.chemin_direct) ; le reste par Flask.
+    app.wsgi_app = CheminDirect(app, app.wsgi_app)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
     journal.info("résultats conservés dans %s (%s) ; historique %s", magasin.nom, magasin.description,

@@ -49,13 +49,33 @@ def observer_alimentation(retards: list[float], en_attente: int) -> None:
     EN_ATTENTE_BASE.set(en_attente)
 
 
+_ENFANTS: dict[tuple, object] = {}
+"""Les séries étiquetées déjà rencontrées (``labels()`` vérifie et verrouille à chaque appel) : routes
+(gabarits), méthodes, statuts, configurations et classes sont en nombre borné."""
+
+
+def _enfant(metrique, *etiquettes):
+    cle = (metrique, *etiquettes)
+    enfant = _ENFANTS.get(cle)
+    if enfant is None:
+        enfant = _ENFANTS[cle] = metrique.labels(*etiquettes)
+    return enfant
+
+
+def requete_servie(route: str, methode: str, statut: int, duree: float) -> None:
+    _enfant(REQUETES, route, methode, str(statut)).inc()
+    _enfant(DUREES, route).observe(duree)
+    if statut == 401:
+        _enfant(JETONS_REFUSES, route).inc()
+
+
 def compter_predictions(configurations, classes) -> None:
     """Une prédiction par couple (configuration, classe) ; un lot se compte en une fois par couple."""
     totaux: dict[tuple[str, int], int] = {}
     for couple in zip(configurations, classes):
         totaux[couple] = totaux.get(couple, 0) + 1
     for (configuration, classe), nombre in totaux.items():
-        PREDICTIONS.labels(configuration, "reussite" if int(classe) == 1 else "echec").inc(nombre)
+        _enfant(PREDICTIONS, configuration, "reussite" if int(classe) == 1 else "echec").inc(nombre)
 
 
 def exposition() -> tuple[bytes, str]:

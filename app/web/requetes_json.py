@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from flask import Request
@@ -88,3 +89,23 @@ def lire_json(requete: Request) -> Any:
         raise ErreurRequete(400, "JSON invalide : imbrication trop profonde") from None
     except ValueError:  # p. ex. entier de plus de 4 300 chiffres
         raise ErreurRequete(400, "JSON invalide : nombre démesuré") from None
+
+
+_FIN_DE_CLE = re.compile(rb'"[ \t\n\r]*:')
+"""La fin d'une clé d'objet JSON. Dans un élève valide, aucune valeur texte ne contient de guillemet (valeurs
+permises, chiffres, ``user_id`` en lettres, chiffres et ``. _ : -``) : chaque occurrence termine une clé."""
+
+
+def demande_directe(brut: bytes) -> DemandePrediction | None:
+    """Le corps d'un ``/predire`` valide, analysé et validé en une passe (``model_validate_json`` de pydantic) ;
+    None pour tout autre corps : la lecture stricte (``lire_json`` puis ``model_validate``) en donne alors
+    l'erreur exacte, en français. Cette passe ne juge seule aucun refus ; elle ne laisse passer que ce que la
+    lecture stricte accepte : un nombre non fini ou une valeur démesurée échoue à la validation, et une clé en
+    double (que l'analyseur JSON de pydantic confondrait avec l'autre) se voit au nombre de clés du corps."""
+    try:
+        demande = DemandePrediction.model_validate_json(brut)
+    except (ValueError, RecursionError):  # ValidationError (JSON mal formé compris), ou imprévu : la voie stricte
+        return None
+    if len(_FIN_DE_CLE.findall(brut)) != len(demande.model_fields_set):
+        return None
+    return demande

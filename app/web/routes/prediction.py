@@ -13,8 +13,8 @@ from app.modele.predicteur import Prediction, enregistrement
 from app.modele.schema import DemandePrediction
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
-from app.web.requetes_json import lire_json
-from app.web.services import services
+from app.web.requetes_json import demande_directe, est_json, lire_corps, lire_json
+from app.web.services import Services, services
 
 bp = Blueprint("prediction", __name__)
 
@@ -52,34 +52,53 @@ def enregistrement_journal(identifiant: str, user_id: str | None, entrees: dict,
                           canal="http", horodatage=horodatage)
 
 
-@bp.post("/predire")
-def predire():
-    debut = time.perf_counter()
-    demande = valider_demande(lire_json(request))
-    s = services()
+def lire_demande(requete) -> DemandePrediction:
+    """Le corps de ``/predire`` (ou ``/pretraitement``) validé : en une passe s'il est valide
+    (``demande_directe``), sinon par la lecture stricte, qui nomme l'erreur en français."""
+    if est_json(requete) and not requete.content_encoding:
+        demande = demande_directe(lire_corps(requete, "JSON"))
+        if demande is not None:
+            return demande
+    return valider_demande(lire_json(requete))
+
+
+def servir(demande: DemandePrediction, debut: float, request_id: str, fourni: bool, s: Services) -> tuple[dict, Prediction]:
+    """Prédit, explique et conserve (journal avant la réponse) une demande validée ; le corps de la réponse 200 et
+    la prédiction. Commun à la vue Flask et au chemin direct (``app.web.chemin_direct``) : ``debut`` est
+    l'instant d'arrivée du corps (``inference_time_ms`` compte lecture, validation et prédiction)."""
     prediction = s.predicteur.predire(demande)  # une DemandePrediction est un Eleve (plus user_id, ignoré)
     duree_ms = (time.perf_counter() - debut) * 1000
     entrees = demande.entrees()
-    enregistrement = enregistrement_journal(g.request_id, demande.user_id, entrees, prediction, s.predicteur.version)
-    s.conservation.conserver([enregistrement], "request_id_fourni" in g)  # refus du stockage → 409 / 503 (app.web.erreurs)
-    g.configuration = prediction.configuration  # pour la ligne de journal de la requête (app.web.observation)
+    enregistrement = enregistrement_journal(request_id, demande.user_id, entrees, prediction, s.predicteur.version)
+    s.conservation.conserver([enregistrement], fourni)  # refus du stockage → 409 / 503 (app.web.erreurs)
     metriques.compter_predictions((prediction.configuration,), (prediction.prediction,))
     corps = {
         "resultats": resultats(entrees, prediction),
-        "request_id": g.request_id,
+        "request_id": request_id,
         "user_id": demande.user_id,
         "model_version": s.predicteur.version,
         "inference_time_ms": round(duree_ms, 3),
     }
     if prediction.avertissements:
         corps["avertissements"] = prediction.avertissements
+    return corps, prediction
+
+
+@bp.post("/predire")
+def predire():
+    """Les demandes valides ne passent d'ordinaire pas par ici mais par ``app.web.chemin_direct`` ; cette vue sert
+    les autres (erreurs, corps en morceaux…) et le chemin direct s'y conforme (test/test_chemin_direct.py)."""
+    debut = time.perf_counter()
+    demande = lire_demande(request)
+    corps, prediction = servir(demande, debut, g.request_id, "request_id_fourni" in g, services())
+    g.configuration = prediction.configuration  # pour la ligne de journal de la requête (app.web.observation)
     return jsonify(corps)
 
 
 @bp.post("/pretraitement")
 def pretraitement():
     """Le même corps que ``/predire`` ; rien n'est prédit ni conservé (``user_id`` est ignoré)."""
-    demande = valider_demande(lire_json(request))
+    demande = lire_demande(request)
     s = services()
     vecteur = s.predicteur.pretraiter(demande)
     return jsonify({
