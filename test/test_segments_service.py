@@ -58,9 +58,9 @@ def test_sigterm_reconcilie_le_journal_actif_et_les_segments_non_confirmes(demar
 
 
 def test_borne_les_segments_confirmes_quittent_le_disque(demarrer_serveur, base_postgresql, exemple, mesurer):
-    borne = 64 * 1024
+    borne = 512 * 1024  # 64 segments, comme 4 Mio sur 64 Mio sur Cloud Run (16) : la borne ne sert qu'en cas de retard
     serveur = demarrer_serveur(env={"DATABASE_URL": base_postgresql, "JOURNAL_SEGMENT": SEGMENT,
-                                    "JOURNAL_BORNE": "64Kio"}).attendre()
+                                    "JOURNAL_BORNE": "512Kio"}).attendre()
     registre = JournalRequetes(serveur.journal)
     servies, refusees, plus_grande = [], 0, 0
     for _ in range(200):
@@ -77,9 +77,15 @@ def test_borne_les_segments_confirmes_quittent_le_disque(demarrer_serveur, base_
     assert plus_grande <= borne + 8 * 1024
     # Sans nouvelle prédiction, chaque segment scellé est confirmé en base puis retiré du disque.
     assert _attendre(lambda: not registre.segments.lister())
+    # GET /metrics : la borne et la taille du journal de l'instance (relue au plus chaque seconde), pour alerter.
+    metriques = requests.get(serveur.url + "/metrics", timeout=10).text
+    valeurs = {ligne.split(" ")[0]: float(ligne.rsplit(" ", 1)[1]) for ligne in metriques.splitlines()
+               if ligne.startswith("prediction_etudiante_journal_")}
+    assert valeurs["prediction_etudiante_journal_borne_octets"] == borne
+    assert 0 < valeurs["prediction_etudiante_journal_octets"] <= borne
     assert serveur.arreter() < 10
     assert set(servies) <= set(ids_en_base(base_postgresql))  # chaque 200 est en base
-    mesurer("borne du journal (64 Kio, segments de 8 Kio)",
+    mesurer("borne du journal (512 Kio, segments de 8 Kio)",
             f"{len(servies)} servies, {refusees} refusées (503) ; journal au plus {plus_grande / 1024:.0f} Kio ; "
             "segments retirés une fois en base")
 

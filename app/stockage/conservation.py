@@ -110,6 +110,7 @@ class Conservation:
         """0 : rien n'est purgé ; sinon les lignes du journal et de la base plus vieilles que ce nombre de jours."""
         self._prochaine_retention = time.monotonic() + 60
         self._prochaine_confirmation = 0.0
+        self._prochaine_taille, self._taille = 0.0, 0
         # Écriture groupée du journal : la première requête qui trouve la voie libre écrit pour toutes celles
         # arrivées pendant l'écriture précédente (meneuse) ; aucune attente quand il n'y a personne.
         self._condition = threading.Condition(threading.Lock())
@@ -128,7 +129,8 @@ class Conservation:
         self.reconciliation_due = False
         self.stockees = 0
         self.observateur = None
-        """Appelé après chaque paquet avec (retards du paquet, en attente) : les métriques (app.web.metriques),
+        """Appelé après chaque paquet avec (retards du paquet, en attente, octets du journal ou None) : les
+        métriques (app.web.metriques),
         branchées par la couche web ; le stockage n'importe rien au-dessus de lui."""
         self.retards: deque[float] = deque(maxlen=200_000)
         """Délais (s) entre l'écriture au journal et le commit en base, pour le banc d'essai."""
@@ -282,7 +284,7 @@ class Conservation:
                 self._file.notify_all()
             if self.observateur is not None:
                 try:
-                    self.observateur(retards, en_attente)
+                    self.observateur(retards, en_attente, self._taille_journal())
                 except Exception:  # noqa: BLE001 - une métrique ne doit jamais arrêter l'alimentation
                     journal.exception("métriques de l'alimentation")
             if self.en_retard_depuis is not None:
@@ -294,10 +296,19 @@ class Conservation:
                 self._presse.wait(PERIODE_LOT_S)
             self._presse.clear()
 
+    def _taille_journal(self) -> int | None:
+        """Octets du journal de l'instance (pour les métriques), relus au plus une fois par seconde."""
+        if not self.registre.vers_fichier:
+            return None
+        if time.monotonic() >= self._prochaine_taille:
+            self._prochaine_taille = time.monotonic() + 1.0
+            self._taille = self.registre.taille()
+        return self._taille
+
     def _echec(self, pause: float) -> float:
         if self.observateur is not None:
             with contextlib.suppress(Exception):
-                self.observateur([], len(self._a_stocker))
+                self.observateur([], len(self._a_stocker), self._taille_journal())
         if self._arret.is_set():  # arrêt : ce qui reste est au journal, la réconciliation le reprendra
             return max(pause, PAUSE_MIN_S)
         pause = min(max(pause * 2, PAUSE_MIN_S), PAUSE_MAX_S)

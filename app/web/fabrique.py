@@ -68,7 +68,8 @@ def create_app(config: Configuration | None = None) -> Flask:
     erreurs.enregistrer(app)
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
-    noyau.conservation.observateur = metriques.observer_alimentation  # retard et arriéré dans GET /metrics
+    noyau.conservation.observateur = metriques.observer_alimentation  # retard, arriéré, journal dans GET /metrics
+    metriques.JOURNAL_BORNE.set(config.borne_journal)
     app.extensions["taches_de_fond"] = [noyau.suivi.demarrer, noyau.conservation.demarrer]
     # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au
     # journal et pas encore en base y est inséré avant la sortie.

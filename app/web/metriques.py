@@ -38,15 +38,21 @@ RETARD_BASE = Histogram(f"{PREFIXE}_retard_base_secondes",
                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 EN_ATTENTE_BASE = Gauge(f"{PREFIXE}_base_en_attente", "Prédictions journalisées pas encore en base (tous workers)",
                         multiprocess_mode="livesum")
+JOURNAL_OCTETS = Gauge(f"{PREFIXE}_journal_octets", "Taille du journal des requêtes de l'instance (fichier actif "
+                       "et segments scellés)", multiprocess_mode="max")
+JOURNAL_BORNE = Gauge(f"{PREFIXE}_journal_borne_octets", "JOURNAL_BORNE : au-delà, les prédictions reçoivent 503 "
+                      "(0 : pas de borne)", multiprocess_mode="max")
 MODELE = Gauge(f"{PREFIXE}_modele_info", "Version du modèle servi (valeur 1)", ["version"],
                multiprocess_mode="max")
 
 
-def observer_alimentation(retards: list[float], en_attente: int) -> None:
+def observer_alimentation(retards: list[float], en_attente: int, journal_octets: int | None = None) -> None:
     """Appelé par le fil d'alimentation de chaque worker (``app.stockage.conservation``) après chaque paquet."""
     for retard in retards:
         RETARD_BASE.observe(retard)
     EN_ATTENTE_BASE.set(en_attente)
+    if journal_octets is not None:
+        JOURNAL_OCTETS.set(journal_octets)
 
 
 _ENFANTS: dict[tuple, object] = {}
