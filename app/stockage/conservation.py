@@ -12,7 +12,7 @@
   insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt) ; à l'arrêt (SIGTERM, maître
   gunicorn), seulement le journal actif et les segments pas encore confirmés : un temps borné par la
   taille d'un segment, pas par celle du journal. Le fil d'alimentation confirme chaque segment scellé
-  (réconcilié puis noté, ou retiré du disque avec ``JOURNAL_BORNE_MIO``).
+  (réconcilié puis noté, ou retiré du disque avec ``JOURNAL_BORNE``).
 - ``Conservation.effacer`` : l'instant de l'effacement est pris sous le verrou du journal (chaque ligne
   déjà écrite lui est antérieure, chaque ligne à venir postérieure) ; puis, sans ce verrou, dans une
   transaction : suppression en base, inscription au registre des effacements et retrait des lignes du

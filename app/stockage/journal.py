@@ -7,9 +7,9 @@ Le fichier est rouvert à chaque écriture : après un scellement, les écriture
 fichier, jamais à l'ancien.
 
 Le journal est en segments (``app.stockage.segments``) : le fichier actif, scellé dans
-``<journal>.segments/`` dès qu'il dépasse ``JOURNAL_SEGMENT_MIO``. Un effacement ne retient les
+``<journal>.segments/`` dès qu'il dépasse ``JOURNAL_SEGMENT``. Un effacement ne retient les
 écrivains que le temps d'un renommage ; il réécrit ensuite, sans eux, les seuls segments que
-l'index désigne. Avec une borne (``JOURNAL_BORNE_MIO``, Cloud Run), les segments confirmés en
+l'index désigne. Avec une borne (``JOURNAL_BORNE``, Cloud Run), les segments confirmés en
 base quittent le disque et le journal refuse d'écrire (503) plutôt que de dépasser la borne.
 """
 

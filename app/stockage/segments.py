@@ -1,7 +1,7 @@
 """Les segments scellés du journal des requêtes et leur index : un effacement ne réécrit que les
 segments qui contiennent l'utilisateur, jamais le journal entier, et n'arrête pas les écrivains.
 
-Le journal actif reste ``requetes_enrg.jsonl`` ; passé ``JOURNAL_SEGMENT_MIO``, il est scellé :
+Le journal actif reste ``requetes_enrg.jsonl`` ; passé ``JOURNAL_SEGMENT``, il est scellé :
 renommé, sous le verrou des écrivains (une opération de métadonnées), dans le dossier
 ``<journal>.segments/`` sous un nom qui croît avec le temps. Un segment scellé ne reçoit plus
 aucune ligne : seuls un effacement, la rétention ou sa confirmation en base le réécrivent ou le
