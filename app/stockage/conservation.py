@@ -198,8 +198,7 @@ class Conservation:
             raise billet.erreur
 
     def _ecrire(self, enregistrements: list[dict]) -> None:
-        verrou = self.registre.verrou() if self.registre.vers_fichier else contextlib.nullcontext()
-        with verrou:
+        with self.registre.verrou():
             instant = horodatage_utc()  # sous le verrou : après tout effacement déjà écrit au journal
             for e in enregistrements:
                 e["horodatage"] = instant
@@ -539,8 +538,7 @@ class Conservation:
         attendait entre les deux. Les écrivains du journal n'attendent que la prise de l'instant et, si le
         journal actif contient l'utilisateur, son scellement (un renommage) : jamais la réécriture."""
         self.vider()  # ce que ce processus a servi est d'abord en base
-        verrou = self.registre.verrou() if self.registre.vers_fichier else contextlib.nullcontext()
-        with verrou:
+        with self.registre.verrou():
             instant = dt.datetime.now(dt.timezone.utc)  # après chaque ligne déjà écrite, avant chaque ligne à venir
         instant_iso = instant.isoformat(timespec="microseconds")
         # Base et journal, ou rien en base : le journal est réécrit dans la transaction (sous le verrou des
@@ -558,9 +556,6 @@ class Conservation:
         self.magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
         return Effacement(predictions=len((en_base | en_attente | set(au_journal)) - {""}),
                           lignes_journal=len(au_journal) if self.registre.vers_fichier else None)
-
-
-ConservationGroupee = Conservation
 
 
 def _relire(ligne: bytes) -> dict | None:

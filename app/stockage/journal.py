@@ -94,12 +94,15 @@ class JournalRequetes:
 
     @contextlib.contextmanager
     def verrou(self) -> Iterator[None]:
-        """Verrou exclusif des écrivains du journal actif.
+        """Verrou exclusif des écrivains du journal actif (sans effet si le journal ne va pas dans un fichier).
 
         Réentrant dans un même fil : la conservation (``app.stockage.conservation``) peut le prendre
         autour de toute l'écriture (horodatage compris), puis ``ecrire`` le reprendre sans se
         bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil).
         """
+        if not self.vers_fichier:  # journal hors fichier (stdout, aucun) : rien à exclure
+            yield
+            return
         if getattr(self._fil, "profondeur", 0):
             self._fil.profondeur += 1
             try:
@@ -150,8 +153,7 @@ class JournalRequetes:
                         os.close(descripteur)
                     if taille >= self.segment_octets:
                         scelle = self._sceller()
-                if scelle is not None:
-                    rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
+                self._rendre_durable(scelle)
             except OSError as erreur:
                 if isinstance(erreur, ErreurJournal):
                     raise
@@ -164,6 +166,11 @@ class JournalRequetes:
         """Sous le verrou des écrivains : le journal actif devient un segment scellé (un renommage)."""
         cible = self.segments.nouveau()
         return cible if sceller(self.chemin, cible) else None
+
+    def _rendre_durable(self, scelle: Path | None) -> None:
+        """Après ``_sceller``, hors du verrou des écrivains : fsync du segment (sauf ``jamais``) et des dossiers."""
+        if scelle is not None:
+            rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
 
     def _controler_borne(self, actif: os.stat_result, a_ecrire: int) -> None:
         """Sous le verrou des écrivains : le journal actif est mesuré exactement ; la taille des segments
@@ -363,8 +370,7 @@ class JournalRequetes:
                 return
             if vise:
                 scelle = self._sceller()
-        if scelle is not None:
-            rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
+        self._rendre_durable(scelle)
 
     def retirer_avant(self, limite: str) -> int:
         """Rétention : retire du journal les lignes dont l'horodatage (ISO UTC) précède ``limite``. Les lignes
@@ -383,8 +389,7 @@ class JournalRequetes:
                     except FileNotFoundError:
                         premiere = b""
                     scelle = self._sceller() if premiere and valeur(premiere, CLE_HORODATAGE) < limite else None
-                if scelle is not None:
-                    rendre_durable(scelle, self.chemin, self.periode_fsync is not FSYNC_JAMAIS)
+                self._rendre_durable(scelle)
                 retirees = 0
                 with self.segments.index() as index:
                     self.segments.indexer(index, cible)

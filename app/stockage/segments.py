@@ -80,14 +80,21 @@ class Cible:
     def etendues(self, donnees: bytes) -> list[tuple[int, int]]:
         """Les (début, fin) des lignes visées de ``donnees``, dans l'ordre : recherche en C du motif (ou du
         user_id), puis décision pour les seules lignes trouvées."""
-        resultat: list[tuple[int, int]] = []
+        return list(self._visees(donnees))
+
+    def dans(self, bloc: bytes) -> bool:
+        """Une ligne de ``bloc`` est-elle visée ? (arrêt à la première)"""
+        return next(self._visees(bloc), None) is not None
+
+    def _visees(self, donnees: bytes) -> Iterator[tuple[int, int]]:
+        fin_precedente = 0
         for position in self._candidates(donnees):
             debut, fin = etendue_de_ligne(donnees, position)
-            if resultat and debut < resultat[-1][1]:
+            if debut < fin_precedente:
                 continue  # même ligne
             if self.vise(donnees[debut:fin]):
-                resultat.append((debut, fin))
-        return resultat
+                fin_precedente = fin
+                yield debut, fin
 
     def _candidates(self, donnees: bytes) -> Iterator[int]:
         if not self.motif:
@@ -97,18 +104,6 @@ class Cible:
         while position >= 0:
             yield position
             position = donnees.find(self.motif, position + 1)
-
-    def dans(self, bloc: bytes) -> bool:
-        """Une ligne de ``bloc`` est-elle visée ? (sans découper le bloc en lignes quand aucune ne l'est)"""
-        if self.motif and self.motif not in bloc:
-            return False
-        for trouve in USER_ID.finditer(bloc):
-            if self.empreinte(trouve.group(1)) in self.empreintes:
-                debut = bloc.rfind(b"\n", 0, trouve.start()) + 1
-                fin = bloc.find(b"\n", trouve.end())
-                if self.vise(bloc[debut:fin if fin >= 0 else len(bloc)]):
-                    return True
-        return False
 
 
 @dataclass(frozen=True)
@@ -131,8 +126,9 @@ def decrire(donnees: bytes, cible: Cible) -> Contenu:
     for user_id, nombre in ids.items():
         utilisateurs[cible.empreinte(user_id)] += nombre
     corps = donnees.strip(b"\n")
+    fin_premiere = corps.find(b"\n")
     return Contenu(lignes=corps.count(b"\n") + 1 if corps else 0, octets=len(donnees),
-                   premier=valeur(corps[:corps.find(b"\n") % (len(corps) + 1)], CLE_HORODATAGE),
+                   premier=valeur(corps if fin_premiere < 0 else corps[:fin_premiere], CLE_HORODATAGE),
                    dernier=valeur(corps[corps.rfind(b"\n") + 1:], CLE_HORODATAGE),
                    utilisateurs=utilisateurs)
 
