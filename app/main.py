@@ -23,10 +23,9 @@ def main() -> int:
         return 3
     for tache in app.extensions.get("taches_de_fond", []):
         tache()
-    for tache in reversed(app.extensions.get("taches_de_sortie", [])):
-        atexit.register(tache)  # atexit : dernier inscrit, premier appelé ; la sortie après l'arrêt des fils
-    for tache in app.extensions.get("taches_d_arret", []):
-        atexit.register(tache)
+    # À la sortie, dans l'ordre de gunicorn : l'arrêt du processus (worker_exit), puis celui de l'instance (on_exit).
+    taches = [*app.extensions.get("taches_d_arret", []), *app.extensions.get("taches_de_sortie", [])]
+    atexit.register(lambda: [tache() for tache in taches])
     app.run(host="0.0.0.0", port=config.port, debug=False, use_reloader=False, use_debugger=False, threaded=True)
     return 0
 

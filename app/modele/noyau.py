@@ -31,6 +31,12 @@ class Noyau:
     """Applique au journal de ce processus les effacements reçus par d'autres instances (``demarrer``
     après le fork : gunicorn.conf.py, post_worker_init ; app.main ; app.rpc)."""
 
+    def demarrer(self) -> None:
+        """Les fils de fond de ce processus, après le fork (un fil ne le traverse pas) : suivi des effacements
+        reçus par d'autres instances, alimentation de la base derrière les réponses."""
+        self.suivi.demarrer()
+        self.conservation.demarrer()
+
 
 def construire_noyau(config: Configuration) -> Noyau:
     """Charge et vérifie le modèle (sha256), lit le modèle compilé (sans scikit-learn si le cache est

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,7 +53,7 @@ def main(arguments: list[str] | None = None) -> int:
     try:
         config = Configuration.depuis_environnement()
     except ErreurConfiguration as erreur:
-        print(f"démarrage impossible : {erreur}", file=sys.stderr)
+        signaler_arret(f"démarrage impossible : {erreur}")
         return 3
     analyseur = argparse.ArgumentParser(prog="python -m app.rpc", description="Serveur gRPC de prediction-etudiante")
     analyseur.add_argument("--adresse", default=f"0.0.0.0:{config.port_grpc}",
@@ -67,7 +66,7 @@ def main(arguments: list[str] | None = None) -> int:
     try:
         serveur, sante, service, port = construire(config, options.adresse)
     except RuntimeError as erreur:
-        print(f"démarrage impossible : {options.adresse} ({erreur})", file=sys.stderr)
+        signaler_arret(f"démarrage impossible : {options.adresse} ({erreur})")
         return 3
     serveur.start()
     journal.info("serveur gRPC à l'écoute sur %s (port %d), modèle en cours de chargement", options.adresse, port)
@@ -78,8 +77,7 @@ def main(arguments: list[str] | None = None) -> int:
         serveur.stop(None)
         return 3
     service.noyau = noyau
-    noyau.suivi.demarrer()  # effacements reçus par d'autres instances (base PostgreSQL partagée)
-    noyau.conservation.demarrer()  # la base suit le journal, derrière les réponses
+    noyau.demarrer()  # suivi des effacements des autres instances ; la base suit le journal
     for nom in ("", SERVICE):
         sante.set(nom, health_pb2.HealthCheckResponse.SERVING)
     journal.info("modèle %s chargé ; résultats conservés dans %s (%s) ; service gRPC prêt (SERVING)",

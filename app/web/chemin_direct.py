@@ -28,7 +28,6 @@ from app.json_rapide import en_octets
 from app.modele.identifiants import identifiant_valide, nouvel_identifiant
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
-from app.web import metriques
 from app.web.entetes import ENTETES_JSON
 from app.web.erreurs import CONSEQUENCES, STATUTS, refus_du_stockage
 from app.web.observation import observer, ouvrir_contexte
@@ -80,8 +79,6 @@ class CheminDirect:
                 corps, prediction = servir(demande, debut, request_id, fourni is not None, self.services)
                 statut, configuration, entetes = 200, prediction.configuration, ()
             except (ErreurJournal, ErreurMagasin, DoublonRequete) as erreur:  # comme app.web.erreurs
-                if not isinstance(erreur, DoublonRequete):
-                    metriques.ERREURS_STOCKAGE.labels("journal" if isinstance(erreur, ErreurJournal) else "base").inc()
                 refus = refus_du_stockage(erreur, CONSEQUENCES["prediction.predire"], request_id)
                 statut, corps, entetes = refus.statut, {"erreur": refus.message, "details": refus.details}, \
                     tuple(refus.entetes.items())

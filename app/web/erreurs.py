@@ -56,7 +56,9 @@ CONSEQUENCES = {
 
 def refus_du_stockage(erreur: Exception, consequence: str, request_id: str) -> ErreurRequete:
     """Seule traduction des erreurs du stockage en réponses : 409 (request_id déjà conservé),
-    503 avec ``Retry-After`` (base ou journal indisponible). Jamais de 500."""
+    503 avec ``Retry-After`` (base ou journal indisponible), comptée dans les métriques. Jamais de 500."""
+    if not isinstance(erreur, DoublonRequete):
+        metriques.ERREURS_STOCKAGE.labels("journal" if isinstance(erreur, ErreurJournal) else "base").inc()
     if isinstance(erreur, DoublonRequete):
         return ErreurRequete(409, refus.message_doublon(request_id, "un X-Request-ID nouveau, ou aucun"),
                              [{"champ": "X-Request-ID", "message": refus.DOUBLON}])
@@ -78,7 +80,7 @@ def _jeter_le_corps_non_lu() -> None:
 def reponse_erreur(statut: int, message: str, details: list[dict] | None = None, entetes=None):
     if request:
         _jeter_le_corps_non_lu()
-    corps = {"erreur": message, "details": (details or [])[:DETAILS_MAX]}
+    corps = {"erreur": message, "details": details or []}  # ErreurRequete a déjà borné ses détails
     reponse = jsonify(corps)
     reponse.status_code = statut
     for cle, valeur in (entetes or {}).items():
@@ -95,8 +97,6 @@ def enregistrer(app: Flask) -> None:
     @app.errorhandler(ErreurJournal)
     @app.errorhandler(DoublonRequete)
     def _stockage(erreur: Exception):
-        if not isinstance(erreur, DoublonRequete):
-            metriques.ERREURS_STOCKAGE.labels("journal" if isinstance(erreur, ErreurJournal) else "base").inc()
         refus = refus_du_stockage(erreur, CONSEQUENCES.get(request.endpoint, "rien n'a été modifié"),
                                   getattr(g, "request_id", ""))
         return reponse_erreur(refus.statut, refus.message, refus.details, refus.entetes)

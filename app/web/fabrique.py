@@ -70,7 +70,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     # app.main : au démarrage) : ils ne traversent pas un fork.
     noyau.conservation.observateur = metriques.observer_alimentation  # retard, arriéré, journal dans GET /metrics
     metriques.JOURNAL_BORNE.set(config.borne_journal)
-    app.extensions["taches_de_fond"] = [noyau.suivi.demarrer, noyau.conservation.demarrer]
+    app.extensions["taches_de_fond"] = [noyau.demarrer]
     # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au
     # journal et pas encore en base y est inséré avant la sortie.
     app.extensions["taches_d_arret"] = [noyau.conservation.arreter, noyau.suivi.arreter]

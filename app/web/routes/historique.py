@@ -171,7 +171,6 @@ def exporter():
                 yield ligne_json(enregistrement)
 
     reponse = Response(lignes(), mimetype="application/x-ndjson")
-    reponse.headers["Cache-Control"] = "no-store"
     reponse.headers["Content-Disposition"] = 'attachment; filename="predictions.jsonl"'
     return reponse
 
