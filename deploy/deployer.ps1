@@ -201,19 +201,19 @@ $Options = @(
     "--max-instances=$InstancesMax", "--cpu-boost", "--execution-environment=gen2",
     "--service-account=$CompteService"
 )
-$Environnement = "GUNICORN_WORKERS=$Workers@GUNICORN_THREADS=$Threads@GOOGLE_CLOUD_PROJECT=$Projet"
-$Environnement += "@JOURNAL_SEGMENT=$SegmentJournal@JOURNAL_BORNE=$BorneJournal"
+$Environnement = "GUNICORN_WORKERS=$Workers;GUNICORN_THREADS=$Threads;GOOGLE_CLOUD_PROJECT=$Projet"
+$Environnement += ";JOURNAL_SEGMENT=$SegmentJournal;JOURNAL_BORNE=$BorneJournal"
 $Secrets = "API_TOKEN=${SecretJeton}:latest"
 if ($InstanceUnique) {
-    $Environnement += "@INSTANCE_UNIQUE=1"
+    $Environnement += ";INSTANCE_UNIQUE=1"
 } else {
     # Socket unix de Cloud SQL (/cloudsql/…) : ni IP publique à ouvrir, ni mot de passe dans l'URL.
-    $Environnement += "@DATABASE_URL=postgresql+psycopg://$Utilisateur@/${Base}?host=/cloudsql/$ConnexionSql"
+    $Environnement += ";DATABASE_URL=postgresql+psycopg://$Utilisateur@/${Base}?host=/cloudsql/$ConnexionSql"
     $Secrets += ",DATABASE_PASSWORD=${SecretMotDePasse}:latest"
     $Options += "--add-cloudsql-instances=$ConnexionSql"
 }
-# « ^@^ » : séparateur de gcloud autre que la virgule (DATABASE_URL peut contenir « , » ou « = »).
-$Options += "--set-env-vars=^@^$Environnement"
+# « ^;^ » : séparateur de gcloud autre que la virgule ; ni « , » ni « @ » (DATABASE_URL contient « @ »).
+$Options += "--set-env-vars=^;^$Environnement"
 $Options += "--set-secrets=$Secrets"
 if ($Public) { $Options += "--allow-unauthenticated" } else { $Options += "--no-allow-unauthenticated" }
 Invoke-Etape gcloud $Options

@@ -225,19 +225,19 @@ options=(
   --cpu-boost --execution-environment=gen2
   --service-account="$compte_service"
 )
-environnement="GUNICORN_WORKERS=$workers,GUNICORN_THREADS=$threads,GOOGLE_CLOUD_PROJECT=$projet"
-environnement="$environnement,JOURNAL_SEGMENT=$segment_journal,JOURNAL_BORNE=$borne_journal"
+environnement="GUNICORN_WORKERS=$workers;GUNICORN_THREADS=$threads;GOOGLE_CLOUD_PROJECT=$projet"
+environnement="$environnement;JOURNAL_SEGMENT=$segment_journal;JOURNAL_BORNE=$borne_journal"
 secrets_service="API_TOKEN=$secret_jeton:latest"
 if [[ "$instance_unique" == 1 ]]; then
-  environnement="$environnement,INSTANCE_UNIQUE=1"
+  environnement="$environnement;INSTANCE_UNIQUE=1"
 else
   # Socket unix de Cloud SQL (/cloudsql/…) : ni IP publique à ouvrir, ni mot de passe dans l'URL.
-  environnement="$environnement,DATABASE_URL=postgresql+psycopg://$utilisateur_sql@/$base_sql?host=/cloudsql/$connexion_sql"
+  environnement="$environnement;DATABASE_URL=postgresql+psycopg://$utilisateur_sql@/$base_sql?host=/cloudsql/$connexion_sql"
   secrets_service="$secrets_service,DATABASE_PASSWORD=$secret_mot_de_passe:latest"
   options+=(--add-cloudsql-instances="$connexion_sql")
 fi
-# « ^@^ » : séparateur de gcloud autre que la virgule (DATABASE_URL peut contenir « , » ou « = »).
-options+=(--set-env-vars="^@^${environnement//,/@}" --set-secrets="$secrets_service")
+# « ^;^ » : séparateur de gcloud autre que la virgule ; ni « , » ni « @ » (DATABASE_URL contient « @ »).
+options+=(--set-env-vars="^;^$environnement" --set-secrets="$secrets_service")
 if [[ "$public" == 1 ]]; then options+=(--allow-unauthenticated); else options+=(--no-allow-unauthenticated); fi
 executer gcloud run deploy "$service" "${options[@]}"
 

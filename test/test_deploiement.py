@@ -86,3 +86,16 @@ def test_jumeau_powershell():
                                "-Projet", "mon-projet", "-ABlanc"], capture_output=True, text=True, timeout=60)
     assert resultat.returncode == 0, resultat.stderr
     assert "--port=8080" in resultat.stdout and "--concurrency=8" in resultat.stdout
+
+
+def test_variables_d_environnement_entieres_pour_gcloud():
+    """gcloud découpe ``--set-env-vars=^X^…`` sur X : aucune valeur ne doit le contenir (DATABASE_URL a un « @ »)."""
+    import shlex
+
+    deploiement = next(ligne for ligne in a_blanc("p").splitlines() if "gcloud run deploy" in ligne)
+    argument = next(a for a in shlex.split(deploiement) if a.startswith("--set-env-vars="))
+    valeur = argument.removeprefix("--set-env-vars=")
+    assert valeur.startswith("^") and valeur[2] == "^"
+    variables = dict(paire.split("=", 1) for paire in valeur[3:].split(valeur[1]))
+    assert variables["DATABASE_URL"] == "postgresql+psycopg://api@/resultats?host=/cloudsql/p:europe-west1:prediction-etudiante"
+    assert variables["JOURNAL_BORNE"] == "64Mio" and variables["GUNICORN_THREADS"] == "8"
