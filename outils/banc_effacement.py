@@ -72,7 +72,7 @@ def effacer_ancien(registre: JournalRequetes, user_id: str) -> int:
     return retirees
 
 
-def pendant_des_ecritures(chemin: Path, segment: int, action) -> tuple[float, int, float, float, int]:
+def pendant_des_ecritures(chemin: Path, segment: int, action) -> tuple[float, object, float, float, int]:
     """(durée de ``action``, son résultat, plus longue écriture, p99 des écritures, écritures) pendant elle."""
     ecrivain = JournalRequetes(chemin, segment_octets=segment, periode_fsync=None)
     durees: list[float] = []

@@ -120,9 +120,10 @@ def empreintes_ancrees() -> tuple[str, str]:
 
 
 def texte_empreintes(sha256_modele: str, sha256_variables: str) -> str:
-    """Le module ``empreintes_modele.py`` que la commande d'entraînement écrit."""
-    entete = CHEMIN_EMPREINTES.read_text(encoding="utf-8").split('"""', 2)
-    return f'"""{entete[1]}"""\n\nSHA256_MODELE = "{sha256_modele}"\nSHA256_VARIABLES = "{sha256_variables}"\n'
+    """Le module ``empreintes_modele.py`` que la commande d'entraînement écrit (même docstring)."""
+    from app.modele import empreintes_modele
+
+    return f'"""{empreintes_modele.__doc__}"""\n\nSHA256_MODELE = "{sha256_modele}"\nSHA256_VARIABLES = "{sha256_variables}"\n'
 
 
 def _verifier_empreinte(chemin: Path, attendu: str, quoi: str) -> bytes:
