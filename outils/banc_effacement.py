@@ -27,27 +27,21 @@ from pathlib import Path
 
 from app.config import RACINE
 from app.stockage.enregistrement import empreinte_utilisateur, nouvel_enregistrement
-from app.stockage.journal import JournalRequetes, ligne_json
+from app.stockage.journal import JournalRequetes
 
 PAR_ELEVE = 20
 
 
 def ecrire(registre: JournalRequetes, nombre: int, paquet: int = 2000) -> None:
-    """Les N lignes, par paquets, scellées en segments comme en service (``JOURNAL_SEGMENT``) ; user_id
+    """Les N lignes, par paquets, scellées en segments comme en service (``JournalRequetes.ecrire``) ; user_id
     ``eleve-{i % (N / 20)}`` : chaque élève a ~20 lignes réparties sur tout le journal."""
     exemple = json.loads((RACINE / "test" / "donnees.json").read_text(encoding="utf-8"))
     eleves = max(1, nombre // PAR_ELEVE)
     for debut in range(0, nombre, paquet):
-        octets = b"".join(ligne_json(nouvel_enregistrement(
+        registre.ecrire([nouvel_enregistrement(
             request_id=f"banc-{i}", user_id=f"eleve-{i % eleves}", configuration="A", entrees=exemple, prediction=1,
-            probabilite_echec=0.2, probabilite_reussite=0.8, seuil=0.5, model_version="banc", canal="http"))
-            for i in range(debut, min(nombre, debut + paquet)))
-        with registre.verrou():
-            with open(os.open(registre.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as fichier:
-                fichier.write(octets)
-                taille = fichier.tell()
-            if taille >= registre.segment_octets:
-                registre._sceller()
+            probabilite_echec=0.2, probabilite_reussite=0.8, seuil=0.5, model_version="banc", canal="http")
+            for i in range(debut, min(nombre, debut + paquet))])
 
 
 def effacer_ancien(registre: JournalRequetes, user_id: str) -> int:

@@ -19,20 +19,19 @@ _VARIANTE_RFC = (0xC000 << 48, 0x8000 << 48)
 class _Aleas(threading.local):
     reserve = b""
     position = 0
-    generation = -1
 
 
 _aleas = _Aleas()
-_generation = [0]
-os.register_at_fork(after_in_child=lambda: _generation.__setitem__(0, _generation[0] + 1))
-"""Après un fork (workers gunicorn), la réserve héritée est jetée : deux processus ne tirent jamais les mêmes."""
+os.register_at_fork(after_in_child=lambda: setattr(_aleas, "reserve", b""))
+"""Après un fork (workers gunicorn), la réserve héritée est jetée : deux processus ne tirent jamais les mêmes.
+Seul le fil qui a forké existe dans l'enfant (les fils créés ensuite ont une réserve neuve)."""
 
 
 def nouvel_identifiant() -> str:
     """Un UUID version 4 en hexadécimal (32 caractères), comme ``uuid.uuid4().hex`` : 122 bits de ``os.urandom``."""
     aleas = _aleas
-    if aleas.position >= len(aleas.reserve) or aleas.generation != _generation[0]:
-        aleas.reserve, aleas.position, aleas.generation = os.urandom(_RESERVE), 0, _generation[0]
+    if aleas.position >= len(aleas.reserve):
+        aleas.reserve, aleas.position = os.urandom(_RESERVE), 0
     debut = aleas.position
     aleas.position = debut + 16
     n = int.from_bytes(aleas.reserve[debut:debut + 16], "big")
