@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify, request
 from app.modele.derive import derive, lire_reference
 from app.web.authentification import jeton_requis
 from app.web.erreurs import ErreurRequete
+from app.web.parametres import lire_entiers
 from app.web.services import services
 
 bp = Blueprint("derive", __name__)
@@ -21,20 +22,7 @@ PETIT_ECHANTILLON = 200
 
 
 def lire_derniers(arguments) -> int:
-    problemes = [{"champ": nom, "message": "paramètre inconnu : derniers seul est permis"}
-                 for nom in arguments if nom != "derniers"]
-    brutes = arguments.getlist("derniers")
-    valeur = DERNIERS_DEFAUT
-    if len(brutes) > 1:
-        problemes.append({"champ": "derniers", "message": "paramètre donné plusieurs fois"})
-    elif brutes and not (brutes[0].isascii() and brutes[0].isdigit()
-                         and DERNIERS_MIN <= int(brutes[0]) <= DERNIERS_MAX):
-        problemes.append({"champ": "derniers", "message": f"entier de {DERNIERS_MIN} à {DERNIERS_MAX} attendu"})
-    elif brutes:
-        valeur = int(brutes[0])
-    if problemes:
-        raise ErreurRequete(400, "paramètres de dérive invalides", problemes)
-    return valeur
+    return lire_entiers(arguments, {"derniers": (DERNIERS_DEFAUT, DERNIERS_MIN, DERNIERS_MAX)}, "dérive")["derniers"]
 
 
 @bp.get("/derive")

@@ -30,6 +30,7 @@ from app.web.contrat import (
     DemandeHistorique,
 )
 from app.web.erreurs import ErreurRequete
+from app.web.parametres import lire_entiers
 from app.web.requetes_json import lire_json
 from app.web.services import services
 
@@ -45,21 +46,8 @@ def valider_identifiant(nom: str, valeur: str) -> str:
 def lire_pagination(arguments) -> tuple[int, int]:
     """``limite`` (1 à ``LIMITE_MAX``, ``LIMITE_DEFAUT`` par défaut) et ``decalage`` (0 par défaut) ;
     tout autre paramètre est refusé."""
-    problemes = [{"champ": nom, "message": "paramètre inconnu : limite et decalage seuls sont permis"}
-                 for nom in arguments if nom not in ("limite", "decalage")]
-    valeurs = {}
-    for nom, defaut, minimum, maximum in (("limite", LIMITE_DEFAUT, 1, LIMITE_MAX),
-                                          ("decalage", 0, 0, DECALAGE_MAX)):
-        brutes = arguments.getlist(nom)
-        valeurs[nom] = defaut
-        if len(brutes) > 1:
-            problemes.append({"champ": nom, "message": "paramètre donné plusieurs fois"})
-        elif brutes and not (brutes[0].isascii() and brutes[0].isdigit() and minimum <= int(brutes[0]) <= maximum):
-            problemes.append({"champ": nom, "message": f"entier de {minimum} à {maximum} attendu"})
-        elif brutes:
-            valeurs[nom] = int(brutes[0])
-    if problemes:
-        raise ErreurRequete(400, "paramètres de pagination invalides", problemes)
+    valeurs = lire_entiers(arguments, {"limite": (LIMITE_DEFAUT, 1, LIMITE_MAX), "decalage": (0, 0, DECALAGE_MAX)},
+                           "pagination")
     return valeurs["limite"], valeurs["decalage"]
 
 
