@@ -171,18 +171,18 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     def noyau(self, noyau: Noyau) -> None:
         self._noyau = noyau
 
-    def _identifiant(self, contexte, longueur_max: int = 128) -> str:
+    def _identifiant(self, contexte, longueur_max: int = 128) -> tuple[str, bool]:
+        """(request_id, fourni par l'appelant ?) : un identifiant fourni et déjà conservé sera refusé."""
         fourni = dict(contexte.invocation_metadata()).get(METADONNEE_ID)
         if fourni is None:
-            return nouvel_identifiant()
+            return nouvel_identifiant(), False
         if not identifiant_valide(fourni) or len(fourni) > longueur_max:
             regle = REGLE_IDENTIFIANT if len(fourni) <= longueur_max else f"{longueur_max} caractères au plus pour un flux"
             raise Refus(code_pb2.INVALID_ARGUMENT, f"métadonnée {METADONNEE_ID} invalide",
                         [{"champ": METADONNEE_ID, "message": regle}])
-        return fourni
+        return fourni, True
 
-    def _conserver(self, enregistrements: list[dict], consequence: str, contexte) -> None:
-        fourni = METADONNEE_ID in dict(contexte.invocation_metadata())  # réutilisé : ALREADY_EXISTS
+    def _conserver(self, enregistrements: list[dict], consequence: str, fourni: bool) -> None:
         try:
             self.noyau.conservation.conserver(enregistrements, fourni)
         except (DoublonRequete, ErreurMagasin, ErreurJournal) as erreur:
@@ -191,20 +191,20 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     @_traiter_les_refus
     def Predire(self, requete, contexte):
         debut = time.perf_counter()
-        identifiant = self._identifiant(contexte)
+        identifiant, fourni = self._identifiant(contexte)
         demande = valider(requete)
         predicteur = self.noyau.predicteur
         prediction = predicteur.predire(demande)
         duree_ms = (time.perf_counter() - debut) * 1000
         self._conserver([enregistrement(prediction, request_id=identifiant, user_id=demande.user_id,
                                         entrees=demande.entrees(), version=predicteur.version, canal="grpc")],
-                        "la prédiction n'a pas été servie pour ne pas être perdue", contexte)
+                        refus.PREDICTION_NON_SERVIE, fourni)
         contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))
         return reponse(prediction, identifiant, demande.user_id, predicteur.version, duree_ms)
 
     @_traiter_les_refus
     def Pretraiter(self, requete, contexte):
-        identifiant = self._identifiant(contexte)
+        identifiant, _ = self._identifiant(contexte)
         vecteur = self.noyau.predicteur.pretraiter(valider(requete))
         return pb.ReponsePretraitement(configuration=vecteur.configuration, variables=vecteur.noms,
                                        valeurs=vecteur.valeurs, request_id=identifiant,
@@ -215,7 +215,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         """Les messages déjà arrivés sont prédits en lot (``predire_lot``) et conservés en une transaction,
         puis leurs réponses envoyées : un client qui attend chaque réponse est servi message par message,
         un client qui envoie tout d'un coup l'est par morceaux de ``MORCEAU_MAX``."""
-        identifiant = self._identifiant(contexte, LONGUEUR_MAX_ID_FLUX)
+        identifiant, fourni = self._identifiant(contexte, LONGUEUR_MAX_ID_FLUX)
         arrivees: queue.Queue = queue.Queue(maxsize=2 * MORCEAU_MAX)
         threading.Thread(target=_lire, args=(requetes, arrivees, contexte), daemon=True, name="flux-grpc").start()
         predicteur = self.noyau.predicteur
@@ -250,7 +250,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
                 self._conserver([enregistrement(p, request_id=i, user_id=d.user_id, entrees=e,
                                                 version=predicteur.version, canal="grpc")
                                  for p, i, d, e in zip(predictions, identifiants, demandes, entrees)],
-                                "ces messages n'ont pas été servis pour ne pas être perdus", contexte)
+                                "ces messages n'ont pas été servis pour ne pas être perdus", fourni)
                 rang += len(demandes)
                 for p, i, d in zip(predictions, identifiants, demandes):
                     yield reponse(p, i, d.user_id, predicteur.version, duree_ms)

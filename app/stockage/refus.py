@@ -7,6 +7,8 @@ from __future__ import annotations
 from app.stockage.journal import ErreurJournal
 
 DOUBLON = "déjà utilisé par une prédiction conservée"
+PREDICTION_NON_SERVIE = "la prédiction n'a pas été servie pour ne pas être perdue"
+"""Ce qu'un refus du stockage laisse d'une prédiction unique (HTTP ``/predire``, gRPC ``Predire``)."""
 
 
 def message_doublon(request_id: str, consigne: str) -> str:
