@@ -207,6 +207,14 @@ def mesurer_demarrage(dossier: Path, essais: int) -> list[float]:
     return durees
 
 
+def _script_predire(dossier: Path, corps: bytes) -> Path:
+    """Le script wrk d'un POST /predire de ce corps."""
+    script = dossier / "predire.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
+    return script
+
+
 def _wrk(url: str, duree: int, connexions: int, script: Path | None) -> dict:
     commande = ["wrk", "-t2", f"-c{connexions}", f"-d{duree}s", "--latency", *(["-s", str(script)] if script else []), url]
     sortie = subprocess.run(commande, capture_output=True, text=True, check=True).stdout
@@ -468,9 +476,7 @@ def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int], cibl
     try:
         corps = _exemple()
         _attendre_200(url, corps, processus)
-        script = sous_dossier / "predire.lua"
-        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                          f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
+        script = _script_predire(sous_dossier, corps)
         for nombre in connexions:
             _wrk(url + "/predire", 2, nombre, script)  # échauffement
             workers = _workers(processus.pid)
@@ -532,9 +538,7 @@ def mesurer_http(dossier: Path, duree: int, connexions: list[int]) -> dict:
         _attendre_200(url, corps, processus)
         for processus_reference, url_reference in references.values():
             _attendre_200(url_reference, corps, processus_reference)
-        script = dossier / "predire.lua"
-        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                          f"wrk.body = {json.dumps(corps.decode())}\n", encoding="utf-8")
+        script = _script_predire(dossier, corps)
         # (maître gunicorn, URL, script wrk) de chaque cible ; les trois serveurs tournent ensemble,
         # un seul est chargé à la fois.
         cibles = {"sante": (processus.pid, url + "/health", None),
