@@ -28,7 +28,6 @@ import threading
 import time
 from pathlib import Path
 
-
 ETAPES = {
     # nom : (parent, libellé) ; le temps exclusif d'une étape est le sien moins celui de ses enfants.
     "wsgi": (None, "chemin direct (app.web.chemin_direct) : tri de la requête, lecture du corps, en-têtes"),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import io
 import json
@@ -379,11 +380,26 @@ def _temps_cpu_workers(pid_maitre: int) -> float:
     return _temps_cpu(_workers(pid_maitre))
 
 
+def _commutations(pids: list[str]) -> int:
+    """Commutations de contexte volontaires (un fil qui s'endort : GIL, verrou, attente d'E/S) de tous les fils
+    de ces processus, depuis leur début."""
+    total = 0
+    for pid in pids:
+        for statut in Path(f"/proc/{pid}/task").glob("*/status"):
+            with contextlib.suppress(OSError, AttributeError):
+                total += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", statut.read_text(), re.M).group(1))
+    return total
+
+
 def _charge(pid_maitre: int, url: str, duree: int, connexions: int, script: Path | None) -> dict:
-    """``_wrk``, plus le CPU des workers par requête : moins sensible que les req/s à une machine partagée."""
-    avant = _temps_cpu_workers(pid_maitre)
+    """``_wrk``, plus le CPU des workers par requête (moins sensible que les req/s à une machine partagée) et
+    leurs commutations de contexte par requête (chacune coûte, sur ces machines virtuelles, des dizaines de µs)."""
+    pids = _workers(pid_maitre)
+    avant, commutations = _temps_cpu(pids), _commutations(pids)
     mesure = _wrk(url, duree, connexions, script)
-    mesure["cpu_us"] = (_temps_cpu_workers(pid_maitre) - avant) / max(1, mesure["requetes"]) * 1e6
+    requetes = max(1, mesure["requetes"])
+    mesure["cpu_us"] = (_temps_cpu(pids) - avant) / requetes * 1e6
+    mesure["commutations"] = (_commutations(pids) - commutations) / requetes
     return mesure
 
 
@@ -446,14 +462,16 @@ def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) 
 
 
 def _lancer_references(dossier: Path) -> dict[str, tuple[subprocess.Popen, str]]:
-    """Les deux applications de référence, chacune dans son dossier temporaire :
+    """Les applications de référence, chacune dans son dossier temporaire :
     ``triviale`` sous la configuration gunicorn de production (application remplacée sur la ligne de
-    commande : mêmes workers, même classe de worker, mêmes fils, mêmes crochets) ; ``ancienne`` sous
+    commande : mêmes workers, même classe de worker, mêmes fils, mêmes crochets) ;
+    ``sans_conservation`` (contre-épreuve : la production sans journal ni base, même configuration) ; ``ancienne`` sous
     ``gunicorn -w 2`` (worker sync par défaut ; une configuration vide, pour que gunicorn ne lise
     pas ``./gunicorn.conf.py``)."""
     vide = dossier / "gunicorn-vide.conf.py"
     vide.write_text("", encoding="utf-8")
     arguments = {"triviale": ["-c", str(RACINE / "gunicorn.conf.py"), "outils.appli_triviale:app"],
+                 "sans_conservation": ["-c", str(RACINE / "gunicorn.conf.py"), "outils.appli_sans_conservation:app"],
                  "ancienne": ["-c", str(vide), "-w", "2", "outils.appli_ancienne:app"]}
     lances = {}
     for nom, liste in arguments.items():
@@ -593,9 +611,11 @@ def _http(m: dict, cpu: str = "CPU/req") -> str:
 
 
 def _lignes_http(nombre: int, charge: dict) -> list[str]:
-    """Trois lignes par nombre de connexions : /predire contre /health, contre la route triviale (objectifs
-    70 % des req/s et p99 ≤ 3×), contre l'ancienne application (objectif 12×)."""
+    """Quatre lignes par nombre de connexions : /predire contre /health, contre la route triviale (objectifs
+    70 % des req/s et p99 ≤ 3×), contre l'ancienne application (objectif 12×), et la contre-épreuve sans
+    journal ni base (ce que coûte la conservation, mesuré dans les mêmes tours)."""
     p, s, t, a = charge["predire"], charge["sante"], charge["triviale"], charge["ancienne"]
+    c = charge["sans_conservation"]
     sans_erreur = p["erreurs"] + p["erreurs_socket"] == 0
     titre = f"HTTP /predire, {nombre} connexions (wrk, médianes de {TOURS_HTTP} tours alternés),"
     rapport = p["par_s"] / t["par_s"]
@@ -612,6 +632,13 @@ def _lignes_http(nombre: int, charge: dict) -> list[str]:
                f"DataFrame 1 ligne → predict_proba, ligne JSON ajoutée : {_http(a)}",
                f"{p['par_s'] / a['par_s']:.1f}×", "≥ 12×",
                p["par_s"] / a["par_s"] >= OBJECTIFS["ancienne_rapport"] and sans_erreur),
+        _ligne(f"{titre} contre-épreuve : la même application sans journal ni base "
+               "(outils/appli_sans_conservation.py)", _http(p) + f" ; {p['commutations']:.1f} commutations/req",
+               f"sans conservation : {_http(c)} ; {c['commutations']:.1f} commutations/req (route triviale : "
+               f"{t['commutations']:.1f})",
+               f"sans conservation : {100 * c['par_s'] / t['par_s']:.0f} % de la triviale, "
+               f"{c['par_s'] / a['par_s']:.1f}× l'ancienne ; la conservation coûte {p['cpu_us'] - c['cpu_us']:.0f} µs "
+               "CPU/req", "rapporté", None),
     ]
 
 
