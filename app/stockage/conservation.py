@@ -198,7 +198,7 @@ class Conservation:
             raise billet.erreur
 
     def _ecrire(self, enregistrements: list[dict]) -> None:
-        with self.registre.verrou(self.registre.ecriture_partagee):
+        with self.registre.verrou():
             instant = horodatage_utc()  # sous le verrou : après tout effacement déjà écrit au journal
             for e in enregistrements:
                 e["horodatage"] = instant

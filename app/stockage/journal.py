@@ -1,15 +1,10 @@
 """Le journal des requêtes (``requetes_enrg.jsonl``) : une ligne JSON par prédiction servie.
 
 Sûr avec plusieurs processus gunicorn et plusieurs fils : chaque ligne complète est écrite
-en un seul ``write`` sur un fichier ouvert en ajout (``O_APPEND`` : le noyau place chaque écriture
-entière à la fin, sans mélange avec celles des autres processus), sous un verrou inter-processus
-(``flock`` sur un fichier ``.lock`` voisin, stable même quand le journal est scellé). Les écrivains le
-prennent **partagé** : les workers ajoutent leurs lignes en même temps, sans s'attendre (exclusif, il
-les alignait en file, chaque écrivain retenu par le verrou global de Python de son processus : mesuré,
-voir README, « Performances »). Tout ce qui doit voir le journal immobile le prend exclusif :
-scellement, effacement, rétention, réconciliation, et l'écriture elle-même quand une borne est
-fixée (``JOURNAL_BORNE`` : la taille contrôlée est alors exacte). Le fichier est rouvert à chaque
-écriture : après un scellement, les écritures vont au nouveau fichier, jamais à l'ancien.
+en un seul ``write`` sur un fichier ouvert en ajout, sous un verrou inter-processus
+(``flock`` sur un fichier ``.lock`` voisin, stable même quand le journal est scellé).
+Le fichier est rouvert à chaque écriture : après un scellement, les écritures vont au nouveau
+fichier, jamais à l'ancien.
 
 Le journal est en segments (``app.stockage.segments``) : le fichier actif, scellé dans
 ``<journal>.segments/`` dès qu'il dépasse ``JOURNAL_SEGMENT``. Un effacement ne retient les
@@ -24,7 +19,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import sys
 import threading
@@ -33,19 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.json_rapide import en_octets
-from app.stockage.segments import (
-    CLE_HORODATAGE,
-    CLE_REQUEST_ID,
-    Cible,
-    DossierSegments,
-    fsync,
-    rendre_durable,
-    sceller,
-    synchroniser_dossier,
-    valeur,
-)
-
-journal = logging.getLogger("prediction_etudiante")
+from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
+                                   rendre_durable, sceller, synchroniser_dossier, valeur)
 
 BLOC_LECTURE = 1 << 16
 BLOC_PARCOURS = 4 << 20
@@ -72,19 +55,6 @@ environ 30 s sous Linux). Voir le README, « Durabilité »."""
 
 class ErreurJournal(OSError):
     """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
-
-
-def _position_partielle(contenu: bytes, morceau: bytes) -> int:
-    """Où commence, dans ``contenu``, l'écriture partielle ``morceau`` : en début de ligne, suivie de la fin
-    du fichier ou d'une ligne collée à elle ; -1 si elle n'y est pas."""
-    debut = contenu.find(morceau)
-    while debut >= 0:
-        suite = debut + len(morceau)
-        if (debut == 0 or contenu[debut - 1:debut] == b"\n") and \
-                (suite == len(contenu) or contenu.startswith(b'{"horodatage"', suite)):
-            return debut
-        debut = contenu.find(morceau, debut + 1)
-    return -1
 
 
 def ligne_json(enregistrement: dict) -> bytes:
@@ -122,29 +92,18 @@ class JournalRequetes:
     def vers_stdout(self) -> bool:
         return self.mode in ("stdout", "les_deux")
 
-    @property
-    def ecriture_partagee(self) -> bool:
-        """Les écrivains prennent le verrou partagé, sauf avec une borne (contrôle exact de la taille)."""
-        return not self.borne_octets
-
     @contextlib.contextmanager
-    def verrou(self, partage: bool = False) -> Iterator[None]:
-        """Verrou du journal actif (sans effet si le journal ne va pas dans un fichier) : exclusif, ou
-        ``partage`` pour ajouter des lignes (les écrivains ne s'excluent pas entre eux, seulement ce qui
-        prend le verrou exclusif).
+    def verrou(self) -> Iterator[None]:
+        """Verrou exclusif des écrivains du journal actif (sans effet si le journal ne va pas dans un fichier).
 
         Réentrant dans un même fil : la conservation (``app.stockage.conservation``) peut le prendre
         autour de toute l'écriture (horodatage compris), puis ``ecrire`` le reprendre sans se
-        bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil). Sous un
-        verrou partagé, ce qui demande l'exclusif (sceller le journal plein, retirer une écriture
-        partielle) est fait à sa sortie, sous l'exclusif (``_apres_partage``).
+        bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil).
         """
         if not self.vers_fichier:  # journal hors fichier (stdout, aucun) : rien à exclure
             yield
             return
         if getattr(self._fil, "profondeur", 0):
-            if self._fil.partage and not partage:
-                raise RuntimeError("verrou exclusif du journal demandé sous son verrou partagé")
             self._fil.profondeur += 1
             try:
                 yield
@@ -156,69 +115,14 @@ class JournalRequetes:
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
         try:
-            fcntl.flock(descripteur, fcntl.LOCK_SH if partage else fcntl.LOCK_EX)
-            self._fil.profondeur, self._fil.partage = 1, partage
+            fcntl.flock(descripteur, fcntl.LOCK_EX)
+            self._fil.profondeur = 1
             try:
                 yield
             finally:
                 self._fil.profondeur = 0
         finally:
             os.close(descripteur)  # libère le verrou
-            if partage:
-                self._apres_partage()
-
-    def _apres_partage(self) -> None:
-        """À la sortie d'un verrou partagé : sous l'exclusif, retire l'écriture partielle de ce fil (disque
-        plein) puis scelle le journal actif s'il a atteint la taille d'un segment (un autre écrivain a pu le
-        faire entre-temps : la taille est relue)."""
-        partielle = getattr(self._fil, "partielle", None)
-        a_sceller = getattr(self._fil, "a_sceller", False)
-        self._fil.partielle, self._fil.a_sceller = None, False
-        if partielle is None and not a_sceller:
-            return
-        scelle = None
-        with self.verrou():
-            if partielle is not None:
-                self._retirer_partielle(*partielle)
-            if a_sceller:
-                try:
-                    if os.stat(self.chemin).st_size >= self.segment_octets:
-                        scelle = self._sceller()
-                except OSError as erreur:  # la ligne est écrite : le prochain écrivain scellera
-                    journal.warning("journal : scellement reporté (%s)", erreur.strerror)
-        try:
-            self._rendre_durable(scelle)
-        except OSError as erreur:
-            journal.warning("journal : segment scellé, fsync reporté (%s)", erreur.strerror)
-
-    def _retirer_partielle(self, morceau: bytes, fin: int, inode: int) -> None:
-        """Sous le verrou exclusif : retire du journal actif l'écriture partielle ``morceau`` (disque plein),
-        terminée à l'octet ``fin`` du fichier d'inode ``inode``. D'autres workers ont pu ajouter des lignes
-        après elle pendant le verrou partagé : elles sont gardées, décalées de la longueur du morceau
-        (sans place supplémentaire sur le disque). Un morceau sans saut de ligne se reconnaît à ce que la
-        ligne suivante lui est collée (``{"horodatage"``, la première clé de chaque ligne) ou qu'il finit le
-        fichier."""
-        try:
-            descripteur = os.open(self.chemin, os.O_RDWR)
-        except FileNotFoundError:
-            return
-        try:
-            etat = os.fstat(descripteur)
-            if etat.st_ino != inode:  # scellé entre-temps : l'écriture refusée est partie avec le segment
-                journal.error("journal : écriture partielle scellée avant d'être retirée")
-                return
-            if etat.st_size == fin and os.pread(descripteur, len(morceau), fin - len(morceau)) == morceau:
-                os.ftruncate(descripteur, fin - len(morceau))
-                return
-            contenu = os.pread(descripteur, etat.st_size, 0)
-            debut = _position_partielle(contenu, morceau)
-            if debut < 0:
-                journal.error("journal : écriture partielle introuvable, non retirée")
-                return
-            os.pwrite(descripteur, contenu[debut + len(morceau):], debut)
-            os.ftruncate(descripteur, etat.st_size - len(morceau))
-        finally:
-            os.close(descripteur)
 
     # --- écriture -----------------------------------------------------------------------------------
 
@@ -229,25 +133,18 @@ class JournalRequetes:
         octets = b"".join(ligne_json(e) for e in enregistrements)
         if self.vers_fichier:
             scelle = None
-            # Sous un verrou déjà pris par ce fil (la conservation), son mode décide.
-            partage = self._fil.partage if getattr(self._fil, "profondeur", 0) else self.ecriture_partagee
             try:
-                with self.verrou(partage):
+                with self.verrou():
                     descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
                     try:
                         if self.borne_octets:
                             self._controler_borne(os.fstat(descripteur), len(octets))
                         ecrits = os.write(descripteur, octets)
-                        if ecrits != len(octets):
-                            # Écriture partielle (disque plein) : le morceau écrit est retiré, tout de suite sous
-                            # l'exclusif, à la sortie du verrou partagé sinon (avant la réponse 503).
-                            if partage:
-                                self._fil.partielle = (octets[:ecrits], os.lseek(descripteur, 0, os.SEEK_CUR),
-                                                       os.fstat(descripteur).st_ino)
-                            else:
-                                os.ftruncate(descripteur, os.fstat(descripteur).st_size - ecrits)
-                            raise OSError(errno.ENOSPC, "écriture partielle du journal")
                         taille = os.fstat(descripteur).st_size
+                        if ecrits != len(octets):
+                            # Écriture partielle (disque plein) : on retire le morceau écrit.
+                            os.ftruncate(descripteur, taille - ecrits)
+                            raise OSError(errno.ENOSPC, "écriture partielle du journal")
                         if self.periode_fsync == FSYNC_TOUJOURS:
                             os.fsync(descripteur)
                         else:
@@ -255,10 +152,7 @@ class JournalRequetes:
                     finally:
                         os.close(descripteur)
                     if taille >= self.segment_octets:
-                        if partage:
-                            self._fil.a_sceller = True  # à la sortie du verrou partagé
-                        else:
-                            scelle = self._sceller()
+                        scelle = self._sceller()
                 self._rendre_durable(scelle)
             except OSError as erreur:
                 if isinstance(erreur, ErreurJournal):
