@@ -375,11 +375,6 @@ def _workers(pid_maitre: int) -> list[str]:
     return Path(f"/proc/{pid_maitre}/task/{pid_maitre}/children").read_text().split()
 
 
-def _temps_cpu_workers(pid_maitre: int) -> float:
-    """Secondes de CPU (utilisateur + système) consommées jusqu'ici par les workers gunicorn."""
-    return _temps_cpu(_workers(pid_maitre))
-
-
 def _commutations(pids: list[str]) -> int:
     """Commutations de contexte volontaires (un fil qui s'endort : GIL, verrou, attente d'E/S) de tous les fils
     de ces processus, depuis leur début."""

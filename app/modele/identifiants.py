@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import uuid
 
 FORME_IDENTIFIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 REGLE_IDENTIFIANT = "1 à 128 caractères parmi lettres, chiffres, . _ : - (commençant par une lettre ou un chiffre)"
@@ -12,8 +13,6 @@ REGLE_IDENTIFIANT = "1 à 128 caractères parmi lettres, chiffres, . _ : - (comm
 _RESERVE = 4096
 """Octets aléatoires tirés d'un coup (256 identifiants) : un appel système pour 256 requêtes au lieu d'un par
 requête (chacun rend le verrou global de Python, que les autres fils du worker se disputent)."""
-_VERSION_4 = (0xF000 << 64, 0x4000 << 64)
-_VARIANTE_RFC = (0xC000 << 48, 0x8000 << 48)
 
 
 class _Aleas(threading.local):
@@ -34,10 +33,7 @@ def nouvel_identifiant() -> str:
         aleas.reserve, aleas.position = os.urandom(_RESERVE), 0
     debut = aleas.position
     aleas.position = debut + 16
-    n = int.from_bytes(aleas.reserve[debut:debut + 16], "big")
-    n = (n & ~_VERSION_4[0]) | _VERSION_4[1]
-    n = (n & ~_VARIANTE_RFC[0]) | _VARIANTE_RFC[1]
-    return f"{n:032x}"
+    return uuid.UUID(bytes=aleas.reserve[debut:debut + 16], version=4).hex  # uuid pose version et variante
 
 
 def identifiant_valide(valeur: str) -> bool:
