@@ -31,7 +31,7 @@ tests: installer  ## toute la suite de tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 entrainer: installer  ## protocole complet (20 × 10 plis), écrit code/
-	$(BIN)/python -m app.entrainement --donnees $(DONNEES)
+	$(BIN)/python -m app.entrainement --donnees $(DONNEES) --sortie code
 
 compiler: installer  ## écrit code/modele_compile.npz (démarrage sans scikit-learn)
 	$(BIN)/python -m app.modele.compile.compilation

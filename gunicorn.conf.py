@@ -15,8 +15,10 @@ import os
 import tempfile
 
 from app import journalisation
+from app.config import hote_d_ecoute
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+# 127.0.0.1 par défaut (make api sur un portable) ; l'image met HOTE=0.0.0.0 (Docker, Cloud Run).
+bind = f"{hote_d_ecoute()}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or multiprocessing.cpu_count()
 # 8 fils : les prédictions simultanées d'un processus sont conservées en une transaction (validation
 # groupée, app.stockage.conservation) ; mesuré avec make banc : +7 % sur /predire et /health par rapport à 2.

@@ -24,6 +24,9 @@ class ErreurConfiguration(ValueError):
 
 @dataclass(frozen=True)
 class Configuration:
+    hote: str = "127.0.0.1"
+    """Interface d'écoute (HOTE) : la boucle locale par défaut, pour qu'un portable sur le réseau d'un
+    établissement n'ouvre pas l'API des données personnelles ; l'image met HOTE=0.0.0.0."""
     port: int = 8080
     port_grpc: int = 50051
     """Port du serveur gRPC (``python -m app.rpc``, ``make grpc``)."""
@@ -135,6 +138,7 @@ class Configuration:
         if mode not in MODES_JOURNAL:
             raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
         config = cls(
+            hote=hote_d_ecoute(env),
             port=entier("PORT", defaut.port, 1, 65535),
             port_grpc=entier("GRPC_PORT", defaut.port_grpc, 1, 65535),
             fils_grpc=entier("GRPC_FILS", defaut.fils_grpc, 1, 256),
@@ -185,6 +189,15 @@ class Configuration:
                 "garderait ses propres résultats et un effacement n'atteindrait qu'elle. Donnez "
                 "DATABASE_URL=postgresql+psycopg://… (Cloud SQL, voir deploy/deployer.sh), ou "
                 "INSTANCE_UNIQUE=1 si le service est limité à une instance (--max-instances=1)")
+
+
+def hote_d_ecoute(env=None) -> str:
+    """HOTE, lu aussi par gunicorn.conf.py (avant toute application) : 127.0.0.1 par défaut."""
+    env = os.environ if env is None else env
+    hote = env.get("HOTE", "").strip() or Configuration.hote
+    if any(c.isspace() for c in hote) or "/" in hote:
+        raise ErreurConfiguration(f"HOTE={hote!r} : une adresse ou un nom d'hôte attendu (127.0.0.1, 0.0.0.0, ::)")
+    return hote
 
 
 def _url_base(brut: str) -> str:

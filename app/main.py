@@ -1,4 +1,4 @@
-"""Serveur de développement : ``python -m app.main`` (0.0.0.0:$PORT, jamais en mode debug).
+"""Serveur de développement : ``python -m app.main`` ($HOTE:$PORT, 127.0.0.1 par défaut, jamais en mode debug).
 
 En production, l'image lance gunicorn avec ``gunicorn.conf.py``.
 """
@@ -26,7 +26,7 @@ def main() -> int:
     # À la sortie, dans l'ordre de gunicorn : l'arrêt du processus (worker_exit), puis celui de l'instance (on_exit).
     taches = [*app.extensions.get("taches_d_arret", []), *app.extensions.get("taches_de_sortie", [])]
     atexit.register(lambda: [tache() for tache in taches])
-    app.run(host="0.0.0.0", port=config.port, debug=False, use_reloader=False, use_debugger=False, threaded=True)
+    app.run(host=config.hote, port=config.port, debug=False, use_reloader=False, use_debugger=False, threaded=True)
     return 0
 
 

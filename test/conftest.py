@@ -31,6 +31,17 @@ DONNEES = Path(os.environ.get("DONNEES_ETUDIANTS", CODE / "student-por.csv"))
 """Le fichier UCI versionné dans code/ (voir code/DONNEES.md) ; DONNEES_ETUDIANTS pour un autre."""
 EN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+ACTIVER_CI = "ou lancez bash .ci/run, qui installe et démarre tout ce que la suite demande"
+
+
+def sauter(raison: str, activer: str) -> None:
+    """Saute un test faute d'un service de la machine, en disant comment l'activer ; en CI, échoue :
+    un test sauté n'y est jamais compté comme réussi."""
+    message = f"{raison} ; pour l'activer : {activer}"
+    if EN_CI:
+        pytest.fail(f"obligatoire en CI : {message}")
+    pytest.skip(message)
+
 
 @pytest.fixture(scope="session")
 def chemin_donnees() -> Path:
@@ -150,10 +161,8 @@ def base_postgresql() -> str:
     """Une URL ``postgresql+psycopg://…`` dont le ``search_path`` est un schéma neuf, propre à ce test."""
     url = os.environ.get(VARIABLE, "").strip()
     if not url:
-        if EN_CI:
-            pytest.fail(f"{VARIABLE} absent en CI : .ci/run doit installer et démarrer PostgreSQL")
-        pytest.skip(f"PostgreSQL non configuré : exportez {VARIABLE}=postgresql+psycopg://… (README, "
-                    "section « Magasin de résultats et droit à l'effacement »)")
+        sauter("PostgreSQL non configuré", f"exportez {VARIABLE}=postgresql+psycopg://utilisateur:mot@127.0.0.1:5432/base "
+               f"(docs/exploitation.md, « PostgreSQL »), {ACTIVER_CI}")
     schema = f"essai_{uuid.uuid4().hex[:16]}"
     moteur = create_engine(url)
     with moteur.begin() as connexion:

@@ -80,7 +80,9 @@ def test_service_yaml_coherent_avec_le_script_et_gunicorn():
     assert int(re.search(r"graceful_timeout = (\d+)", conf).group(1)) < 10, "Cloud Run tue après 10 s"
 
 
-@pytest.mark.skipif(shutil.which("pwsh") is None, reason="PowerShell (pwsh) absent")
+@pytest.mark.skipif(shutil.which("pwsh") is None,
+                    reason="PowerShell (pwsh) absent ; pour l'activer : installez pwsh depuis les paquets de Microsoft "
+                           "(paquet powershell, absent de Debian)")
 def test_jumeau_powershell():
     resultat = subprocess.run(["pwsh", "-NoProfile", "-File", str(RACINE / "deploy" / "deployer.ps1"),
                                "-Projet", "mon-projet", "-ABlanc"], capture_output=True, text=True, timeout=60)

@@ -19,9 +19,9 @@ import pytest
 import requests
 
 from app.modele.schema import CATEGORIES, CHAMPS
-from test.conftest import DONNEES, EN_CI
+from test.conftest import ACTIVER_CI, DONNEES, sauter
 
-selenium = pytest.importorskip("selenium", reason="selenium absent : pip install -r requirements-dev.txt")
+selenium = pytest.importorskip("selenium", reason="selenium absent ; pour l'activer : make tests (installe requirements-dev.txt)")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -46,10 +46,7 @@ def telechargements(tmp_path_factory) -> Path:
 def navigateur(telechargements):
     """Chromium de Debian sans écran ; Selenium Manager n'est jamais appelé (chemins donnés)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = f"{CHROMIUM} ou {CHROMEDRIVER} absent : apt-get install -y chromium chromium-driver (.ci/run le fait)"
-        if EN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        sauter(f"{CHROMIUM} ou {CHROMEDRIVER} absent", f"apt-get install -y chromium chromium-driver, {ACTIVER_CI}")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

@@ -42,13 +42,19 @@ from app.modele import artefacts
 from app.modele.schema import CONFIGURATIONS, DESCRIPTION_CONFIGURATIONS
 
 
+SORTIE_ESSAI = "sortie-entrainement"
+"""Un essai (``--rapide``, un autre fichier de données) n'écrase jamais le modèle livré dans ``code/``."""
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     analyseur = argparse.ArgumentParser(
         prog="python -m app.entrainement",
         description="Entraîne les trois configurations (A, B, C) et écrit les artefacts du modèle.",
     )
     analyseur.add_argument("--donnees", required=True, help="fichier student-por.csv (séparateur ; ou ,)")
-    analyseur.add_argument("--sortie", default=str(RACINE / "code"), help="dossier des artefacts (défaut : code/)")
+    analyseur.add_argument("--sortie", default=str(RACINE / SORTIE_ESSAI),
+                           help=f"dossier des artefacts (défaut : {SORTIE_ESSAI}/, ignoré par git ; le modèle livré "
+                                "n'est remplacé que par --sortie code/, comme le fait make entrainer)")
     analyseur.add_argument("--repetitions", type=int, default=20, help="répétitions de la validation croisée (défaut : 20)")
     analyseur.add_argument("--plis", type=int, default=10, help="plis externes (défaut : 10)")
     analyseur.add_argument("--plis-internes", type=int, default=10, help="plis de la sélection interne (défaut : 10)")

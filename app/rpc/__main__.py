@@ -1,4 +1,4 @@
-"""``python -m app.rpc`` : le serveur gRPC sur 0.0.0.0:$GRPC_PORT (50051 par défaut)."""
+"""``python -m app.rpc`` : le serveur gRPC sur $HOTE:$GRPC_PORT (127.0.0.1 par défaut, 0.0.0.0 dans l'image) (50051 par défaut)."""
 
 import sys
 

@@ -56,8 +56,8 @@ def main(arguments: list[str] | None = None) -> int:
         signaler_arret(f"démarrage impossible : {erreur}")
         return 3
     analyseur = argparse.ArgumentParser(prog="python -m app.rpc", description="Serveur gRPC de prediction-etudiante")
-    analyseur.add_argument("--adresse", default=f"0.0.0.0:{config.port_grpc}",
-                           help="hôte:port d'écoute (défaut 0.0.0.0:$GRPC_PORT)")
+    analyseur.add_argument("--adresse", default=f"{config.hote}:{config.port_grpc}",
+                           help="hôte:port d'écoute (défaut $HOTE:$GRPC_PORT, HOTE=127.0.0.1 hors de l'image)")
     options = analyseur.parse_args(arguments)
 
     arret = threading.Event()
