@@ -6,7 +6,8 @@ DONNEES ?= code/student-por.csv
 RAPPEL ?= 0.80
 JOURNAL ?=
 
-.PHONY: installer api grpc talons dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference clean
+.PHONY: installer api grpc talons dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
+	sauvegarde restauration docs clean
 
 installer: $(VENV)/.installe
 
@@ -47,6 +48,13 @@ recalibrer: installer  ## seuils réglés sur un fichier étiqueté : make recal
 
 reference: installer  ## code/reference_derive.json (référence de GET /derive), après make entrainer
 	$(BIN)/python -m app.entrainement.reference --donnees $(DONNEES)
+
+sauvegarde: installer  ## base (SQLite en ligne ou pg_dump) + journal et segments : make sauvegarde [VERS=sauvegardes]
+	$(BIN)/python -m app.stockage.sauvegarde sauvegarder --dossier $(or $(VERS),sauvegardes)
+
+restauration: installer  ## service arrêté : make restauration SAUVEGARDE=sauvegardes/AAAAMMJJT…Z
+	@test -n "$(SAUVEGARDE)" || { echo "précisez SAUVEGARDE=sauvegardes/<dossier> (ls sauvegardes/)" >&2; exit 2; }
+	$(BIN)/python -m app.stockage.sauvegarde restaurer $(SAUVEGARDE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -155,7 +155,7 @@ if ($InstanceUnique) {
     } else {
         Invoke-Etape gcloud @("sql", "instances", "create", $InstanceSql, "--project=$Projet", "--region=$Region",
             "--database-version=$VersionSql", "--tier=$TierSql", "--edition=enterprise",
-            "--storage-auto-increase", "--backup-start-time=03:00")
+            "--storage-auto-increase", "--backup-start-time=03:00", "--enable-point-in-time-recovery")
     }
     if (Test-Existe @("sql", "databases", "describe", $Base, "--instance=$InstanceSql", "--project=$Projet")) {
         Write-Host "base $Base déjà présente"

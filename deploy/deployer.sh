@@ -177,7 +177,7 @@ else
   else
     executer gcloud sql instances create "$instance_sql" --project="$projet" --region="$region" \
       --database-version="$version_sql" --tier="$tier_sql" --edition=enterprise \
-      --storage-auto-increase --backup-start-time=03:00
+      --storage-auto-increase --backup-start-time=03:00 --enable-point-in-time-recovery
   fi
   if existe gcloud sql databases describe "$base_sql" --instance="$instance_sql" --project="$projet"; then
     echo "base $base_sql déjà présente"

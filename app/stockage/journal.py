@@ -20,6 +20,7 @@ import errno
 import fcntl
 import json
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -337,6 +338,7 @@ class JournalRequetes:
                 self._sceller_si(cible)
                 retirees: list[bytes] = []
                 with self.segments.index() as index:
+                    self.segments.noter_effacements(index, empreintes)
                     self.segments.indexer(index, cible)
                     for chemin in self.segments.contenant(index, list(empreintes)):
                         retirees += self.segments.reecrire(chemin, cible.etendues, index, cible)
@@ -392,6 +394,8 @@ class JournalRequetes:
                 self._rendre_durable(scelle)
                 retirees = 0
                 with self.segments.index() as index:
+                    # Un effacement plus ancien que la rétention ne protège plus rien : ses lignes sont parties.
+                    index.execute("DELETE FROM effacements WHERE instant < ?", (limite,))
                     self.segments.indexer(index, cible)
                     for nom, lignes_segment, premier, dernier in index.execute(
                             "SELECT nom, lignes, premier, dernier FROM segments WHERE premier < ? ORDER BY nom",
@@ -444,6 +448,50 @@ class JournalRequetes:
             self._prochain_controle = 0.0  # la place libérée compte dès la prochaine écriture
         return retires
 
+    # --- sauvegarde et restauration ----------------------------------------------------------------
+
+    def copier_vers(self, dossier: Path) -> int:
+        """Copie cohérente du journal actif et de ses segments (index compris) dans ``dossier`` : sous le
+        verrou des segments puis celui des écrivains, le temps de la copie ; renvoie le nombre de lignes."""
+        if not self.vers_fichier:
+            return 0
+        dossier_segments = dossier / self.segments.dossier.name
+        dossier_segments.mkdir(parents=True, mode=0o700)
+        lignes = 0
+        copies: set[str] = set()
+        with self.segments.verrou():  # les segments scellés ne changent que sous ce verrou
+            for chemin in self.segments.lister():
+                lignes += _copier(chemin, dossier_segments / chemin.name)
+                copies.add(chemin.name)
+            if self.segments.chemin_index.exists():
+                with contextlib.closing(sqlite3.connect(self.segments.chemin_index)) as source, \
+                        contextlib.closing(sqlite3.connect(dossier_segments / self.segments.chemin_index.name)) as copie:
+                    source.backup(copie)
+            with self.verrou():  # les écrivains n'attendent que la copie du journal actif
+                for chemin in self.segments.lister():  # scellés pendant la copie des autres
+                    if chemin.name not in copies:
+                        lignes += _copier(chemin, dossier_segments / chemin.name)
+                if self.chemin.exists():
+                    lignes += _copier(self.chemin, dossier / self.chemin.name)
+        return lignes
+
+    def existe(self) -> bool:
+        """Un journal est-il là (actif ou segments) ? Sinon, une restauration le reprend de la sauvegarde."""
+        return self.vers_fichier and (self.chemin.exists() or bool(self.segments.lister()))
+
+    def effacements_notes(self) -> dict[str, str]:
+        """Le registre des effacements côté journal (empreinte → instant ISO UTC)."""
+        if not self.vers_fichier or not self.segments.chemin_index.exists():
+            return {}
+        with self.segments.verrou(), self.segments.index() as index:
+            return dict(index.execute("SELECT empreinte, instant FROM effacements"))
+
+    def oublier_les_confirmations(self) -> None:
+        """Après la restauration d'une base plus ancienne : aucun segment n'est plus sûr d'y être."""
+        if self.vers_fichier and self.segments.chemin_index.exists():
+            with self.segments.verrou(), self.segments.index() as index:
+                index.execute("UPDATE segments SET en_base = 0")
+
     def inscriptible(self) -> tuple[bool, str]:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""
         if not self.vers_fichier:
@@ -464,6 +512,17 @@ class JournalRequetes:
                 return False, f"journal de l'instance plein ({taille / MIO:.1f} Mio, borne {self.borne_octets / MIO:g} Mio)"
             return True, f"journal inscriptible ({taille / MIO:.1f} Mio sur {self.borne_octets / MIO:g} Mio)"
         return True, "journal inscriptible"
+
+
+def _copier(source: Path, cible: Path) -> int:
+    """Copie un fichier du journal (droits 0600) ; renvoie son nombre de lignes."""
+    donnees = source.read_bytes()
+    descripteur = os.open(cible, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DROITS)
+    with os.fdopen(descripteur, "wb") as fichier:
+        fichier.write(donnees)
+        fichier.flush()
+        os.fsync(fichier.fileno())
+    return donnees.count(b"\n")
 
 
 def _prefixe_avant(donnees: bytes, limite: str) -> list[tuple[int, int]]:

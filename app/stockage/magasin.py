@@ -486,6 +486,44 @@ class MagasinResultats:
             transaction.valider()
         return inserees
 
+    def compter(self) -> dict[str, int]:
+        """Le nombre de prédictions et d'effacements inscrits (manifeste d'une sauvegarde, restauration)."""
+        self._assurer_schema()
+        with _traduire("le comptage"), self.moteur.connect() as connexion:
+            return {"predictions": int(connexion.scalar(select(func.count()).select_from(PREDICTIONS))),
+                    "effacements": int(connexion.scalar(select(func.count()).select_from(EFFACEMENTS)))}
+
+    def schema_courant(self) -> str | None:
+        """PostgreSQL : le schéma où vivent les tables (premier du search_path) ; SQLite : None."""
+        if self.moteur_sql != "postgresql":
+            return None
+        with _traduire("la lecture du schéma"), self.moteur.connect() as connexion:
+            return connexion.scalar(text("SELECT current_schema()"))
+
+    def reappliquer_effacements(self, effacements: dict[str, str]) -> int:
+        """Après la restauration d'une sauvegarde : chaque effacement du registre côté journal (empreinte →
+        instant ISO UTC) que la base restaurée ne connaît pas y est refait (prédictions antérieures
+        supprimées, registre complété), en une transaction. Les user_id de la base sont reconnus par leur
+        empreinte : le registre ne garde jamais l'identifiant. Renvoie le nombre de prédictions supprimées."""
+        self._assurer_schema()
+        supprimees = 0
+        with _traduire("la réapplication des effacements"), self.moteur.begin() as connexion:
+            connus = {empreinte: instant_iso(instant) for empreinte, instant in connexion.execute(
+                select(EFFACEMENTS.c.empreinte, func.max(EFFACEMENTS.c.horodatage)).group_by(EFFACEMENTS.c.empreinte))}
+            a_refaire = {e: dt.datetime.fromisoformat(i) for e, i in effacements.items() if connus.get(e, "") < i}
+            if not a_refaire:
+                return 0
+            utilisateurs = connexion.execute(select(PREDICTIONS.c.user_id).where(PREDICTIONS.c.user_id.is_not(None))
+                                             .distinct()).scalars()
+            par_empreinte = {empreinte_utilisateur(u): u for u in utilisateurs}
+            for empreinte, instant in a_refaire.items():
+                if empreinte in par_empreinte:
+                    supprimees += connexion.execute(delete(PREDICTIONS).where(
+                        PREDICTIONS.c.user_id == par_empreinte[empreinte], PREDICTIONS.c.horodatage <= instant)).rowcount
+                connexion.execute(insert(EFFACEMENTS).values(empreinte=empreinte, horodatage=instant))
+        self.purger_apres_effacement()
+        return supprimees
+
     def connexion_ecoute(self):
         """Une connexion DB-API hors du pool, en autocommit, à l'écoute du canal des effacements
         (PostgreSQL seulement) : elle reste ouverte tant que l'instance vit."""

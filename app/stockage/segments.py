@@ -133,6 +133,10 @@ def decrire(donnees: bytes, cible: Cible) -> Contenu:
                    utilisateurs=utilisateurs)
 
 
+INSTANT_TOUT = "9999-12-31T23:59:59.999999+00:00"
+"""Instant d'un effacement de toutes les lignes d'un utilisateur, quelle que soit leur date."""
+
+
 class DossierSegments:
     """Le dossier des segments scellés, leur verrou et leur index."""
 
@@ -199,6 +203,8 @@ class DossierSegments:
                 CREATE TABLE IF NOT EXISTS utilisateurs (empreinte TEXT NOT NULL, nom TEXT NOT NULL,
                     lignes INTEGER NOT NULL, PRIMARY KEY (empreinte, nom)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS utilisateurs_par_segment ON utilisateurs (nom);
+                CREATE TABLE IF NOT EXISTS effacements (empreinte TEXT PRIMARY KEY, instant TEXT NOT NULL)
+                    WITHOUT ROWID;
             """)
             with connexion:
                 yield connexion
@@ -228,6 +234,16 @@ class DossierSegments:
                       (nom, contenu.lignes, contenu.octets, contenu.premier, contenu.dernier, int(en_base)))
         index.executemany("INSERT INTO utilisateurs VALUES (?, ?, ?)",
                           [(empreinte, nom, nombre) for empreinte, nombre in contenu.utilisateurs.items()])
+
+    @staticmethod
+    def noter_effacements(index: sqlite3.Connection, empreintes: dict[str, str | None]) -> None:
+        """Le registre des effacements côté journal : il survit à la perte de la base, et une base restaurée
+        d'une sauvegarde plus ancienne le réapplique (app.stockage.sauvegarde) : un élève effacé après la
+        sauvegarde le reste. Seulement l'empreinte et l'instant, comme le registre de la base."""
+        index.executemany(
+            "INSERT INTO effacements VALUES (?, ?) ON CONFLICT (empreinte) DO UPDATE "
+            "SET instant = max(instant, excluded.instant)",
+            [(empreinte, instant or INSTANT_TOUT) for empreinte, instant in empreintes.items()])
 
     @staticmethod
     def oublier(index: sqlite3.Connection, nom: str) -> None:
