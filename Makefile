@@ -56,5 +56,11 @@ restauration: installer  ## service arrêté : make restauration SAUVEGARDE=sauv
 	@test -n "$(SAUVEGARDE)" || { echo "précisez SAUVEGARDE=sauvegardes/<dossier> (ls sauvegardes/)" >&2; exit 2; }
 	$(BIN)/python -m app.stockage.sauvegarde restaurer $(SAUVEGARDE)
 
+docs: installer  ## site de la documentation (docs/ → site/) en --strict ; captures prises par les tests de la page
+	@test -f docs/captures/1b-classe-tableau.png || $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  test/test_page_classe.py -k "classe_de_400 or un_eleve" || \
+	  { echo "captures d'écran impossibles : apt-get install chromium chromium-driver" >&2; exit 2; }
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

@@ -4,7 +4,8 @@ invalides comprises), tri, filtre, téléchargement CSV, formulaire d'un élève
 effacement, redirection de ``/``, accessibilité (étiquettes, clavier, contrastes) et aucune erreur
 dans la console (Content-Security-Policy comprise : une violation y serait une erreur).
 
-``CAPTURES_CLASSE=/un/dossier`` : enregistre aussi des captures d'écran de la page (hors du dépôt).
+Les captures d'écran vont dans ``docs/captures/`` (ignoré par git ; la documentation les montre, ``make docs``),
+ou dans ``CAPTURES_CLASSE=/un/dossier``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from app.modele.schema import CATEGORIES, CHAMPS
-from test.conftest import ACTIVER_CI, DONNEES, sauter
+from test.conftest import ACTIVER_CI, DONNEES, RACINE, sauter
 
 selenium = pytest.importorskip("selenium", reason="selenium absent ; pour l'activer : make tests (installe requirements-dev.txt)")
 from selenium import webdriver  # noqa: E402
@@ -92,8 +93,8 @@ def ouvrir(navigateur, serveur, onglet="classe"):
 
 
 def capture(navigateur, nom, element_id=None):
-    """Une capture de la fenêtre (1400 × 1000), ``element_id`` en haut, si ``CAPTURES_CLASSE`` est défini."""
-    dossier = os.environ.get("CAPTURES_CLASSE")
+    """Une capture de la fenêtre (1400 × 1000), ``element_id`` en haut, pour la documentation."""
+    dossier = os.environ.get("CAPTURES_CLASSE") or RACINE / "docs" / "captures"
     if dossier:
         Path(dossier).mkdir(parents=True, exist_ok=True)
         if element_id:
