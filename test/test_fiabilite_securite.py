@@ -169,8 +169,8 @@ def _epinglees() -> dict[str, str]:
 
 
 def _justifiees() -> set[str]:
-    """Identifiants de vulnérabilités (PYSEC-, GHSA-, CVE-) cités dans la section d'audit du README."""
-    texte = (RACINE / "README.md").read_text(encoding="utf-8")
+    """Identifiants de vulnérabilités (PYSEC-, GHSA-, CVE-) cités dans la section d'audit de docs/securite-rgpd.md."""
+    texte = (RACINE / "docs" / "securite-rgpd.md").read_text(encoding="utf-8")
     section = texte.split("## Audit des dépendances", 1)[-1].split("\n## ", 1)[0] if "## Audit des dépendances" in texte else ""
     return set(re.findall(r"\b(?:PYSEC-\d{4}-\d+|GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d+)\b", section))
 
@@ -187,7 +187,7 @@ def _pypi_derniere_version(nom: str) -> tuple[str, list[dict]] | None:
 
 def test_audit_des_dependances_epinglees(tmp_path, mesurer):
     """pip-audit sur requirements.txt et requirements-dev.txt (épinglés) ; chaque vulnérabilité
-    connue doit être justifiée dans le README (section « Audit des dépendances »).
+    connue doit être justifiée dans docs/securite-rgpd.md (section « Audit des dépendances »).
 
     pip-audit interroge PyPI version par version (``/pypi/NOM/VERSION/json``). Là où cette route
     ne répond pas (miroir, proxy), il saute le paquet sans échouer : on le complète alors par la
@@ -242,5 +242,5 @@ def test_audit_des_dependances_epinglees(tmp_path, mesurer):
                                      f"{', '.join(f'{n} {r}' for n, r in sorted(non_audites.items())) or 'aucun'}")
     justifiees = _justifiees()
     sans_justification = {nom: ids for nom, ids in vulnerables.items() if not set(ids) & justifiees}
-    assert not sans_justification, (f"vulnérabilités connues sans justification dans le README (section « Audit "
+    assert not sans_justification, (f"vulnérabilités connues sans justification dans docs/securite-rgpd.md (section « Audit "
                                     f"des dépendances ») : {sans_justification}")
