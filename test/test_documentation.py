@@ -92,6 +92,7 @@ def test_les_exemples_de_la_page_tournent(page, serveurs, tmp_path):
     serveur, port_grpc, env = serveurs
     travail = _copie_de_la_racine(tmp_path / "racine")
     env = {**env, "PATH": f"{RACINE / '.venv' / 'bin'}:{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+    avant = _etat_git()
     executes = 0
     for langage, code, ligne in blocs(page):
         if langage not in EXECUTES:
@@ -108,4 +109,10 @@ def test_les_exemples_de_la_page_tournent(page, serveurs, tmp_path):
                                           f"en {time.monotonic() - debut:.1f} s\n{resultat.stderr[-1500:]}")
         executes += 1
     assert executes, "aucun exemple exécuté"
-    assert not (RACINE / "classe.csv").exists() and not (RACINE / "openapi.json").exists()
+    assert _etat_git() == avant, "un exemple a modifié ou ajouté un fichier du dépôt (git status)"
+
+
+def _etat_git() -> str:
+    """``git status`` du dépôt (fichiers suivis et non ignorés) : un exemple ne doit rien y changer."""
+    resultat = subprocess.run(["git", "-C", str(RACINE), "status", "--porcelain"], capture_output=True, text=True)
+    return resultat.stdout if resultat.returncode == 0 else ""

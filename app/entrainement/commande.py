@@ -52,8 +52,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         description="Entraîne les trois configurations (A, B, C) et écrit les artefacts du modèle.",
     )
     analyseur.add_argument("--donnees", required=True, help="fichier student-por.csv (séparateur ; ou ,)")
-    analyseur.add_argument("--sortie", default=str(RACINE / SORTIE_ESSAI),
-                           help=f"dossier des artefacts (défaut : {SORTIE_ESSAI}/, ignoré par git ; le modèle livré "
+    analyseur.add_argument("--sortie", default=SORTIE_ESSAI,
+                           help=f"dossier des artefacts (défaut : {SORTIE_ESSAI}/ du dossier courant, ignoré par git ; le modèle livré "
                                 "n'est remplacé que par --sortie code/, comme le fait make entrainer)")
     analyseur.add_argument("--repetitions", type=int, default=20, help="répétitions de la validation croisée (défaut : 20)")
     analyseur.add_argument("--plis", type=int, default=10, help="plis externes (défaut : 10)")
