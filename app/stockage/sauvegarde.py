@@ -65,11 +65,8 @@ def _ouvrir(config: Configuration) -> tuple[MagasinResultats, JournalRequetes]:
 
 
 def _sha256(chemin: Path) -> str:
-    empreinte = hashlib.sha256()
     with open(chemin, "rb") as fichier:
-        for bloc in iter(lambda: fichier.read(1 << 20), b""):
-            empreinte.update(bloc)
-    return empreinte.hexdigest()
+        return hashlib.file_digest(fichier, "sha256").hexdigest()
 
 
 def _outil_postgresql(nom: str) -> str:
