@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 import requests
 
-from test.conftest import EN_CI, RACINE, port_libre, sauter
+from test.conftest import RACINE, port_libre, sauter
 
 pytestmark = pytest.mark.fiabilite
 
