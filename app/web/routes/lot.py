@@ -11,10 +11,7 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.stockage.enregistrement import horodatage_utc
-from app.web import metriques
-from app.web.erreurs import ErreurRequete
-from app.web.lots import (
+from app.modele.lots import (
     LONGUEUR_MAX_ID_LOT,
     ecrire_csv,
     lire_csv,
@@ -22,6 +19,9 @@ from app.web.lots import (
     lot_json,
     lot_json_partiel,
 )
+from app.stockage.enregistrement import horodatage_utc
+from app.web import metriques
+from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import est_json, lire_corps, lire_json
 from app.web.routes.prediction import enregistrement_journal, resultats
 from app.web.services import Services, services
