@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from app.modele.erreurs_validation import DETAILS_MAX, detailler
+from app.modele.predicteur import Prediction
 from app.modele.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
 
 LOT_MAX = 10_000
@@ -229,6 +230,21 @@ def _verifier_entete(colonnes: list[str], partiel: bool = False) -> None:
                             details)
 
 
+def ligne_resultat(colonnes: list[str], valeurs: dict, user_id: str | None, prediction: Prediction,
+                   request_id: str, supplementaires: dict | None = None) -> list:
+    """Une ligne du CSV de résultats : les cellules reçues (colonnes hors schéma comprises), puis
+    ``COLONNES_AJOUTEES`` (décision, probabilités, configuration, request_id, raisons principales)."""
+    autres = {**(supplementaires or {}), "user_id": user_id}
+    recues = [_cellule(valeurs[c] if c in valeurs else autres.get(c)) for c in colonnes]
+    return [*recues, prediction.prediction, prediction.libelle, prediction.probabilite_echec,
+            prediction.probabilite_reussite, prediction.confiance_prediction, prediction.seuil,
+            prediction.configuration, request_id, " | ".join(f["texte"] for f in prediction.explication)]
+
+
+def _cellule(valeur) -> str:
+    return "" if valeur is None else str(valeur)
+
+
 def ecrire_csv(colonnes: list[str], separateur: str, lignes: list[list]) -> str:
     """Le CSV de réponse : les colonnes reçues puis ``COLONNES_AJOUTEES``, une ligne par élève, même ordre."""
     sortie = io.StringIO()
@@ -251,6 +267,9 @@ class LotPartiel:
     rejets: list[dict] = field(default_factory=list)
     colonnes_supplementaires: list[str] = field(default_factory=list)
     recus: int = 0
+    colonnes: list[str] = field(default_factory=list)
+    """CSV : les colonnes de l'en-tête, dans l'ordre (celles du CSV de résultats de ``app.lot``)."""
+    separateur: str = ","
 
     def ajouter(self, rang: int, position: int, document, supplementaires: dict) -> None:
         demande, problemes, _ = _valider_un(document, PROBLEMES_PAR_REJET)  # travail et réponse bornés par ligne
@@ -265,12 +284,12 @@ class LotPartiel:
 
 def lire_csv_partiel(brut: bytes) -> LotPartiel:
     """Le CSV UCI en mode partiel : lignes invalides mises à part, colonnes hors schéma gardées."""
-    colonnes, _, corps = _lignes_csv(brut, COLONNES_MAX + SUPPLEMENTAIRES_MAX)
+    colonnes, separateur, corps = _lignes_csv(brut, COLONNES_MAX + SUPPLEMENTAIRES_MAX)
     _verifier_entete(colonnes, partiel=True)
     _taille(len(corps))
     # Une colonne sans nom (séparateur en fin de ligne, fréquent à l'export d'un tableur) est ignorée.
     lot = LotPartiel(colonnes_supplementaires=[c for c in colonnes if c not in COLONNES_PERMISES and c],
-                     recus=len(corps))
+                     recus=len(corps), colonnes=colonnes, separateur=separateur)
     for rang, (numero, ligne) in enumerate(corps, start=1):
         if len(ligne) != len(colonnes):
             lot.rejets.append({"position": numero, "supplementaires": {},

@@ -1,0 +1,59 @@
+"""``python -m app.lot ENTREE SORTIE`` (``make lot ENTREE=… SORTIE=…``) : chaque fichier de classe d'ENTREE
+donne ``SORTIE/<nom>.resultats.csv`` et ``SORTIE/<nom>.resume.json``.
+
+Configuration : celle de l'API (``app.config`` : modèle, journal, base, seuils), plus la part de cette tâche
+(``CLOUD_RUN_TASK_INDEX`` / ``CLOUD_RUN_TASK_COUNT``). Code de sortie : 0 ; 1 si un fichier était
+illisible (les autres sont écrits) ; 2 si la commande ne peut pas démarrer (configuration, ENTREE absente).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app.config import Configuration, ErreurConfiguration
+from app.journalisation import configurer, signaler_arret
+from app.lot.fichier import traiter
+from app.lot.partage import fichiers_entree, part_de
+from app.lot.progression import Progression
+from app.modele.noyau import construire_noyau
+
+journal = logging.getLogger("prediction_etudiante")
+DELAI_VIDAGE_FINAL_S = 600.0
+"""À la fin, attente au plus que la base ait reçu tout ce qui a été journalisé (sinon la prochaine
+réconciliation l'y mettra : le journal est le point de durabilité)."""
+
+
+def main(arguments: list[str] | None = None) -> int:
+    analyseur = argparse.ArgumentParser(prog="python -m app.lot", description=__doc__.splitlines()[0])
+    analyseur.add_argument("entree", type=Path, help="dossier de fichiers CSV de classes (ou un fichier)")
+    analyseur.add_argument("sortie", type=Path, help="dossier des résultats (créé s'il manque)")
+    options = analyseur.parse_args(arguments)
+    try:
+        config = Configuration.depuis_environnement()
+    except ErreurConfiguration as erreur:
+        signaler_arret(f"configuration invalide : {erreur}")
+        return 2
+    en_json = bool(config.job_cloud_run) or not sys.stderr.isatty()
+    configurer(config.journaux_json or en_json)
+    logging.getLogger("prediction_etudiante").setLevel(logging.WARNING)  # l'avancement dit le reste
+    try:
+        tous = fichiers_entree(options.entree)
+    except FileNotFoundError as erreur:
+        signaler_arret(str(erreur))
+        return 2
+    mes_fichiers = part_de(tous, config.tache_index, config.tache_nombre)
+    options.sortie.mkdir(parents=True, exist_ok=True)
+    noyau = construire_noyau(config)  # réconcilie le journal d'un passage interrompu avant de commencer
+    noyau.demarrer()
+    progression = Progression(len(mes_fichiers), config.tache_index, config.tache_nombre, en_json)
+    try:
+        for chemin in mes_fichiers:
+            progression.fichier(traiter(chemin, options.sortie, noyau))
+    finally:
+        noyau.conservation.vider(DELAI_VIDAGE_FINAL_S)
+        noyau.conservation.arreter()
+    resume = progression.fin()
+    return 1 if resume["illisibles"] else 0
