@@ -69,6 +69,8 @@ def traiter(entree: Path, sortie: Path, noyau: Noyau) -> Bilan:
     if precedent is not None and (precedent.get("statut") == ILLISIBLE or chemin_resultats.exists()):
         return Bilan(entree.name, "saute" if precedent.get("statut") == TERMINE else ILLISIBLE,
                      precedent.get("predits", 0), precedent.get("rejetes", 0))
+    for temporaire in (*sortie.glob(f".{chemin_resultats.name}.*.tmp"), *sortie.glob(f".{chemin_resume.name}.*.tmp")):
+        temporaire.unlink(missing_ok=True)  # laissé par un passage tué (cette tâche seule traite ce fichier)
     predicteur = noyau.predicteur
     resume = {"fichier": entree.name, "sha256": empreinte, "model_version": predicteur.version, "canal": CANAL}
     try:
