@@ -47,7 +47,9 @@ def main(arguments: list[str] | None = None) -> int:
     mes_fichiers = part_de(tous, config.tache_index, config.tache_nombre)
     options.sortie.mkdir(parents=True, exist_ok=True)
     noyau = construire_noyau(config)  # réconcilie le journal d'un passage interrompu avant de commencer
-    noyau.demarrer()
+    # Le fil d'alimentation de la base seul : pas d'écoute des effacements (une connexion de plus par tâche,
+    # comptée contre la limite de Cloud SQL) ; une insertion lit le registre des effacements de toute façon.
+    noyau.conservation.demarrer()
     progression = Progression(len(mes_fichiers), config.tache_index, config.tache_nombre, en_json)
     try:
         for chemin in mes_fichiers:
