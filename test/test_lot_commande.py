@@ -183,3 +183,18 @@ def test_ligne_refusee_comme_par_la_page_et_fichier_illisible(tmp_path, serveur)
     assert illisible["statut"] == "illisible"
     assert (illisible["erreur"], illisible["details"]) == (refus.json()["erreur"], refus.json()["details"])
     assert not (sortie / "illisible.resultats.csv").exists()
+
+
+def test_configuration_d_une_tache_de_job():
+    from app.config import Configuration, ErreurConfiguration
+
+    config = Configuration.depuis_environnement({"CLOUD_RUN_TASK_INDEX": "3", "CLOUD_RUN_TASK_COUNT": "5"})
+    assert (config.tache_index, config.tache_nombre, config.sur_cloud_run) == (3, 5, False)
+    assert (Configuration.depuis_environnement({}).tache_index, Configuration.depuis_environnement({}).tache_nombre) == (0, 1)
+    for env, message in (({"CLOUD_RUN_TASK_INDEX": "5", "CLOUD_RUN_TASK_COUNT": "5"}, "CLOUD_RUN_TASK_INDEX=5"),
+                         ({"CLOUD_RUN_TASK_COUNT": "0"}, "CLOUD_RUN_TASK_COUNT"),
+                         ({"CLOUD_RUN_JOB": "lot"}, "CLOUD_RUN_JOB")):  # job Cloud Run sans base partagée
+        with pytest.raises(ErreurConfiguration, match=message):
+            Configuration.depuis_environnement(env)
+    job = Configuration.depuis_environnement({"CLOUD_RUN_JOB": "lot", "DATABASE_URL": "postgresql+psycopg://u@h/b"})
+    assert job.sur_cloud_run and job.journaux_json and job.borne_journal == 64 << 20
