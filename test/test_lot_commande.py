@@ -22,7 +22,7 @@ import requests
 
 from app.modele.eleves_aleatoires import eleves_aleatoires
 from app.modele.schema import CHAMPS
-from test.conftest import RACINE, contenu_journal
+from test.conftest import RACINE, contenu_journal, ids_en_base as ids_dans_la_base
 
 
 def ecrire_classe(chemin: Path, eleves: int, graine: int, mauvaise_ligne: bool = False) -> None:
@@ -40,10 +40,11 @@ def ecrire_classe(chemin: Path, eleves: int, graine: int, mauvaise_ligne: bool =
     chemin.write_text(sortie.getvalue(), encoding="utf-8")
 
 
-def lancer(entree: Path, sortie: Path, donnees: Path, index: int = 0, nombre: int = 1, attendre: bool = True):
+def lancer(entree: Path, sortie: Path, donnees: Path, index: int = 0, nombre: int = 1, attendre: bool = True,
+           env: dict | None = None):
     env = {**os.environ, "JOURNAL_CHEMIN": str(donnees / "requetes_enrg.jsonl"),
            "BASE_SQLITE_CHEMIN": str(donnees / "resultats.sqlite3"), "DATABASE_URL": "",
-           "CLOUD_RUN_TASK_INDEX": str(index), "CLOUD_RUN_TASK_COUNT": str(nombre)}
+           "CLOUD_RUN_TASK_INDEX": str(index), "CLOUD_RUN_TASK_COUNT": str(nombre), **(env or {})}
     env.pop("CLOUD_RUN_JOB", None)
     processus = subprocess.Popen([sys.executable, "-m", "app.lot", str(entree), str(sortie)], cwd=RACINE, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -198,3 +199,22 @@ def test_configuration_d_une_tache_de_job():
             Configuration.depuis_environnement(env)
     job = Configuration.depuis_environnement({"CLOUD_RUN_JOB": "lot", "DATABASE_URL": "postgresql+psycopg://u@h/b"})
     assert job.sur_cloud_run and job.journaux_json and job.borne_journal == 64 << 20
+
+
+def test_deux_taches_sur_postgresql_avec_une_connexion_chacune(tmp_path, base_postgresql):
+    """Comme le job déployé (JOB_FILS=1 : GUNICORN_THREADS=1, pool d'une connexion par tâche) : le fil qui insère
+    et celui qui vérifie les request_id se la partagent ; chaque élève une fois en base."""
+    entree, sortie = tmp_path / "entree", tmp_path / "sortie"
+    entree.mkdir()
+    for i in range(6):
+        ecrire_classe(entree / f"classe-{i}.csv", 50, graine=200 + i)
+    env = {"DATABASE_URL": base_postgresql, "GUNICORN_THREADS": "1"}
+    for t in range(2):  # chaque tâche son journal (Cloud Run : le disque en mémoire de la tâche)
+        (tmp_path / f"donnees-{t}").mkdir()
+    for _ in range(2):  # le second passage saute tout
+        processus = [lancer(entree, sortie, tmp_path / f"donnees-{t}", t, 2, attendre=False, env=env) for t in range(2)]
+        for p in processus:
+            _, stderr = p.communicate(timeout=300)
+            assert p.returncode == 0, stderr[-2000:]
+        ids = ids_dans_la_base(base_postgresql)
+        assert len(ids) == len(set(ids)) == 6 * 50

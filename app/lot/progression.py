@@ -33,15 +33,16 @@ class Progression:
 
     def fichier(self, bilan: Bilan) -> None:
         self.fichiers += 1
-        self.eleves += bilan.eleves
-        self.rejets += bilan.rejets
+        if bilan.statut != "saute":  # les élèves notés par ce passage ; ceux d'un fichier sauté l'ont été avant
+            self.eleves += bilan.eleves
+            self.rejets += bilan.rejets
         self.deja += bilan.deja_conserves
         self.sautes += bilan.statut == "saute"
         if bilan.statut == ILLISIBLE:
             self.illisibles.append(bilan.nom)
         if self._barre is not None:
-            self._barre.set_postfix(eleves=self.eleves, rejets=self.rejets, illisibles=len(self.illisibles),
-                                    refresh=False)
+            self._barre.set_postfix({"élèves": self.eleves, "refusés": self.rejets,
+                                     "illisibles": len(self.illisibles)}, refresh=False)
             self._barre.update()
         self._ligne({"evenement": "fichier", "fichier": bilan.nom, "statut": bilan.statut, "eleves": bilan.eleves,
                      "rejets": bilan.rejets, "fait": self.fichiers, "total": self.total})
