@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from test.charge import requete_lente
-from test.conftest import EN_CI, RACINE, port_libre
+from test.conftest import EN_CI, RACINE, ids_en_base, port_libre
 
 pytestmark = pytest.mark.conteneur
 
@@ -397,7 +397,7 @@ def test_job_de_lot_en_deux_taches_sur_dossiers_montes(image, tmp_path, mesurer)
     """L'image lance ``python -m app.lot`` comme une tâche de job Cloud Run : deux conteneurs en même temps, chacun
     avec CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT, l'entrée montée en lecture seule, la sortie et le dossier
     de données (journal, SQLite) montés et partagés. Chaque fichier une fois, chaque élève une fois."""
-    from test.test_lot_commande import ecrire_classe, ids_au_journal, ids_en_base
+    from test.test_lot_commande import base, ecrire_classe, ids_au_journal
 
     entree, sortie, donnees = tmp_path / "entree", tmp_path / "sortie", tmp_path / "donnees"
     for dossier in (entree, sortie, donnees):
@@ -435,6 +435,6 @@ def test_job_de_lot_en_deux_taches_sur_dossiers_montes(image, tmp_path, mesurer)
     for i in range(fichiers):
         resume = json.loads((sortie / f"classe-{i}.resume.json").read_text(encoding="utf-8"))
         assert resume["statut"] == "termine" and resume["predits"] == eleves and resume["canal"] == "lot"
-    au_journal, en_base = ids_au_journal(donnees), ids_en_base(donnees)
+    au_journal, en_base = ids_au_journal(donnees), ids_en_base(base(donnees))
     assert len(au_journal) == len(set(au_journal)) == fichiers * eleves, "une ligne de journal par élève"
     assert sorted(en_base) == sorted(au_journal), "une prédiction en base par élève, la même qu'au journal"

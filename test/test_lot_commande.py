@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import requests
 
 from app.modele.eleves_aleatoires import eleves_aleatoires
 from app.modele.schema import CHAMPS
-from test.conftest import RACINE, contenu_journal, ids_en_base as ids_dans_la_base
+from test.conftest import RACINE, contenu_journal, ids_en_base
 
 
 def ecrire_classe(chemin: Path, eleves: int, graine: int, mauvaise_ligne: bool = False) -> None:
@@ -54,9 +53,9 @@ def lancer(entree: Path, sortie: Path, donnees: Path, index: int = 0, nombre: in
     return processus.returncode, [json.loads(ligne) for ligne in stdout.splitlines()], stderr
 
 
-def ids_en_base(donnees: Path) -> list[str]:
-    with sqlite3.connect(donnees / "resultats.sqlite3") as base:
-        return [r for (r,) in base.execute("SELECT request_id FROM predictions WHERE canal = 'lot'")]
+def base(donnees: Path) -> str:
+    """L'URL de la base SQLite d'un dossier de données (celle de ``lancer`` et de l'image)."""
+    return f"sqlite:///{donnees / 'resultats.sqlite3'}"
 
 
 def ids_au_journal(donnees: Path) -> list[str]:
@@ -95,7 +94,7 @@ def test_chaque_fichier_est_pris_par_exactement_une_tache(tmp_path, taches):
     assert pris == Counter(noms), "chaque fichier une fois, sur toutes les tâches"
     assert sorted(f.name for f in sortie.iterdir()) == sorted(
         f"classe-{i:02d}.{s}" for i in range(7) for s in ("resultats.csv", "resume.json"))
-    assert len(ids_en_base(donnees)) == len(set(ids_en_base(donnees))) == 7 * 5
+    assert len(ids_en_base(base(donnees))) == len(set(ids_en_base(base(donnees)))) == 7 * 5
 
 
 def test_tache_hors_de_sa_plage_refusee_sans_rien_ecrire(tmp_path):
@@ -130,7 +129,7 @@ def test_kill_9_a_mi_chemin_puis_reprise_sans_doublon(tmp_path):
         assert resume["statut"] == "termine" and resume["predits"] == eleves
         assert len(lignes_resultats(sortie / f"classe-{i:03d}.resultats.csv")) == eleves
     assert not list(sortie.glob(".*.tmp")), "les temporaires d'un passage tué sont retirés"
-    en_base = ids_en_base(donnees)
+    en_base = ids_en_base(base(donnees))
     assert len(en_base) == len(set(en_base)) == fichiers * eleves, "chaque élève une fois en base"
     journal = Counter(ids_au_journal(donnees))
     assert set(journal) == set(en_base) and set(journal.values()) == {1}, "chaque élève une fois au journal"
@@ -146,7 +145,7 @@ def test_kill_9_a_mi_chemin_puis_reprise_sans_doublon(tmp_path):
     assert evenements[-1]["deja_conserves"] == 2 * eleves, "leurs élèves étaient déjà conservés : rien de plus"
     assert len(lignes_resultats(sortie / "classe-008.resultats.csv")) == eleves
     assert Counter(ids_au_journal(donnees)) == journal
-    assert sorted(ids_en_base(donnees)) == sorted(en_base)
+    assert sorted(ids_en_base(base(donnees))) == sorted(en_base)
 
 
 def test_ligne_refusee_comme_par_la_page_et_fichier_illisible(tmp_path, serveur):
@@ -216,5 +215,5 @@ def test_deux_taches_sur_postgresql_avec_une_connexion_chacune(tmp_path, base_po
         for p in processus:
             _, stderr = p.communicate(timeout=300)
             assert p.returncode == 0, stderr[-2000:]
-        ids = ids_dans_la_base(base_postgresql)
+        ids = ids_en_base(base_postgresql)
         assert len(ids) == len(set(ids)) == 6 * 50
