@@ -234,15 +234,11 @@ def ligne_resultat(colonnes: list[str], valeurs: dict, user_id: str | None, pred
                    request_id: str, supplementaires: dict | None = None) -> list:
     """Une ligne du CSV de résultats : les cellules reçues (colonnes hors schéma comprises), puis
     ``COLONNES_AJOUTEES`` (décision, probabilités, configuration, request_id, raisons principales)."""
-    autres = {**(supplementaires or {}), "user_id": user_id}
-    recues = [_cellule(valeurs[c] if c in valeurs else autres.get(c)) for c in colonnes]
+    source = {**(supplementaires or {}), "user_id": user_id, **valeurs}  # un dict : une recherche par cellule
+    recues = ["" if v is None else str(v) for v in map(source.get, colonnes)]
     return [*recues, prediction.prediction, prediction.libelle, prediction.probabilite_echec,
             prediction.probabilite_reussite, prediction.confiance_prediction, prediction.seuil,
             prediction.configuration, request_id, " | ".join(f["texte"] for f in prediction.explication)]
-
-
-def _cellule(valeur) -> str:
-    return "" if valeur is None else str(valeur)
 
 
 def ecrire_csv(colonnes: list[str], separateur: str, lignes: list[list]) -> str:
