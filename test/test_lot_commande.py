@@ -217,3 +217,18 @@ def test_deux_taches_sur_postgresql_avec_une_connexion_chacune(tmp_path, base_po
             assert p.returncode == 0, stderr[-2000:]
         ids = ids_en_base(base_postgresql)
         assert len(ids) == len(set(ids)) == 6 * 50
+
+
+def test_journal_plein_arret_code_3_sans_sortie_puis_reprise(tmp_path):
+    """Le journal refuse (borne atteinte, comme sur Cloud Run quand la base ne suit pas) : arrêt net, code 3, aucune
+    sortie pour le fichier refusé ; relancée avec de la place, la commande le fait."""
+    entree, sortie = tmp_path / "entree", tmp_path / "sortie"
+    entree.mkdir()
+    ecrire_classe(entree / "classe.csv", 50, graine=7)
+    code, _, stderr = lancer(entree, sortie, tmp_path, env={"JOURNAL_SEGMENT": "4Kio", "JOURNAL_BORNE": "8Kio"})
+    assert code == 3 and "journal des requêtes ne peut pas être écrit" in stderr and "relancez" in stderr
+    assert list(sortie.iterdir()) == [] and ids_en_base(base(tmp_path)) == []
+    code, evenements, stderr = lancer(entree, sortie, tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert [e["statut"] for e in evenements if e["evenement"] == "fichier"] == ["termine"]
+    assert len(ids_en_base(base(tmp_path))) == 50

@@ -3,7 +3,8 @@ donne ``SORTIE/<nom>.resultats.csv`` et ``SORTIE/<nom>.resume.json``.
 
 Configuration : celle de l'API (``app.config`` : modèle, journal, base, seuils), plus la part de cette tâche
 (``CLOUD_RUN_TASK_INDEX`` / ``CLOUD_RUN_TASK_COUNT``). Code de sortie : 0 ; 1 si un fichier était
-illisible (les autres sont écrits) ; 2 si la commande ne peut pas démarrer (configuration, ENTREE absente).
+illisible (les autres sont écrits) ; 2 si la commande ne peut pas démarrer (configuration, ENTREE absente) ;
+3 si le journal ou la base refuse les prédictions (arrêt : une relance reprend où elle en était).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from app.lot.fichier import traiter
 from app.lot.partage import fichiers_entree, part_de
 from app.lot.progression import Progression
 from app.modele.noyau import construire_noyau
+from app.stockage import refus
+from app.stockage.journal import ErreurJournal
+from app.stockage.magasin import ErreurMagasin
 
 journal = logging.getLogger("prediction_etudiante")
 DELAI_VIDAGE_FINAL_S = 600.0
@@ -46,7 +50,11 @@ def main(arguments: list[str] | None = None) -> int:
         return 2
     mes_fichiers = part_de(tous, config.tache_index, config.tache_nombre)
     options.sortie.mkdir(parents=True, exist_ok=True)
-    noyau = construire_noyau(config)  # réconcilie le journal d'un passage interrompu avant de commencer
+    try:
+        noyau = construire_noyau(config)  # réconcilie le journal d'un passage interrompu avant de commencer
+    except (ErreurJournal, ErreurMagasin) as erreur:
+        signaler_arret(refus.message_indisponible(erreur, "aucun fichier n'a été lu, relancez plus tard"))
+        return 3
     # Le fil d'alimentation de la base seul : pas d'écoute des effacements (une connexion de plus par tâche,
     # comptée contre la limite de Cloud SQL) ; une insertion lit le registre des effacements de toute façon.
     noyau.conservation.demarrer()
@@ -54,8 +62,12 @@ def main(arguments: list[str] | None = None) -> int:
     try:
         for chemin in mes_fichiers:
             progression.fichier(traiter(chemin, options.sortie, noyau))
-    finally:
-        noyau.conservation.vider(DELAI_VIDAGE_FINAL_S)
-        noyau.conservation.arreter()
+    except (ErreurJournal, ErreurMagasin) as erreur:  # rien ne garderait les prédictions suivantes
+        noyau.conservation.arreter()  # ce qui est au journal ira en base à la prochaine réconciliation
+        consequence = f"arrêt après {progression.fichiers} fichier(s), relancez : les fichiers complets seront sautés"
+        signaler_arret(refus.message_indisponible(erreur, consequence))
+        return 3
+    noyau.conservation.vider(DELAI_VIDAGE_FINAL_S)
+    noyau.conservation.arreter()
     resume = progression.fin()
     return 1 if resume["illisibles"] else 0

@@ -76,6 +76,7 @@ def traiter(entree: Path, sortie: Path, noyau: Noyau) -> Bilan:
     try:
         lot = lire_csv_partiel(brut)
     except ErreurLot as erreur:  # le fichier entier est refusé, comme par la page (en-tête, encodage, taille…)
+        chemin_resultats.unlink(missing_ok=True)  # ceux d'un contenu précédent de ce fichier ne valent plus
         _ecrire(chemin_resume, _json({**resume, "statut": ILLISIBLE, "erreur": erreur.message,
                                       "details": erreur.details}))
         return Bilan(entree.name, ILLISIBLE)
