@@ -31,7 +31,11 @@ réconciliation l'y mettra : le journal est le point de durabilité)."""
 
 
 def main(arguments: list[str] | None = None) -> int:
-    analyseur = argparse.ArgumentParser(prog="python -m app.lot", description=__doc__.splitlines()[0])
+    analyseur = argparse.ArgumentParser(
+        prog="python -m app.lot", description="Note chaque fichier de classe d'ENTREE : SORTIE/<nom>.resultats.csv et "
+        "SORTIE/<nom>.resume.json. Tâche d'un job : CLOUD_RUN_TASK_INDEX et CLOUD_RUN_TASK_COUNT.",
+        epilog="Codes de sortie : 0 tout lu, 1 un fichier illisible (les autres écrits), 2 démarrage impossible, "
+        "3 journal ou base indisponible (relancez : les fichiers complets sont sautés).")
     analyseur.add_argument("entree", type=Path, help="dossier de fichiers CSV de classes (ou un fichier)")
     analyseur.add_argument("sortie", type=Path, help="dossier des résultats (créé s'il manque)")
     options = analyseur.parse_args(arguments)
