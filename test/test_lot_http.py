@@ -13,10 +13,11 @@ import pytest
 import requests
 
 from app.modele.eleves_aleatoires import eleves_aleatoires
+from app.modele.lots import COLONNES_AJOUTEES, LOT_MAX
 from app.modele.pipeline import probabilite_echec
 from app.modele.schema import CONFIGURATIONS, Eleve, configuration_pour
 from app.web.erreurs import ErreurRequete
-from app.web.lots import COLONNES_AJOUTEES, LOT_MAX, PlacesLots
+from app.web.lots import PlacesLots
 
 URL = "/predire/lot"
 

@@ -79,7 +79,7 @@ class ReponseLot(BaseModel):
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
 
 
-Canal = enumeration("Canal", CANAUX, "http (API REST) ou grpc (serveur gRPC)")
+Canal = enumeration("Canal", CANAUX, "http (API REST), grpc (serveur gRPC) ou lot (python -m app.lot)")
 
 
 class PredictionConservee(Enregistrement):
@@ -88,7 +88,7 @@ class PredictionConservee(Enregistrement):
     configuration: Configuration
     entrees: Eleve
     prediction: ClassePredite
-    canal: Canal = Field(description="Canal de la demande : http (API REST) ou grpc (serveur gRPC)")
+    canal: Canal = Field(description="Canal de la demande : http (API REST), grpc (serveur gRPC) ou lot (python -m app.lot)")
 
 
 LIMITE_DEFAUT = 20

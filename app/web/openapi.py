@@ -204,7 +204,7 @@ def _derive() -> dict:
 def _lot(en_tete_id: dict, exemple: dict, resultats: dict) -> dict:
     """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
     from app.modele.schema import CATEGORIES, CHAMPS, bornes
-    from app.web.lots import COLONNES_AJOUTEES, LONGUEUR_MAX_ID_LOT, LOT_MAX
+    from app.modele.lots import COLONNES_AJOUTEES, LONGUEUR_MAX_ID_LOT, LOT_MAX
 
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
     # Forme exacte d'un CSV accepté (séparateur « ; », toutes les colonnes, dans l'ordre UCI),

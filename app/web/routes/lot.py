@@ -11,17 +11,18 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.stockage.enregistrement import horodatage_utc
-from app.web import metriques
-from app.web.erreurs import ErreurRequete
-from app.web.lots import (
+from app.modele.lots import (
     LONGUEUR_MAX_ID_LOT,
     ecrire_csv,
     lire_csv,
+    ligne_resultat,
     lire_csv_partiel,
     lot_json,
     lot_json_partiel,
 )
+from app.stockage.enregistrement import horodatage_utc
+from app.web import metriques
+from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import est_json, lire_corps, lire_json
 from app.web.routes.prediction import enregistrement_journal, resultats
 from app.web.services import Services, services
@@ -122,9 +123,7 @@ def _servir_lot(s: Services, identifiant: str):
     version = s.predicteur.version
     if csv_recu is not None:
         colonnes, separateur = csv_recu
-        lignes = [[_cellule(valeurs.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
-                  + [p.prediction, p.libelle, p.probabilite_echec, p.probabilite_reussite, p.confiance_prediction,
-                     p.seuil, p.configuration, e["request_id"], " | ".join(f["texte"] for f in p.explication)]
+        lignes = [ligne_resultat(colonnes, valeurs, demande.user_id, p, e["request_id"])
                   for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)]
         reponse = Response(ecrire_csv(colonnes, separateur, lignes), mimetype="text/csv")
         reponse.headers["X-Model-Version"] = version
@@ -138,7 +137,3 @@ def _servir_lot(s: Services, identifiant: str):
         "inference_time_ms": round(duree_ms, 3),
     }
     return jsonify(corps)
-
-
-def _cellule(valeur) -> str:
-    return "" if valeur is None else str(valeur)
