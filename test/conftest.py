@@ -268,3 +268,100 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("mesures")
         for nom, valeur in mesures:
             terminalreporter.write_line(f"{nom} : {valeur}")
+
+
+# --- Chaque réponse confrontée au contrat publié (test/contrat_reponses.py) ------------------------
+
+@pytest.fixture(scope="session")
+def contrat_http():
+    from app.web.openapi import document
+    from test.contrat_reponses import ContratHttp
+
+    return ContratHttp(document())
+
+
+@pytest.fixture(autouse=True)
+def reponses_conformes_au_contrat(request, monkeypatch):
+    """Toute réponse reçue par ``requests`` ou ``httpx`` d'un serveur de cette machine (gunicorn lancé par
+    les tests), et tout message reçu sur un canal gRPC, est confronté au contrat ; le test échoue à la
+    première réponse hors contrat (clé requise absente, clé non déclarée, type, statut). Sans effet sur
+    les tests qui n'appellent aucun serveur."""
+    import grpc
+    import httpx
+
+    from test.contrat_reponses import ecarts_grpc
+
+    contrat = None
+    ecarts: list[str] = []
+
+    def juger(methode: str, url: str, statut: int, type_contenu: str, corps: bytes) -> None:
+        nonlocal contrat
+        if urlsplit_hote(url) not in ("127.0.0.1", "localhost", "::1"):
+            return
+        contrat = contrat or request.getfixturevalue("contrat_http")
+        ecarts.extend(contrat.ecarts(methode, url, statut, type_contenu, corps))
+
+    envoyer_requests = requests.Session.send
+
+    def send_requests(self, requete, **options):
+        reponse = envoyer_requests(self, requete, **options)
+        if not options.get("stream"):  # un flux lu par le test n'est pas relu ici
+            juger(requete.method, requete.url, reponse.status_code, reponse.headers.get("Content-Type", ""),
+                  reponse.content)
+        return reponse
+
+    envoyer_httpx = httpx.Client.send
+
+    def send_httpx(self, requete, **options):
+        reponse = envoyer_httpx(self, requete, **options)
+        if not options.get("stream"):
+            juger(requete.method, str(requete.url), reponse.status_code, reponse.headers.get("content-type", ""),
+                  reponse.content)
+        return reponse
+
+    canal_original = grpc.insecure_channel
+
+    class Verificateur(grpc.UnaryUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+        def intercept_unary_unary(self, continuation, details, demande):
+            appel = continuation(details, demande)
+            if appel.exception() is None:
+                reponse = appel.result()
+                if reponse.DESCRIPTOR.full_name.startswith("prediction_etudiante."):
+                    ecarts.extend(ecarts_grpc(reponse))
+            return appel
+
+        def intercept_stream_stream(self, continuation, details, demandes):
+            return FluxVerifie(continuation(details, demandes))
+
+    class FluxVerifie:
+        """Le flux de réponses, chaque message vérifié au passage ; le reste de l'appel (métadonnées,
+        statut, annulation) tel quel."""
+
+        def __init__(self, appel):
+            self._appel = appel
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            message = next(self._appel)
+            ecarts.extend(ecarts_grpc(message))
+            return message
+
+        def __getattr__(self, nom):
+            return getattr(self._appel, nom)
+
+    def canal_verifie(*args, **options):
+        return grpc.intercept_channel(canal_original(*args, **options), Verificateur())
+
+    monkeypatch.setattr(requests.Session, "send", send_requests)
+    monkeypatch.setattr(httpx.Client, "send", send_httpx)
+    monkeypatch.setattr(grpc, "insecure_channel", canal_verifie)
+    yield
+    assert not ecarts, "réponses hors contrat :\n" + "\n".join(dict.fromkeys(ecarts))
+
+
+def urlsplit_hote(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or ""

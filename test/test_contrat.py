@@ -29,6 +29,7 @@ OPERATIONS = {
     ("get", "/"): "lireAccueil", ("get", "/health"): "verifierSante", ("get", "/ready"): "verifierDisponibilite",
     ("get", "/modele"): "lireFicheModele", ("get", "/openapi.json"): "lireDocumentOpenapi",
     ("get", "/docs"): "lireDocumentation", ("post", "/predire"): "predire", ("post", "/predire/lot"): "predireLot",
+    ("post", "/predire/lot/csv"): "predireLotCsv",
     ("get", "/predictions/{request_id}"): "lirePrediction", ("get", "/predictions/user/{user_id}"): "lireHistorique",
     ("delete", "/predictions/user/{user_id}"): "effacerHistorique",
     ("get", "/predictions/export"): "exporterPredictions", ("get", "/metrics"): "lireMetriques",
@@ -101,7 +102,7 @@ def test_enumerations_definies_une_fois_et_referencees(document):
     assert {chemin for chemin, _ in trouvees} == {(nom,) for nom in ENUMERATIONS}, trouvees
     # … ses valeurs n'y sont qu'une fois, et chaque champ catégoriel d'un élève y renvoie par $ref.
     assert len({valeurs for _, valeurs in trouvees}) == len(trouvees)
-    for modele in ("Eleve", "DemandePrediction", "Resultats", "ResultatLot"):
+    for modele in ("Eleve", "DemandePrediction", "Resultat", "ResultatLotPartiel"):
         for champ, valeurs in CATEGORIES.items():
             propriete = schemas[modele]["properties"][champ]
             assert tuple(schemas[propriete["$ref"].rsplit("/", 1)[1]]["enum"]) == valeurs
