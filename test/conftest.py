@@ -272,34 +272,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 # --- Chaque réponse confrontée au contrat publié (test/contrat_reponses.py) ------------------------
 
-@pytest.fixture(scope="session")
-def contrat_http():
-    from app.web.openapi import document
-    from test.contrat_reponses import ContratHttp
-
-    return ContratHttp(document())
+ECARTS_DU_TEST = pytest.StashKey[list]()
 
 
-@pytest.fixture(autouse=True)
-def reponses_conformes_au_contrat(request, monkeypatch):
-    """Toute réponse reçue par ``requests`` ou ``httpx`` d'un serveur de cette machine (gunicorn lancé par
-    les tests), et tout message reçu sur un canal gRPC, est confronté au contrat ; le test échoue à la
-    première réponse hors contrat (clé requise absente, clé non déclarée, type, statut). Sans effet sur
-    les tests qui n'appellent aucun serveur."""
+@pytest.fixture(scope="session", autouse=True)
+def reponses_confrontees_au_contrat(request):
+    """Branche, pour toute la session, la vérification de chaque réponse reçue par ``requests`` ou ``httpx``
+    d'un serveur de cette machine (gunicorn lancé par les tests) et de chaque message reçu sur un canal gRPC
+    (``test/contrat_reponses.py``). Les écarts vont au test en cours (``ecarts_du_test``), qui échoue."""
     import grpc
     import httpx
 
-    from test.contrat_reponses import ecarts_grpc
+    from test.contrat_reponses import contrat_http, ecarts_grpc
 
-    contrat = None
-    ecarts: list[str] = []
+    def noter(ecarts: list[str]) -> None:
+        courant = request.config.stash.get(ECARTS_DU_TEST, None)
+        if courant is not None:
+            courant.extend(ecarts)
 
     def juger(methode: str, url: str, statut: int, type_contenu: str, corps: bytes) -> None:
-        nonlocal contrat
-        if urlsplit_hote(url) not in ("127.0.0.1", "localhost", "::1"):
-            return
-        contrat = contrat or request.getfixturevalue("contrat_http")
-        ecarts.extend(contrat.ecarts(methode, url, statut, type_contenu, corps))
+        from urllib.parse import urlsplit
+
+        if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+            noter(contrat_http().ecarts(methode, url, statut, type_contenu, corps))
 
     envoyer_requests = requests.Session.send
 
@@ -319,15 +314,15 @@ def reponses_conformes_au_contrat(request, monkeypatch):
                   reponse.content)
         return reponse
 
-    canal_original = grpc.insecure_channel
+    def juger_message(message) -> None:
+        if message.DESCRIPTOR.full_name.startswith("prediction_etudiante."):  # ni santé, ni réflexion
+            noter(ecarts_grpc(message))
 
     class Verificateur(grpc.UnaryUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
         def intercept_unary_unary(self, continuation, details, demande):
             appel = continuation(details, demande)
             if appel.exception() is None:
-                reponse = appel.result()
-                if reponse.DESCRIPTOR.full_name.startswith("prediction_etudiante."):
-                    ecarts.extend(ecarts_grpc(reponse))
+                juger_message(appel.result())
             return appel
 
         def intercept_stream_stream(self, continuation, details, demandes):
@@ -345,23 +340,30 @@ def reponses_conformes_au_contrat(request, monkeypatch):
 
         def __next__(self):
             message = next(self._appel)
-            ecarts.extend(ecarts_grpc(message))
+            juger_message(message)
             return message
 
         def __getattr__(self, nom):
             return getattr(self._appel, nom)
 
+    canal_original = grpc.insecure_channel
+
     def canal_verifie(*args, **options):
         return grpc.intercept_channel(canal_original(*args, **options), Verificateur())
 
-    monkeypatch.setattr(requests.Session, "send", send_requests)
-    monkeypatch.setattr(httpx.Client, "send", send_httpx)
-    monkeypatch.setattr(grpc, "insecure_channel", canal_verifie)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "send", send_requests)
+        patch.setattr(httpx.Client, "send", send_httpx)
+        patch.setattr(grpc, "insecure_channel", canal_verifie)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def ecarts_du_test(request):
+    """Les réponses hors contrat reçues pendant ce test (clé requise absente, clé non déclarée, type,
+    statut) : le test échoue s'il y en a."""
+    ecarts: list[str] = []
+    request.config.stash[ECARTS_DU_TEST] = ecarts
+    yield ecarts
+    request.config.stash[ECARTS_DU_TEST] = None
     assert not ecarts, "réponses hors contrat :\n" + "\n".join(dict.fromkeys(ecarts))
-
-
-def urlsplit_hote(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname or ""

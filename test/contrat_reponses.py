@@ -8,8 +8,9 @@ admise, ``additionalProperties: false``) : les valider ici avec un validateur JS
 l'opération ne déclare pas (404, 405, 414, 500…) doit tout de même être une ``Erreur``.
 
 gRPC : un message reçu ne porte aucun champ que le ``.proto`` du client ignore (champs inconnus), aucune
-énumération à sa valeur « non précisée » (0), et aucune chaîne non ``optional`` vide : en proto3, c'est ainsi
-qu'un champ requis manque.
+énumération à sa valeur « non précisée » (0, ``…_NON_PRECISE(E)``), et aucune chaîne non ``optional`` vide : en proto3, c'est ainsi
+qu'un champ requis manque (une énumération dont le 0 est une vraie valeur, comme ``CLASSE_PREDITE_ECHEC``,
+n'est pas concernée).
 
 ``test/conftest.py`` branche ces vérifications sur ``requests``, ``httpx`` (client Python généré) et les
 canaux gRPC de chaque test, et fait échouer le test à la moindre réponse hors contrat.
@@ -77,6 +78,14 @@ class ContratHttp:
                 for erreur in list(self._validateur(schema).iter_errors(valeur))[:5]]
 
 
+@lru_cache(maxsize=1)
+def contrat_http() -> ContratHttp:
+    """Le contrat du code testé : le document que sert ``/openapi.json`` (même code, même version)."""
+    from app.web.openapi import document
+
+    return ContratHttp(document())
+
+
 def ecarts_grpc(message) -> list[str]:
     """Ce qui, dans un message gRPC reçu (et ses messages imbriqués), manque ou n'est pas déclaré."""
     from google.protobuf import unknown_fields
@@ -88,13 +97,14 @@ def ecarts_grpc(message) -> list[str]:
         ecarts.append(f"{nom} : champ(s) non déclaré(s) par le .proto")
     for champ in message.DESCRIPTOR.fields:
         valeur = getattr(message, champ.name)
-        repete = champ.label == FieldDescriptor.LABEL_REPEATED
+        repete = champ.is_repeated
         if champ.type == FieldDescriptor.TYPE_MESSAGE:
             for element in (valeur if repete else [valeur] if message.HasField(champ.name) else []):
                 ecarts.extend(ecarts_grpc(element))
         elif repete or champ.has_presence:
             continue  # liste (vide permise), ou champ « optional » : absent est une valeur
-        elif champ.type == FieldDescriptor.TYPE_ENUM and valeur == 0:
+        elif champ.type == FieldDescriptor.TYPE_ENUM and valeur == 0 \
+                and "NON_PRECIS" in champ.enum_type.values_by_number[0].name:
             ecarts.append(f"{nom}.{champ.name} : énumération à sa valeur non précisée")
         elif champ.type == FieldDescriptor.TYPE_STRING and valeur == "":
             ecarts.append(f"{nom}.{champ.name} : chaîne requise vide")

@@ -91,9 +91,11 @@ def en_dict(message: pb.DemandePrediction) -> dict:
     return document
 
 
-def valider(message: pb.DemandePrediction, prefixe: str = "") -> DemandePrediction:
+def valider(message: pb.DemandePrediction, rang: int | None = None) -> DemandePrediction:
     """Le schéma pydantic de ``/predire`` ; ``Refus`` INVALID_ARGUMENT avec le détail par champ sinon. Un champ
-    que ce ``.proto`` ne connaît pas (client d'une autre version) est refusé, comme une clé en trop en JSON."""
+    que ce ``.proto`` ne connaît pas (client d'une autre version) est refusé, comme une clé en trop en JSON.
+    ``rang`` : le rang du message dans un flux (à partir de 1) ; chaque violation le nomme alors dans son chemin,
+    ``eleves[<rang>].<champ>`` (l'``element`` d'une erreur de lot HTTP)."""
     details = [{"champ": f"champ n° {champ.field_number}", "message": CHAMP_INCONNU}
                for champ in unknown_fields.UnknownFieldSet(message)]
     try:
@@ -101,8 +103,10 @@ def valider(message: pb.DemandePrediction, prefixe: str = "") -> DemandePredicti
     except ValidationError as erreur:
         details = detailler(erreur) + details
     if details:
+        prefixe = "" if rang is None else f"message {rang} : "
+        chemin = "{}" if rang is None else f"eleves[{rang}].{{}}"
         raise Refus(code_pb2.INVALID_ARGUMENT, prefixe + resume(details),
-                    [{"champ": prefixe + d["champ"], "message": d["message"]} for d in details])
+                    [{"champ": chemin.format(d["champ"]), "message": d["message"]} for d in details])
     return demande
 
 
@@ -115,17 +119,23 @@ def refus_du_stockage(erreur: Exception, consequence: str, request_id: str) -> R
     return Refus(code_pb2.UNAVAILABLE, refus.message_indisponible(erreur, consequence))
 
 
+def configuration(nom: str) -> int:
+    """``"A"`` → ``CONFIGURATION_A`` : l'énumération gRPC d'une configuration (chaîne en HTTP)."""
+    return pb.Configuration.Value(f"CONFIGURATION_{nom}")
+
+
 def facteur(f: dict) -> pb.Facteur:
-    valeur = {"valeur_entiere": f["valeur"]} if isinstance(f["valeur"], int) else {"valeur_texte": str(f["valeur"])}
-    return pb.Facteur(champ=f["champ"], effet=f["effet"], contribution=f["contribution"], poids=f["poids"],
-                      texte=f["texte"], **valeur)
+    """Un facteur de l'explication : valeur en texte comme en HTTP, effet en énumération (``app.modele.explication.EFFETS`` en majuscules)."""
+    return pb.Facteur(champ=f["champ"], valeur=f["valeur"], effet=pb.Effet.Value(f"EFFET_{f['effet'].upper()}"),
+                      contribution=f["contribution"], poids=f["poids"], texte=f["texte"])
 
 
 def reponse(p: Prediction, request_id: str, user_id: str | None, version: str, duree_ms: float) -> pb.ReponsePrediction:
     return pb.ReponsePrediction(
         prediction=p.prediction, libelle=p.libelle, probabilite_echec=p.probabilite_echec,
         probabilite_reussite=p.probabilite_reussite, confiance_prediction=p.confiance_prediction, seuil=p.seuil,
-        configuration=p.configuration, explication=[facteur(f) for f in p.explication], request_id=request_id,
+        configuration=configuration(p.configuration), explication=[facteur(f) for f in p.explication],
+        request_id=request_id,
         user_id=user_id, model_version=version, inference_time_ms=round(duree_ms, 3),
         avertissements=p.avertissements)
 
@@ -206,7 +216,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     def Pretraiter(self, requete, contexte):
         identifiant, _ = self._identifiant(contexte)
         vecteur = self.noyau.predicteur.pretraiter(valider(requete))
-        return pb.ReponsePretraitement(configuration=vecteur.configuration, variables=vecteur.noms,
+        return pb.ReponsePretraitement(configuration=configuration(vecteur.configuration), variables=vecteur.noms,
                                        valeurs=vecteur.valeurs, request_id=identifiant,
                                        model_version=self.noyau.predicteur.version)
 
@@ -216,6 +226,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         puis leurs réponses envoyées : un client qui attend chaque réponse est servi message par message,
         un client qui envoie tout d'un coup l'est par morceaux de ``MORCEAU_MAX``."""
         identifiant, fourni = self._identifiant(contexte, LONGUEUR_MAX_ID_FLUX)
+        contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))  # comme Predire
         arrivees: queue.Queue = queue.Queue(maxsize=2 * MORCEAU_MAX)
         threading.Thread(target=_lire, args=(requetes, arrivees, contexte), daemon=True, name="flux-grpc").start()
         predicteur = self.noyau.predicteur
@@ -238,7 +249,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
             demandes, refus = [], None
             for message in morceau:
                 try:
-                    demandes.append(valider(message, f"message {rang + len(demandes) + 1} : "))
+                    demandes.append(valider(message, rang + len(demandes) + 1))
                 except Refus as erreur:
                     refus = erreur
                     break
