@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import jsonschema_rs
 
 METHODES = ("get", "post", "put", "patch", "delete")
+STATIQUES = "/static/"
+"""Les fichiers de la page /classe (Flask ``static``) : pas des opérations de l'API."""
 
 
 class ContratHttp:
@@ -54,6 +56,8 @@ class ContratHttp:
         if methode.lower() not in METHODES:
             return []  # HEAD, OPTIONS : hors contrat, sans corps à juger
         chemin = urlsplit(url).path
+        if chemin.startswith(STATIQUES):
+            return []  # scripts, styles et icône de la page /classe : fichiers, hors de l'API
         trouvee = self.operation(methode, chemin)
         quoi = f"{methode} {chemin} → {statut}"
         declaree = trouvee[1]["responses"].get(str(statut)) if trouvee else None
@@ -62,8 +66,8 @@ class ContratHttp:
                 return [f"{quoi} : statut non déclaré par le document"]
             declaree = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erreur"}}}}
         contenus = declaree.get("content", {})
-        if not contenus:
-            return [] if not corps else [f"{quoi} : corps inattendu"]
+        if not contenus:  # une redirection : son corps (lien HTML de Werkzeug) n'est pas lu
+            return [] if not corps or 300 <= statut < 400 else [f"{quoi} : corps inattendu"]
         type_recu = type_contenu.split(";", 1)[0].strip().lower()
         if type_recu not in contenus:
             return [f"{quoi} : type de contenu {type_recu!r} non déclaré ({', '.join(contenus)})"]
