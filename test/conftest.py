@@ -64,6 +64,11 @@ def port_libre() -> int:
         return s.getsockname()[1]
 
 
+PORTS_API: set[int] = set()
+"""Ports locaux où un test a lancé l'API (``Serveur``, conteneur) : leurs réponses sont confrontées au
+contrat (``reponses_confrontees_au_contrat``), pas celles d'autres programmes (pilote de Chromium…)."""
+
+
 class Serveur:
     """Un vrai gunicorn (configuration de production) sur 127.0.0.1, journal dans un dossier temporaire."""
 
@@ -71,6 +76,7 @@ class Serveur:
         dossier.mkdir(parents=True, exist_ok=True)
         self.port = port_libre()
         self.url = f"http://127.0.0.1:{self.port}"
+        PORTS_API.add(self.port)  # ses réponses sont confrontées au contrat
         self.journal = dossier / "requetes.jsonl"
         self.base = dossier / "resultats.sqlite3"
         self.sortie = dossier / "gunicorn.log"
@@ -278,7 +284,7 @@ ECARTS_DU_TEST = pytest.StashKey[list]()
 @pytest.fixture(scope="session", autouse=True)
 def reponses_confrontees_au_contrat(request):
     """Branche, pour toute la session, la vérification de chaque réponse reçue par ``requests`` ou ``httpx``
-    d'un serveur de cette machine (gunicorn lancé par les tests) et de chaque message reçu sur un canal gRPC
+    de l'API lancée par les tests (``PORTS_API``) et de chaque message reçu sur un canal gRPC
     (``test/contrat_reponses.py``). Les écarts vont au test en cours (``ecarts_du_test``), qui échoue."""
     import grpc
     import httpx
@@ -293,7 +299,8 @@ def reponses_confrontees_au_contrat(request):
     def juger(methode: str, url: str, statut: int, type_contenu: str, corps: bytes) -> None:
         from urllib.parse import urlsplit
 
-        if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+        adresse = urlsplit(url)
+        if adresse.hostname in ("127.0.0.1", "localhost", "::1") and adresse.port in PORTS_API:
             noter(contrat_http().ecarts(methode, url, statut, type_contenu, corps))
 
     envoyer_requests = requests.Session.send

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from test.charge import requete_lente
-from test.conftest import EN_CI, RACINE, port_libre
+from test.conftest import EN_CI, PORTS_API, RACINE, port_libre
 
 pytestmark = pytest.mark.conteneur
 
@@ -79,6 +79,7 @@ class Conteneur:
     def __init__(self, nom: str, port_hote: int):
         self.nom = nom
         self.url = f"http://127.0.0.1:{port_hote}"
+        PORTS_API.add(port_hote)  # l'image sert le même code : ses réponses sont confrontées au contrat
 
     def attendre(self, delai: float = 90.0) -> float:
         """Attend le premier 200 sur ``/`` ; renvoie le temps écoulé."""

@@ -463,3 +463,25 @@ def test_routes_depreciees_et_liens_vers_les_routes_post(document):
 
 def test_version_majeure_du_contrat(document):
     assert document["info"]["version"].split(".")[0] == "2"
+
+
+def test_la_verification_des_reponses_refuse_cle_absente_cle_en_trop_et_entier_en_texte(document):
+    """La vérification branchée sur chaque réponse de la suite (``test/contrat_reponses.py``) n'est pas
+    complaisante : l'exemple de /predire passe, chacune de ses altérations est refusée."""
+    from test.contrat_reponses import contrat_http
+
+    exemple = document["paths"]["/predire"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
+
+    def ecarts(corps, statut=200, chemin="/predire", methode="POST"):
+        return contrat_http().ecarts(methode, "http://127.0.0.1:1" + chemin, statut, "application/json",
+                                     json.dumps(corps).encode())
+
+    assert ecarts(exemple) == []
+    sans = {**exemple, "resultats": {k: v for k, v in exemple["resultats"].items() if k != "avertissements"}}
+    en_trop = {**exemple, "resultats": {**exemple["resultats"], "remarque": "x"}}
+    texte = {**exemple, "resultats": {**exemple["resultats"], "age": "16"}}
+    for altere in (sans, en_trop, texte, {**exemple, "user_id": "eleve-0042"}):
+        assert ecarts(altere), altere
+    assert ecarts({"erreur": "x", "details": []}, statut=418) == []  # statut non déclaré : une Erreur suffit
+    assert ecarts({"erreur": "x"}, statut=418)
+    assert ecarts({}, statut=201)  # succès non déclaré

@@ -57,24 +57,6 @@ def exemple_refus(essai) -> dict:
     raise AssertionError("l'exemple d'erreur n'a pas été refusé")
 
 
-def _refus_eleve(document: dict) -> None:
-    from app.web.routes.prediction import valider_demande
-
-    valider_demande(document)
-
-
-def _refus_corps(modele, document: dict) -> None:
-    from pydantic import ValidationError
-
-    from app.modele.erreurs_validation import detailler
-    from app.web.erreurs import ErreurRequete
-
-    try:
-        modele.model_validate(document)
-    except ValidationError as erreur:  # comme app.web.routes.historique.lire_corps_modele
-        raise ErreurRequete(400, "corps de requête invalide", detailler(erreur)) from None
-
-
 EXEMPLES_ERREURS = {
     409: {"erreur": STATUTS[409][0], "details": [{"champ": "X-Request-ID",
                                                    "message": "déjà utilisé par une prédiction conservée"}]},
@@ -123,7 +105,7 @@ def _identifiant(nom: str, description: str, exemple: str) -> dict:
 def _historique(prediction: dict) -> dict:
     """Les trois routes protégées par le jeton : relire une prédiction, un historique, l'effacer."""
     from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX, DemandeEffacement, DemandeHistorique
-    from app.web.routes.historique import valider_identifiant
+    from app.web.routes.historique import valider_corps, valider_identifiant
 
     securite = [{"jetonApi": []}]
     eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève", "eleve-0042")
@@ -137,8 +119,8 @@ def _historique(prediction: dict) -> dict:
     historique = {"user_id": "eleve-0042", "predictions": [prediction],
                   "pagination": {"limite": 20, "decalage": 0, "total": 1, "suivant": None, "decalage_suivant": None}}
     effacement = {"user_id": "eleve-0042", "supprimees": 1, "lignes_journal_supprimees": 1, "avertissements": []}
-    refus_historique = exemple_refus(lambda: _refus_corps(DemandeHistorique, {"user_id": "élève 42", "limite": 500}))
-    refus_effacement = exemple_refus(lambda: _refus_corps(DemandeEffacement, {"user_id": "élève 42"}))
+    refus_historique = exemple_refus(lambda: valider_corps(DemandeHistorique, {"user_id": "élève 42", "limite": 500}))
+    refus_effacement = exemple_refus(lambda: valider_corps(DemandeEffacement, {"user_id": "élève 42"}))
     refus_chemin = exemple_refus(lambda: valider_identifiant("user_id", "élève 42"))
     refus_request_id = exemple_refus(lambda: valider_identifiant("request_id", "essai 1"))
     vers_historique = _lien("rechercherHistorique", "L'historique de cet élève",
@@ -474,7 +456,9 @@ def document() -> dict:
                 "request_id": "essai-0001", "user_id": "eleve-0042", "avertissements": []}
     reponse = {"resultats": resultat, "request_id": "essai-0001", "model_version": "f24ed0ae8859",
                "inference_time_ms": 0.412}
-    refus_eleve = exemple_refus(lambda: _refus_eleve({**exemple, "age": 30}))
+    from app.web.routes.prediction import valider_demande
+
+    refus_eleve = exemple_refus(lambda: valider_demande({**exemple, "age": 30}))
     conservee = {"horodatage": "2026-11-23T08:00:00.000000+00:00", "request_id": "essai-0001", "user_id": "eleve-0042",
                  "configuration": "A", "entrees": exemple, "prediction": 1, "probabilite_echec": 0.0512,
                  "probabilite_reussite": 0.9488, "seuil": 0.1385, "model_version": "f24ed0ae8859", "canal": "http"}

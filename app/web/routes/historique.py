@@ -84,7 +84,12 @@ def lire_prediction(request_id: str):
 
 def lire_corps_modele(modele: type[BaseModel]):
     """Le corps JSON validé par ``modele`` (objet, clés connues), ou une ErreurRequete 400 par champ."""
-    document = lire_json(request)
+    return valider_corps(modele, lire_json(request))
+
+
+def valider_corps(modele: type[BaseModel], document):
+    """``document`` validé par ``modele``, ou l'ErreurRequete 400 que reçoit le client (aussi l'exemple 400 du
+    document OpenAPI)."""
     if not isinstance(document, dict):
         raise ErreurRequete(400, "le corps doit être un objet JSON, par exemple {\"user_id\": \"…\"}")
     try:
