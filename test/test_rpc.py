@@ -252,6 +252,7 @@ def test_flux_un_message_invalide_termine_le_flux_apres_avoir_servi_les_preceden
     assert violations(erreur.value) == [{"champ": "eleves[4].sex",
                                          "message": "valeur non permise 'X' ; valeurs permises : F, M"}]
     assert erreur.value.details().startswith("message 4 : ")
+    assert ("x-request-id", identifiant) in tuple(erreur.value.trailing_metadata())  # refusé : relu quand même
     assert recues == [f"{identifiant}-{rang}" for rang in (1, 2, 3)]
     conservees = sorted(l["request_id"] for l in http.lignes_journal() if l["request_id"].startswith(identifiant))
     assert conservees == recues

@@ -9,6 +9,7 @@ message d'erreur brut de Python (INTERNAL, journalisé).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -60,7 +61,9 @@ class Refus(Exception):
         self.message = message
         self.violations = violations or []
 
-    def statut(self) -> grpc.Status:
+    def statut(self, metadonnees: tuple = ()) -> grpc.Status:
+        """Le statut, avec dans ses métadonnées de fin celles déjà posées par l'appel (``x-request-id``) : un
+        client relit l'identifiant d'un appel refusé comme celui d'un appel servi."""
         details = []
         if self.violations:
             requete = error_details_pb2.BadRequest(field_violations=[
@@ -69,7 +72,15 @@ class Refus(Exception):
             detail = any_pb2.Any()
             detail.Pack(requete)
             details.append(detail)
-        return rpc_status.to_status(status_pb2.Status(code=self.code, message=self.message, details=details))
+        statut = rpc_status.to_status(status_pb2.Status(code=self.code, message=self.message, details=details))
+        return StatutRefus(statut.code, statut.details, (*metadonnees, *statut.trailing_metadata))
+
+
+@dataclasses.dataclass(frozen=True)
+class StatutRefus(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple
 
 
 def en_dict(message: pb.DemandePrediction) -> dict:
@@ -146,7 +157,7 @@ def _traiter_les_refus(methode):
         try:
             return methode(self, requete, contexte)
         except Refus as refus:
-            contexte.abort_with_status(refus.statut())
+            contexte.abort_with_status(refus.statut(tuple(contexte.trailing_metadata() or ())))
         except Exception:  # noqa: BLE001 - un défaut : jamais le message brut au client
             journal.exception("erreur interne (gRPC %s)", methode.__name__)
             contexte.abort(grpc.StatusCode.INTERNAL, "erreur interne du serveur ; elle a été journalisée")
@@ -155,7 +166,7 @@ def _traiter_les_refus(methode):
         try:
             yield from methode(self, requetes, contexte)
         except Refus as refus:
-            contexte.abort_with_status(refus.statut())
+            contexte.abort_with_status(refus.statut(tuple(contexte.trailing_metadata() or ())))
         except Exception:  # noqa: BLE001
             journal.exception("erreur interne (gRPC %s)", methode.__name__)
             contexte.abort(grpc.StatusCode.INTERNAL, "erreur interne du serveur ; elle a été journalisée")
@@ -202,6 +213,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     def Predire(self, requete, contexte):
         debut = time.perf_counter()
         identifiant, fourni = self._identifiant(contexte)
+        contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))  # aussi sur un refus (Refus.statut)
         demande = valider(requete)
         predicteur = self.noyau.predicteur
         prediction = predicteur.predire(demande)
@@ -209,7 +221,6 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         self._conserver([enregistrement(prediction, request_id=identifiant, user_id=demande.user_id,
                                         entrees=demande.entrees(), version=predicteur.version, canal="grpc")],
                         refus.PREDICTION_NON_SERVIE, fourni)
-        contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))
         return reponse(prediction, identifiant, demande.user_id, predicteur.version, duree_ms)
 
     @_traiter_les_refus

@@ -112,6 +112,7 @@ async function principal() {
   const violation = mauvais.erreur && violations(mauvais.erreur)[0];
   verifier(mauvais.erreur?.code === grpc.status.INVALID_ARGUMENT && mauvais.recues.length === 2 &&
            violation?.field === "eleves[3].famrel", "PredireFlux : violation eleves[3].famrel (BadRequest)");
+  verifier(mauvais.fin[0] === `node-refus-${marque}`, "PredireFlux refusé : x-request-id dans les métadonnées de fin");
   console.log("violation :", violation.field, ":", violation.description);
   client.close();
   console.log(`${verifications.length} vérifications passées : ${verifications.join(" ; ")}`);
