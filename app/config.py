@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 """Version de l'API (document OpenAPI, GET /) ; celle du modèle est dans sa fiche."""
 RACINE = Path(__file__).resolve().parent.parent
 MODES_JOURNAL = ("fichier", "stdout", "les_deux", "aucun")

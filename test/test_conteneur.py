@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from test.charge import requete_lente
-from test.conftest import ACTIVER_CI, RACINE, ids_en_base, port_libre, sauter
+from test.conftest import ACTIVER_CI, PORTS_API, RACINE, ids_en_base, port_libre, sauter
 
 pytestmark = pytest.mark.conteneur
 
@@ -78,6 +78,7 @@ class Conteneur:
     def __init__(self, nom: str, port_hote: int):
         self.nom = nom
         self.url = f"http://127.0.0.1:{port_hote}"
+        PORTS_API.add(port_hote)  # l'image sert le même code : ses réponses sont confrontées au contrat
 
     def attendre(self, delai: float = 90.0) -> float:
         """Attend le premier 200 sur ``/`` ; renvoie le temps écoulé."""

@@ -107,18 +107,19 @@ def _valider_un(document, maximum: int = DETAILS_MAX) -> tuple[DemandePrediction
         return None, detailler(erreur, maximum), erreur.error_count()
 
 
-def valider(documents: Sequence, position, unite: str) -> list[DemandePrediction]:
-    """Valide chaque élément ; ``position(i)`` nomme l'élément i dans les messages."""
+def valider(documents: Sequence, unite: str, lignes: Sequence[int] | None = None) -> list[DemandePrediction]:
+    """Valide chaque élément. Un problème nomme son élément par son rang à partir de 1 (``element``, comme le
+    ``<rang>`` des request_id et le ``eleves[<rang>]`` de gRPC), le champ à part ; ``lignes`` : le numéro de
+    ligne de chaque élément dans le fichier CSV, ajouté au message."""
     demandes, problemes = [], Problemes()
     for i, document in enumerate(documents):
         demande, details, total = _valider_un(document, problemes.place)
         if demande is not None:
             demandes.append(demande)
-        elif not isinstance(document, dict):
-            problemes.ajouter([{"champ": position(i), "message": details[0]["message"]}])
-        else:
-            problemes.ajouter([{"champ": f"{position(i)} : {d['champ']}", "message": d["message"]} for d in details],
-                              total)
+            continue
+        ou = "" if lignes is None else f" (ligne {lignes[i]} du fichier)"
+        problemes.ajouter([{"element": i + 1, "champ": d["champ"], "message": d["message"] + ou} for d in details],
+                          total)
     problemes.refuser(len(documents), unite)
     return demandes
 
@@ -132,7 +133,7 @@ def _liste_json(document) -> list:
 
 
 def lot_json(document) -> list[DemandePrediction]:
-    return valider(_liste_json(document), lambda i: f"élément {i}", "élément")
+    return valider(_liste_json(document), "élément")
 
 
 def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str], str, list[tuple[int, list[str]]]]:
@@ -180,15 +181,16 @@ def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     _verifier_entete(colonnes)
     _taille(len(corps))
     documents, problemes, numeros = [], Problemes(), []
-    for numero, ligne in corps:
+    for rang, (numero, ligne) in enumerate(corps, start=1):
         numeros.append(numero)
         if len(ligne) != len(colonnes):
-            problemes.ajouter([{"champ": f"ligne {numero}", "message": _nombre_de_valeurs(ligne, colonnes)}])
+            problemes.ajouter([{"element": rang, "champ": "(ligne)",
+                                "message": f"{_nombre_de_valeurs(ligne, colonnes)} (ligne {numero} du fichier)"}])
             documents.append(None)
             continue
         documents.append(_document_csv(colonnes, ligne))
     problemes.refuser(len(corps), "ligne")
-    demandes = valider(documents, lambda i: f"ligne {numeros[i]}", "ligne")
+    demandes = valider(documents, "ligne", numeros)
     return demandes, colonnes, separateur
 
 

@@ -48,6 +48,7 @@ class ErreurRequete(Exception):
 CONSEQUENCES = {
     "prediction.predire": refus.PREDICTION_NON_SERVIE,
     "lot.predire_lot": "le lot n'a pas été servi pour ne pas être perdu",
+    "lot.predire_lot_csv": "le lot n'a pas été servi pour ne pas être perdu",
     "lot.predire_lot_partiel": "le lot n'a pas été servi pour ne pas être perdu",
     "historique.effacer": "l'effacement n'est pas terminé, réessayez (il peut être refait sans risque)",
     "historique.effacement_par_corps": "l'effacement n'est pas terminé, réessayez (il peut être refait sans risque)",

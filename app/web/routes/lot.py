@@ -24,7 +24,7 @@ from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import est_json, lire_corps, lire_json
-from app.web.routes.prediction import enregistrement_journal, resultats
+from app.web.routes.prediction import enregistrement_journal, resultat
 from app.web.services import Services, services
 
 bp = Blueprint("lot", __name__)
@@ -32,9 +32,13 @@ bp = Blueprint("lot", __name__)
 TYPES_CSV = ("text/csv", "application/csv")
 
 
-def _lire_lot(partiel: bool = False):
+def _lire_lot(partiel: bool = False, csv_seul: bool = False):
     """Mode entier : (demandes validées, colonnes et séparateur si CSV, sinon None).
-    Mode partiel : un ``LotPartiel`` (lignes valides, lignes refusées, colonnes hors schéma)."""
+    Mode partiel : un ``LotPartiel`` (lignes valides, lignes refusées, colonnes hors schéma).
+    ``csv_seul`` : ``/predire/lot/csv``, le fichier UCI seulement."""
+    if csv_seul and request.mimetype not in TYPES_CSV:
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
+                                 "Content-Type: text/csv (fichier UCI) ; une liste JSON va à POST /predire/lot")
     if request.mimetype in TYPES_CSV:
         brut = lire_corps(request, "CSV")
         if partiel:
@@ -67,6 +71,13 @@ def predire_lot():
     return _une_place_pour(_servir_lot)
 
 
+@bp.post("/predire/lot/csv")
+def predire_lot_csv():
+    """Le lot en CSV, opération à part dans le contrat : la réponse 200 de chaque opération a un seul schéma
+    (``/predire/lot`` accepte encore un CSV, comme avant la version 2 du contrat, sans le documenter)."""
+    return _une_place_pour(lambda s, identifiant: _servir_lot(s, identifiant, csv_seul=True))
+
+
 @bp.post("/predire/lot/partiel")
 def predire_lot_partiel():
     return _une_place_pour(_servir_lot_partiel)
@@ -92,8 +103,7 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
 
 
 def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
-    return {**resultats(valeurs, prediction), "request_id": enregistrement["request_id"], "user_id": demande.user_id,
-            **({"avertissements": prediction.avertissements} if prediction.avertissements else {})}
+    return resultat(valeurs, prediction, enregistrement["request_id"], demande.user_id)
 
 
 def _servir_lot_partiel(s: Services, identifiant: str):
@@ -115,9 +125,9 @@ def _servir_lot_partiel(s: Services, identifiant: str):
     })
 
 
-def _servir_lot(s: Services, identifiant: str):
+def _servir_lot(s: Services, identifiant: str, csv_seul: bool = False):
     debut = time.perf_counter()
-    demandes, csv_recu = _lire_lot()
+    demandes, csv_recu = _lire_lot(csv_seul=csv_seul)
     entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(
         s, identifiant, demandes, range(1, len(demandes) + 1), debut)
     version = s.predicteur.version
