@@ -437,7 +437,7 @@ def test_reponses_strictes_requis_present_entiers_en_entiers(document):
 
 
 def test_lot_csv_operation_a_part_motif_jusqu_a_10000_lignes(document, exemple):
-    from app.web.lots import LOT_MAX
+    from app.modele.lots import LOT_MAX
 
     lot = document["paths"]["/predire/lot"]["post"]
     assert list(lot["requestBody"]["content"]) == ["application/json"]
