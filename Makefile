@@ -9,7 +9,8 @@ JOURNAL ?=
 .PHONY: installer api grpc talons dev lot tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
 	sauvegarde restauration docs clean
 
-installer: $(VENV)/.installe
+# DEJA_INSTALLE=1 : .venv est déjà prêt, rien à réinstaller (exemples de docs/ exécutés par les tests).
+installer: $(if $(DEJA_INSTALLE),,$(VENV)/.installe)
 
 $(VENV)/.installe: requirements.txt requirements-entrainement.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
