@@ -194,6 +194,15 @@ class Metrique(BaseModel):
     ic95: Annotated[list[float], Field(min_length=2, max_length=2, description="Intervalle de confiance à 95 %")]
 
 
+class Fiabilite(BaseModel):
+    connue: bool = Field(description="Faux quand le seuil servi n'est pas celui évalué par la fiche")
+    signales_echouant_sur_100: float = Field(description="Sur 100 élèves signalés, combien échouent (hors plis)")
+    signales_echouant_ic95: Optional[list[float]] = None
+    echecs_non_signales_pourcent: float = Field(description="Part des élèves en échec non signalés (1 − rappel)")
+    echecs_non_signales_ic95: Optional[list[float]] = None
+    phrase: str = Field(description="La phrase affichée par la page /classe")
+
+
 class ConfigurationServie(BaseModel):
     description: str
     classifieur: str
@@ -202,6 +211,8 @@ class ConfigurationServie(BaseModel):
     variables: list[str]
     metriques: dict[str, Metrique]
     reference_article: dict[str, Union[float, str]] = Field(description="Résultats de Cortez & Silva (2008)")
+    fiabilite: Optional[Fiabilite] = Field(default=None, description="Fiabilité d'une alerte au seuil servi, en "
+                                                                     "français courant (celle de la page /classe)")
 
 
 class DonneesEntrainement(BaseModel):
@@ -315,5 +326,5 @@ class ReponseLotPartielle(BaseModel):
 
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,
-           Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
+           Historique, Effacement, Fiabilite, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
            Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement)
