@@ -36,8 +36,9 @@ signe, sans zéro initial, sans espace ; à utiliser avec ``fullmatch``. Ce que 
 
 
 def separateur_csv(entete: str) -> str:
-    """« ; » (fichier UCI) ou « , » (copie du projet d'origine), d'après la ligne d'en-tête."""
-    return ";" if entete.count(";") >= entete.count(",") else ","
+    """« ; » (fichier UCI), « , » (copie du projet d'origine) ou tabulation (copie d'un tableur) : le plus
+    fréquent dans la ligne d'en-tête, « ; » puis « , » à égalité."""
+    return max((";", ",", "\t"), key=lambda s: (entete.count(s), s == ";", s == ","))
 
 
 def _entier_strict(valeur: Any) -> Any:

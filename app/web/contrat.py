@@ -323,6 +323,16 @@ class ReponseLotPartielle(BaseModel):
     request_id: str
     model_version: str
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
+    lecture: Optional[dict[str, Any]] = Field(default=None, description=(
+        "CSV seulement : encodage lu (UTF-8, UTF-8 avec BOM, UTF-16, Windows-1252), séparateur, en-têtes "
+        "français traduits en noms UCI, présence de G3"))
+    derive_classe: Optional[dict[str, Any]] = Field(default=None, description=(
+        "Variables dont la distribution diffère nettement de l'entraînement (PSI de GET /derive, niveau forte, "
+        "au-delà de deux fois le hasard)"))
+    verification: Optional[dict[str, Any]] = Field(default=None, description=(
+        "Fichier avec G3 (classe de l'an passé) : par configuration, échecs repérés, manqués, fausses alertes "
+        "au seuil servi, AUC, seuils proposés pour 80 % de rappel (calcul de make recalibrer) ; G3 n'entre "
+        "jamais dans le modèle et n'est pas conservée"))
 
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,

@@ -325,7 +325,7 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
     forme_csv = f"^{';'.join(CHAMPS)}\\n[\\s\\S]*[^\\s;,\"\\x1c-\\x1f\\x85][\\s\\S]*$"
     csv_partiel = {**entier["requestBody"]["content"]["text/csv"]}
     csv_partiel["schema"] = {"type": "string", "pattern": forme_csv,
-                             "description": "Fichier UCI sans G3, au moins une ligne ; aussi accepté : séparateur "
+                             "description": "Fichier UCI, au moins une ligne ; aussi accepté : G3 (mise à part), séparateur "
                                             "« , », G1/G2 absents ou vides, colonne user_id, colonnes hors schéma "
                                             "(nom, numéro…) dans n'importe quel ordre"}
     exemple = {"resultats": [{**resultats, "request_id": "classe-3b-1", "user_id": None, "position": 2,
@@ -342,8 +342,12 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
                     "règle, en français) et son numéro de ligne (« position »). Les colonnes du CSV (ou clés "
                     "JSON) hors schéma, p. ex. le nom ou le numéro de l'élève, sont acceptées et renvoyées "
                     "telles quelles dans « supplementaires », jamais conservées ; une colonne qui ne diffère "
-                    "d'un champ que par la casse (« Age ») reste refusée, comme G3 ou une colonne "
-                    "obligatoire manquante (400 : en-tête inutilisable). Réponse toujours en JSON, même pour "
+                    "d'un champ que par la casse (« Age ») reste refusée, comme une colonne "
+                    "obligatoire manquante (400 : en-tête inutilisable). Un CSV peut être en UTF-8 (avec ou sans "
+                    "BOM) ou Windows-1252 (« lecture » dit lequel), séparé par « ; », « , » ou une tabulation, "
+                    "avec les libellés français du schéma en en-tête (« Âge », « Études de la mère »…). Une "
+                    "colonne G3 (classe de l'an passé) est mise à part : « verification » dit comment le "
+                    "modèle aurait fait sur ces élèves. Réponse toujours en JSON, même pour "
                     "un CSV. Le request_id de chaque élève est <X-Request-ID>-<rang>, rang parmi les élèves "
                     "reçus (lignes refusées comprises).",
         parameters=entier["parameters"],

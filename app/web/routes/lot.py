@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
+from app.web.bilan_classe import bilan
 from app.web.erreurs import ErreurRequete
 from app.web.lots import (
     LONGUEUR_MAX_ID_LOT,
@@ -111,6 +112,7 @@ def _servir_lot_partiel(s: Services, identifiant: str):
         "request_id": identifiant,
         "model_version": s.predicteur.version,
         "inference_time_ms": round(duree_ms, 3),
+        **bilan(s, lot, entrees, predictions),  # page /classe : lecture du fichier, dérive, classe de l'an passé
     })
 
 

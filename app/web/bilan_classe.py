@@ -1,0 +1,49 @@
+"""Ce que la page ``/classe`` dit d'une classe en plus des prédictions (``POST /predire/lot/partiel``) :
+comment le fichier a été lu, si la classe ressemble aux élèves de l'entraînement, et, pour la classe de
+l'an passé (colonne G3), comment le modèle aurait fait. Agrégats seulement : aucune valeur d'élève.
+
+Les calculs sont ceux de l'API, une définition chacun : dérive = ``app.modele.derive.derive`` (celui de
+``GET /derive``), vérification = ``app.modele.verification`` (celui de ``make recalibrer``).
+"""
+
+from __future__ import annotations
+
+from app.modele.derive import derive, lire_reference
+from app.modele.explication import libelle
+from app.modele.verification import verifier_classe
+from app.web.lots import LotPartiel
+
+RAPPORT_HASARD = 2.0
+"""Une variable n'est citée que si son PSI dépasse aussi ce multiple du PSI du hasard (petite classe)."""
+
+
+def lecture(lot: LotPartiel) -> dict | None:
+    if lot.encodage is None:
+        return None
+    return {"encodage": lot.encodage, "separateur": lot.separateur, "colonnes_traduites": lot.colonnes_traduites,
+            "note_finale": lot.avec_note_finale}
+
+
+def derive_classe(chemin_reference, entrees, predictions) -> dict:
+    """La dérive de la classe (``derive``) et le bandeau : variables au PSI « forte », hors effet du hasard."""
+    try:
+        reference = lire_reference(chemin_reference)
+    except (OSError, ValueError):
+        return {"disponible": False, "variables": []}
+    enregistrements = [{"entrees": e, "configuration": p.configuration, "prediction": p.prediction,
+                        "probabilite_echec": p.probabilite_echec} for e, p in zip(entrees, predictions)]
+    resultat = derive(reference, enregistrements)
+    differentes = [{"champ": nom, "libelle": libelle(nom), "psi": v["psi"]} for nom, v in resultat["variables"].items()
+                   if v["niveau"] == "forte" and v["psi"] > RAPPORT_HASARD * v["psi_hasard"]]
+    return {"disponible": True, "variables": sorted(differentes, key=lambda v: -v["psi"])}
+
+
+def bilan(services, lot: LotPartiel, entrees, predictions) -> dict:
+    corps = {}
+    if (lu := lecture(lot)) is not None:
+        corps["lecture"] = lu
+    if predictions:
+        corps["derive_classe"] = derive_classe(services.configuration.chemin_reference_derive, entrees, predictions)
+    if lot.avec_note_finale and predictions:
+        corps["verification"] = verifier_classe(services.predicteur, entrees, lot.notes_finales)
+    return corps
