@@ -13,6 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 ECART_SEUIL = 1e-9
+BANDE_ELEVEE = 0.5
+"""Bandes de la page ``/classe`` : « élevé » quand P(échec) ≥ 0,5 et le seuil, « à surveiller » quand le
+seuil est atteint mais pas 0,5 (le seuil, vers 14 %, signale des élèves qui réussiront plus souvent
+qu'ils n'échoueront), « faible » sous le seuil. Signalé = élevé ou à surveiller (décision de l'API)."""
+
+
+def bande(probabilite_echec: float, seuil: float) -> str:
+    if probabilite_echec < seuil:
+        return "faible"
+    return "eleve" if probabilite_echec >= BANDE_ELEVEE else "a_surveiller"
 
 
 def _entier(valeur: float) -> int:
