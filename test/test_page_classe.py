@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -142,6 +144,11 @@ def charger_classe(navigateur, serveur, chemin):
     return time.perf_counter() - debut
 
 
+def tout_afficher(navigateur):
+    """Tous les élèves sur une page (la page en montre 100 par défaut)."""
+    Select(navigateur.find_element(By.ID, "taille-page")).select_by_value("0")
+
+
 def lignes_affichees(navigateur) -> list[dict]:
     return navigateur.execute_script("""
         return Array.from(document.querySelectorAll('#corps-classe tr')).map(tr => ({
@@ -172,43 +179,75 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     duree_page = int(navigateur.find_element(By.ID, "resultats-classe").get_attribute("data-duree-ms"))
     mesurer("page /classe, 400 élèves", f"{duree_page} ms dans la page (envoi, prédiction, tableau, histogramme) ; "
                                         f"{duree * 1000:.0f} ms vus par Selenium")
+    # Première page : 100 élèves ; puis tous.
+    assert len(lignes_affichees(navigateur)) == 100
+    assert navigateur.find_element(By.ID, "etat-page").text.startswith(f"Élèves 1 à 100 sur {valides}")
+    tout_afficher(navigateur)
     # Une ligne par élève valide, les colonnes en plus gardées, les trois lignes invalides nommées.
     lignes = lignes_affichees(navigateur)
     assert len(lignes) == valides
-    assert entetes(navigateur)[:3] == ["Ligne", "numero", "nom"]
+    assert entetes(navigateur) == ["Ligne", "numero", "nom", "Niveau de risque", "Notes utilisées", "Remarques",
+                                   "Principales raisons"]
     assert {l["position"] for l in lignes} == set(par_ligne)
-    for ligne in lignes[:20]:
+    bandes = {"eleve": "Élevé", "a_surveiller": "À surveiller", "faible": "Faible"}
+    for ligne in lignes[:20] + lignes[-20:]:
         eleve = eleves[ligne["position"] - 2]
+        servi = par_ligne[ligne["position"]]
         assert ligne["cellules"][1:3] == [eleve["numero"], eleve["nom"]]
-        assert ligne["probabilite"] == pytest.approx(par_ligne[ligne["position"]]["probabilite_echec"], abs=1e-12)
-        assert ligne["cellules"][4] == ("À risque" if par_ligne[ligne["position"]]["prediction"] == 0
-                                        else "Pas de risque détecté")
-        assert ligne["cellules"][5] == par_ligne[ligne["position"]]["configuration"]
-        assert ligne["cellules"][6].count("le risque") == min(3, len(par_ligne[ligne["position"]]["explication"]))
+        assert ligne["probabilite"] == pytest.approx(servi["probabilite_echec"], abs=1e-12)
+        attendue = "faible" if servi["prediction"] == 1 else ("eleve" if servi["probabilite_echec"] >= 0.5 else "a_surveiller")
+        assert ligne["cellules"][3] == bandes[attendue] and "%" not in ligne["cellules"][3]  # pas de pourcentage exact
+        assert ligne["cellules"][4] == {"A": "avec les notes des 1er et 2e trimestres",
+                                        "B": "avec la note du 1er trimestre seulement",
+                                        "C": "sans aucune note (alerte précoce)"}[servi["configuration"]]
+        assert ligne["cellules"][5] == " ; ".join(servi.get("avertissements", []))  # « G2 ignorée »… gardés
+        assert ligne["cellules"][6].count("le risque") == min(3, len(servi["explication"]))
+    assert any("G2" in l["cellules"][5] or "note" in l["cellules"][5] for l in lignes)  # des lignes sans G2
+    # Élève signalé : ce qui augmente le risque d'abord ; marqueur de ligne visible (bordure de la 1re cellule).
+    premiere = lignes[0]
+    assert premiere["risque"] and premiere["cellules"][6].split("\n")[0].endswith("augmente le risque")
+    bordure = navigateur.execute_script(
+        "return getComputedStyle(document.querySelector('#corps-classe tr.a-risque > :first-child')).borderLeftWidth")
+    assert bordure == "6px"
+    # Le pourcentage, sur demande.
+    navigateur.find_element(By.ID, "voir-pourcentages").click()
+    assert "%" in lignes_affichees(navigateur)[0]["cellules"][3]
+    navigateur.find_element(By.ID, "voir-pourcentages").click()
     rejets = [li.text for li in navigateur.find_elements(By.CSS_SELECTOR, "#liste-rejets li")]
     assert len(rejets) == 3, rejets
-    assert rejets[0].startswith("Ligne 5 (E004, Élève n°4)") and "champ age" in rejets[0] and "15 à 22" in rejets[0]
-    assert rejets[1].startswith("Ligne 9") and "champ sex" in rejets[1] and "F, M" in rejets[1]
+    assert rejets[0].startswith("Ligne 5 (E004, Élève n°4)") and "colonne age" in rejets[0] and "15 à 22" in rejets[0]
+    assert rejets[1].startswith("Ligne 9") and "colonne sex" in rejets[1] and "F, M" in rejets[1]
     assert rejets[2].startswith(f"Ligne {TROP_DE_CELLULES}") and "35 valeurs pour 34 colonnes" in rejets[2]
     etat = navigateur.find_element(By.ID, "etat-classe").text
     assert f"{valides} élève(s) analysé(s) sur {ELEVES}" in etat and "3 ligne(s) non analysée(s)" in etat
+    assert navigateur.find_element(By.ID, "lecture-fichier").text.startswith("Fichier lu en UTF-8, séparateur : point-virgule")
     a_risque = sum(r["prediction"] == 0 for r in attendu["resultats"])
     assert 0 < a_risque < valides  # le filtre a quelque chose à retirer
-    assert navigateur.find_element(By.ID, "resume").text.startswith(f"{a_risque} élève(s) à risque sur {valides}")
+    assert navigateur.find_element(By.ID, "resume").text.startswith(f"{a_risque} élève(s) signalé(s) sur {valides}")
+    # Fiabilité de chaque configuration en clair, lien vers la fiche du modèle.
+    fiabilite = navigateur.find_element(By.ID, "fiabilite").text
+    modele = requests.get(site.url + "/modele", timeout=10).json()
+    for nom, conf in modele["configurations"].items():
+        assert conf["fiabilite"]["phrase"] in fiabilite
+    assert "sur 100 élèves signalés, environ" in fiabilite.lower()
+    assert navigateur.find_element(By.LINK_TEXT, "Comment le modèle a été évalué (fiche du modèle)").get_attribute(
+        "href") == site.url + "/modele"
     # Histogramme SVG : dix tranches, le total des barres (titres) fait la classe.
     titres = navigateur.execute_script(
         "return Array.from(document.querySelectorAll('#histogramme svg g title')).map(t => t.textContent)")
     assert len(titres) == 10
     assert sum(int(t.split(" : ")[1].split(" ")[0]) for t in titres) == valides
+    Select(navigateur.find_element(By.ID, "taille-page")).select_by_value("100")
     capture(navigateur, "1-classe")
     capture(navigateur, "1b-classe-tableau", "resume")
+    tout_afficher(navigateur)
 
     # Tri : par risque décroissant d'abord, puis croissant, puis par nom, puis par ligne.
     assert [l["probabilite"] for l in lignes] == sorted((l["probabilite"] for l in lignes), reverse=True)
-    cliquer_entete(navigateur, "Risque d'échec")
+    cliquer_entete(navigateur, "Niveau de risque")
     croissant = lignes_affichees(navigateur)
     assert [l["probabilite"] for l in croissant] == sorted(l["probabilite"] for l in lignes)
-    th = navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[entetes(navigateur).index("Risque d'échec")]
+    th = navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[entetes(navigateur).index("Niveau de risque")]
     assert th.get_attribute("aria-sort") == "ascending"
     cliquer_entete(navigateur, "Ligne")
     assert [l["position"] for l in lignes_affichees(navigateur)] == sorted(par_ligne)
@@ -217,15 +256,26 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     cliquer_entete(navigateur, "nom")  # « n°10 » après « n°9 » : tri naturel
     noms = [l["cellules"][2] for l in lignes_affichees(navigateur)]
     assert noms[:3] == ["Élève n°1", "Élève n°2", "Élève n°3"] and noms.index("Élève n°10") > noms.index("Élève n°9")
+    # Chaque colonne se trie (texte dans l'ordre du français, tri naturel).
+    for titre in ("numero", "Notes utilisées", "Remarques", "Principales raisons"):
+        cliquer_entete(navigateur, titre)
+        index = entetes(navigateur).index(titre)
+        assert navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[index].get_attribute("aria-sort") == "ascending"
+        assert navigateur.execute_script("""
+            const c = new Intl.Collator('fr', {numeric: true});
+            const v = Array.from(document.querySelectorAll('#corps-classe tr'))
+              .map(tr => tr.children[arguments[0]].textContent.replace(/^● /, ''));
+            return v.every((x, i) => i === 0 || c.compare(v[i - 1], x) <= 0);""", index), titre
 
-    # Filtre : seulement les élèves à risque.
-    cliquer_entete(navigateur, "Risque d'échec")  # décroissant
+    # Filtre : seulement les élèves signalés.
+    cliquer_entete(navigateur, "Niveau de risque")
+    cliquer_entete(navigateur, "Niveau de risque")  # décroissant
     navigateur.find_element(By.ID, "filtre-risque").click()
     filtrees = lignes_affichees(navigateur)
     assert len(filtrees) == a_risque and all(l["risque"] for l in filtrees)
     assert {l["position"] for l in filtrees} == {p for p, r in par_ligne.items() if r["prediction"] == 0}
 
-    # Téléchargement : les lignes affichées, dans l'ordre affiché, lisibles par un tableur (« ; », BOM).
+    # Téléchargement : les lignes affichées, dans l'ordre affiché, lisibles par un tableur (« ; », BOM, virgule décimale).
     for ancien in telechargements.glob("*"):
         ancien.unlink()
     navigateur.find_element(By.ID, "telecharger").click()
@@ -237,11 +287,12 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     assert [int(r["ligne"]) for r in telecharge] == [l["position"] for l in filtrees]
     for r in telecharge:
         servi = par_ligne[int(r["ligne"])]
-        assert r["nom"] == eleves[int(r["ligne"]) - 2]["nom"] and r["decision"] == "À risque"
+        assert r["nom"] == eleves[int(r["ligne"]) - 2]["nom"] and r["signale"] == "oui"
+        assert re.fullmatch(r"0,\d{4}", r["probabilite_echec"]) and re.fullmatch(r"0,\d{4}", r["seuil"])
         assert float(r["probabilite_echec"].replace(",", ".")) == pytest.approx(servi["probabilite_echec"], abs=1e-4)
-        assert r["configuration"] == servi["configuration"]
-        assert r["request_id"].endswith(f"-{int(r['ligne']) - 1}")  # <X-Request-ID>-<rang dans le fichier>
-        assert r["raison_1"]
+        assert r["niveau"] in ("Élevé", "À surveiller")
+        assert r["reference"].endswith(f"-{int(r['ligne']) - 1}")  # <X-Request-ID>-<rang dans le fichier>
+        assert r["raison_1"] and r["remarques"] == " ; ".join(servi.get("avertissements", []))
     capture(navigateur, "2-classe-filtree", "resume")
 
 
@@ -281,8 +332,9 @@ def test_un_eleve_formulaire_derive_du_schema(site, navigateur, exemple):
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
     servi = requests.post(site.url + "/predire", json=sans_notes, timeout=30).json()["resultats"]
     texte = carte.text
-    assert ("À risque" if servi["prediction"] == 0 else "Pas de risque détecté") in texte
-    assert "configuration C" in texte and "élève eleve-formulaire-1" in texte
+    assert ("Signalé" if servi["prediction"] == 0 else "Risque faible") in texte
+    assert "sans aucune note (alerte précoce)" in texte and "élève eleve-formulaire-1" in texte
+    assert "sur 100 élèves signalés" in texte.lower()
     raisons = carte.find_elements(By.CSS_SELECTOR, "ol.raisons li")
     assert len(raisons) == len(servi["explication"]) > 0
     capture(navigateur, "3-eleve", "form-eleve")
@@ -297,10 +349,10 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     ouvrir(navigateur, site, "historique")
     navigateur.find_element(By.ID, "user-id").send_keys("eleve-histo-1")
     navigateur.find_element(By.CSS_SELECTOR, "#form-historique button[type=submit]").click()
-    assert "jeton" in navigateur.find_element(By.ID, "etat-historique").text  # pas encore de jeton
+    assert "code d'accès" in navigateur.find_element(By.ID, "etat-historique").text  # pas encore de code
     # Un mauvais jeton : refusé par le serveur, dit en clair.
     navigateur.find_element(By.ID, "jeton").send_keys("mauvais-jeton")
-    site.erreurs_attendues.append(("/predictions/user/eleve-histo-1", 401))
+    site.erreurs_attendues.append(("/historique", 401))
     navigateur.find_element(By.CSS_SELECTOR, "#form-jeton button[type=submit]").click()
     navigateur.find_element(By.CSS_SELECTOR, "#form-historique button[type=submit]").click()
     attendre(navigateur, lambda: "jeton d'accès invalide" in navigateur.find_element(By.ID, "etat-historique").text)
@@ -313,12 +365,15 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     assert navigateur.find_element(By.ID, "jeton").get_attribute("value") == ""
     navigateur.refresh()  # toujours là après un rechargement de l'onglet
     ouvrir(navigateur, site, "historique")
-    assert "Jeton retenu" in navigateur.find_element(By.ID, "etat-jeton").text
+    assert "Code d'accès retenu" in navigateur.find_element(By.ID, "etat-jeton").text
     navigateur.find_element(By.ID, "user-id").send_keys("eleve-histo-1" + Keys.ENTER)
     table = navigateur.find_element(By.ID, "table-historique")
     attendre(navigateur, table.is_displayed)
     assert table.get_attribute("data-lignes") == "2"
-    assert "2 prédiction(s) conservée(s)" in navigateur.find_element(By.ID, "etat-historique").text
+    assert "2 estimation(s) conservée(s)" in navigateur.find_element(By.ID, "etat-historique").text
+    # Aucun identifiant d'élève dans une adresse : seulement POST /historique (corps JSON).
+    adresses = navigateur.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert not [a for a in adresses if "eleve-histo" in a] and any(a.endswith("/historique") for a in adresses)
     capture(navigateur, "4-historique")
 
     # Effacement : une étape de confirmation ; « Annuler » n'efface rien.
@@ -335,7 +390,9 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     navigateur.find_element(By.ID, "confirmer-effacement").click()
     attendre(navigateur, lambda: "effacé" in navigateur.find_element(By.ID, "etat-historique").text)
     etat = navigateur.find_element(By.ID, "etat-historique").text
-    assert "2 prédiction(s) supprimée(s)" in etat and "2 ligne(s) du journal" in etat
+    assert "2 estimation(s) supprimée(s)" in etat and "2 ligne(s) du journal" in etat
+    adresses = navigateur.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert any(a.endswith("/effacement") for a in adresses) and not [a for a in adresses if "eleve-histo" in a]
     assert requests.get(url, headers=entetes_jeton, timeout=30).json()["pagination"]["total"] == 0
     utilisateurs = {ligne["user_id"] for ligne in site.lignes_journal()}
     assert "eleve-histo-1" not in utilisateurs and "eleve-histo-2" in utilisateurs  # l'autre élève reste

@@ -341,9 +341,10 @@
     if (cle === "risque") return resultat.probabilite_echec;
     if (cle === "position") return resultat.position;
     if (cle === "user_id") return resultat.user_id || "";
-    if (cle === "configuration") return resultat.configuration;
-    if (cle === "avertissements") return avertissementsDe(resultat).join(" ");
-    if (cle === "raisons") return principales(resultat, 3).map((f) => raison(f)).join(" ");
+    // Chaque colonne se trie sur le texte qu'elle montre.
+    if (cle === "configuration") return enClair(resultat.configuration);
+    if (cle === "avertissements") return avertissementsDe(resultat).join(" ; ");
+    if (cle === "raisons") return principales(resultat, 3).map((f) => raison(f)).join("") || "aucun facteur ne se détache";
     const v = (resultat.supplementaires || {})[cle.slice(5)];
     return v == null ? "" : String(v);
   }
