@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.modele.schema import CATEGORIES, CHAMPS
+from app.modele.schema import CATEGORIES, CHAMPS, CONFIGURATIONS
 from test.conftest import ACTIVER_CI, DONNEES, RACINE, sauter
 
 selenium = pytest.importorskip("selenium", reason="selenium absent ; pour l'activer : make tests (installe requirements-dev.txt)")
@@ -486,3 +486,285 @@ def test_accessibilite_etiquettes_clavier_et_contrastes(site, navigateur, tmp_pa
     bouton_tri.send_keys(Keys.ENTER)
     assert navigateur.switch_to.active_element.text.startswith("Ligne")  # le focus reste sur l'en-tête trié
 
+
+
+# --- Fiabilité sur la classe de l'an passé, fichiers des établissements, fiche d'un élève, impression, taille,
+# --- accessibilité (axe-core) ----------------------------------------------------------------------------------
+AXE = Path(os.environ.get("AXE_CORE", RACINE / "outils" / "navigateur" / "node_modules" / "axe-core" / "axe.min.js"))
+JARGON = ("sessionStorage", "request_id", "API_TOKEN")
+
+
+def fichier_uci(dossier: Path, nom: str, lignes: int | None = None, g3: bool = True, melanger_g3: bool = False,
+                repetitions: int = 1, sans_notes: bool = False) -> Path:
+    """Le fichier UCI (avec sa note finale G3 si ``g3``, sans G1 ni G2 si ``sans_notes`` : alerte précoce),
+    ``lignes`` premières lignes, répété ``repetitions`` fois."""
+    import pandas as pd
+
+    donnees = pd.read_csv(DONNEES, sep=";")
+    if lignes:
+        donnees = donnees.head(lignes)
+    donnees = pd.concat([donnees] * repetitions, ignore_index=True)
+    if melanger_g3:  # une issue sans rapport avec les élèves : le modèle n'y vaut pas mieux que le hasard
+        donnees["G3"] = donnees["G3"].sample(frac=1, random_state=3).to_numpy()
+    colonnes = ["nom", *(c for c in CHAMPS if not (sans_notes and c in ("G1", "G2")))] + (["G3"] if g3 else [])
+    donnees.insert(0, "nom", [f"Élève {i + 1}" for i in range(len(donnees))])
+    chemin = dossier / nom
+    donnees[colonnes].to_csv(chemin, sep=";", index=False)
+    return chemin
+
+
+def axe(navigateur) -> list:
+    """Les violations axe-core (toutes les règles, tout impact) de l'état courant de la page."""
+    if not AXE.exists():
+        sauter(f"axe-core absent ({AXE})", "cd outils/navigateur && npm ci (ou lancez bash .ci/run)")
+    if not navigateur.execute_script("return !!window.axe"):
+        navigateur.execute_script(AXE.read_text(encoding="utf-8"))
+    resultat = navigateur.execute_async_script(
+        "const fin = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => fin(r.violations.map(v => "
+        "({id: v.id, impact: v.impact, cibles: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))))")
+    return resultat
+
+
+def taille_fenetre(navigateur, largeur, hauteur=900):
+    navigateur.set_window_size(largeur, hauteur)
+    attendre(navigateur, lambda: navigateur.execute_script("return window.innerWidth") <= largeur)
+
+
+def test_classe_de_l_an_passe_comptes_egaux_a_pandas(site, navigateur, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    chemin = fichier_uci(tmp_path, "an-passe.csv", lignes=300)
+    charger_classe(navigateur, site, chemin)
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "verification").is_displayed())
+    assert "note finale trouvée" in navigateur.find_element(By.ID, "lecture-fichier").text
+    donnees = pd.read_csv(chemin, sep=";")
+    echec = (donnees["G3"] < 10).to_numpy()
+    lues = {}
+    for table in ("corps-verification", "corps-seuils"):
+        for tr in navigateur.find_elements(By.CSS_SELECTOR, f"#{table} tr"):
+            lues[(table, tr.get_attribute("data-configuration"))] = [
+                int(tr.find_element(By.CLASS_NAME, c).text) for c in ("reperes", "manques", "fausses-alertes")]
+    corps = requests.post(site.url + "/predire/lot/partiel", data=chemin.read_bytes(), headers={"Content-Type": "text/csv"},
+                          timeout=60).json()
+    verification = corps["verification"]
+    for configuration, variables in CONFIGURATIONS.items():
+        # P(échec) de chaque élève dans cette configuration, demandée à l'API (notes masquées, sans G3).
+        lot = donnees[list(CHAMPS)].astype(object).to_dict(orient="records")
+        for eleve in lot:
+            eleve.update({n: None for n in ("G1", "G2") if n not in variables})
+        p = np.array([r["probabilite_echec"] for r in requests.post(site.url + "/predire/lot", json=lot, timeout=60)
+                     .json()["resultats"]])
+        conf = verification["configurations"][configuration]
+        for table, seuil in (("corps-verification", conf["seuil_servi"]), ("corps-seuils", conf["seuil_propose"]["seuil"])):
+            cadre = pd.DataFrame({"echec": echec, "alerte": p >= seuil})
+            attendu = [int((cadre.echec & cadre.alerte).sum()), int((cadre.echec & ~cadre.alerte).sum()),
+                       int((~cadre.echec & cadre.alerte).sum())]
+            assert lues[(table, configuration)] == attendu, (table, configuration)
+    ligne = navigateur.find_element(By.ID, "ligne-seuils").text
+    assert ligne == verification["seuils_proposes"] and ligne.startswith("SEUIL_DECISION=A=")
+    texte = navigateur.find_element(By.ID, "verification").text
+    assert "sur 100 élèves signalés, environ" in texte and "à peine mieux" not in texte
+    capture(navigateur, "7-verification", "verification")
+
+
+def test_une_classe_ou_le_modele_ne_vaut_rien_est_dite_telle(site, navigateur, tmp_path):
+    chemin = fichier_uci(tmp_path, "hasard.csv", melanger_g3=True)
+    charger_classe(navigateur, site, chemin)
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "verification").is_displayed())
+    faiblesses = [li.text for li in navigateur.find_elements(By.CSS_SELECTOR, "#faiblesses li")]
+    assert len(faiblesses) == 3 and all("à peine mieux que signaler tout le monde" in f and "AUC" in f for f in faiblesses)
+
+
+def test_windows_1252_virgule_et_en_tetes_francais(site, navigateur, tmp_path):
+    import pandas as pd
+
+    from app.modele.explication import libelle
+
+    donnees = pd.read_csv(DONNEES, sep=";").head(40)
+    donnees.insert(0, "Nom", [f"Hélène Lefèvre {i}" for i in range(len(donnees))])
+    francais = donnees[["Nom", *CHAMPS]].rename(columns=lambda c: libelle(c) if c in CHAMPS else c)
+    chemin = tmp_path / "classe-excel.csv"
+    chemin.write_bytes(francais.to_csv(sep=",", index=False).encode("cp1252"))
+    charger_classe(navigateur, site, chemin)
+    lecture = navigateur.find_element(By.ID, "lecture-fichier").text
+    assert lecture.startswith("Fichier lu en Windows-1252, séparateur : virgule") and "32 intitulé(s)" in lecture
+    assert lignes_affichees(navigateur)[0]["cellules"][1].startswith("Hélène Lefèvre")
+    # Un classeur renommé en .csv : refusé, avec la marche à suivre en français.
+    mauvais = tmp_path / "classeur.csv"
+    mauvais.write_bytes(b"PK\x03\x04\x14\x00\x81\x8d\x00\x00")
+    site.erreurs_attendues.append(("/predire/lot/partiel", 400))
+    charger = navigateur.find_element(By.ID, "fichier-classe")
+    charger.send_keys(str(mauvais))
+    navigateur.find_element(By.CSS_SELECTOR, "#form-classe button[type=submit]").click()
+    attendre(navigateur, lambda: "CSV UTF-8" in navigateur.find_element(By.ID, "etat-classe").text)
+
+
+def test_modele_de_fichier_une_ligne_d_exemple_relue_par_la_page(site, navigateur, telechargements):
+    ouvrir(navigateur, site)
+    for ancien in telechargements.glob("*"):
+        ancien.unlink()
+    navigateur.find_element(By.ID, "modele-csv").click()
+    fichier = telechargements / "modele-classe.csv"
+    attendre(navigateur, lambda: fichier.exists() and not list(telechargements.glob("*.crdownload")))
+    lignes = list(csv.DictReader(io.StringIO(fichier.read_bytes().decode("utf-8-sig")), delimiter=";"))
+    assert len(lignes) == 1 and lignes[0]["user_id"] and set(CHAMPS) <= set(lignes[0])
+    charger_classe(navigateur, site, fichier)  # le modèle rempli s'analyse tel quel
+    assert len(lignes_affichees(navigateur)) == 1
+
+
+def test_fiche_d_un_eleve_au_clavier(site, navigateur, tmp_path):
+    chemin, _ = fichier_classe(tmp_path)
+    charger_classe(navigateur, site, chemin)
+    corps = requests.post(site.url + "/predire/lot/partiel", data=chemin.read_bytes(), headers={"Content-Type": "text/csv"},
+                          timeout=60).json()
+    # Un élève sans G2 (remarque de ligne) et signalé, si possible.
+    candidats = sorted((r for r in corps["resultats"] if r.get("avertissements")), key=lambda r: -r["probabilite_echec"])
+    cible = candidats[0]
+    tout_afficher(navigateur)
+    ligne = navigateur.find_element(By.CSS_SELECTOR, f"#corps-classe tr[data-position='{cible['position']}']")
+    navigateur.execute_script("arguments[0].focus()", ligne)
+    navigateur.switch_to.active_element.send_keys(Keys.ENTER)
+    dialogue = navigateur.find_element(By.ID, "fiche-eleve")
+    attendre(navigateur, dialogue.is_displayed)
+    texte = dialogue.text
+    assert f"Ligne {cible['position']}" in texte and "Niveau de risque" in texte
+    assert "estimation faite " + {"A": "avec les notes", "B": "avec la note du 1er", "C": "sans aucune note"}[
+        cible["configuration"]] in texte.lower()
+    for avertissement in cible["avertissements"]:
+        assert avertissement in texte
+    raisons = dialogue.find_elements(By.CSS_SELECTOR, "ul.raisons li")
+    assert raisons and all(re.search(r"\((?:[+-]\d+,\d points de probabilité d'échec|\d+ % de l'explication)\)$", li.text)
+                           for li in raisons)
+    assert "Points à aborder" in texte and "Aucune décision automatique" in texte
+    points = dialogue.find_elements(By.XPATH, ".//h3[.=\"Points à aborder lors de l'échange\"]/following-sibling::ul[1]/li")
+    from app.config import POINTS_A_ABORDER
+    assert [p.text for p in points] == list(POINTS_A_ABORDER)
+    assert navigateur.switch_to.active_element.get_attribute("id") == "fermer-fiche"
+    capture(navigateur, "6-fiche-eleve")
+    navigateur.switch_to.active_element.send_keys(Keys.ESCAPE)
+    attendre(navigateur, lambda: not dialogue.is_displayed())
+    assert navigateur.switch_to.active_element.get_attribute("data-position") == str(cible["position"])  # focus rendu
+    # Au clic aussi.
+    ligne.click()
+    attendre(navigateur, dialogue.is_displayed)
+    navigateur.find_element(By.ID, "fermer-fiche").click()
+    assert not dialogue.is_displayed()
+
+
+def test_points_a_aborder_configurables_et_evolution_du_risque(demarrer_serveur, navigateur, tmp_path, exemple):
+    serveur = demarrer_serveur(env={"API_TOKEN": JETON, "POINTS_A_ABORDER": "Voir la CPE | Proposer le tutorat"},
+                               workers=1).attendre()
+    for g1 in (6, 9, 13):
+        requests.post(serveur.url + "/predire", json={**exemple, "G1": g1, "G2": None, "user_id": "eleve-suivi-1"}, timeout=30)
+    chemin = tmp_path / "suivi.csv"
+    entete = ["user_id", *CHAMPS]
+    chemin.write_text(";".join(entete) + "\n" + ";".join(
+        ["eleve-suivi-1", *[str(exemple[c]) for c in CHAMPS]]) + "\n", encoding="utf-8")
+    ouvrir(navigateur, serveur, "historique")
+    navigateur.find_element(By.ID, "jeton").send_keys(JETON + Keys.ENTER)
+    charger_classe(navigateur, serveur, chemin)
+    navigateur.find_element(By.CSS_SELECTOR, "#corps-classe tr").click()
+    attendre(navigateur, lambda: navigateur.find_elements(By.CSS_SELECTOR, "#evolution-fiche svg circle"))
+    assert len(navigateur.find_elements(By.CSS_SELECTOR, "#evolution-fiche svg circle")) == 4  # 3 + la classe
+    texte = navigateur.find_element(By.ID, "fiche-eleve").text
+    assert "Voir la CPE" in texte and "Proposer le tutorat" in texte
+    navigateur.find_element(By.ID, "fermer-fiche").click()
+    navigateur.execute_script("sessionStorage.clear()")
+
+
+def pages_pdf(navigateur) -> tuple[int, bytes]:
+    import base64
+
+    pdf = base64.b64decode(navigateur.execute_cdp_cmd("Page.printToPDF", {
+        "paperWidth": 8.27, "paperHeight": 11.69, "preferCSSPageSize": True, "printBackground": False})["data"])
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf)), pdf
+
+
+def test_impression_une_page_a4_pour_25_eleves_signales(site, navigateur, tmp_path, mesurer):
+    chemin = fichier_uci(tmp_path, "classe-395.csv", lignes=395, g3=False, sans_notes=True)  # alerte précoce
+    charger_classe(navigateur, site, chemin)
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "impression").get_attribute("data-lignes"))
+    signales = int(navigateur.find_element(By.ID, "impression").get_attribute("data-lignes"))
+    assert signales > 25
+    pages, pdf = pages_pdf(navigateur)
+    mesurer("impression, 395 élèves", f"{signales} élèves signalés sur {pages} page(s) A4")
+    assert pages <= math.ceil(signales / 25), (pages, signales)
+    # En vue d'impression : aucun contrôle visible, les élèves signalés seulement, la phrase de fiabilité.
+    navigateur.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        visibles = navigateur.execute_script(
+            "return Array.from(document.querySelectorAll('button, input, select, nav')).filter(e => e.getClientRects().length).length")
+        assert visibles == 0
+        assert len(navigateur.find_elements(By.CSS_SELECTOR, "#corps-impression tr")) == signales
+        texte = navigateur.find_element(By.ID, "impression").text
+        assert "sur 100 élèves signalés" in texte.lower() and "modèle" in texte
+        navigateur.set_window_size(794, 1123)  # une page A4 à 96 ppp
+        capture(navigateur, "9-impression")
+    finally:
+        navigateur.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        navigateur.set_window_size(1400, 1000)
+
+
+def test_4000_eleves_premier_ecran(site, navigateur, tmp_path, mesurer):
+    chemin = fichier_uci(tmp_path, "district.csv", g3=False, repetitions=7)  # 4 543 élèves
+    ouvrir(navigateur, site)
+    navigateur.find_element(By.ID, "fichier-classe").send_keys(str(chemin))
+    navigateur.execute_script("""
+        window.__premier = null;
+        new MutationObserver((_, o) => { if (document.querySelector('#corps-classe tr')) {
+          window.__premier = performance.now(); o.disconnect(); } })
+          .observe(document.getElementById('corps-classe'), {childList: true});
+        const envoi = window.fetch;
+        window.fetch = async (...a) => { const r = await envoi(...a); window.__reponse = performance.now(); return r; };""")
+    navigateur.find_element(By.CSS_SELECTOR, "#form-classe button[type=submit]").click()
+    attendre(navigateur, lambda: navigateur.execute_script("return window.__premier"), delai=120)
+    ecart = navigateur.execute_script("return window.__premier - window.__reponse")
+    total = int(navigateur.find_element(By.ID, "table-classe").get_attribute("data-lignes"))
+    mesurer("page /classe, premier écran", f"{total} élèves : premier écran {ecart:.0f} ms après la réponse du serveur "
+                                           f"(objectif < 1000 ms)")
+    assert total == 649 * 7 and len(lignes_affichees(navigateur)) == 100
+
+
+def test_axe_core_aucune_violation_petit_et_grand_ecran_sans_jargon(site, navigateur, tmp_path, exemple):
+    chemin, _ = fichier_classe(tmp_path)
+    an_passe = fichier_uci(tmp_path, "an-passe.csv", lignes=200)
+    requests.post(site.url + "/predire", json={**exemple, "user_id": "eleve-axe-1"}, timeout=30)
+    violations = {}
+    try:
+        for largeur in (1366, 390):
+            taille_fenetre(navigateur, largeur)
+            navigateur.get("about:blank")
+            ouvrir(navigateur, site)
+            violations[(largeur, "vide")] = axe(navigateur)
+            charger_classe(navigateur, site, chemin)
+            violations[(largeur, "classe")] = axe(navigateur)
+            largeurs = navigateur.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert largeurs[0] <= largeurs[1], (largeur, largeurs)  # pas de défilement horizontal, cartes comprises
+            if largeur == 390:
+                capture(navigateur, "8-classe-telephone", "table-classe")
+            navigateur.find_element(By.CSS_SELECTOR, "#corps-classe tr").click()
+            attendre(navigateur, lambda: navigateur.find_element(By.ID, "fiche-eleve").is_displayed())
+            violations[(largeur, "fiche")] = axe(navigateur)
+            navigateur.find_element(By.ID, "fermer-fiche").click()
+            charger_classe(navigateur, site, an_passe)
+            attendre(navigateur, lambda: navigateur.find_element(By.ID, "verification").is_displayed())
+            violations[(largeur, "an passé")] = axe(navigateur)
+            ouvrir(navigateur, site, "eleve")
+            violations[(largeur, "un élève")] = axe(navigateur)
+            ouvrir(navigateur, site, "historique")
+            navigateur.find_element(By.ID, "jeton").send_keys(JETON + Keys.ENTER)
+            navigateur.find_element(By.ID, "user-id").clear()
+            navigateur.find_element(By.ID, "user-id").send_keys("eleve-axe-1" + Keys.ENTER)
+            attendre(navigateur, lambda: "1 estimation(s)" in navigateur.find_element(By.ID, "etat-historique").text)
+            violations[(largeur, "historique")] = axe(navigateur)
+            navigateur.execute_script("sessionStorage.clear()")
+        # Aucun mot technique dans ce que lit l'équipe (les trois onglets).
+        textes = " ".join(navigateur.execute_script(
+            "return Array.from(document.querySelectorAll('[role=tabpanel], header, footer')).map(e => e.textContent)"))
+        assert [mot for mot in JARGON if mot in textes] == []
+    finally:
+        navigateur.set_window_size(1400, 1000)
+    assert {etat: v for etat, v in violations.items() if v} == {}

@@ -557,6 +557,8 @@
       " — " + signales.length + " élève(s) signalé(s) sur " + classe.resultats.length + ". Aide à la décision : chaque " +
       "alerte appelle un échange, jamais une décision automatique.";
     const presentes = [...new Set(signales.map((r) => r.configuration))].sort();
+    $("legende-impression").textContent = "Raisons : ↑ augmente le risque, ↓ le diminue. Notes utilisées : T1 et T2 " +
+      "(1er et 2e trimestres), T1, ou aucune (alerte précoce).";
     $("fiabilite-impression").replaceChildren(...presentes.map((c) =>
       element("li", {texte: "Élèves évalués " + enClair(c) + " : " + DONNEES.fiabilite[c].phrase})));
     const fragment = document.createDocumentFragment();
@@ -566,7 +568,8 @@
         element("td", {texte: nom}),
         element("td", {texte: BANDES[bande(r)]}),
         element("td", {texte: {A: "T1 et T2", B: "T1", C: "aucune"}[r.configuration] || r.configuration}),
-        element("td", {texte: principales(r, 3).map((f) => raison(f)).join(" ; ")})));
+        element("td", {texte: principales(r, 3).map((f) => (DONNEES.libelles[f.champ] || f.champ) + " : " +
+                                                    valeurLisible(f.champ, f.valeur) + (augmente(f) ? " ↑" : " ↓")).join(" ; ")})));
     }
     $("corps-impression").replaceChildren(fragment);
     $("impression").dataset.lignes = String(signales.length);
