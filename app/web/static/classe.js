@@ -178,9 +178,16 @@
     return liste;
   }
 
+  function remarqueEnClair(texte) {
+    // Les remarques de l'API nomment les configurations et les notes par leur code : dites en clair ici.
+    if (/^G2 sans G1/.test(texte)) return "note du 2e trimestre ignorée : sans celle du 1er, l'estimation se fait sans aucune note";
+    const configuration = /^configuration ([ABC])\b/.exec(texte);
+    return configuration ? "estimation faite " + enClair(configuration[1]) : texte;
+  }
+
   function avertissementsDe(resultat, corps) {
     // forme : dans chaque résultat (lot) ou à côté (réponse d'un élève, ancienne forme)
-    return resultat.avertissements || (corps && corps.avertissements) || [];
+    return (resultat.avertissements || (corps && corps.avertissements) || []).map(remarqueEnClair);
   }
 
   function nombreFr(valeur, chiffres = 4) {
