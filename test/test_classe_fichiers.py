@@ -127,3 +127,44 @@ def test_g3_invalide_ligne_mise_a_part(serveur, chemin_donnees):
     abimee = lignes[2].rsplit(";", 1)[0] + ";21"
     corps = _poster(serveur, "\n".join([lignes[0], lignes[1], abimee]).encode()).json()
     assert corps["nombre"] == 1 and corps["rejets"][0]["problemes"][0]["champ"] == "G3"
+
+
+def test_petite_classe_de_l_an_passe_et_notes_manquantes(serveur, chemin_donnees):
+    """30 élèves : les comptes, mais pas de seuil proposé (trop peu d'échecs), et la raison en français ;
+    des élèves sans G2 : chaque configuration est évaluée sur les élèves qui ont ses notes."""
+    donnees = pd.read_csv(chemin_donnees, sep=";").head(30)
+    donnees["G2"] = donnees["G2"].astype("Int64")
+    donnees.loc[donnees.index[:10], "G2"] = pd.NA
+    sortie = io.StringIO()
+    donnees[[*CHAMPS, "G3"]].to_csv(sortie, sep=";", index=False)
+    corps = _poster(serveur, sortie.getvalue().encode()).json()
+    verification = corps["verification"]
+    assert corps["nombre"] == 30 and verification["eleves"] == 30
+    assert "impossible" in verification["seuils_impossibles"] or "trop petit" in verification["seuils_impossibles"]
+    assert verification["seuils_proposes"] is None
+    effectifs = {c: v["eleves"] for c, v in verification["configurations"].items()}
+    assert effectifs == {"A": 20, "B": 30, "C": 30}
+
+
+def test_derive_de_la_classe_meme_calcul_que_get_derive(demarrer_serveur, chemin_donnees):
+    """Une classe décalée (absences, âge, redoublements) : les variables citées par le bandeau de la page ont le
+    PSI que ``GET /derive`` calcule sur les mêmes élèves (ceux que le journal vient de recevoir)."""
+    jeton = "jeton-derive-classe-" + "d" * 40
+    serveur = demarrer_serveur(env={"API_TOKEN": jeton}, workers=1).attendre()
+    donnees = pd.read_csv(chemin_donnees, sep=";").head(200)
+    donnees["absences"] = 40
+    donnees["age"] = 21
+    donnees["failures"] = 3
+    sortie = io.StringIO()
+    donnees[list(CHAMPS)].to_csv(sortie, sep=";", index=False)
+    corps = _poster(serveur, sortie.getvalue().encode()).json()
+    citees = {v["champ"]: v for v in corps["derive_classe"]["variables"]}
+    assert {"absences", "age", "failures"} <= set(citees) and citees["absences"]["libelle"] == "Nombre d'absences"
+    derive = requests.get(serveur.url + "/derive?derniers=200", headers={"Authorization": f"Bearer {jeton}"},
+                          timeout=30).json()
+    for nom, variable in citees.items():
+        assert variable["psi"] == derive["variables"][nom]["psi"], nom
+    # Des élèves tirés du fichier d'entraînement : aucun bandeau.
+    sortie = io.StringIO()
+    pd.read_csv(chemin_donnees, sep=";").sample(200, random_state=1)[list(CHAMPS)].to_csv(sortie, sep=";", index=False)
+    assert _poster(serveur, sortie.getvalue().encode()).json()["derive_classe"]["variables"] == []

@@ -767,3 +767,20 @@ def test_axe_core_aucune_violation_petit_et_grand_ecran_sans_jargon(site, naviga
     finally:
         navigateur.set_window_size(1400, 1000)
     assert {etat: v for etat, v in violations.items() if v} == {}
+
+
+def test_bandeau_quand_la_classe_ne_ressemble_pas_a_l_entrainement(site, navigateur, tmp_path):
+    import pandas as pd
+
+    donnees = pd.read_csv(DONNEES, sep=";").sample(150, random_state=2)
+    chemin = tmp_path / "sans-derive.csv"
+    donnees[list(CHAMPS)].to_csv(chemin, sep=";", index=False)
+    charger_classe(navigateur, site, chemin)
+    assert not navigateur.find_element(By.ID, "bandeau-derive").is_displayed()
+    donnees["absences"] = 40
+    chemin = tmp_path / "derive.csv"
+    donnees[list(CHAMPS)].to_csv(chemin, sep=";", index=False)
+    charger_classe(navigateur, site, chemin)
+    bandeau = navigateur.find_element(By.ID, "bandeau-derive")
+    assert bandeau.is_displayed()
+    assert "Nombre d'absences" in bandeau.text and "inconnue tant qu'elle n'a pas été vérifiée" in bandeau.text

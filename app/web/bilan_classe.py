@@ -15,6 +15,8 @@ from app.web.lots import LotPartiel
 
 RAPPORT_HASARD = 2.0
 """Une variable n'est citée que si son PSI dépasse aussi ce multiple du PSI du hasard (petite classe)."""
+PROPRES_A_UNE_CLASSE = ("school",)
+"""Une classe vient d'une seule école : qu'elle diffère des deux écoles de l'entraînement n'apprend rien."""
 
 
 def lecture(lot: LotPartiel) -> dict | None:
@@ -34,7 +36,8 @@ def derive_classe(chemin_reference, entrees, predictions) -> dict:
                         "probabilite_echec": p.probabilite_echec} for e, p in zip(entrees, predictions)]
     resultat = derive(reference, enregistrements)
     differentes = [{"champ": nom, "libelle": libelle(nom), "psi": v["psi"]} for nom, v in resultat["variables"].items()
-                   if v["niveau"] == "forte" and v["psi"] > RAPPORT_HASARD * v["psi_hasard"]]
+                   if v["niveau"] == "forte" and v["psi"] > RAPPORT_HASARD * v["psi_hasard"]
+                   and nom not in PROPRES_A_UNE_CLASSE]
     return {"disponible": True, "variables": sorted(differentes, key=lambda v: -v["psi"])}
 
 
