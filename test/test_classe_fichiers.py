@@ -168,3 +168,23 @@ def test_derive_de_la_classe_meme_calcul_que_get_derive(demarrer_serveur, chemin
     sortie = io.StringIO()
     pd.read_csv(chemin_donnees, sep=";").sample(200, random_state=1)[list(CHAMPS)].to_csv(sortie, sep=";", index=False)
     assert _poster(serveur, sortie.getvalue().encode()).json()["derive_classe"]["variables"] == []
+
+
+def test_fiabilite_de_la_fiche_au_seuil_servi(serveur, demarrer_serveur):
+    """GET /modele : la phrase de la page, chiffres tirés des mesures hors plis de la fiche ; avec un seuil réglé
+    par l'établissement (SEUIL_DECISION), la fiche ne dit rien de ce seuil : « fiabilité inconnue »."""
+    modele = requests.get(serveur.url + "/modele", timeout=10).json()
+    for nom, conf in modele["configurations"].items():
+        m, f = conf["metriques"], conf["fiabilite"]
+        assert f["connue"] is True
+        n = round(100 * m["precision_echec_seuil"]["moyenne"])
+        x = round(100 * (1 - m["rappel_echec_seuil"]["moyenne"]))
+        assert f["phrase"].startswith(f"Sur 100 élèves signalés, environ {n} ")
+        assert f"échouent réellement ; environ {x} %" in f["phrase"]
+        bas, haut = m["precision_echec_seuil"]["ic95"]
+        assert f["signales_echouant_ic95"] == [round(100 * bas, 1), round(100 * haut, 1)]
+    page = requests.get(serveur.url + "/classe", timeout=10).text
+    assert all(conf["fiabilite"]["phrase"].replace("'", "&#39;") in page for conf in modele["configurations"].values())
+    autre = demarrer_serveur(env={"SEUIL_DECISION": "A=0.2,B=0.2,C=0.2"}, workers=1).attendre()
+    fiabilites = [c["fiabilite"] for c in requests.get(autre.url + "/modele", timeout=10).json()["configurations"].values()]
+    assert all(not f["connue"] and f["phrase"].startswith("Fiabilité inconnue") for f in fiabilites)
