@@ -110,16 +110,23 @@ def test_classe_de_l_an_passe_avec_g3_comptes_egaux_a_pandas(serveur, jeu, chemi
 
 
 def test_seuils_proposes_egaux_a_make_recalibrer(serveur, chemin_donnees):
-    """Même fichier, même calcul : la page propose la ligne que ``make recalibrer`` écrit."""
+    """Même fichier, même calcul : la page propose la ligne que ``make recalibrer`` écrit (80 % par défaut, ou
+    ``?rappel=90`` comme ``RAPPEL=0.90``) ; un rappel hors bornes est refusé avant toute prédiction."""
     from app.entrainement.donnees import lire_donnees
     from app.entrainement.recalibrage import recalibrer
     from app.modele.seuils import ligne_seuils
 
     jeu_complet = lire_donnees(chemin_donnees, deux_classes=False)
-    attendu = ligne_seuils(recalibrer(jeu_complet.X, jeu_complet.y, 0.80))
-    texte = open(chemin_donnees, encoding="utf-8").read()
-    corps = _poster(serveur, texte.encode()).json()
-    assert corps["verification"]["seuils_proposes"] == attendu
+    octets = open(chemin_donnees, encoding="utf-8").read().encode()
+    for rappel, adresse in ((0.80, URL), (0.90, URL + "?rappel=90")):
+        attendu = ligne_seuils(recalibrer(jeu_complet.X, jeu_complet.y, rappel))
+        corps = requests.post(serveur.url + adresse, data=octets, headers=CSV, timeout=120).json()
+        assert corps["verification"]["seuils_proposes"] == attendu and corps["verification"]["rappel_vise"] == rappel
+    avant = len(serveur.lignes_journal())
+    refus = requests.post(serveur.url + URL + "?rappel=101", data=octets, headers=CSV, timeout=60)
+    assert refus.status_code == 400 and refus.json()["details"] == [{"champ": "rappel",
+                                                                     "message": "entier de 50 à 99 attendu"}]
+    assert len(serveur.lignes_journal()) == avant
 
 
 def test_g3_invalide_ligne_mise_a_part(serveur, chemin_donnees):

@@ -594,7 +594,7 @@ def test_windows_1252_virgule_et_en_tetes_francais(site, navigateur, tmp_path):
     # Un classeur renommé en .csv : refusé, avec la marche à suivre en français.
     mauvais = tmp_path / "classeur.csv"
     mauvais.write_bytes(b"PK\x03\x04\x14\x00\x81\x8d\x00\x00")
-    site.erreurs_attendues.append(("/predire/lot/partiel", 400))
+    site.erreurs_attendues.append(("/predire/lot/partiel?rappel=80", 400))
     charger = navigateur.find_element(By.ID, "fichier-classe")
     charger.send_keys(str(mauvais))
     navigateur.find_element(By.CSS_SELECTOR, "#form-classe button[type=submit]").click()

@@ -22,6 +22,7 @@ from app.modele.classes import CLASSE_ECHEC
 from app.modele.schema import CONFIGURATIONS
 from app.modele.seuils import (  # noqa: F401 (mesurer et ErreurRecalibrage : lus ici par les tests)
     MARGE_RAPPEL,
+    RAPPEL_BORNES,
     RAPPEL_ECHEC_VISE,
     ErreurRecalibrage,
     ligne_seuils,
@@ -49,7 +50,7 @@ def _rappel(texte: str) -> float:
         valeur = float(texte)
     except ValueError:
         raise argparse.ArgumentTypeError(f"RAPPEL={texte!r} : un nombre entre 0,5 et 0,99 attendu (ex. 0.80)") from None
-    if not 0.5 <= valeur <= 0.99:
+    if not RAPPEL_BORNES[0] <= valeur <= RAPPEL_BORNES[1]:
         raise argparse.ArgumentTypeError(f"RAPPEL={texte!r} : un nombre entre 0,5 et 0,99 attendu (ex. 0.80)")
     return valeur
 

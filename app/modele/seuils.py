@@ -15,6 +15,9 @@ from app.modele.classes import CLASSE_ECHEC
 RAPPEL_ECHEC_VISE = 0.80
 """Le seuil servi doit repérer au moins 80 % des élèves en échec (rappel de la classe échec)."""
 
+RAPPEL_BORNES = (0.50, 0.99)
+"""Rappel visé permis pour des seuils d'établissement (``make recalibrer RAPPEL=…``, page ``/classe``)."""
+
 MARGE_RAPPEL = 0.02
 """Le seuil est choisi pour 82 % de rappel sur les prédictions internes : sur des élèves
 jamais vus, le rappel baisse un peu ; cette marge le garde au-dessus de 80 %."""

@@ -10,13 +10,25 @@ from __future__ import annotations
 
 from app.modele.derive import derive, lire_reference
 from app.modele.explication import libelle
+from app.modele.seuils import RAPPEL_BORNES, RAPPEL_ECHEC_VISE
 from app.modele.verification import verifier_classe
 from app.web.lots import LotPartiel
+from app.web.parametres import lire_entiers
 
 RAPPORT_HASARD = 2.0
 """Une variable n'est citée que si son PSI dépasse aussi ce multiple du PSI du hasard (petite classe)."""
 PROPRES_A_UNE_CLASSE = ("school",)
 """Une classe vient d'une seule école : qu'elle diffère des deux écoles de l'entraînement n'apprend rien."""
+
+
+RAPPEL_POURCENT = (round(100 * RAPPEL_ECHEC_VISE), round(100 * RAPPEL_BORNES[0]), round(100 * RAPPEL_BORNES[1]))
+"""``?rappel=`` : part des échecs à repérer (en %) pour les seuils proposés ; défaut, minimum, maximum
+(ceux de ``make recalibrer RAPPEL=…``)."""
+
+
+def lire_rappel(arguments) -> float:
+    """Le rappel visé de ``?rappel=80`` (entier en %), lu avant le corps : un paramètre invalide ne prédit rien."""
+    return lire_entiers(arguments, {"rappel": RAPPEL_POURCENT}, "vérification")["rappel"] / 100
 
 
 def lecture(lot: LotPartiel) -> dict | None:
@@ -41,12 +53,12 @@ def derive_classe(chemin_reference, entrees, predictions) -> dict:
     return {"disponible": True, "variables": sorted(differentes, key=lambda v: -v["psi"])}
 
 
-def bilan(services, lot: LotPartiel, entrees, predictions) -> dict:
+def bilan(services, lot: LotPartiel, entrees, predictions, rappel: float = RAPPEL_ECHEC_VISE) -> dict:
     corps = {}
     if (lu := lecture(lot)) is not None:
         corps["lecture"] = lu
     if predictions:
         corps["derive_classe"] = derive_classe(services.configuration.chemin_reference_derive, entrees, predictions)
     if lot.avec_note_finale and predictions:
-        corps["verification"] = verifier_classe(services.predicteur, entrees, lot.notes_finales)
+        corps["verification"] = verifier_classe(services.predicteur, entrees, lot.notes_finales, rappel)
     return corps

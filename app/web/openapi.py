@@ -319,6 +319,7 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
         "description": "Un élève comme pour /predire ; ses clés hors schéma (nom, numéro…) sont gardées à part ; "
                        "un élément invalide est rendu dans « rejets » sans empêcher les autres"}}
     from app.modele.schema import CHAMPS
+    from app.web.bilan_classe import RAPPEL_POURCENT
 
     # Ici, une ligne invalide n'est jamais une raison de tout refuser : le CSV accepté est exactement
     # un en-tête UCI puis au moins une cellule non vide (un générateur comme schemathesis s'y fie).
@@ -350,7 +351,11 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
                     "modèle aurait fait sur ces élèves. Réponse toujours en JSON, même pour "
                     "un CSV. Le request_id de chaque élève est <X-Request-ID>-<rang>, rang parmi les élèves "
                     "reçus (lignes refusées comprises).",
-        parameters=entier["parameters"],
+        parameters=[*entier["parameters"], {
+            "name": "rappel", "in": "query", "required": False,
+            "description": "Fichier avec G3 : part des échecs (en %) que les seuils proposés doivent repérer",
+            "schema": {"type": "integer", "minimum": RAPPEL_POURCENT[1], "maximum": RAPPEL_POURCENT[2],
+                       "default": RAPPEL_POURCENT[0]}, "example": RAPPEL_POURCENT[0]}],
         requestBody={"required": True, "content": {
             "application/json": {**json_entier, "schema": tableau},
             "text/csv": csv_partiel}},

@@ -15,7 +15,6 @@ from app.modele.identifiants import REGLE_IDENTIFIANT
 from app.modele.fiabilite import BANDE_ELEVEE, fiabilite
 from app.modele.schema import CHAMPS, CONFIGURATIONS_EN_CLAIR, DESCRIPTION_CONFIGURATIONS
 from app.modele.seuils import RAPPEL_ECHEC_VISE
-from app.modele.verification import AUC_FAIBLE, PART_SIGNALEE_MAX
 from app.web.formulaire import champs_formulaire, libelles, textes_valeurs
 from app.web.openapi import exemple_eleve
 from app.web.services import services
@@ -39,7 +38,6 @@ def classe():
         "configurations_en_clair": CONFIGURATIONS_EN_CLAIR,
         "bande_elevee": BANDE_ELEVEE,
         "points_a_aborder": list(s.configuration.points_a_aborder),
-        "rappel_vise": RAPPEL_ECHEC_VISE, "auc_faible": AUC_FAIBLE, "part_signalee_max": PART_SIGNALEE_MAX,
         "champs": list(CHAMPS),
         "libelles": libelles(),
         "valeurs": textes_valeurs(),
@@ -49,7 +47,8 @@ def classe():
     }
     page = render_template("classe.html", champs=champs_formulaire(), donnees=donnees, version=VERSION,
                            model_version=predicteur.version, seuils=seuils, fiabilites=fiabilites,
-                           configurations=CONFIGURATIONS_EN_CLAIR, regle_identifiant=REGLE_IDENTIFIANT)
+                           configurations=CONFIGURATIONS_EN_CLAIR, regle_identifiant=REGLE_IDENTIFIANT,
+                           rappel_defaut=round(100 * RAPPEL_ECHEC_VISE))
     reponse = make_response(page)
     reponse.headers["Content-Security-Policy"] = POLITIQUE
     reponse.headers["X-Content-Type-Options"] = "nosniff"

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
-from app.web.bilan_classe import bilan
+from app.web.bilan_classe import bilan, lire_rappel
 from app.web.erreurs import ErreurRequete
 from app.web.lots import (
     LONGUEUR_MAX_ID_LOT,
@@ -98,6 +98,7 @@ def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
 
 def _servir_lot_partiel(s: Services, identifiant: str):
     debut = time.perf_counter()
+    rappel = lire_rappel(request.args)
     lot = _lire_lot(partiel=True)
     entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(s, identifiant, lot.demandes, lot.rangs,
                                                                            debut)
@@ -112,7 +113,7 @@ def _servir_lot_partiel(s: Services, identifiant: str):
         "request_id": identifiant,
         "model_version": s.predicteur.version,
         "inference_time_ms": round(duree_ms, 3),
-        **bilan(s, lot, entrees, predictions),  # page /classe : lecture du fichier, dérive, classe de l'an passé
+        **bilan(s, lot, entrees, predictions, rappel),  # page /classe : lecture du fichier, dérive, classe de l'an passé
     })
 
 

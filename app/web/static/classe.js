@@ -218,7 +218,8 @@
     for (const id of ["resultats-classe", "rejets", "bandeau-derive", "verification", "lecture-fichier"]) $(id).hidden = true;
     let corps;
     try {
-      corps = await appeler("/predire/lot/partiel", {method: "POST", headers: {"Content-Type": "text/csv"},
+      corps = await appeler("/predire/lot/partiel?rappel=" + encodeURIComponent($("rappel-vise").value),
+                            {method: "POST", headers: {"Content-Type": "text/csv"},
                                                      body: await fichier.arrayBuffer()});
     } catch (erreur) {
       etat("etat-classe", texteErreur(erreur), true);
