@@ -6,7 +6,7 @@ DONNEES ?= code/student-por.csv
 RAPPEL ?= 0.80
 JOURNAL ?=
 
-.PHONY: installer api grpc talons dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
+.PHONY: installer api grpc talons dev lot tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
 	sauvegarde restauration docs clean
 
 installer: $(VENV)/.installe
@@ -27,6 +27,10 @@ talons: installer  ## régénère les talons gRPC versionnés depuis app/rpc/pre
 
 dev: installer  ## serveur de développement (sans debug)
 	$(BIN)/python -m app.main
+
+lot: installer  ## note un dossier de classes : make lot ENTREE=dossier_ou_fichier.csv SORTIE=dossier
+	$(if $(and $(ENTREE),$(SORTIE)),,$(error ENTREE et SORTIE sont requis : make lot ENTREE=classes SORTIE=resultats))
+	$(BIN)/python -m app.lot "$(ENTREE)" "$(SORTIE)"
 
 tests: installer  ## toute la suite de tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from app.modele.derive import derive, lire_reference
 from app.modele.explication import libelle
+from app.modele.lecture_csv import NOMS_SEPARATEURS
+from app.modele.lots import LotPartiel
 from app.modele.seuils import RAPPEL_BORNES, RAPPEL_ECHEC_VISE
 from app.modele.verification import verifier_classe
-from app.web.lots import LotPartiel
 from app.web.parametres import lire_entiers
 
 RAPPORT_HASARD = 2.0
@@ -34,7 +35,8 @@ def lire_rappel(arguments) -> float:
 def lecture(lot: LotPartiel) -> dict | None:
     if lot.encodage is None:
         return None
-    return {"encodage": lot.encodage, "separateur": lot.separateur, "colonnes_traduites": lot.colonnes_traduites,
+    return {"encodage": lot.encodage, "separateur": NOMS_SEPARATEURS[lot.separateur],
+            "colonnes_traduites": lot.colonnes_traduites,
             "note_finale": lot.avec_note_finale}
 
 
@@ -54,11 +56,11 @@ def derive_classe(chemin_reference, entrees, predictions) -> dict:
 
 
 def bilan(services, lot: LotPartiel, entrees, predictions, rappel: float = RAPPEL_ECHEC_VISE) -> dict:
-    corps = {}
-    if (lu := lecture(lot)) is not None:
-        corps["lecture"] = lu
-    if predictions:
-        corps["derive_classe"] = derive_classe(services.configuration.chemin_reference_derive, entrees, predictions)
-    if lot.avec_note_finale and predictions:
-        corps["verification"] = verifier_classe(services.predicteur, entrees, lot.notes_finales, rappel)
-    return corps
+    """Les trois clés, toujours présentes (null quand elles ne s'appliquent pas : contrat v2)."""
+    return {
+        "lecture": lecture(lot),
+        "derive_classe": derive_classe(services.configuration.chemin_reference_derive, entrees, predictions)
+        if predictions else None,
+        "verification": verifier_classe(services.predicteur, entrees, lot.notes_finales, rappel)
+        if lot.avec_note_finale and predictions else None,
+    }

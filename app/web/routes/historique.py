@@ -8,12 +8,14 @@
 
 Les deux routes POST gardent le user_id hors de l'URL : une URL finit dans les journaux d'accès (gunicorn
 avec GUNICORN_ACCESSLOG=1, Cloud Run toujours), qui survivent à l'effacement. Les routes d'origine restent
-(``GET`` et ``DELETE /predictions/user/<user_id>``) mais journalisent l'identifiant : voir le README.
+(``GET`` et ``DELETE /predictions/user/<user_id>``), dépréciées (en-têtes ``Deprecation`` et ``Sunset``) :
+elles journalisent l'identifiant (docs/integrateurs-contrat.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, ValidationError
@@ -35,6 +37,25 @@ from app.web.requetes_json import lire_json
 from app.web.services import services
 
 bp = Blueprint("historique", __name__)
+
+DEPRECIATION = "@1796601600"
+"""En-tête ``Deprecation`` (RFC 9745, date de la version 2 du contrat : 2026-12-07 UTC) des routes GET et DELETE
+``/predictions/user/<user_id>``, remplacées par ``POST /historique`` et ``POST /effacement``."""
+FIN_DE_VIE = "Wed, 30 Jun 2027 00:00:00 GMT"
+"""En-tête ``Sunset`` (RFC 8594) de ces routes : après cette date, elles peuvent disparaître."""
+REMPLACANTES = {"historique.historique": "/historique", "historique.effacer": "/effacement"}
+
+
+def depreciee(vue):
+    """La réponse d'une route dépréciée porte ``Deprecation``, ``Sunset`` et le lien vers sa remplaçante."""
+    @functools.wraps(vue)
+    def enveloppe(*args, **kwargs):
+        reponse = vue(*args, **kwargs)
+        reponse.headers["Deprecation"] = DEPRECIATION
+        reponse.headers["Sunset"] = FIN_DE_VIE
+        reponse.headers["Link"] = f'<{REMPLACANTES[request.endpoint]}>; rel="successor-version"'
+        return reponse
+    return enveloppe
 
 
 def valider_identifiant(nom: str, valeur: str) -> str:
@@ -63,7 +84,12 @@ def lire_prediction(request_id: str):
 
 def lire_corps_modele(modele: type[BaseModel]):
     """Le corps JSON validé par ``modele`` (objet, clés connues), ou une ErreurRequete 400 par champ."""
-    document = lire_json(request)
+    return valider_corps(modele, lire_json(request))
+
+
+def valider_corps(modele: type[BaseModel], document):
+    """``document`` validé par ``modele``, ou l'ErreurRequete 400 que reçoit le client (aussi l'exemple 400 du
+    document OpenAPI)."""
     if not isinstance(document, dict):
         raise ErreurRequete(400, "le corps doit être un objet JSON, par exemple {\"user_id\": \"…\"}")
     try:
@@ -96,6 +122,7 @@ def historique_par_corps():
 
 @bp.get("/predictions/user/<user_id>")
 @jeton_requis
+@depreciee
 def historique(user_id: str):
     valider_identifiant("user_id", user_id)
     limite, decalage = lire_pagination(request.args)
@@ -110,6 +137,7 @@ def effacement_par_corps():
 
 @bp.delete("/predictions/user/<user_id>")
 @jeton_requis
+@depreciee
 def effacer(user_id: str):
     return _effacer(valider_identifiant("user_id", user_id))
 
@@ -118,7 +146,7 @@ def _effacer(user_id: str):
     s = services()
     effacement = s.conservation.effacer(user_id)  # refus du stockage → 503 (app.web.erreurs)
     corps = {"user_id": user_id, "supprimees": effacement.predictions,
-             "lignes_journal_supprimees": effacement.lignes_journal}
+             "lignes_journal_supprimees": effacement.lignes_journal, "avertissements": []}
     if s.journal.vers_stdout:
         corps["avertissements"] = [
             f"JOURNAL_MODE={s.journal.mode} : les lignes déjà envoyées sur la sortie standard (Cloud Logging) "

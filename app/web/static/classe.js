@@ -740,7 +740,8 @@
       element("h4", {texte: "Pourquoi (facteurs principaux, du plus au moins important)"}),
       facteurs,
       ...avertissementsDe(r, reponse).map((a) => element("p", {classe: "discret", texte: "Remarque : " + a})),
-      element("p", {classe: "discret", texte: "Référence : " + reponse.request_id +
+      // forme : request_id et user_id dans « resultats » (contrat v2), ou à côté (v1)
+      element("p", {classe: "discret", texte: "Référence : " + (r.request_id || reponse.request_id) +
                                               ((r.user_id || reponse.user_id) ? " — élève " + (r.user_id || reponse.user_id) : "")}),
     );
     carte.hidden = false;
