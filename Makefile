@@ -62,8 +62,9 @@ restauration: installer  ## service arrêté : make restauration SAUVEGARDE=sauv
 	$(BIN)/python -m app.stockage.sauvegarde restaurer $(SAUVEGARDE)
 
 docs: installer  ## site de la documentation (docs/ → site/) en --strict ; captures prises par les tests de la page
-	@test -f docs/captures/1b-classe-tableau.png || $(BIN)/python -m pytest -q -p no:cacheprovider \
-	  test/test_page_classe.py -k "classe_de_400 or un_eleve" || \
+	@{ test -f docs/captures/1b-classe-tableau.png && test -f docs/captures/6-fiche-eleve.png && \
+	  test -f docs/captures/7-verification.png; } || $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  test/test_page_classe.py -k "classe_de_400 or un_eleve or fiche_d_un or an_passe_comptes" || \
 	  { echo "captures d'écran impossibles : apt-get install chromium chromium-driver" >&2; exit 2; }
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 

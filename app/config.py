@@ -16,6 +16,14 @@ SEGMENT_CLOUD_RUN, BORNE_CLOUD_RUN = 4 * MIO, 64 * MIO
 """Sur Cloud Run, le journal de l'instance est en mémoire : segments de 4 Mio, au plus 64 Mio non confirmés."""
 SCHEMAS_BASE = ("postgresql+psycopg://", "sqlite:///")
 LONGUEUR_MIN_JETON = 32
+POINTS_A_ABORDER = (
+    "Comment l'élève vit-il l'année : ce qui va, ce qui est difficile ?",
+    "Assiduité et ponctualité : y a-t-il une raison aux absences ?",
+    "Méthodes de travail et temps de travail personnel",
+    "Aides déjà en place (soutien, tutorat, famille) et ce qui manque",
+    "Qui associer : professeur principal, infirmerie, assistante sociale, famille",
+)
+"""Par défaut : une trame d'échange, jamais une décision (POINTS_A_ABORDER la remplace)."""
 
 
 class ErreurConfiguration(ValueError):
@@ -57,6 +65,9 @@ class Configuration:
     """JOURNAL_FSYNC : ``toujours`` (0 : fsync avant chaque réponse), ``100ms`` par défaut (période en
     secondes), ``jamais`` (None). Ce que chacun perd sur une coupure de courant : README, « Durabilité »."""
     seuils_forces: dict[str, float] = field(default_factory=dict)
+    points_a_aborder: tuple[str, ...] = POINTS_A_ABORDER
+    """POINTS_A_ABORDER : les points d'échange proposés par la fiche d'un élève sur la page ``/classe``,
+    séparés par « | » ; l'établissement y met les siens (dispositifs d'aide, interlocuteurs)."""
     taille_max_corps: int = 64 * 1024
     taille_max_lot: int = 16 * 1024 * 1024
     lots_simultanes: int = 2
@@ -169,6 +180,8 @@ class Configuration:
                                   BORNE_CLOUD_RUN if sur_cloud_run else defaut.borne_journal, minimum=0),
             retention_jours=entier("RETENTION_JOURS", defaut.retention_jours, 0, 36_500),
             seuils_forces=_seuils(env.get("SEUIL_DECISION", "")),
+            points_a_aborder=tuple(p.strip() for p in env.get("POINTS_A_ABORDER", "").split("|") if p.strip())
+            or defaut.points_a_aborder,
             taille_max_corps=entier("TAILLE_MAX_CORPS", defaut.taille_max_corps, 1024, 256 * 1024 * 1024),
             taille_max_lot=entier("TAILLE_MAX_LOT", defaut.taille_max_lot, 1024, 256 * 1024 * 1024),
             lots_simultanes=entier("LOTS_SIMULTANES", defaut.lots_simultanes, 1, 64),

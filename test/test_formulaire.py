@@ -35,11 +35,22 @@ def test_chaque_valeur_categorielle_a_un_sens_en_francais():
     ("Medu", 0, "aucune"),
     ("Medu", 4, "supérieur"),
     ("traveltime", 2, "15–30 min"),
-    ("famrel", 1, "très faible / très mauvais"),
-    ("famrel", 3, ""),          # l'échelle ne nomme que ses extrémités
+    ("famrel", 1, "très mauvaises"),
+    ("famrel", 3, "moyennes"),  # chaque échelle de 1 à 5 nomme chaque valeur avec les mots de son champ
+    ("Dalc", 5, "très élevée"),
+    ("health", 4, "bon"),
     ("failures", 0, ""),        # « (0 à 3 ; 4 pour davantage) » n'est pas un libellé de 0
     ("Mjob", "at_home", "au foyer"),
     ("higher", "yes", "oui"),
 ])
 def test_sens_d_une_valeur_lu_dans_la_description(champ, valeur, attendu):
     assert texte_valeur(Eleve.model_fields[champ].description, valeur) == attendu
+
+
+def test_echelles_de_1_a_5_dites_pour_chaque_valeur():
+    textes = textes_valeurs()
+    echelles = [nom for nom in CHAMPS if nom not in CATEGORIES and bornes(nom) == (1, 5)]
+    assert len(echelles) == 6
+    for nom in echelles:
+        mots = [textes[nom][str(v)] for v in range(1, 6)]
+        assert all(m and m != str(v) for v, m in zip(range(1, 6), mots)) and len(set(mots)) == 5, nom

@@ -95,7 +95,6 @@ def test_en_tete_inutilisable_refuse_tout(serveur, jeu):
     avant = len(serveur.lignes_journal())
     entete, *lignes = _csv(jeu, 2, supplementaires=()).splitlines()
     cas = {
-        "G3": (entete + ";G3\n" + lignes[0] + ";12\n", "G3", "note finale"),
         "casse": (entete.replace("age", "Age") + "\n" + lignes[0] + "\n", "Age", "vouliez-vous dire « age »"),
         "manquante": (entete.replace(";absences", "") + "\n" + lignes[0].rsplit(";", 3)[0] + "\n",
                       "absences", "obligatoire manquante"),

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from app.modele.schema import CATEGORIES, CHAMPS
+from app.modele.schema import CATEGORIES, CHAMPS, CONFIGURATIONS
 from test.conftest import ACTIVER_CI, DONNEES, RACINE, sauter
 
 selenium = pytest.importorskip("selenium", reason="selenium absent ; pour l'activer : make tests (installe requirements-dev.txt)")
@@ -142,6 +144,11 @@ def charger_classe(navigateur, serveur, chemin):
     return time.perf_counter() - debut
 
 
+def tout_afficher(navigateur):
+    """Tous les élèves sur une page (la page en montre 100 par défaut)."""
+    Select(navigateur.find_element(By.ID, "taille-page")).select_by_value("0")
+
+
 def lignes_affichees(navigateur) -> list[dict]:
     return navigateur.execute_script("""
         return Array.from(document.querySelectorAll('#corps-classe tr')).map(tr => ({
@@ -172,43 +179,75 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     duree_page = int(navigateur.find_element(By.ID, "resultats-classe").get_attribute("data-duree-ms"))
     mesurer("page /classe, 400 élèves", f"{duree_page} ms dans la page (envoi, prédiction, tableau, histogramme) ; "
                                         f"{duree * 1000:.0f} ms vus par Selenium")
+    # Première page : 100 élèves ; puis tous.
+    assert len(lignes_affichees(navigateur)) == 100
+    assert navigateur.find_element(By.ID, "etat-page").text.startswith(f"Élèves 1 à 100 sur {valides}")
+    tout_afficher(navigateur)
     # Une ligne par élève valide, les colonnes en plus gardées, les trois lignes invalides nommées.
     lignes = lignes_affichees(navigateur)
     assert len(lignes) == valides
-    assert entetes(navigateur)[:3] == ["Ligne", "numero", "nom"]
+    assert entetes(navigateur) == ["Ligne", "numero", "nom", "Niveau de risque", "Notes utilisées", "Remarques",
+                                   "Principales raisons"]
     assert {l["position"] for l in lignes} == set(par_ligne)
-    for ligne in lignes[:20]:
+    bandes = {"eleve": "Élevé", "a_surveiller": "À surveiller", "faible": "Faible"}
+    for ligne in lignes[:20] + lignes[-20:]:
         eleve = eleves[ligne["position"] - 2]
+        servi = par_ligne[ligne["position"]]
         assert ligne["cellules"][1:3] == [eleve["numero"], eleve["nom"]]
-        assert ligne["probabilite"] == pytest.approx(par_ligne[ligne["position"]]["probabilite_echec"], abs=1e-12)
-        assert ligne["cellules"][4] == ("À risque" if par_ligne[ligne["position"]]["prediction"] == 0
-                                        else "Pas de risque détecté")
-        assert ligne["cellules"][5] == par_ligne[ligne["position"]]["configuration"]
-        assert ligne["cellules"][6].count("le risque") == min(3, len(par_ligne[ligne["position"]]["explication"]))
+        assert ligne["probabilite"] == pytest.approx(servi["probabilite_echec"], abs=1e-12)
+        attendue = "faible" if servi["prediction"] == 1 else ("eleve" if servi["probabilite_echec"] >= 0.5 else "a_surveiller")
+        assert ligne["cellules"][3] == bandes[attendue] and "%" not in ligne["cellules"][3]  # pas de pourcentage exact
+        assert ligne["cellules"][4] == {"A": "avec les notes des 1er et 2e trimestres",
+                                        "B": "avec la note du 1er trimestre seulement",
+                                        "C": "sans aucune note (alerte précoce)"}[servi["configuration"]]
+        assert ligne["cellules"][5] == ("estimation faite " + ligne["cellules"][4] if servi["configuration"] != "A" else "")
+        assert ligne["cellules"][6].count("le risque") == min(3, len(servi["explication"]))
+    assert any("note" in l["cellules"][5] for l in lignes)  # les remarques de l'API, en clair
+    # Élève signalé : ce qui augmente le risque d'abord ; marqueur de ligne visible (bordure de la 1re cellule).
+    premiere = lignes[0]
+    assert premiere["risque"] and premiere["cellules"][6].split("\n")[0].endswith("augmente le risque")
+    bordure = navigateur.execute_script(
+        "return getComputedStyle(document.querySelector('#corps-classe tr.a-risque > :first-child')).borderLeftWidth")
+    assert bordure == "6px"
+    # Le pourcentage, sur demande.
+    navigateur.find_element(By.ID, "voir-pourcentages").click()
+    assert "%" in lignes_affichees(navigateur)[0]["cellules"][3]
+    navigateur.find_element(By.ID, "voir-pourcentages").click()
     rejets = [li.text for li in navigateur.find_elements(By.CSS_SELECTOR, "#liste-rejets li")]
     assert len(rejets) == 3, rejets
-    assert rejets[0].startswith("Ligne 5 (E004, Élève n°4)") and "champ age" in rejets[0] and "15 à 22" in rejets[0]
-    assert rejets[1].startswith("Ligne 9") and "champ sex" in rejets[1] and "F, M" in rejets[1]
+    assert rejets[0].startswith("Ligne 5 (E004, Élève n°4)") and "colonne age" in rejets[0] and "15 à 22" in rejets[0]
+    assert rejets[1].startswith("Ligne 9") and "colonne sex" in rejets[1] and "F, M" in rejets[1]
     assert rejets[2].startswith(f"Ligne {TROP_DE_CELLULES}") and "35 valeurs pour 34 colonnes" in rejets[2]
     etat = navigateur.find_element(By.ID, "etat-classe").text
     assert f"{valides} élève(s) analysé(s) sur {ELEVES}" in etat and "3 ligne(s) non analysée(s)" in etat
+    assert navigateur.find_element(By.ID, "lecture-fichier").text.startswith("Fichier lu en UTF-8, séparateur : point-virgule")
     a_risque = sum(r["prediction"] == 0 for r in attendu["resultats"])
     assert 0 < a_risque < valides  # le filtre a quelque chose à retirer
-    assert navigateur.find_element(By.ID, "resume").text.startswith(f"{a_risque} élève(s) à risque sur {valides}")
+    assert navigateur.find_element(By.ID, "resume").text.startswith(f"{a_risque} élève(s) signalé(s) sur {valides}")
+    # Fiabilité de chaque configuration en clair, lien vers la fiche du modèle.
+    fiabilite = navigateur.find_element(By.ID, "fiabilite").text
+    modele = requests.get(site.url + "/modele", timeout=10).json()
+    for nom, conf in modele["configurations"].items():
+        assert conf["fiabilite"]["phrase"] in fiabilite
+    assert "sur 100 élèves signalés, environ" in fiabilite.lower()
+    assert navigateur.find_element(By.LINK_TEXT, "Comment le modèle a été évalué (fiche du modèle)").get_attribute(
+        "href") == site.url + "/modele"
     # Histogramme SVG : dix tranches, le total des barres (titres) fait la classe.
     titres = navigateur.execute_script(
         "return Array.from(document.querySelectorAll('#histogramme svg g title')).map(t => t.textContent)")
     assert len(titres) == 10
     assert sum(int(t.split(" : ")[1].split(" ")[0]) for t in titres) == valides
+    Select(navigateur.find_element(By.ID, "taille-page")).select_by_value("100")
     capture(navigateur, "1-classe")
     capture(navigateur, "1b-classe-tableau", "resume")
+    tout_afficher(navigateur)
 
     # Tri : par risque décroissant d'abord, puis croissant, puis par nom, puis par ligne.
     assert [l["probabilite"] for l in lignes] == sorted((l["probabilite"] for l in lignes), reverse=True)
-    cliquer_entete(navigateur, "Risque d'échec")
+    cliquer_entete(navigateur, "Niveau de risque")
     croissant = lignes_affichees(navigateur)
     assert [l["probabilite"] for l in croissant] == sorted(l["probabilite"] for l in lignes)
-    th = navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[entetes(navigateur).index("Risque d'échec")]
+    th = navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[entetes(navigateur).index("Niveau de risque")]
     assert th.get_attribute("aria-sort") == "ascending"
     cliquer_entete(navigateur, "Ligne")
     assert [l["position"] for l in lignes_affichees(navigateur)] == sorted(par_ligne)
@@ -217,15 +256,26 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     cliquer_entete(navigateur, "nom")  # « n°10 » après « n°9 » : tri naturel
     noms = [l["cellules"][2] for l in lignes_affichees(navigateur)]
     assert noms[:3] == ["Élève n°1", "Élève n°2", "Élève n°3"] and noms.index("Élève n°10") > noms.index("Élève n°9")
+    # Chaque colonne se trie (texte dans l'ordre du français, tri naturel).
+    for titre in ("numero", "Notes utilisées", "Remarques", "Principales raisons"):
+        cliquer_entete(navigateur, titre)
+        index = entetes(navigateur).index(titre)
+        assert navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[index].get_attribute("aria-sort") == "ascending"
+        assert navigateur.execute_script("""
+            const c = new Intl.Collator('fr', {numeric: true});
+            const v = Array.from(document.querySelectorAll('#corps-classe tr'))
+              .map(tr => tr.children[arguments[0]].textContent.replace(/^● /, ''));
+            return v.every((x, i) => i === 0 || c.compare(v[i - 1], x) <= 0);""", index), titre
 
-    # Filtre : seulement les élèves à risque.
-    cliquer_entete(navigateur, "Risque d'échec")  # décroissant
+    # Filtre : seulement les élèves signalés.
+    cliquer_entete(navigateur, "Niveau de risque")
+    cliquer_entete(navigateur, "Niveau de risque")  # décroissant
     navigateur.find_element(By.ID, "filtre-risque").click()
     filtrees = lignes_affichees(navigateur)
     assert len(filtrees) == a_risque and all(l["risque"] for l in filtrees)
     assert {l["position"] for l in filtrees} == {p for p, r in par_ligne.items() if r["prediction"] == 0}
 
-    # Téléchargement : les lignes affichées, dans l'ordre affiché, lisibles par un tableur (« ; », BOM).
+    # Téléchargement : les lignes affichées, dans l'ordre affiché, lisibles par un tableur (« ; », BOM, virgule décimale).
     for ancien in telechargements.glob("*"):
         ancien.unlink()
     navigateur.find_element(By.ID, "telecharger").click()
@@ -237,11 +287,12 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     assert [int(r["ligne"]) for r in telecharge] == [l["position"] for l in filtrees]
     for r in telecharge:
         servi = par_ligne[int(r["ligne"])]
-        assert r["nom"] == eleves[int(r["ligne"]) - 2]["nom"] and r["decision"] == "À risque"
+        assert r["nom"] == eleves[int(r["ligne"]) - 2]["nom"] and r["signale"] == "oui"
+        assert re.fullmatch(r"0,\d{4}", r["probabilite_echec"]) and re.fullmatch(r"0,\d{4}", r["seuil"])
         assert float(r["probabilite_echec"].replace(",", ".")) == pytest.approx(servi["probabilite_echec"], abs=1e-4)
-        assert r["configuration"] == servi["configuration"]
-        assert r["request_id"].endswith(f"-{int(r['ligne']) - 1}")  # <X-Request-ID>-<rang dans le fichier>
-        assert r["raison_1"]
+        assert r["niveau"] in ("Élevé", "À surveiller")
+        assert r["reference"].endswith(f"-{int(r['ligne']) - 1}")  # <X-Request-ID>-<rang dans le fichier>
+        assert r["raison_1"] and bool(r["remarques"]) == bool(servi.get("avertissements"))
     capture(navigateur, "2-classe-filtree", "resume")
 
 
@@ -281,8 +332,9 @@ def test_un_eleve_formulaire_derive_du_schema(site, navigateur, exemple):
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
     servi = requests.post(site.url + "/predire", json=sans_notes, timeout=30).json()["resultats"]
     texte = carte.text
-    assert ("À risque" if servi["prediction"] == 0 else "Pas de risque détecté") in texte
-    assert "configuration C" in texte and "élève eleve-formulaire-1" in texte
+    assert ("Signalé" if servi["prediction"] == 0 else "Risque faible") in texte
+    assert "sans aucune note (alerte précoce)" in texte and "élève eleve-formulaire-1" in texte
+    assert "sur 100 élèves signalés" in texte.lower()
     raisons = carte.find_elements(By.CSS_SELECTOR, "ol.raisons li")
     assert len(raisons) == len(servi["explication"]) > 0
     capture(navigateur, "3-eleve", "form-eleve")
@@ -297,10 +349,10 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     ouvrir(navigateur, site, "historique")
     navigateur.find_element(By.ID, "user-id").send_keys("eleve-histo-1")
     navigateur.find_element(By.CSS_SELECTOR, "#form-historique button[type=submit]").click()
-    assert "jeton" in navigateur.find_element(By.ID, "etat-historique").text  # pas encore de jeton
+    assert "code d'accès" in navigateur.find_element(By.ID, "etat-historique").text  # pas encore de code
     # Un mauvais jeton : refusé par le serveur, dit en clair.
     navigateur.find_element(By.ID, "jeton").send_keys("mauvais-jeton")
-    site.erreurs_attendues.append(("/predictions/user/eleve-histo-1", 401))
+    site.erreurs_attendues.append(("/historique", 401))
     navigateur.find_element(By.CSS_SELECTOR, "#form-jeton button[type=submit]").click()
     navigateur.find_element(By.CSS_SELECTOR, "#form-historique button[type=submit]").click()
     attendre(navigateur, lambda: "jeton d'accès invalide" in navigateur.find_element(By.ID, "etat-historique").text)
@@ -313,12 +365,15 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     assert navigateur.find_element(By.ID, "jeton").get_attribute("value") == ""
     navigateur.refresh()  # toujours là après un rechargement de l'onglet
     ouvrir(navigateur, site, "historique")
-    assert "Jeton retenu" in navigateur.find_element(By.ID, "etat-jeton").text
+    assert "Code d'accès retenu" in navigateur.find_element(By.ID, "etat-jeton").text
     navigateur.find_element(By.ID, "user-id").send_keys("eleve-histo-1" + Keys.ENTER)
     table = navigateur.find_element(By.ID, "table-historique")
     attendre(navigateur, table.is_displayed)
     assert table.get_attribute("data-lignes") == "2"
-    assert "2 prédiction(s) conservée(s)" in navigateur.find_element(By.ID, "etat-historique").text
+    assert "2 estimation(s) conservée(s)" in navigateur.find_element(By.ID, "etat-historique").text
+    # Aucun identifiant d'élève dans une adresse : seulement POST /historique (corps JSON).
+    adresses = navigateur.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert not [a for a in adresses if "eleve-histo" in a] and any(a.endswith("/historique") for a in adresses)
     capture(navigateur, "4-historique")
 
     # Effacement : une étape de confirmation ; « Annuler » n'efface rien.
@@ -335,7 +390,9 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     navigateur.find_element(By.ID, "confirmer-effacement").click()
     attendre(navigateur, lambda: "effacé" in navigateur.find_element(By.ID, "etat-historique").text)
     etat = navigateur.find_element(By.ID, "etat-historique").text
-    assert "2 prédiction(s) supprimée(s)" in etat and "2 ligne(s) du journal" in etat
+    assert "2 estimation(s) supprimée(s)" in etat and "2 ligne(s) du journal" in etat
+    adresses = navigateur.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert any(a.endswith("/effacement") for a in adresses) and not [a for a in adresses if "eleve-histo" in a]
     assert requests.get(url, headers=entetes_jeton, timeout=30).json()["pagination"]["total"] == 0
     utilisateurs = {ligne["user_id"] for ligne in site.lignes_journal()}
     assert "eleve-histo-1" not in utilisateurs and "eleve-histo-2" in utilisateurs  # l'autre élève reste
@@ -429,3 +486,305 @@ def test_accessibilite_etiquettes_clavier_et_contrastes(site, navigateur, tmp_pa
     bouton_tri.send_keys(Keys.ENTER)
     assert navigateur.switch_to.active_element.text.startswith("Ligne")  # le focus reste sur l'en-tête trié
 
+
+
+# --- Fiabilité sur la classe de l'an passé, fichiers des établissements, fiche d'un élève, impression, taille,
+# --- accessibilité (axe-core) ----------------------------------------------------------------------------------
+AXE = Path(os.environ.get("AXE_CORE", RACINE / "outils" / "navigateur" / "node_modules" / "axe-core" / "axe.min.js"))
+JARGON = ("sessionStorage", "request_id", "API_TOKEN")
+
+
+def fichier_uci(dossier: Path, nom: str, lignes: int | None = None, g3: bool = True, melanger_g3: bool = False,
+                repetitions: int = 1, sans_notes: bool = False) -> Path:
+    """Le fichier UCI (avec sa note finale G3 si ``g3``, sans G1 ni G2 si ``sans_notes`` : alerte précoce),
+    ``lignes`` premières lignes, répété ``repetitions`` fois."""
+    import pandas as pd
+
+    donnees = pd.read_csv(DONNEES, sep=";")
+    if lignes:
+        donnees = donnees.head(lignes)
+    donnees = pd.concat([donnees] * repetitions, ignore_index=True)
+    if melanger_g3:  # une issue sans rapport avec les élèves : le modèle n'y vaut pas mieux que le hasard
+        donnees["G3"] = donnees["G3"].sample(frac=1, random_state=3).to_numpy()
+    colonnes = ["nom", *(c for c in CHAMPS if not (sans_notes and c in ("G1", "G2")))] + (["G3"] if g3 else [])
+    donnees.insert(0, "nom", [f"Élève {i + 1}" for i in range(len(donnees))])
+    chemin = dossier / nom
+    donnees[colonnes].to_csv(chemin, sep=";", index=False)
+    return chemin
+
+
+def axe(navigateur) -> list:
+    """Les violations axe-core (toutes les règles, tout impact) de l'état courant de la page."""
+    if not AXE.exists():
+        sauter(f"axe-core absent ({AXE})", "cd outils/navigateur && npm ci (ou lancez bash .ci/run)")
+    if not navigateur.execute_script("return !!window.axe"):
+        navigateur.execute_script(AXE.read_text(encoding="utf-8"))
+    resultat = navigateur.execute_async_script(
+        "const fin = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => fin(r.violations.map(v => "
+        "({id: v.id, impact: v.impact, cibles: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))))")
+    return resultat
+
+
+def taille_fenetre(navigateur, largeur, hauteur=900):
+    navigateur.set_window_size(largeur, hauteur)
+    attendre(navigateur, lambda: navigateur.execute_script("return window.innerWidth") <= largeur)
+
+
+def test_classe_de_l_an_passe_comptes_egaux_a_pandas(site, navigateur, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    chemin = fichier_uci(tmp_path, "an-passe.csv", lignes=300)
+    charger_classe(navigateur, site, chemin)
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "verification").is_displayed())
+    assert "note finale trouvée" in navigateur.find_element(By.ID, "lecture-fichier").text
+    donnees = pd.read_csv(chemin, sep=";")
+    echec = (donnees["G3"] < 10).to_numpy()
+    lues = {}
+    for table in ("corps-verification", "corps-seuils"):
+        for tr in navigateur.find_elements(By.CSS_SELECTOR, f"#{table} tr"):
+            lues[(table, tr.get_attribute("data-configuration"))] = [
+                int(tr.find_element(By.CLASS_NAME, c).text) for c in ("reperes", "manques", "fausses-alertes")]
+    corps = requests.post(site.url + "/predire/lot/partiel", data=chemin.read_bytes(), headers={"Content-Type": "text/csv"},
+                          timeout=60).json()
+    verification = corps["verification"]
+    for configuration, variables in CONFIGURATIONS.items():
+        # P(échec) de chaque élève dans cette configuration, demandée à l'API (notes masquées, sans G3).
+        lot = donnees[list(CHAMPS)].astype(object).to_dict(orient="records")
+        for eleve in lot:
+            eleve.update({n: None for n in ("G1", "G2") if n not in variables})
+        p = np.array([r["probabilite_echec"] for r in requests.post(site.url + "/predire/lot", json=lot, timeout=60)
+                     .json()["resultats"]])
+        conf = verification["configurations"][configuration]
+        for table, seuil in (("corps-verification", conf["seuil_servi"]), ("corps-seuils", conf["seuil_propose"]["seuil"])):
+            cadre = pd.DataFrame({"echec": echec, "alerte": p >= seuil})
+            attendu = [int((cadre.echec & cadre.alerte).sum()), int((cadre.echec & ~cadre.alerte).sum()),
+                       int((~cadre.echec & cadre.alerte).sum())]
+            assert lues[(table, configuration)] == attendu, (table, configuration)
+    ligne = navigateur.find_element(By.ID, "ligne-seuils").text
+    assert ligne == verification["seuils_proposes"] and ligne.startswith("SEUIL_DECISION=A=")
+    texte = navigateur.find_element(By.ID, "verification").text
+    assert "sur 100 élèves signalés, environ" in texte and "à peine mieux" not in texte
+    capture(navigateur, "7-verification", "verification")
+
+
+def test_une_classe_ou_le_modele_ne_vaut_rien_est_dite_telle(site, navigateur, tmp_path):
+    chemin = fichier_uci(tmp_path, "hasard.csv", melanger_g3=True)
+    charger_classe(navigateur, site, chemin)
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "verification").is_displayed())
+    faiblesses = [li.text for li in navigateur.find_elements(By.CSS_SELECTOR, "#faiblesses li")]
+    assert len(faiblesses) == 3 and all("à peine mieux que signaler tout le monde" in f and "AUC" in f for f in faiblesses)
+
+
+def test_windows_1252_virgule_et_en_tetes_francais(site, navigateur, tmp_path):
+    import pandas as pd
+
+    from app.modele.explication import libelle
+
+    donnees = pd.read_csv(DONNEES, sep=";").head(40)
+    donnees.insert(0, "Nom", [f"Hélène Lefèvre {i}" for i in range(len(donnees))])
+    francais = donnees[["Nom", *CHAMPS]].rename(columns=lambda c: libelle(c) if c in CHAMPS else c)
+    chemin = tmp_path / "classe-excel.csv"
+    chemin.write_bytes(francais.to_csv(sep=",", index=False).encode("cp1252"))
+    charger_classe(navigateur, site, chemin)
+    lecture = navigateur.find_element(By.ID, "lecture-fichier").text
+    assert lecture.startswith("Fichier lu en Windows-1252, séparateur : virgule") and "32 intitulé(s)" in lecture
+    assert lignes_affichees(navigateur)[0]["cellules"][1].startswith("Hélène Lefèvre")
+    # Un classeur renommé en .csv : refusé, avec la marche à suivre en français.
+    mauvais = tmp_path / "classeur.csv"
+    mauvais.write_bytes(b"PK\x03\x04\x14\x00\x81\x8d\x00\x00")
+    site.erreurs_attendues.append(("/predire/lot/partiel?rappel=80", 400))
+    charger = navigateur.find_element(By.ID, "fichier-classe")
+    charger.send_keys(str(mauvais))
+    navigateur.find_element(By.CSS_SELECTOR, "#form-classe button[type=submit]").click()
+    attendre(navigateur, lambda: "CSV UTF-8" in navigateur.find_element(By.ID, "etat-classe").text)
+
+
+def test_modele_de_fichier_une_ligne_d_exemple_relue_par_la_page(site, navigateur, telechargements):
+    ouvrir(navigateur, site)
+    for ancien in telechargements.glob("*"):
+        ancien.unlink()
+    navigateur.find_element(By.ID, "modele-csv").click()
+    fichier = telechargements / "modele-classe.csv"
+    attendre(navigateur, lambda: fichier.exists() and not list(telechargements.glob("*.crdownload")))
+    lignes = list(csv.DictReader(io.StringIO(fichier.read_bytes().decode("utf-8-sig")), delimiter=";"))
+    assert len(lignes) == 1 and lignes[0]["user_id"] and set(CHAMPS) <= set(lignes[0])
+    charger_classe(navigateur, site, fichier)  # le modèle rempli s'analyse tel quel
+    assert len(lignes_affichees(navigateur)) == 1
+
+
+def test_fiche_d_un_eleve_au_clavier(site, navigateur, tmp_path):
+    chemin, _ = fichier_classe(tmp_path)
+    charger_classe(navigateur, site, chemin)
+    corps = requests.post(site.url + "/predire/lot/partiel", data=chemin.read_bytes(), headers={"Content-Type": "text/csv"},
+                          timeout=60).json()
+    # Un élève sans G2 (remarque de ligne) et signalé, si possible.
+    candidats = sorted((r for r in corps["resultats"] if r.get("avertissements")), key=lambda r: -r["probabilite_echec"])
+    cible = candidats[0]
+    tout_afficher(navigateur)
+    ligne = navigateur.find_element(By.CSS_SELECTOR, f"#corps-classe tr[data-position='{cible['position']}']")
+    navigateur.execute_script("arguments[0].focus()", ligne)
+    navigateur.switch_to.active_element.send_keys(Keys.ENTER)
+    dialogue = navigateur.find_element(By.ID, "fiche-eleve")
+    attendre(navigateur, dialogue.is_displayed)
+    texte = dialogue.text
+    assert f"Ligne {cible['position']}" in texte and "Niveau de risque" in texte
+    assert "estimation faite " + {"A": "avec les notes", "B": "avec la note du 1er", "C": "sans aucune note"}[
+        cible["configuration"]] in texte.lower()
+    assert "Remarques sur la ligne" in texte and "configuration" not in texte.lower()  # remarques en clair
+    raisons = dialogue.find_elements(By.CSS_SELECTOR, "ul.raisons li")
+    assert raisons and all(re.search(r"\((?:[+-]\d+,\d points de probabilité d'échec|\d+ % de l'explication)\)$", li.text)
+                           for li in raisons)
+    assert "Points à aborder" in texte and "Aucune décision automatique" in texte
+    points = dialogue.find_elements(By.XPATH, ".//h3[.=\"Points à aborder lors de l'échange\"]/following-sibling::ul[1]/li")
+    from app.config import POINTS_A_ABORDER
+    assert [p.text for p in points] == list(POINTS_A_ABORDER)
+    assert navigateur.switch_to.active_element.get_attribute("id") == "fermer-fiche"
+    capture(navigateur, "6-fiche-eleve")
+    navigateur.switch_to.active_element.send_keys(Keys.ESCAPE)
+    attendre(navigateur, lambda: not dialogue.is_displayed())
+    assert navigateur.switch_to.active_element.get_attribute("data-position") == str(cible["position"])  # focus rendu
+    # Au clic aussi.
+    ligne.click()
+    attendre(navigateur, dialogue.is_displayed)
+    navigateur.find_element(By.ID, "fermer-fiche").click()
+    assert not dialogue.is_displayed()
+
+
+def test_points_a_aborder_configurables_et_evolution_du_risque(demarrer_serveur, navigateur, tmp_path, exemple):
+    serveur = demarrer_serveur(env={"API_TOKEN": JETON, "POINTS_A_ABORDER": "Voir la CPE | Proposer le tutorat"},
+                               workers=1).attendre()
+    for g1 in (6, 9, 13):
+        requests.post(serveur.url + "/predire", json={**exemple, "G1": g1, "G2": None, "user_id": "eleve-suivi-1"}, timeout=30)
+    chemin = tmp_path / "suivi.csv"
+    entete = ["user_id", *CHAMPS]
+    chemin.write_text(";".join(entete) + "\n" + ";".join(
+        ["eleve-suivi-1", *[str(exemple[c]) for c in CHAMPS]]) + "\n", encoding="utf-8")
+    ouvrir(navigateur, serveur, "historique")
+    navigateur.find_element(By.ID, "jeton").send_keys(JETON + Keys.ENTER)
+    charger_classe(navigateur, serveur, chemin)
+    navigateur.find_element(By.CSS_SELECTOR, "#corps-classe tr").click()
+    attendre(navigateur, lambda: navigateur.find_elements(By.CSS_SELECTOR, "#evolution-fiche svg circle"))
+    assert len(navigateur.find_elements(By.CSS_SELECTOR, "#evolution-fiche svg circle")) == 4  # 3 + la classe
+    texte = navigateur.find_element(By.ID, "fiche-eleve").text
+    assert "Voir la CPE" in texte and "Proposer le tutorat" in texte
+    navigateur.find_element(By.ID, "fermer-fiche").click()
+    navigateur.execute_script("sessionStorage.clear()")
+
+
+def pages_pdf(navigateur) -> tuple[int, bytes]:
+    import base64
+
+    pdf = base64.b64decode(navigateur.execute_cdp_cmd("Page.printToPDF", {
+        "paperWidth": 8.27, "paperHeight": 11.69, "preferCSSPageSize": True, "printBackground": False})["data"])
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf)), pdf
+
+
+def test_impression_une_page_a4_pour_25_eleves_signales(site, navigateur, tmp_path, mesurer):
+    chemin = fichier_uci(tmp_path, "classe-395.csv", lignes=395, g3=False, sans_notes=True)  # alerte précoce
+    charger_classe(navigateur, site, chemin)
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "impression").get_attribute("data-lignes"))
+    signales = int(navigateur.find_element(By.ID, "impression").get_attribute("data-lignes"))
+    assert signales > 25
+    pages, pdf = pages_pdf(navigateur)
+    mesurer("impression, 395 élèves", f"{signales} élèves signalés sur {pages} page(s) A4")
+    assert pages <= math.ceil(signales / 25), (pages, signales)
+    # En vue d'impression : aucun contrôle visible, les élèves signalés seulement, la phrase de fiabilité.
+    navigateur.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        visibles = navigateur.execute_script(
+            "return Array.from(document.querySelectorAll('button, input, select, nav')).filter(e => e.getClientRects().length).length")
+        assert visibles == 0
+        assert len(navigateur.find_elements(By.CSS_SELECTOR, "#corps-impression tr")) == signales
+        texte = navigateur.find_element(By.ID, "impression").text
+        assert "sur 100 élèves signalés" in texte.lower() and "modèle" in texte
+        navigateur.set_window_size(794, 1123)  # une page A4 à 96 ppp
+        capture(navigateur, "9-impression")
+    finally:
+        navigateur.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        navigateur.set_window_size(1400, 1000)
+
+
+def test_4000_eleves_premier_ecran(site, navigateur, tmp_path, mesurer):
+    chemin = fichier_uci(tmp_path, "district.csv", g3=False, repetitions=7)  # 4 543 élèves
+    ouvrir(navigateur, site)
+    navigateur.find_element(By.ID, "fichier-classe").send_keys(str(chemin))
+    navigateur.execute_script("""
+        window.__premier = null;
+        new MutationObserver((_, o) => { if (document.querySelector('#corps-classe tr')) {
+          window.__premier = performance.now(); o.disconnect(); } })
+          .observe(document.getElementById('corps-classe'), {childList: true});
+        const envoi = window.fetch;
+        window.fetch = async (...a) => { const r = await envoi(...a); window.__reponse = performance.now(); return r; };
+        document.querySelector('#form-classe button[type=submit]')
+          .addEventListener('click', () => { window.__clic = performance.now(); }, {capture: true});""")
+    navigateur.find_element(By.CSS_SELECTOR, "#form-classe button[type=submit]").click()
+    attendre(navigateur, lambda: navigateur.execute_script("return window.__premier"), delai=120)
+    ecart, depuis_clic = navigateur.execute_script(
+        "return [window.__premier - window.__reponse, window.__premier - window.__clic]")
+    total = int(navigateur.find_element(By.ID, "table-classe").get_attribute("data-lignes"))
+    mesurer("page /classe, premier écran", f"{total} élèves : premier écran {ecart:.0f} ms après la réponse du serveur "
+                                           f"(objectif < 1000 ms) ; {depuis_clic:.0f} ms depuis le clic, prédiction des "
+                                           "élèves et dérive comprises")
+    assert total == 649 * 7 and len(lignes_affichees(navigateur)) == 100
+
+
+def test_axe_core_aucune_violation_petit_et_grand_ecran_sans_jargon(site, navigateur, tmp_path, exemple):
+    chemin, _ = fichier_classe(tmp_path)
+    an_passe = fichier_uci(tmp_path, "an-passe.csv", lignes=200)
+    requests.post(site.url + "/predire", json={**exemple, "user_id": "eleve-axe-1"}, timeout=30)
+    violations = {}
+    try:
+        for largeur in (1366, 390):
+            taille_fenetre(navigateur, largeur)
+            navigateur.get("about:blank")
+            ouvrir(navigateur, site)
+            violations[(largeur, "vide")] = axe(navigateur)
+            charger_classe(navigateur, site, chemin)
+            violations[(largeur, "classe")] = axe(navigateur)
+            largeurs = navigateur.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert largeurs[0] <= largeurs[1], (largeur, largeurs)  # pas de défilement horizontal, cartes comprises
+            if largeur == 390:
+                capture(navigateur, "8-classe-telephone", "table-classe")
+            navigateur.find_element(By.CSS_SELECTOR, "#corps-classe tr").click()
+            attendre(navigateur, lambda: navigateur.find_element(By.ID, "fiche-eleve").is_displayed())
+            violations[(largeur, "fiche")] = axe(navigateur)
+            navigateur.find_element(By.ID, "fermer-fiche").click()
+            charger_classe(navigateur, site, an_passe)
+            attendre(navigateur, lambda: navigateur.find_element(By.ID, "verification").is_displayed())
+            violations[(largeur, "an passé")] = axe(navigateur)
+            ouvrir(navigateur, site, "eleve")
+            violations[(largeur, "un élève")] = axe(navigateur)
+            ouvrir(navigateur, site, "historique")
+            navigateur.find_element(By.ID, "jeton").send_keys(JETON + Keys.ENTER)
+            navigateur.find_element(By.ID, "user-id").clear()
+            navigateur.find_element(By.ID, "user-id").send_keys("eleve-axe-1" + Keys.ENTER)
+            attendre(navigateur, lambda: "1 estimation(s)" in navigateur.find_element(By.ID, "etat-historique").text)
+            violations[(largeur, "historique")] = axe(navigateur)
+            navigateur.execute_script("sessionStorage.clear()")
+        # Aucun mot technique dans ce que lit l'équipe (les trois onglets).
+        textes = " ".join(navigateur.execute_script(
+            "return Array.from(document.querySelectorAll('[role=tabpanel], header, footer')).map(e => e.textContent)"))
+        assert [mot for mot in JARGON if mot in textes] == []
+    finally:
+        navigateur.set_window_size(1400, 1000)
+    assert {etat: v for etat, v in violations.items() if v} == {}
+
+
+def test_bandeau_quand_la_classe_ne_ressemble_pas_a_l_entrainement(site, navigateur, tmp_path):
+    import pandas as pd
+
+    donnees = pd.read_csv(DONNEES, sep=";").sample(150, random_state=2)
+    chemin = tmp_path / "sans-derive.csv"
+    donnees[list(CHAMPS)].to_csv(chemin, sep=";", index=False)
+    charger_classe(navigateur, site, chemin)
+    assert not navigateur.find_element(By.ID, "bandeau-derive").is_displayed()
+    donnees["absences"] = 40
+    chemin = tmp_path / "derive.csv"
+    donnees[list(CHAMPS)].to_csv(chemin, sep=";", index=False)
+    charger_classe(navigateur, site, chemin)
+    bandeau = navigateur.find_element(By.ID, "bandeau-derive")
+    assert bandeau.is_displayed()
+    assert "Nombre d'absences" in bandeau.text and "inconnue tant qu'elle n'a pas été vérifiée" in bandeau.text

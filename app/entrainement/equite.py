@@ -33,6 +33,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from app.modele.classes import CLASSE_ECHEC
 from app.modele.pipeline import probabilite_echec
+from app.modele.seuils import comptes_ponderes, intervalle, metriques_comptes
 
 ETUDES = {0: "0–1 aucune ou primaire", 1: "0–1 aucune ou primaire", 2: "2 collège", 3: "3 lycée",
           4: "4 supérieur"}
@@ -101,33 +102,9 @@ def groupes_eleves(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({nom: X[nom].map(libelles).astype(str) for nom, (_, libelles) in GROUPES.items()})
 
 
-def comptes_ponderes(echec: np.ndarray, alerte: np.ndarray, poids: np.ndarray, eleve: np.ndarray, n: int) -> np.ndarray:
-    """(tirages × 4) : vrais positifs, faux positifs, faux négatifs, vrais négatifs, pondérés par le
-    nombre de fois que chaque élève est tiré (``poids`` : tirages × n)."""
-    cases = [(echec == 1) & (alerte == 1), (echec == 0) & (alerte == 1), (echec == 1) & (alerte == 0),
-             (echec == 0) & (alerte == 0)]
-    par_eleve = np.stack([np.bincount(eleve, weights=c.astype(float), minlength=n) for c in cases], axis=1)
-    return poids @ par_eleve
-
-
-def metriques_comptes(c: np.ndarray) -> dict[str, np.ndarray]:
-    vp, fp, fn, vn = (c[..., i] for i in range(4))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"exactitude": (vp + vn) / (vp + fp + fn + vn), "rappel_echec": vp / (vp + fn),
-                "precision_echec": vp / (vp + fp), "taux_faux_positifs": fp / (fp + vn),
-                "taux_selection": (vp + fp) / (vp + fp + fn + vn)}
-
-
 def _nombre(valeur) -> float | None:
     valeur = float(valeur)
     return None if np.isnan(valeur) else round(valeur, 4)
-
-
-def intervalle(tirages: np.ndarray) -> list[float | None]:
-    valides = tirages[~np.isnan(tirages)]
-    if valides.size < 0.9 * tirages.size:  # métrique indéfinie dans trop de tirages (aucun échec…)
-        return [None, None]
-    return [round(float(v), 4) for v in np.percentile(valides, [2.5, 97.5])]
 
 
 def metriques(tableau: Tableau, *, tirages: int = 1000, graine: int = 0) -> dict:

@@ -21,14 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from app.modele.classes import CLASSE_ECHEC, classes_predites
 from app.modele.pipeline import probabilite_echec
-
-RAPPEL_ECHEC_VISE = 0.80
-"""Le seuil servi doit repérer au moins 80 % des élèves en échec (rappel de la classe échec)."""
-
-MARGE_RAPPEL = 0.02
-"""Le seuil est choisi pour 82 % de rappel sur les prédictions internes : sur des élèves
-jamais vus, le rappel baisse un peu ; cette marge le garde au-dessus de 80 %."""
-
+from app.modele.seuils import MARGE_RAPPEL, RAPPEL_ECHEC_VISE, choisir_seuil  # noqa: F401 (lus ici par d'autres modules)
 
 @dataclass(frozen=True)
 class Candidat:
@@ -44,30 +37,6 @@ class Selection:
     """Exactitude hors plis internes au seuil 0,5 (premier critère de sélection)."""
     exactitude_interne_seuil: float
     """Exactitude hors plis internes au seuil servi (départage les ex aequo)."""
-
-
-def choisir_seuil(y: np.ndarray, p_echec: np.ndarray,
-                  rappel_vise: float = RAPPEL_ECHEC_VISE + MARGE_RAPPEL) -> tuple[float, float]:
-    """(seuil, exactitude) : le seuil sur P(échec) le plus exact parmi ceux qui atteignent le rappel visé.
-
-    Les seuils possibles séparent deux probabilités observées hors plis ; on place le seuil
-    au milieu de l'intervalle, pour qu'un élève nouveau juste sous la valeur observée soit
-    traité comme elle. À exactitude égale, on garde le plus haut (moins de fausses alertes).
-    """
-    echecs = y == CLASSE_ECHEC
-    valeurs = np.unique(np.round(p_echec, 12))
-    meilleur, meilleure_exactitude = float(valeurs[0]), -1.0
-    for position in range(len(valeurs) - 1, -1, -1):
-        alerte = p_echec >= valeurs[position]
-        rappel = (alerte & echecs).sum() / max(echecs.sum(), 1)
-        if rappel < rappel_vise:
-            continue
-        exactitude = float(np.mean(alerte == echecs))
-        if exactitude > meilleure_exactitude + 1e-12:
-            inferieure = valeurs[position - 1] if position > 0 else 0.0
-            meilleur = float((valeurs[position] + inferieure) / 2) or float(valeurs[position])
-            meilleure_exactitude = exactitude
-    return meilleur, meilleure_exactitude
 
 
 def _probabilites_hors_plis(pipeline, X, y, plis: int, graine: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.modele.fiabilite import fiabilite
+
 REFERENCE_ARTICLE: dict[str, dict] = {
     "A": {"meilleur": 93.0, "modele": "arbre de décision", "naif": 89.7, "regle_naive": "G2 ≥ 10", "cible_projet": 93.5},
     "B": {"meilleur": 90.1, "modele": "forêt aléatoire", "naif": 87.5, "regle_naive": "G1 ≥ 10", "cible_projet": 90.5},
@@ -31,6 +33,12 @@ def tableau_resultats(fiche: dict) -> str:
             f"{m['f1_echec_seuil']['moyenne']:.3f} |"
         )
     return "\n".join(lignes)
+
+
+def phrases_fiabilite(fiche: dict) -> str:
+    """La phrase de la page ``/classe`` et de ``GET /modele`` (``app.modele.fiabilite``), au seuil de la fiche."""
+    seuils = {nom: conf["seuil"] for nom, conf in fiche["configurations"].items()}
+    return "\n".join(f"- **{nom}** : {f['phrase']}" for nom, f in fiabilite(fiche, seuils).items())
 
 
 def rediger_markdown(fiche: dict) -> str:
@@ -74,6 +82,9 @@ Seuil servi : le plus exact parmi ceux qui repèrent au moins {100 * p['rappel_e
 (rappel de la classe échec) ; règle : {p['regle_decision']}.
 
 {tableau_resultats(fiche)}
+
+## Fiabilité d'une alerte, en clair
+{phrases_fiabilite(fiche)}
 
 ## Limites
 - Petit échantillon (649 élèves, 100 échecs) : les intervalles de confiance sont larges.

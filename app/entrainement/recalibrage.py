@@ -17,60 +17,26 @@ import sys
 import numpy as np
 
 from app.entrainement.donnees import ErreurDonnees, lire_donnees
-from app.entrainement.equite import comptes_ponderes, intervalle, metriques_comptes
-from app.entrainement.evaluation import MARGE_RAPPEL, RAPPEL_ECHEC_VISE, choisir_seuil
 from app.entrainement.servi import predicteur_servi, probabilites_servies
 from app.modele.classes import CLASSE_ECHEC
 from app.modele.schema import CONFIGURATIONS
-
-MIN_ELEVES = 50
-MIN_ECHECS = 10
-"""En dessous, un rappel de 80 % ne se mesure pas (10 échecs : le rappel va par pas de 10 points)."""
-TIRAGES = 2000
-
-
-class ErreurRecalibrage(ValueError):
-    """Le fichier ne permet pas de choisir un seuil ; le message dit pourquoi, en français."""
-
-
-def verifier(y: np.ndarray) -> None:
-    echecs = int((y == CLASSE_ECHEC).sum())
-    if echecs == 0:
-        raise ErreurRecalibrage(f"aucun élève en échec (G3 < 10) parmi les {y.size} du fichier : impossible de "
-                                "régler un seuil sur le rappel des échecs")
-    if y.size < MIN_ELEVES or echecs < MIN_ECHECS:
-        raise ErreurRecalibrage(
-            f"fichier trop petit pour décider : {y.size} élèves dont {echecs} en échec ; il en faut au moins "
-            f"{MIN_ELEVES} dont {MIN_ECHECS} en échec (réunissez plusieurs classes ou plusieurs années)")
-
-
-def mesurer(y: np.ndarray, p: np.ndarray, seuil: float, *, tirages: int = TIRAGES, graine: int = 0) -> dict:
-    """Rappel, précision, exactitude et taux d'alerte au seuil, avec leur IC 95 % (bootstrap par élève)."""
-    n = y.size
-    echec = (y == CLASSE_ECHEC).astype(int)
-    alerte = (p >= seuil).astype(int)
-    eleves = np.arange(n)
-    point = metriques_comptes(comptes_ponderes(echec, alerte, np.ones((1, n)), eleves, n))
-    poids = np.random.default_rng(graine).multinomial(n, np.full(n, 1 / n), size=tirages).astype(float)
-    tires = metriques_comptes(comptes_ponderes(echec, alerte, poids, eleves, n))
-    return {nom: {"valeur": float(point[nom][0]), "ic95": intervalle(tires[nom])}
-            for nom in ("rappel_echec", "precision_echec", "exactitude", "taux_selection")}
+from app.modele.seuils import (  # noqa: F401 (mesurer et ErreurRecalibrage : lus ici par les tests)
+    MARGE_RAPPEL,
+    RAPPEL_BORNES,
+    RAPPEL_ECHEC_VISE,
+    ErreurRecalibrage,
+    ligne_seuils,
+    mesurer,
+    recalibrer_probabilites,
+)
 
 
 def recalibrer(X, y: np.ndarray, rappel: float, predicteur=None) -> dict:
-    """Par configuration : seuil choisi, seuil servi et leurs métriques sur le fichier."""
-    verifier(y)
+    """Par configuration : seuil choisi, seuil servi et leurs métriques sur le fichier
+    (``app.modele.seuils.recalibrer_probabilites``, le calcul que fait aussi la page ``/classe``)."""
     predicteur = predicteur or predicteur_servi()
-    resultats = {}
-    for configuration in CONFIGURATIONS:
-        p = probabilites_servies(predicteur, X, configuration)
-        seuil, _ = choisir_seuil(y, p, rappel_vise=min(rappel + MARGE_RAPPEL, 1.0))
-        resultats[configuration] = {
-            "seuil": seuil, "mesures": mesurer(y, p, seuil),
-            "seuil_servi": predicteur.seuils[configuration],
-            "mesures_seuil_servi": mesurer(y, p, predicteur.seuils[configuration]),
-        }
-    return resultats
+    probabilites = {c: probabilites_servies(predicteur, X, c) for c in CONFIGURATIONS}
+    return recalibrer_probabilites(y, probabilites, predicteur.seuils, rappel)
 
 
 def _pourcent(mesure: dict) -> str:
@@ -79,16 +45,12 @@ def _pourcent(mesure: dict) -> str:
     return f"{100 * mesure['valeur']:.1f} % ({intervalle_texte})"
 
 
-def ligne_seuils(resultats: dict) -> str:
-    return "SEUIL_DECISION=" + ",".join(f"{c}={r['seuil']:.6g}" for c, r in resultats.items())
-
-
 def _rappel(texte: str) -> float:
     try:
         valeur = float(texte)
     except ValueError:
         raise argparse.ArgumentTypeError(f"RAPPEL={texte!r} : un nombre entre 0,5 et 0,99 attendu (ex. 0.80)") from None
-    if not 0.5 <= valeur <= 0.99:
+    if not RAPPEL_BORNES[0] <= valeur <= RAPPEL_BORNES[1]:
         raise argparse.ArgumentTypeError(f"RAPPEL={texte!r} : un nombre entre 0,5 et 0,99 attendu (ex. 0.80)")
     return valeur
 

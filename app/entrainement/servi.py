@@ -10,7 +10,7 @@ from app.config import Configuration
 from app.modele import artefacts
 from app.modele.compile.chargement import compiles_pour
 from app.modele.predicteur import Predicteur
-from app.modele.schema import CONFIGURATIONS, NOTES
+from app.modele.verification import masquer_notes
 
 
 def predicteur_servi(seuils: dict[str, float] | None = None) -> Predicteur:
@@ -23,12 +23,7 @@ def predicteur_servi(seuils: dict[str, float] | None = None) -> Predicteur:
 
 def enregistrements(X: pd.DataFrame, configuration: str) -> list[dict]:
     """Les élèves du fichier tels que l'API les recevrait pour ``configuration`` : B sans G2, C sans note."""
-    absentes = [note for note in NOTES if note not in CONFIGURATIONS[configuration]]
-    lignes = X.astype(object).to_dict(orient="records")
-    for ligne in lignes:
-        for note in absentes:
-            ligne[note] = None
-    return lignes
+    return masquer_notes(X.astype(object).to_dict(orient="records"), configuration)
 
 
 def probabilites_servies(predicteur: Predicteur, X: pd.DataFrame, configuration: str) -> np.ndarray:

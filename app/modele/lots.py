@@ -17,7 +17,10 @@ prédite et conservée, chaque ligne invalide est rendue avec ses problèmes (li
 même si aucune n'est valide (200, ``resultats`` vide) ;
 les colonnes (ou clés JSON) hors schéma, p. ex. le nom ou le numéro d'un élève, sont renvoyées
 telles quelles avec sa prédiction mais jamais conservées (ni base, ni journal). Seul un en-tête
-inutilisable (colonne obligatoire manquante, G3, colonne en double) refuse encore tout le lot.
+inutilisable (colonne obligatoire manquante, colonne en double) refuse encore tout le lot. Le fichier
+peut être en Windows-1252, séparé par une tabulation, avoir des en-têtes français
+(``app.modele.lecture_csv``) et une colonne G3 (la classe de l'an passé), mise à part pour la
+vérification (``app.modele.verification``), jamais prédite ni conservée.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from app.modele.erreurs_validation import DETAILS_MAX, detailler
+from app.modele.lecture_csv import CONSEIL_ENCODAGE, NOTE_FINALE, FichierIllisible, decoder, nom_colonne
 from app.modele.predicteur import Prediction
-from app.modele.schema import CHAMPS, NOTES, DemandePrediction, separateur_csv
+from app.modele.schema import CHAMPS, FORME_ENTIER_TEXTE, NOTES, DemandePrediction, separateur_csv
 
 LOT_MAX = 10_000
 """Élèves par lot au plus (une classe, un établissement, un district par morceaux)."""
@@ -136,13 +140,13 @@ def lot_json(document) -> list[DemandePrediction]:
     return valider(_liste_json(document), "élément")
 
 
-def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str], str, list[tuple[int, list[str]]]]:
-    """(colonnes de l'en-tête, séparateur, lignes non vides avec leur numéro dans le fichier) ; une ligne de
-    plus de ``colonnes_max`` cellules est refusée dès qu'elle est lue."""
+def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str], str, list[tuple[int, list[str]]], str]:
+    """(colonnes de l'en-tête, séparateur, lignes non vides avec leur numéro dans le fichier, encodage lu) ;
+    une ligne de plus de ``colonnes_max`` cellules est refusée dès qu'elle est lue."""
     try:
-        texte = brut.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ErreurLot("CSV invalide : le fichier n'est pas de l'UTF-8") from None
+        texte, encodage = decoder(brut)
+    except FichierIllisible as erreur:
+        raise ErreurLot(f"CSV invalide : {erreur}", [{"champ": "(fichier)", "message": CONSEIL_ENCODAGE}]) from None
     if not texte.strip():
         raise ErreurLot("lot vide : le fichier CSV n'a ni en-tête ni ligne")
     fin_entete = texte.find("\n")
@@ -160,7 +164,7 @@ def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str
         raise ErreurLot(f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
     if not lignes:  # que des séparateurs et des blancs
         raise ErreurLot("lot vide : le fichier CSV n'a ni en-tête ni ligne")
-    return [c.strip() for c in lignes[0][1]], separateur, lignes[1:]
+    return [c.strip() for c in lignes[0][1]], separateur, lignes[1:], encodage
 
 
 def _document_csv(colonnes: list[str], ligne: list[str]) -> dict:
@@ -177,7 +181,7 @@ def _nombre_de_valeurs(ligne: list[str], colonnes: list[str]) -> str:
 
 def lire_csv(brut: bytes) -> tuple[list[DemandePrediction], list[str], str]:
     """(demandes validées, colonnes reçues, séparateur) d'un CSV au format UCI."""
-    colonnes, separateur, corps = _lignes_csv(brut)
+    colonnes, separateur, corps, _ = _lignes_csv(brut)
     _verifier_entete(colonnes)
     _taille(len(corps))
     documents, problemes, numeros = [], Problemes(), []
@@ -216,6 +220,8 @@ def _verifier_entete(colonnes: list[str], partiel: bool = False) -> None:
         if colonne in vues:
             details.append({"champ": colonne or "(vide)", "message": "colonne présente deux fois"})
         vues.add(colonne)
+        if colonne == NOTE_FINALE and partiel:
+            continue  # la classe de l'an passé : G3 est mise à part, jamais une entrée du modèle
         if colonne == "G3":
             details.append({"champ": "G3", "message": "G3 est la note finale que le modèle prédit : retirez "
                                                      "cette colonne"})
@@ -266,10 +272,18 @@ class LotPartiel:
     colonnes_supplementaires: list[str] = field(default_factory=list)
     recus: int = 0
     colonnes: list[str] = field(default_factory=list)
-    """CSV : les colonnes de l'en-tête, dans l'ordre (celles du CSV de résultats de ``app.lot``)."""
+    """CSV : les colonnes de l'en-tête, dans l'ordre (celles du CSV de résultats de ``app.lot``), en-têtes
+    français traduits en noms UCI, sans G3."""
     separateur: str = ","
+    encodage: str | None = None
+    """CSV seulement : l'encodage lu (« UTF-8 », « Windows-1252 »…), que la page nomme."""
+    colonnes_traduites: dict[str, str] = field(default_factory=dict)
+    """En-tête français reçu → nom UCI (« Âge » → « age »)."""
+    avec_note_finale: bool = False
+    notes_finales: list[int | None] = field(default_factory=list)
+    """G3 de chaque demande (la classe de l'an passé), jamais envoyée au modèle ni conservée."""
 
-    def ajouter(self, rang: int, position: int, document, supplementaires: dict) -> None:
+    def ajouter(self, rang: int, position: int, document, supplementaires: dict, note_finale: int | None = None) -> None:
         demande, problemes, _ = _valider_un(document, PROBLEMES_PAR_REJET)  # travail et réponse bornés par ligne
         if demande is None:
             self.rejets.append({"position": position, "supplementaires": supplementaires, "problemes": problemes})
@@ -278,16 +292,19 @@ class LotPartiel:
             self.rangs.append(rang)
             self.positions.append(position)
             self.supplementaires.append(supplementaires)
+            self.notes_finales.append(note_finale)
 
 
 def lire_csv_partiel(brut: bytes) -> LotPartiel:
     """Le CSV UCI en mode partiel : lignes invalides mises à part, colonnes hors schéma gardées."""
-    colonnes, separateur, corps = _lignes_csv(brut, COLONNES_MAX + SUPPLEMENTAIRES_MAX)
+    recues, separateur, corps, encodage = _lignes_csv(brut, COLONNES_MAX + SUPPLEMENTAIRES_MAX)
+    colonnes, traduites = _traduire_entete(recues)
     _verifier_entete(colonnes, partiel=True)
     _taille(len(corps))
     # Une colonne sans nom (séparateur en fin de ligne, fréquent à l'export d'un tableur) est ignorée.
-    lot = LotPartiel(colonnes_supplementaires=[c for c in colonnes if c not in COLONNES_PERMISES and c],
-                     recus=len(corps), colonnes=colonnes, separateur=separateur)
+    lot = LotPartiel(colonnes_supplementaires=[c for c in colonnes if c not in (*COLONNES_PERMISES, NOTE_FINALE) and c],
+                     recus=len(corps), colonnes=[c for c in colonnes if c != NOTE_FINALE], separateur=separateur,
+                     encodage=encodage, colonnes_traduites=traduites, avec_note_finale=NOTE_FINALE in colonnes)
     for rang, (numero, ligne) in enumerate(corps, start=1):
         if len(ligne) != len(colonnes):
             lot.rejets.append({"position": numero, "supplementaires": {},
@@ -296,8 +313,36 @@ def lire_csv_partiel(brut: bytes) -> LotPartiel:
         document = _document_csv(colonnes, ligne)
         supplementaires = {c: document.pop(c) for c in lot.colonnes_supplementaires}
         document.pop("", None)
-        lot.ajouter(rang, numero, document, supplementaires)
+        note_finale = document.pop(NOTE_FINALE, "")
+        if lot.avec_note_finale and _note_finale(note_finale) is False:
+            lot.rejets.append({"position": numero, "supplementaires": supplementaires, "problemes": [
+                {"champ": NOTE_FINALE, "message": f"note finale « {note_finale} » : entier de 0 à 20 attendu, "
+                                                  "ou cellule vide"}]})
+            continue
+        lot.ajouter(rang, numero, document, supplementaires, _note_finale(note_finale))
     return lot
+
+
+def _note_finale(cellule) -> int | None | bool:
+    """G3 d'une ligne : l'entier (0 à 20), None si la cellule est vide, False si elle est invalide."""
+    cellule = (cellule or "").strip()
+    if not cellule:
+        return None
+    if not FORME_ENTIER_TEXTE.fullmatch(cellule) or int(cellule) > 20:
+        return False
+    return int(cellule)
+
+
+def _traduire_entete(colonnes: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Les en-têtes français (libellés du schéma, « Note finale »…) remplacés par leur nom UCI ; un nom UCI,
+    une colonne à soi ou un nom qui ne diffère d'un champ que par la casse (refusé ensuite) restent tels quels."""
+    resultat, traduites = [], {}
+    for colonne in colonnes:
+        nom = None if colonne in COLONNES_PERMISES or colonne.lower() in _EN_MINUSCULES else nom_colonne(colonne)
+        if nom:
+            traduites[colonne] = nom
+        resultat.append(nom or colonne)
+    return resultat, traduites
 
 
 def lot_json_partiel(document) -> LotPartiel:

@@ -36,8 +36,9 @@ signe, sans zéro initial, sans espace ; à utiliser avec ``fullmatch``. Ce que 
 
 
 def separateur_csv(entete: str) -> str:
-    """« ; » (fichier UCI) ou « , » (copie du projet d'origine), d'après la ligne d'en-tête."""
-    return ";" if entete.count(";") >= entete.count(",") else ","
+    """« ; » (fichier UCI), « , » (copie du projet d'origine) ou tabulation (copie d'un tableur) : le plus
+    fréquent dans la ligne d'en-tête, « ; » puis « , » à égalité."""
+    return max((";", ",", "\t"), key=lambda s: (entete.count(s), s == ";", s == ","))
 
 
 def _entier_strict(valeur: Any) -> Any:
@@ -152,7 +153,11 @@ Configuration = enumeration("Configuration", ("A", "B", "C"),
                             "A : G1 et G2 connus ; B : G1 seul ; C : aucune note (alerte précoce)")
 _METIERS_FR = ("teacher (enseignement), health (santé), services (fonction publique : administration, police…), "
                "at_home (au foyer) ou other (autre)")
-_ECHELLE = "de 1 (très faible / très mauvais) à 5 (très élevé / excellent)"
+
+
+def _echelle(*mots: str) -> str:
+    """Une échelle de 1 à 5 dite avec les mots de son champ : « 1 (très faible), 2 (faible), … 5 (très élevée) »."""
+    return "de 1 à 5 : " + ", ".join(f"{i} ({mot})" for i, mot in enumerate(mots, start=1))
 
 
 class Eleve(BaseModel):
@@ -187,12 +192,12 @@ class Eleve(BaseModel):
     higher: _choix(OuiNon, "Souhaite faire des études supérieures")
     internet: _choix(OuiNon, "Accès à Internet à la maison")
     romantic: _choix(OuiNon, "En couple")
-    famrel: _entier(1, 5, f"Qualité des relations familiales, {_ECHELLE}")
-    freetime: _entier(1, 5, f"Temps libre après l'école, {_ECHELLE}")
-    goout: _entier(1, 5, f"Sorties avec les amis, {_ECHELLE}")
-    Dalc: _entier(1, 5, f"Consommation d'alcool en semaine, {_ECHELLE}")
-    Walc: _entier(1, 5, f"Consommation d'alcool le week-end, {_ECHELLE}")
-    health: _entier(1, 5, f"État de santé, {_ECHELLE}")
+    famrel: _entier(1, 5, "Qualité des relations familiales, " + _echelle("très mauvaises", "mauvaises", "moyennes", "bonnes", "excellentes"))
+    freetime: _entier(1, 5, "Temps libre après l'école, " + _echelle("très peu", "peu", "moyen", "beaucoup", "énormément"))
+    goout: _entier(1, 5, "Sorties avec les amis, " + _echelle("très rares", "rares", "moyennes", "fréquentes", "très fréquentes"))
+    Dalc: _entier(1, 5, "Consommation d'alcool en semaine, " + _echelle("très faible", "faible", "moyenne", "élevée", "très élevée"))
+    Walc: _entier(1, 5, "Consommation d'alcool le week-end, " + _echelle("très faible", "faible", "moyenne", "élevée", "très élevée"))
+    health: _entier(1, 5, "État de santé, " + _echelle("très mauvais", "mauvais", "moyen", "bon", "très bon"))
     absences: _entier(0, 93, "Nombre d'absences (0 à 93)")
     G1: _note("Note du 1er trimestre (0 à 20) ; absente ou null avant qu'elle existe")
     G2: _note("Note du 2e trimestre (0 à 20) ; absente ou null avant qu'elle existe")
@@ -294,6 +299,12 @@ DESCRIPTION_CONFIGURATIONS: dict[str, str] = {
     "B": "sans G2 : alerte après le 1er trimestre",
     "C": "sans G1 ni G2 : alerte précoce, avant toute note",
 }
+CONFIGURATIONS_EN_CLAIR: dict[str, str] = {
+    "A": "avec les notes des 1er et 2e trimestres",
+    "B": "avec la note du 1er trimestre seulement",
+    "C": "sans aucune note (alerte précoce)",
+}
+"""Les configurations dites aux équipes éducatives (page ``/classe``) : sans lettre ni nom de variable."""
 
 
 def configuration_pour(eleve: Eleve) -> str:

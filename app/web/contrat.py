@@ -205,6 +205,15 @@ class Metrique(Reponse):
     ic95: Annotated[list[float], Field(min_length=2, max_length=2, description="Intervalle de confiance à 95 %")]
 
 
+class Fiabilite(Reponse):
+    connue: bool = Field(description="Faux quand le seuil servi n'est pas celui évalué par la fiche")
+    signales_echouant_sur_100: float = Field(description="Sur 100 élèves signalés, combien échouent (hors plis)")
+    signales_echouant_ic95: Optional[list[float]] = None
+    echecs_non_signales_pourcent: float = Field(description="Part des élèves en échec non signalés (1 − rappel)")
+    echecs_non_signales_ic95: Optional[list[float]] = None
+    phrase: str = Field(description="La phrase affichée par la page /classe")
+
+
 class ConfigurationServie(Reponse):
     description: str
     classifieur: str
@@ -213,6 +222,8 @@ class ConfigurationServie(Reponse):
     variables: list[str]
     metriques: dict[str, Metrique]
     reference_article: dict[str, Union[float, str]] = Field(description="Résultats de Cortez & Silva (2008)")
+    fiabilite: Optional[Fiabilite] = Field(default=None, description="Fiabilité d'une alerte au seuil servi, en "
+                                                                     "français courant (celle de la page /classe)")
 
 
 class DonneesEntrainement(Reponse):
@@ -322,6 +333,16 @@ class ReponseLotPartielle(Reponse):
     request_id: str
     model_version: str
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
+    lecture: Optional[dict[str, Any]] = Field(default=None, description=(
+        "CSV seulement : encodage lu (UTF-8, UTF-8 avec BOM, UTF-16, Windows-1252), séparateur, en-têtes "
+        "français traduits en noms UCI, présence de G3"))
+    derive_classe: Optional[dict[str, Any]] = Field(default=None, description=(
+        "Variables dont la distribution diffère nettement de l'entraînement (PSI de GET /derive, niveau forte, "
+        "au-delà de deux fois le hasard)"))
+    verification: Optional[dict[str, Any]] = Field(default=None, description=(
+        "Fichier avec G3 (classe de l'an passé) : par configuration, échecs repérés, manqués, fausses alertes "
+        "au seuil servi, AUC, seuils proposés pour 80 % de rappel (calcul de make recalibrer) ; G3 n'entre "
+        "jamais dans le modèle et n'est pas conservée"))
 
 
 DEMANDES = (DemandePrediction, DemandeHistorique, DemandeEffacement)
@@ -329,5 +350,5 @@ DEMANDES = (DemandePrediction, DemandeHistorique, DemandeEffacement)
 modèles sont des réponses (mode « serialization »)."""
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultat, ReponsePrediction, ReponsePretraitement, ReponseLot, PredictionConservee, Pagination,
-           Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
+           Historique, Effacement, Fiabilite, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
            Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement)

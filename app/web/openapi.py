@@ -384,9 +384,17 @@ def _exemples_service() -> dict:
                   "configurations": {nom: {"description": DESCRIPTION_CONFIGURATIONS[nom], "classifieur": "vote",
                                            "seuil": 0.1385, "seuil_fiche": 0.1385, "variables": list(variables),
                                            "metriques": {"exactitude_seuil": metrique},
-                                           "reference_article": {"meilleur": 93.0, "modele": "arbre de décision"}}
+                                           "reference_article": {"meilleur": 93.0, "modele": "arbre de décision"},
+                                           "fiabilite": _EXEMPLE_FIABILITE}
                                      for nom, variables in CONFIGURATIONS.items()}},
     }
+
+
+_EXEMPLE_FIABILITE = {
+    "connue": True, "signales_echouant_sur_100": 33.4, "signales_echouant_ic95": [33.0, 33.7],
+    "echecs_non_signales_pourcent": 17.6, "echecs_non_signales_ic95": [16.6, 18.6],
+    "phrase": "Sur 100 élèves signalés, environ 33 (entre 33 et 34) échouent réellement ; environ 18 % (entre 17 et "
+              "19 %) des élèves qui échoueront ne sont pas signalés (élèves de l'entraînement, jamais vus par le modèle)."}
 
 
 def _lot_partiel(lot: dict, lot_csv: dict, resultat: dict) -> dict:
@@ -399,13 +407,14 @@ def _lot_partiel(lot: dict, lot_csv: dict, resultat: dict) -> dict:
         "description": "Un élève comme pour /predire ; ses clés hors schéma (nom, numéro…) sont gardées à part ; "
                        "un élément invalide est rendu dans « rejets » sans empêcher les autres"}}
     from app.modele.schema import CHAMPS
+    from app.web.bilan_classe import RAPPEL_POURCENT
 
     # Ici, une ligne invalide n'est jamais une raison de tout refuser : le CSV accepté est exactement
     # un en-tête UCI puis au moins une cellule non vide (un générateur comme schemathesis s'y fie).
     forme_csv = f"^{';'.join(CHAMPS)}\\n[\\s\\S]*[^\\s;,\"\\x1c-\\x1f\\x85][\\s\\S]*$"
     csv_partiel = {**lot_csv["post"]["requestBody"]["content"]["text/csv"]}
     csv_partiel["schema"] = {"type": "string", "pattern": forme_csv,
-                             "description": "Fichier UCI sans G3, au moins une ligne ; aussi accepté : séparateur "
+                             "description": "Fichier UCI, au moins une ligne ; aussi accepté : G3 (mise à part), séparateur "
                                             "« , », G1/G2 absents ou vides, colonne user_id, colonnes hors schéma "
                                             "(nom, numéro…) dans n'importe quel ordre"}
     exemple = {"resultats": [{**resultat, "request_id": "classe-3b-1", "user_id": None, "position": 2,
@@ -413,7 +422,10 @@ def _lot_partiel(lot: dict, lot_csv: dict, resultat: dict) -> dict:
                "rejets": [{"position": 3, "supplementaires": {"nom": "Élève n°2"},
                            "problemes": [{"champ": "age", "message": "valeur 40 hors limites : entier de 15 à 22 attendu"}]}],
                "nombre": 1, "recus": 2, "colonnes_supplementaires": ["nom"], "request_id": "classe-3b",
-               "model_version": "f24ed0ae8859", "inference_time_ms": 0.9}
+               "model_version": "f24ed0ae8859", "inference_time_ms": 0.9,
+               "lecture": {"encodage": "Windows-1252", "separateur": "point-virgule",
+                           "colonnes_traduites": {"Âge": "age"}, "note_finale": False},
+               "derive_classe": {"disponible": True, "variables": []}, "verification": None}
     return {"post": _operation(
         "predireLotPartiel", "prediction", "Prédictions pour une classe, lignes invalides mises à part (page /classe)",
         description="Même corps que POST /predire/lot (liste JSON) ou POST /predire/lot/csv (CSV au format UCI), "
@@ -423,11 +435,20 @@ def _lot_partiel(lot: dict, lot_csv: dict, resultat: dict) -> dict:
                     "règle, en français) et son numéro de ligne (« position »). Les colonnes du CSV (ou clés "
                     "JSON) hors schéma, p. ex. le nom ou le numéro de l'élève, sont acceptées et renvoyées "
                     "telles quelles dans « supplementaires », jamais conservées ; une colonne qui ne diffère "
-                    "d'un champ que par la casse (« Age ») reste refusée, comme G3 ou une colonne "
-                    "obligatoire manquante (400 : en-tête inutilisable). Réponse toujours en JSON, même pour "
+                    "d'un champ que par la casse (« Age ») reste refusée, comme une colonne "
+                    "obligatoire manquante (400 : en-tête inutilisable). Un CSV peut être en UTF-8 (avec ou sans "
+                    "BOM) ou Windows-1252 (« lecture » dit lequel), séparé par « ; », « , » ou une tabulation, "
+                    "avec les libellés français du schéma en en-tête (« Âge », « Études de la mère »…). Une "
+                    "colonne G3 (classe de l'an passé) est mise à part : « verification » dit comment le "
+                    "modèle aurait fait sur ces élèves. Réponse toujours en JSON, même pour "
                     "un CSV. Le request_id de chaque élève est <X-Request-ID>-<rang>, rang parmi les élèves "
                     "reçus (lignes refusées comprises).",
-        parameters=entier["parameters"],
+        parameters=[*entier["parameters"], {
+            "name": "rappel", "in": "query", "required": False,
+            "description": f"Fichier avec G3 : part des échecs (en %) que les seuils proposés doivent repérer "
+                           f"({RAPPEL_POURCENT[0]} si absent)",
+            "schema": {"type": "integer", "minimum": RAPPEL_POURCENT[1], "maximum": RAPPEL_POURCENT[2]},
+            "example": RAPPEL_POURCENT[0]}],
         requestBody={"required": True, "content": {
             "application/json": {**json_entier, "schema": tableau},
             "text/csv": csv_partiel}},

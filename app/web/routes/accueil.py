@@ -8,6 +8,7 @@ import re
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
 from app.config import VERSION
+from app.modele.fiabilite import fiabilite
 from app.web.openapi import document
 from app.web.services import services
 
@@ -77,6 +78,7 @@ def disponibilite():
 def modele():
     s = services()
     fiche = s.artefacts.fiche
+    fiabilites = fiabilite(fiche, s.predicteur.seuils)
     return jsonify({
         "model_version": s.predicteur.version,
         "sha256": s.artefacts.sha256,
@@ -93,6 +95,7 @@ def modele():
                 "variables": s.artefacts.variables[nom],
                 "metriques": s.artefacts.fiabilite(nom),
                 "reference_article": conf["reference_article"],
+                "fiabilite": fiabilites[nom],
             }
             for nom, conf in fiche["configurations"].items()
         },

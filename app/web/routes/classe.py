@@ -12,7 +12,9 @@ from flask import Blueprint, make_response, render_template
 
 from app.config import VERSION
 from app.modele.identifiants import REGLE_IDENTIFIANT
-from app.modele.schema import CHAMPS, DESCRIPTION_CONFIGURATIONS
+from app.modele.fiabilite import BANDE_ELEVEE, fiabilite
+from app.modele.schema import CHAMPS, CONFIGURATIONS_EN_CLAIR, DESCRIPTION_CONFIGURATIONS
+from app.modele.seuils import RAPPEL_ECHEC_VISE
 from app.web.formulaire import champs_formulaire, libelles, textes_valeurs
 from app.web.openapi import exemple_eleve
 from app.web.services import services
@@ -26,9 +28,16 @@ POLITIQUE = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src '
 
 @bp.get("/classe")
 def classe():
-    predicteur = services().predicteur
+    s = services()
+    predicteur = s.predicteur
     seuils = {nom: float(seuil) for nom, seuil in predicteur.seuils.items()}
+    fiabilites = fiabilite(s.artefacts.fiche, seuils)
     donnees = {
+        "model_version": predicteur.version,
+        "fiabilite": fiabilites,
+        "configurations_en_clair": CONFIGURATIONS_EN_CLAIR,
+        "bande_elevee": BANDE_ELEVEE,
+        "points_a_aborder": list(s.configuration.points_a_aborder),
         "champs": list(CHAMPS),
         "libelles": libelles(),
         "valeurs": textes_valeurs(),
@@ -37,8 +46,9 @@ def classe():
         "exemple": exemple_eleve(),
     }
     page = render_template("classe.html", champs=champs_formulaire(), donnees=donnees, version=VERSION,
-                           model_version=predicteur.version, seuils=seuils,
-                           configurations=DESCRIPTION_CONFIGURATIONS, regle_identifiant=REGLE_IDENTIFIANT)
+                           model_version=predicteur.version, seuils=seuils, fiabilites=fiabilites,
+                           configurations=CONFIGURATIONS_EN_CLAIR, regle_identifiant=REGLE_IDENTIFIANT,
+                           rappel_defaut=round(100 * RAPPEL_ECHEC_VISE))
     reponse = make_response(page)
     reponse.headers["Content-Security-Policy"] = POLITIQUE
     reponse.headers["X-Content-Type-Options"] = "nosniff"

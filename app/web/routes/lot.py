@@ -22,6 +22,7 @@ from app.modele.lots import (
 )
 from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
+from app.web.bilan_classe import bilan, lire_rappel
 from app.web.erreurs import ErreurRequete
 from app.web.requetes_json import est_json, lire_corps, lire_json
 from app.web.routes.prediction import enregistrement_journal, resultat
@@ -108,6 +109,7 @@ def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
 
 def _servir_lot_partiel(s: Services, identifiant: str):
     debut = time.perf_counter()
+    rappel = lire_rappel(request.args)
     lot = _lire_lot(partiel=True)
     entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(s, identifiant, lot.demandes, lot.rangs,
                                                                            debut)
@@ -122,6 +124,7 @@ def _servir_lot_partiel(s: Services, identifiant: str):
         "request_id": identifiant,
         "model_version": s.predicteur.version,
         "inference_time_ms": round(duree_ms, 3),
+        **bilan(s, lot, entrees, predictions, rappel),  # page /classe : lecture du fichier, dérive, classe de l'an passé
     })
 
 
