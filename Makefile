@@ -6,7 +6,7 @@ DONNEES ?= code/student-por.csv
 RAPPEL ?= 0.80
 JOURNAL ?=
 
-.PHONY: installer api grpc talons dev lot tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
+.PHONY: installer api grpc talons dev lot tests captures entrainer entrainer-rapide compiler banc rapport recalibrer reference \
 	sauvegarde restauration docs clean
 
 # DEJA_INSTALLE=1 : .venv est déjà prêt, rien à réinstaller (exemples de docs/ exécutés par les tests).
@@ -67,6 +67,12 @@ docs: installer  ## site de la documentation (docs/ → site/) en --strict ; cap
 	  test/test_page_classe.py -k "classe_de_400 or un_eleve or fiche_d_un or an_passe_comptes" || \
 	  { echo "captures d'écran impossibles : apt-get install chromium chromium-driver" >&2; exit 2; }
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+captures: installer  ## reprend les deux captures du README (docs/images/) des tests de la page, à committer
+	rm -f docs/captures/1b-classe-tableau.png docs/captures/6-fiche-eleve.png
+	$(BIN)/python -m pytest -q -p no:cacheprovider test/test_page_classe.py -k "classe_de_400 or fiche_d_un"
+	cp docs/captures/1b-classe-tableau.png docs/images/classe.png
+	cp docs/captures/6-fiche-eleve.png docs/images/fiche-eleve.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache site
