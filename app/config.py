@@ -66,6 +66,10 @@ class Configuration:
     jeton_api: str = field(default="", repr=False)
     jeton_metriques: str = field(default="", repr=False)
     """METRIQUES_TOKEN : exigé par GET /metrics s'il est défini (sinon /metrics est ouvert)."""
+    sel_effacement: str = field(default="", repr=False)
+    """EFFACEMENT_SEL : clé HMAC-SHA256 des empreintes du registre des effacements et de l'index des
+    segments (app.stockage.enregistrement) ; secret par déploiement (Secret Manager, deploy/deployer.sh),
+    exigé sur Cloud Run. Vide en local : empreintes sans clé, un avertissement le dit au démarrage."""
     fils: int = 8
     """GUNICORN_THREADS : requêtes simultanées par processus, donc taille du pool de connexions."""
     service_cloud_run: str = ""
@@ -163,6 +167,7 @@ class Configuration:
             chemin_base_sqlite=chemin("BASE_SQLITE_CHEMIN", defaut.chemin_base_sqlite),
             jeton_api=_jeton(env.get("API_TOKEN", ""), "API_TOKEN"),
             jeton_metriques=_jeton(env.get("METRIQUES_TOKEN", ""), "METRIQUES_TOKEN"),
+            sel_effacement=_jeton(env.get("EFFACEMENT_SEL", ""), "EFFACEMENT_SEL"),
             fils=entier("GUNICORN_THREADS", defaut.fils, 1, 256),
             service_cloud_run=env.get("K_SERVICE", "").strip(),
             instance_unique=booleen("INSTANCE_UNIQUE"),
@@ -170,6 +175,11 @@ class Configuration:
             projet_gcp=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
         )
         config.verifier_magasin_partage()
+        if sur_cloud_run and not config.sel_effacement:
+            raise ErreurConfiguration(
+                "EFFACEMENT_SEL absent sur Cloud Run (K_SERVICE est défini) : sans ce secret, le registre des "
+                "effacements se laisse inverser en hachant des identifiants candidats. deploy/deployer.sh le crée "
+                "dans Secret Manager ; sinon : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         if config.borne_journal and config.borne_journal < 2 * config.segment_journal:
             raise ErreurConfiguration(
                 f"JOURNAL_BORNE ({config.borne_journal // KIO} Kio) doit valoir au moins deux fois JOURNAL_SEGMENT "
@@ -239,7 +249,8 @@ def _format_journaux(brut: str, sur_cloud_run: bool) -> bool:
 
 
 def _jeton(brut: str, nom: str) -> str:
-    """Un jeton d'accès (API_TOKEN : historique ; METRIQUES_TOKEN : métriques) ; vide = pas de jeton."""
+    """Un secret (API_TOKEN : historique ; METRIQUES_TOKEN : métriques ; EFFACEMENT_SEL : clé du registre
+    des effacements) ; vide = absent."""
     brut = brut.strip()
     if brut and (len(brut) < LONGUEUR_MIN_JETON or not (brut.isascii() and brut.isprintable()) or " " in brut):
         raise ErreurConfiguration(

@@ -44,7 +44,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.json_rapide import en_octets
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, colonnes_sql, empreinte_utilisateur
+from app.stockage.enregistrement import (
+    COLONNES_ENREGISTREMENT,
+    avec_cle,
+    colonnes_sql,
+    controle_sel,
+    empreinte_utilisateur,
+)
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -68,12 +74,21 @@ PREDICTIONS = Table(
 EFFACEMENTS = Table(
     "effacements", metadonnees,
     Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("empreinte", String(64), nullable=False),  # sha256 du user_id effacé, jamais le user_id
+    Column("empreinte", String(64), nullable=False),  # HMAC du user_id effacé par EFFACEMENT_SEL, jamais le user_id
     Column("horodatage", DateTime(timezone=True), nullable=False),
 )
 INDEX_EFFACEMENTS = Index("ix_effacements_empreinte", EFFACEMENTS.c.empreinte)
 """Chaque paquet inséré en base lit le registre par empreinte (``Transaction.inserer_nouveaux``)."""
 """Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
+CLE_REGISTRE = Table(
+    "effacements_cle", metadonnees,
+    Column("controle", String(64), primary_key=True),
+)
+"""Avec quel EFFACEMENT_SEL le registre est écrit (``controle_sel``, qui ne révèle pas le sel) ; vide :
+registre d'avant l'issue 28 (sha256 sans clé), migré au premier démarrage avec un sel."""
+MARGE_PURGE_REGISTRE = dt.timedelta(days=1)
+"""Une entrée du registre est purgée un jour après que la rétention a retiré tout ce qu'elle protège : chaque
+instance applique la rétention à son journal toutes les heures et à la réconciliation de son démarrage."""
 CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
 
@@ -188,6 +203,11 @@ class ErreurMagasin(Exception):
     """La base des résultats est injoignable ou a refusé l'opération (message en français, sans secret)."""
 
 
+class ErreurSelEffacement(ErreurMagasin):
+    """Le registre des effacements a été écrit avec un autre EFFACEMENT_SEL : ses empreintes ne
+    désigneraient plus personne. Refus de démarrer (le sel d'origine doit être remis)."""
+
+
 class DoublonRequete(Exception):
     """Ce ``request_id`` est déjà enregistré."""
 
@@ -201,6 +221,28 @@ def _traduire(action: str, erreurs_dbapi: type[Exception] = SQLAlchemyError) -> 
         origine = type(getattr(erreur, "orig", None) or erreur).__name__
         journal.warning("base des résultats : échec de %s (%s)", action, origine)
         raise ErreurMagasin(f"base des résultats indisponible : échec de {action} ({origine})") from erreur
+
+
+def _migrer_registre(connexion) -> None:
+    """Registre écrit sans clé (avant l'issue 28) et sel donné : chaque empreinte devient son HMAC par le sel
+    (``avec_cle``), dans la transaction de ``_assurer_schema`` (sous le verrou consultatif avec PostgreSQL),
+    puis le contrôle du sel est inscrit. Registre écrit avec un autre sel : ``ErreurSelEffacement``."""
+    attendu = controle_sel()
+    inscrit = connexion.execute(select(CLE_REGISTRE.c.controle)).scalar()
+    if (inscrit or "") == attendu:
+        return
+    if inscrit:
+        raise ErreurSelEffacement(
+            "EFFACEMENT_SEL ne correspond pas à celui du registre des effacements de cette base (ou est absent) : "
+            "ses empreintes ne désigneraient plus personne ; remettez le secret d'origine")
+    anciennes = connexion.execute(select(EFFACEMENTS.c.numero, EFFACEMENTS.c.empreinte)).all()
+    if anciennes:
+        connexion.execute(EFFACEMENTS.update().where(EFFACEMENTS.c.numero == bindparam("n"))
+                          .values(empreinte=bindparam("e")),
+                          [{"n": numero, "e": avec_cle(empreinte)} for numero, empreinte in anciennes])
+    connexion.execute(insert(CLE_REGISTRE).values(controle=attendu))
+    journal.info("registre des effacements : %d empreinte(s) migrée(s) vers HMAC-SHA256 (EFFACEMENT_SEL)",
+                 len(anciennes))
 
 
 def _json_texte(document) -> str:
@@ -355,6 +397,8 @@ class MagasinResultats:
         try:
             self._assurer_schema()
             return True
+        except ErreurSelEffacement:
+            raise
         except ErreurMagasin as erreur:
             journal.warning("%s ; le schéma sera créé dès qu'elle répondra", erreur)
             return False
@@ -375,6 +419,7 @@ class MagasinResultats:
                         metadonnees.create_all(connexion, checkfirst=True)
                         INDEX_EFFACEMENTS.create(connexion, checkfirst=True)  # base créée avant l'index
                         _ajouter_colonnes_manquantes(connexion)
+                        _migrer_registre(connexion)
                     break
                 except SQLAlchemyError:
                     if essai == 2:
@@ -465,10 +510,15 @@ class MagasinResultats:
         return empreintes, (lignes[-1].numero if lignes else numero)
 
     def supprimer_avant(self, limite: dt.datetime) -> int:
-        """Rétention : supprime les prédictions antérieures à ``limite`` ; renvoie leur nombre."""
+        """Rétention : supprime les prédictions antérieures à ``limite`` ; renvoie leur nombre. Le registre
+        des effacements perd les entrées antérieures à ``limite - MARGE_PURGE_REGISTRE`` : tout ce qu'elles
+        protègent est plus vieux que la rétention, donc déjà retiré du journal de chaque instance et de la base
+        (et la réconciliation ne relit rien d'aussi vieux)."""
         self._assurer_schema()
         with _traduire("la purge de rétention"), self.moteur.begin() as connexion:
-            return connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount or 0
+            supprimees = connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount
+            connexion.execute(delete(EFFACEMENTS).where(EFFACEMENTS.c.horodatage < limite - MARGE_PURGE_REGISTRE))
+            return supprimees or 0
 
     def existants(self, request_ids: list[str]) -> set[str]:
         """Ceux de ces request_id déjà en base (réconciliation, X-Request-ID réutilisé)."""

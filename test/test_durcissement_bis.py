@@ -1,0 +1,167 @@
+"""Durcissement, second tour (issue 28) : chaque attaque de la seconde revue rejouée contre un vrai gunicorn,
+avec sa borne. Les chiffres sont affichés par ``mesurer`` ; aucune assertion ne porte sur une durée.
+(Les rafales de SIGTERM du serveur gRPC : test_arret_signaux.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+import uuid
+
+import pytest
+import requests
+
+from app.stockage.enregistrement import empreinte_sans_cle
+
+JETON = "jeton-de-test-" + "e" * 40
+AUTORISE = {"Authorization": f"Bearer {JETON}"}
+SEL = "sel-de-deploiement-" + "s" * 40
+
+
+def _predire_puis_effacer(serveur, exemple, user_id: str) -> None:
+    assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": user_id}, timeout=30).status_code == 200
+    reponse = requests.post(serveur.url + "/effacement", json={"user_id": user_id}, headers=AUTORISE, timeout=30)
+    assert reponse.status_code == 200, reponse.text
+    assert reponse.json()["supprimees"] == 1
+
+
+def _registre(base) -> list[str]:
+    with sqlite3.connect(base) as connexion:
+        return [e for (e,) in connexion.execute("SELECT empreinte FROM effacements ORDER BY numero")]
+
+
+# --- B7 : registre des effacements clé par un secret du déploiement -----------------------------------
+
+def test_registre_des_effacements_en_hmac_par_le_sel_du_deploiement(demarrer_serveur, exemple, tmp_path, mesurer):
+    """Avant : sha256(constante du code + id) ; un million d'identifiants candidats hachés en 2,3 s
+    retrouvaient tous les élèves effacés. Après : HMAC-SHA256 par EFFACEMENT_SEL ; l'empreinte sans clé
+    d'un élève effacé n'est nulle part dans le registre."""
+    eleve = f"eleve-b7-{uuid.uuid4().hex[:12]}"
+    serveur = demarrer_serveur(workers=1, env={"API_TOKEN": JETON, "EFFACEMENT_SEL": SEL}).attendre()
+    _predire_puis_effacer(serveur, exemple, eleve)
+    registre = _registre(serveur.base)
+    attendue = hmac.new(SEL.encode(), empreinte_sans_cle(eleve).encode(), hashlib.sha256).hexdigest()
+    assert registre == [attendue]
+    assert empreinte_sans_cle(eleve) not in registre  # l'attaque par candidats ne trouve plus personne
+    mesurer("B7 : registre des effacements", "HMAC-SHA256 par EFFACEMENT_SEL ; l'empreinte sans clé n'y est pas")
+
+
+def test_registre_existant_migre_puis_autre_sel_refuse(tmp_path, exemple):
+    """Un registre écrit sans sel (avant l'issue 28) est migré au premier démarrage avec EFFACEMENT_SEL
+    (HMAC de chaque empreinte existante) ; un autre sel ensuite : refus de démarrer (code 3), jamais un
+    registre qui ne désignerait plus personne."""
+    from test.conftest import Serveur
+
+    dossier = tmp_path / "instance"
+    eleves = [f"eleve-migre-{i}-{uuid.uuid4().hex[:8]}" for i in range(2)]
+    avant = Serveur(dossier, workers=1, env={"API_TOKEN": JETON}).attendre()
+    try:
+        for eleve in eleves:
+            _predire_puis_effacer(avant, exemple, eleve)
+    finally:
+        avant.arreter()
+    assert _registre(avant.base) == [empreinte_sans_cle(e) for e in eleves]
+
+    apres = Serveur(dossier, workers=1, env={"API_TOKEN": JETON, "EFFACEMENT_SEL": SEL}).attendre()
+    try:
+        assert requests.get(apres.url + "/ready", timeout=10).status_code == 200
+    finally:
+        apres.arreter()
+    assert _registre(apres.base) == [hmac.new(SEL.encode(), empreinte_sans_cle(e).encode(), hashlib.sha256).hexdigest()
+                                     for e in eleves]
+
+    autre = Serveur(dossier, workers=1, env={"API_TOKEN": JETON, "EFFACEMENT_SEL": "autre-sel-" + "x" * 40})
+    try:
+        assert autre.processus.wait(60) == 3
+        assert "EFFACEMENT_SEL ne correspond pas" in autre.journal_serveur()
+    finally:
+        autre.arreter()
+
+
+def test_effacement_applique_apres_migration_aux_segments_indexes(tmp_path, exemple):
+    """L'index des segments écrit sans sel est migré en place : un effacement après la migration retrouve
+    encore les lignes de l'élève dans les segments scellés avant elle."""
+    from test.conftest import Serveur, contenu_journal
+
+    dossier = tmp_path / "instance"
+    eleve = f"eleve-index-{uuid.uuid4().hex[:8]}"
+    env = {"API_TOKEN": JETON, "JOURNAL_SEGMENT": "4Kio"}
+    avant = Serveur(dossier, workers=1, env=env).attendre()
+    try:
+        for _ in range(6):  # plus de 4 Kio : des segments scellés, indexés sans sel
+            assert requests.post(avant.url + "/predire", json={**exemple, "user_id": eleve}, timeout=30).ok
+        assert requests.post(avant.url + "/effacement", json={"user_id": "quelqu-un-d-autre"}, headers=AUTORISE,
+                             timeout=30).ok  # indexe les segments
+    finally:
+        avant.arreter()
+    assert contenu_journal(avant.journal).count(eleve) == 6
+    apres = Serveur(dossier, workers=1, env={**env, "EFFACEMENT_SEL": SEL}).attendre()
+    try:
+        reponse = requests.post(apres.url + "/effacement", json={"user_id": eleve}, headers=AUTORISE, timeout=30)
+        assert reponse.status_code == 200 and reponse.json()["lignes_journal_supprimees"] == 6
+    finally:
+        apres.arreter()
+    assert eleve not in contenu_journal(apres.journal)
+
+
+def _registre_de(magasin) -> list[str]:
+    from app.stockage.magasin import EFFACEMENTS
+
+    with magasin.moteur.connect() as connexion:
+        return list(connexion.scalars(EFFACEMENTS.select().with_only_columns(EFFACEMENTS.c.empreinte)
+                                      .order_by(EFFACEMENTS.c.numero)))
+
+
+def test_registre_purge_apres_la_retention(magasin):
+    """Règle de purge (SQLite et PostgreSQL) : une entrée du registre part quand tout ce qu'elle protège est
+    plus vieux que la rétention, plus un jour de marge ; les plus récentes restent."""
+    import datetime as dt
+
+    from app.stockage.magasin import EFFACEMENTS, MARGE_PURGE_REGISTRE
+
+    maintenant = dt.datetime.now(dt.timezone.utc)
+    limite = maintenant - dt.timedelta(days=30)
+    with magasin.moteur.begin() as connexion:
+        connexion.execute(EFFACEMENTS.insert(), [
+            {"empreinte": "a" * 64, "horodatage": limite - MARGE_PURGE_REGISTRE - dt.timedelta(hours=1)},
+            {"empreinte": "b" * 64, "horodatage": limite - dt.timedelta(hours=1)},
+            {"empreinte": "c" * 64, "horodatage": maintenant}])
+    magasin.supprimer_avant(limite)
+    assert _registre_de(magasin) == ["b" * 64, "c" * 64]
+
+
+def test_migration_du_registre_sur_chaque_base(url_base):
+    """La migration (HMAC des empreintes existantes, contrôle du sel inscrit) sur SQLite et PostgreSQL, une
+    seule fois : un second démarrage avec le même sel ne touche à rien."""
+    import datetime as dt
+
+    from app.stockage import enregistrement
+    from app.stockage.magasin import EFFACEMENTS, MagasinResultats
+
+    anciennes = [empreinte_sans_cle(f"eleve-{i}") for i in range(3)]
+    magasin = MagasinResultats(url_base)
+    magasin.preparer()
+    with magasin.moteur.begin() as connexion:
+        connexion.execute(EFFACEMENTS.insert(), [{"empreinte": e, "horodatage": dt.datetime.now(dt.timezone.utc)}
+                                                 for e in anciennes])
+    enregistrement.definir_sel(SEL)
+    try:
+        for _ in range(2):
+            nouveau = MagasinResultats(url_base)
+            assert nouveau.preparer() is True
+            assert _registre_de(nouveau) == [hmac.new(SEL.encode(), e.encode(), hashlib.sha256).hexdigest()
+                                             for e in anciennes]
+            nouveau.moteur.dispose()
+    finally:
+        enregistrement.definir_sel("")
+        magasin.moteur.dispose()
+
+
+def test_cloud_run_exige_effacement_sel():
+    from app.config import Configuration, ErreurConfiguration
+
+    with pytest.raises(ErreurConfiguration, match="EFFACEMENT_SEL"):
+        Configuration.depuis_environnement({"K_SERVICE": "api", "INSTANCE_UNIQUE": "1"})
+    with pytest.raises(ErreurConfiguration, match="EFFACEMENT_SEL"):
+        Configuration.depuis_environnement({"EFFACEMENT_SEL": "court"})
