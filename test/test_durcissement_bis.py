@@ -19,6 +19,15 @@ AUTORISE = {"Authorization": f"Bearer {JETON}"}
 SEL = "sel-de-deploiement-" + "s" * 40
 
 
+@pytest.fixture(scope="module")
+def serveur_bis(tmp_path_factory):
+    from test.conftest import Serveur
+
+    instance = Serveur(tmp_path_factory.mktemp("bis"), env={"API_TOKEN": JETON}).attendre()
+    yield instance
+    instance.arreter()
+
+
 def _predire_puis_effacer(serveur, exemple, user_id: str) -> None:
     assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": user_id}, timeout=30).status_code == 200
     reponse = requests.post(serveur.url + "/effacement", json={"user_id": user_id}, headers=AUTORISE, timeout=30)
@@ -165,3 +174,115 @@ def test_cloud_run_exige_effacement_sel():
         Configuration.depuis_environnement({"K_SERVICE": "api", "INSTANCE_UNIQUE": "1"})
     with pytest.raises(ErreurConfiguration, match="EFFACEMENT_SEL"):
         Configuration.depuis_environnement({"EFFACEMENT_SEL": "court"})
+
+
+# --- B6 : effacement sur un disque plein ------------------------------------------------------------
+
+@pytest.fixture()
+def disque_de_3_mio(tmp_path):
+    """Un tmpfs de 3 Mio, comme celui de l'attaque (le journal seul y est ; la base est ailleurs)."""
+    import subprocess
+
+    point = tmp_path / "disque"
+    point.mkdir()
+    montage = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", str(point)],
+                             capture_output=True, text=True, check=False)
+    if montage.returncode != 0:
+        pytest.skip(f"montage d'un tmpfs impossible ({montage.stderr.strip()}) : lancez ce test en root, comme "
+                    "bash .ci/run")
+    yield point
+    subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _remplir(dossier) -> object:
+    """Remplit le disque jusqu'au dernier bloc (ENOSPC) ; renvoie le fichier à retirer pour libérer."""
+    import os
+
+    chemin = dossier / "remplissage"
+    descripteur = os.open(chemin, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for taille in (1 << 16, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(descripteur, b"\0" * taille)
+            except OSError:
+                pass
+    finally:
+        os.close(descripteur)
+    return chemin
+
+
+def test_effacement_sur_disque_plein_503_puis_journal_efface(disque_de_3_mio, tmp_path, exemple, mesurer):
+    """Avant : 500 après 5 s (sqlite3.OperationalError de l'index des segments), effacement impossible.
+    Après : 503 avec Retry-After ; la base et le registre sont déjà effacés ; le journal l'est dès que la
+    place revient (fil d'alimentation), ou au démarrage suivant ; aucun fil de fond n'est mort."""
+    from test.conftest import Serveur, contenu_journal
+    from test.test_segments_service import _attendre
+
+    env = {"API_TOKEN": JETON, "JOURNAL_CHEMIN": str(disque_de_3_mio / "requetes.jsonl"),
+           "JOURNAL_SEGMENT": "8Kio", "EFFACEMENT_SEL": SEL}
+    victimes = [f"eleve-plein-{i}-{uuid.uuid4().hex[:8]}" for i in range(2)]
+    serveur = Serveur(tmp_path / "s", workers=1, env=env).attendre()
+    try:
+        for i in range(40):  # les lignes des victimes mêlées à d'autres, dans plusieurs segments
+            user_id = victimes[i % 2] if i % 4 < 2 else f"autre-{i}"
+            assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": user_id}, timeout=30).ok
+        remplissage = _remplir(disque_de_3_mio)
+        reponse = requests.post(serveur.url + "/effacement", json={"user_id": victimes[0]}, headers=AUTORISE,
+                                timeout=30)
+        assert reponse.status_code == 503, reponse.text
+        assert reponse.headers.get("Retry-After") and "effacées de la base" in reponse.json()["erreur"]
+        historique = requests.post(serveur.url + "/historique", json={"user_id": victimes[0]}, headers=AUTORISE,
+                                   timeout=30).json()
+        assert historique["pagination"]["total"] == 0 and historique["predictions"] == []  # la base d'abord
+        alimentation = requests.get(serveur.url + "/ready", timeout=10).json()["verifications"]["alimentation"]
+        assert alimentation["effacements_dus_au_journal"] == 1
+        remplissage.unlink()
+        assert _attendre(lambda: victimes[0] not in contenu_journal(serveur.journal)), "journal jamais effacé"
+        alimentation = requests.get(serveur.url + "/ready", timeout=10).json()["verifications"]["alimentation"]
+        assert alimentation["effacements_dus_au_journal"] == 0 and alimentation["fils_relances"] == {}
+
+        # Reprise qui survit à un redémarrage : disque plein, effacement, arrêt, place rendue, démarrage.
+        remplissage = _remplir(disque_de_3_mio)
+        reponse = requests.post(serveur.url + "/effacement", json={"user_id": victimes[1]}, headers=AUTORISE,
+                                timeout=30)
+        assert reponse.status_code == 503 and reponse.headers.get("Retry-After")
+    finally:
+        serveur.arreter()
+    assert victimes[1] in contenu_journal(serveur.journal)
+    remplissage.unlink()
+    suivant = Serveur(tmp_path / "s", workers=1, env=env).attendre()
+    try:
+        assert victimes[1] not in contenu_journal(suivant.journal)
+        assert contenu_journal(suivant.journal).count('"user_id":"autre-') == 20  # les autres lignes restent
+    finally:
+        suivant.arreter()
+    assert "Exception in thread" not in serveur.sortie.read_text() + suivant.sortie.read_text()
+    mesurer("B6 : effacement sur disque plein (tmpfs de 3 Mio)", "503 + Retry-After (avant : 500), base effacée "
+            "d'abord, journal effacé dès la place rendue et au redémarrage")
+
+
+def test_fil_de_fond_relance_et_compte(serveur_bis):
+    """Un fil dont la boucle lève est relancé et compté (``/ready`` le lit), jamais mort en silence ; les
+    séries de relance sont dans /metrics dès le démarrage (à 0), pour qu'une alerte sur leur hausse marche."""
+    import threading
+
+    from app.stockage import fils
+
+    appels = []
+
+    def corps():
+        appels.append(1)
+        if len(appels) == 1:
+            raise RuntimeError("panne imprévue")
+
+    fil = threading.Thread(target=fils.relancer_toujours, args=("essai", corps, threading.Event()))
+    fil.start()
+    fil.join(30)
+    assert not fil.is_alive() and len(appels) == 2
+    assert fils.relances()["essai"] == {"relances": 1, "derniere_erreur": "RuntimeError"}
+    texte = requests.get(serveur_bis.url + "/metrics", timeout=10).text
+    for nom in ("alimentation", "suivi_effacements"):
+        assert f'prediction_etudiante_fils_relances_total{{fil="{nom}"}} 0.0' in texte
+    alimentation = requests.get(serveur_bis.url + "/ready", timeout=10).json()["verifications"]["alimentation"]
+    assert alimentation["fils_relances"] == {} and alimentation["effacements_dus_au_journal"] == 0

@@ -42,6 +42,10 @@ JOURNAL_OCTETS = Gauge(f"{PREFIXE}_journal_octets", "Taille du journal des requ�
                        "et segments scellés)", multiprocess_mode="max")
 JOURNAL_BORNE = Gauge(f"{PREFIXE}_journal_borne_octets", "JOURNAL_BORNE : au-delà, les prédictions reçoivent 503 "
                       "(0 : pas de borne)", multiprocess_mode="max")
+FILS_RELANCES = Counter(f"{PREFIXE}_fils_relances", "Fils de fond relancés après une erreur imprévue (alimentation "
+                        "de la base, suivi des effacements) ; détail dans /ready", ["fil"])
+for _fil in ("alimentation", "suivi_effacements"):  # séries présentes à 0 : une alerte sur leur hausse marche
+    FILS_RELANCES.labels(_fil)
 MODELE = Gauge(f"{PREFIXE}_modele_info", "Version du modèle servi (valeur 1)", ["version"],
                multiprocess_mode="max")
 
