@@ -286,3 +286,44 @@ def test_fil_de_fond_relance_et_compte(serveur_bis):
         assert f'prediction_etudiante_fils_relances_total{{fil="{nom}"}} 0.0' in texte
     alimentation = requests.get(serveur_bis.url + "/ready", timeout=10).json()["verifications"]["alimentation"]
     assert alimentation["fils_relances"] == {} and alimentation["effacements_dus_au_journal"] == 0
+
+
+# --- B3 : étiquettes des métriques en ensembles fermés ; /metrics fermé sur Cloud Run -----------------
+
+def test_methodes_inventees_comptees_dans_autre(serveur_bis, mesurer):
+    """Avant : chaque méthode inventée ajoutait une série (100 000 requêtes : /metrics de 26 Ko à 9 Mo).
+    Borne : la taille de /metrics ne dépend pas du nombre de méthodes inventées."""
+    import socket
+
+    def envoyer(nombre: int, depart: int) -> None:
+        with socket.create_connection(("127.0.0.1", serveur_bis.port), timeout=30) as connexion:
+            for i in range(depart, depart + nombre):  # une connexion, des requêtes à la suite (keep-alive)
+                connexion.sendall(f"INVENTE{i} /predire/x{i} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n".encode())
+                recu = b""
+                while b"\r\n\r\n" not in recu:
+                    recu += connexion.recv(65536)
+                entete, _, reste = recu.partition(b"\r\n\r\n")
+                longueur = int(next(ligne.split(b":")[1] for ligne in entete.split(b"\r\n")
+                                    if ligne.lower().startswith(b"content-length")))
+                while len(reste) < longueur:
+                    reste += connexion.recv(65536)
+
+    envoyer(50, 0)
+    avant = len(requests.get(serveur_bis.url + "/metrics", timeout=10).content)
+    envoyer(1000, 50)
+    texte = requests.get(serveur_bis.url + "/metrics", timeout=10).text
+    assert "INVENTE" not in texte and 'methode="autre"' in texte
+    assert len(texte.encode()) - avant < 2048, "chaque méthode inventée ajoute encore une série"
+    mesurer("B3 : 1 000 méthodes inventées", f"/metrics de {avant} à {len(texte.encode())} octets (avant : une série "
+            "par méthode, 9 Mo pour 100 000)")
+
+
+def test_metrics_ferme_sur_cloud_run_sans_jeton(demarrer_serveur):
+    env = {"K_SERVICE": "api", "INSTANCE_UNIQUE": "1", "EFFACEMENT_SEL": SEL, "JOURNAUX_FORMAT": "texte"}
+    ferme = demarrer_serveur(workers=1, env=env).attendre()
+    reponse = requests.get(ferme.url + "/metrics", timeout=10)
+    assert reponse.status_code == 403 and "METRIQUES_TOKEN" in reponse.json()["erreur"]
+    jeton = "jeton-metriques-" + "m" * 40
+    protege = demarrer_serveur(workers=1, env={**env, "METRIQUES_TOKEN": jeton}).attendre()
+    assert requests.get(protege.url + "/metrics", timeout=10).status_code == 401
+    assert requests.get(protege.url + "/metrics", headers={"Authorization": f"Bearer {jeton}"}, timeout=10).ok
