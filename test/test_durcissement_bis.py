@@ -327,3 +327,15 @@ def test_metrics_ferme_sur_cloud_run_sans_jeton(demarrer_serveur):
     protege = demarrer_serveur(workers=1, env={**env, "METRIQUES_TOKEN": jeton}).attendre()
     assert requests.get(protege.url + "/metrics", timeout=10).status_code == 401
     assert requests.get(protege.url + "/metrics", headers={"Authorization": f"Bearer {jeton}"}, timeout=10).ok
+
+
+# --- B9 : injection de formules dans les CSV (la page : test_page_classe) --------------------------------
+
+def test_neutraliser_chaque_debut_de_formule_apres_tout_separateur():
+    from app.web.lots import neutraliser
+
+    assert neutraliser("x,=cmd|' /C calc'!A0") == "x,'=cmd|' /C calc'!A0"
+    assert neutraliser("y\t=2+2") == "y\t'=2+2"
+    assert neutraliser("\t\t=1") == "'\t'\t'=1"  # chaque morceau, quel que soit le séparateur
+    assert neutraliser("a|@SOMME(A1)") == "a|'@SOMME(A1)" and neutraliser("-3") == "'-3"
+    assert neutraliser("Élève n°4 (a-b)") == "Élève n°4 (a-b)" and neutraliser(0.25) == 0.25

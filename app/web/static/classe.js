@@ -1,5 +1,6 @@
 // Page /classe : une classe (POST /predire/lot/partiel), un élève (POST /predire), l'historique
-// (GET et DELETE /predictions/user/<id>, jeton en sessionStorage). Aucune dépendance, aucun
+// (POST /historique et POST /effacement, jeton en sessionStorage : le user_id ne va jamais dans une URL,
+// donc jamais dans les journaux d'accès, que l'effacement n'atteint pas). Aucune dépendance, aucun
 // innerHTML : tout texte venu du fichier ou de l'API est inséré avec textContent.
 "use strict";
 
@@ -222,7 +223,9 @@
       : (cle === "risque" ? "descending" : "ascending");
     classe.tri = {cle, sens};
     afficherClasse();
-    const bouton = document.querySelector('#entetes-classe [data-cle="' + cle + '"] button');
+    // Sans sélecteur CSS construit : une colonne nommée avec « "] » le rendait invalide (exception).
+    const th = Array.from($("entetes-classe").children).find((e) => e.dataset.cle === cle);
+    const bouton = th && th.querySelector("button");
     if (bouton) bouton.focus();
   }
 
@@ -326,10 +329,14 @@
     $("histogramme").replaceChildren(dessin);
   }
 
+  // OWASP (« CSV Injection ») : une apostrophe devant chaque début de formule (= + - @ tabulation retour
+  // chariot), au début de la cellule ou après un séparateur courant (, ; | tabulation fin de ligne) : ouvert
+  // avec un autre séparateur que « ; », le tableur y verrait le début d'une cellule. Chaque cellule entre
+  // guillemets. Même règle que app/web/lots.py (FORMULE).
+  const FORMULE = /(?<![^,;\t|\r\n])( *)([=+\-@\t\r])/g;
   function celluleCsv(valeur) {
-    let texte = valeur == null ? "" : String(valeur);
-    if (/^[=+\-@\t\r]/.test(texte)) texte = "'" + texte;  // pas de formule exécutée par le tableur
-    return /[";\n\r]/.test(texte) ? '"' + texte.replace(/"/g, '""') + '"' : texte;
+    const texte = (valeur == null ? "" : String(valeur)).replace(FORMULE, "$1'$2");
+    return '"' + texte.replace(/"/g, '""') + '"';
   }
 
   function telecharger(nom, texte) {
@@ -474,7 +481,7 @@
   });
   majJeton();
 
-  const historique = {user: null, suivant: null};
+  const historique = {user: null, decalage: null};
 
   function enTetesJeton() {
     const valeur = jeton();
@@ -492,10 +499,15 @@
     etat("etat-historique", texteErreur(erreur) + aide, true);
   }
 
-  async function chargerHistorique(url, ajouter) {
+  function corpsJson(document) {
+    return {method: "POST", headers: {...enTetesJeton(), "Content-Type": "application/json"},
+            body: JSON.stringify(document)};
+  }
+
+  async function chargerHistorique(decalage, ajouter) {
     let corps;
     try {
-      corps = await appeler(url, {headers: enTetesJeton()});
+      corps = await appeler("/historique", corpsJson({user_id: historique.user, decalage}));
     } catch (erreur) {
       erreurHistorique(erreur);
       return;
@@ -512,8 +524,8 @@
         element("td", {classe: "code", texte: p.request_id})));
     }
     const total = corps.pagination.total;
-    historique.suivant = corps.pagination.suivant;
-    $("plus-historique").hidden = !historique.suivant;
+    historique.decalage = corps.pagination.decalage_suivant;
+    $("plus-historique").hidden = historique.decalage == null;
     $("table-historique").hidden = total === 0;
     $("table-historique").dataset.lignes = String(tbody.children.length);
     etat("etat-historique", total === 0 ? "Aucune prédiction conservée pour l'élève " + corps.user_id + "."
@@ -537,10 +549,10 @@
     const id = identifiantSaisi();
     if (!id) return;
     historique.user = id;
-    chargerHistorique("/predictions/user/" + encodeURIComponent(id), false);
+    chargerHistorique(0, false);
   });
   $("plus-historique").addEventListener("click", () => {
-    if (historique.suivant) chargerHistorique(historique.suivant, true);
+    if (historique.decalage != null) chargerHistorique(historique.decalage, true);
   });
 
   $("effacer").addEventListener("click", () => {
@@ -562,7 +574,7 @@
     $("confirmation").hidden = true;
     let corps;
     try {
-      corps = await appeler("/predictions/user/" + encodeURIComponent(id), {method: "DELETE", headers: enTetesJeton()});
+      corps = await appeler("/effacement", corpsJson({user_id: id}));
     } catch (erreur) {
       erreurHistorique(erreur);
       return;
