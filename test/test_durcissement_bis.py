@@ -339,3 +339,53 @@ def test_neutraliser_chaque_debut_de_formule_apres_tout_separateur():
     assert neutraliser("\t\t=1") == "'\t'\t'=1"  # chaque morceau, quel que soit le séparateur
     assert neutraliser("a|@SOMME(A1)") == "a|'@SOMME(A1)" and neutraliser("-3") == "'-3"
     assert neutraliser("Élève n°4 (a-b)") == "Élève n°4 (a-b)" and neutraliser(0.25) == 0.25
+
+
+# --- Points plus petits : dossier des métriques, socket de contrôle, SCRIPT_NAME ------------------------
+
+def _cartes(pid: int) -> str:
+    with open(f"/proc/{pid}/maps") as fichier:
+        return fichier.read()
+
+
+def test_dossier_des_metriques_imprevisible_ferme_et_retire(demarrer_serveur, tmp_path):
+    """mkdtemp (nom imprévisible, 0700) sous TMPDIR ; retiré à l'arrêt ; pas de socket de contrôle
+    (gunicorn ≥ 25 en ouvrait un à ~/.gunicorn/gunicorn.ctl, partagé entre serveurs)."""
+    import os
+    import stat
+
+    from test.conftest import attendre_workers
+
+    temporaire, maison = tmp_path / "tmp", tmp_path / "maison"
+    temporaire.mkdir()
+    maison.mkdir()
+    env = {"TMPDIR": str(temporaire), "HOME": str(maison), "XDG_RUNTIME_DIR": "", "PROMETHEUS_MULTIPROC_DIR": ""}
+    serveur = demarrer_serveur(workers=1, env=env).attendre()
+    assert requests.get(serveur.url + "/metrics", timeout=10).ok
+    worker = attendre_workers(serveur.processus.pid, 1)[0]
+    dossiers = [d for d in temporaire.iterdir() if d.name.startswith("prediction-etudiante-metriques-")]
+    assert len(dossiers) == 1 and dossiers[0].name != f"prediction-etudiante-metriques-{serveur.processus.pid}"
+    assert stat.S_IMODE(os.lstat(dossiers[0]).st_mode) == 0o700 and str(dossiers[0]) in _cartes(worker)
+    assert not (maison / ".gunicorn").exists() and "Control socket" not in serveur.journal_serveur()
+    serveur.arreter()
+    assert not dossiers[0].exists()
+
+
+def test_dossier_des_metriques_lien_plante_refuse(demarrer_serveur, tmp_path):
+    """Un PROMETHEUS_MULTIPROC_DIR qui est un lien symbolique (planté vers un dossier d'autrui) : refus de
+    démarrer, rien d'effacé dans la cible."""
+    cible = tmp_path / "autrui"
+    cible.mkdir()
+    (cible / "precieux.db").write_bytes(b"x")
+    lien = tmp_path / "metriques"
+    lien.symlink_to(cible)
+    serveur = demarrer_serveur(workers=1, env={"PROMETHEUS_MULTIPROC_DIR": str(lien)})
+    assert serveur.processus.wait(60) != 0
+    assert "PROMETHEUS_MULTIPROC_DIR" in serveur.journal_serveur() and (cible / "precieux.db").exists()
+
+
+def test_en_tete_script_name_depuis_la_boucle_locale_ignore(serveur_bis):
+    """Avant : ``SCRIPT_NAME: /abc`` envoyé depuis 127.0.0.1 (mandataire de confiance par défaut) → 500."""
+    for valeur in ("/abc", "x", "/health"):
+        reponse = requests.get(serveur_bis.url + "/health", headers={"SCRIPT_NAME": valeur}, timeout=10)
+        assert reponse.status_code == 200 and reponse.json() == {"statut": "ok"}
