@@ -70,6 +70,8 @@ class Configuration:
     """EFFACEMENT_SEL : clé HMAC-SHA256 des empreintes du registre des effacements et de l'index des
     segments (app.stockage.enregistrement) ; secret par déploiement (Secret Manager, deploy/deployer.sh),
     exigé sur Cloud Run. Vide en local : empreintes sans clé, un avertissement le dit au démarrage."""
+    essais_jeton_max: int = 10
+    """JETON_ESSAIS_MAX : essais de jeton ratés permis par client, par minute et par processus ; au-delà 429."""
     fils: int = 8
     """GUNICORN_THREADS : requêtes simultanées par processus, donc taille du pool de connexions."""
     service_cloud_run: str = ""
@@ -168,6 +170,7 @@ class Configuration:
             jeton_api=_jeton(env.get("API_TOKEN", ""), "API_TOKEN"),
             jeton_metriques=_jeton(env.get("METRIQUES_TOKEN", ""), "METRIQUES_TOKEN"),
             sel_effacement=_jeton(env.get("EFFACEMENT_SEL", ""), "EFFACEMENT_SEL"),
+            essais_jeton_max=entier("JETON_ESSAIS_MAX", defaut.essais_jeton_max, 1, 1_000_000),
             fils=entier("GUNICORN_THREADS", defaut.fils, 1, 256),
             service_cloud_run=env.get("K_SERVICE", "").strip(),
             instance_unique=booleen("INSTANCE_UNIQUE"),

@@ -389,3 +389,23 @@ def test_en_tete_script_name_depuis_la_boucle_locale_ignore(serveur_bis):
     for valeur in ("/abc", "x", "/health"):
         reponse = requests.get(serveur_bis.url + "/health", headers={"SCRIPT_NAME": valeur}, timeout=10)
         assert reponse.status_code == 200 and reponse.json() == {"statut": "ok"}
+
+
+def test_essais_de_jeton_rates_limites(serveur_bis, mesurer):
+    """Avant : 564 essais ratés par seconde, sans limite. Borne : JETON_ESSAIS_MAX par client et par
+    processus sur la fenêtre ; au-delà 429 avec Retry-After, sans que le jeton soit comparé."""
+    from app.config import Configuration
+
+    maximum = Configuration().essais_jeton_max
+
+    statuts = []
+    with requests.Session() as session:
+        for i in range(60):
+            reponse = session.post(serveur_bis.url + "/historique", json={"user_id": "x"},
+                                   headers={"Authorization": f"Bearer faux-{i:040d}"}, timeout=10)
+            statuts.append(reponse.status_code)
+            if reponse.status_code == 429:
+                assert int(reponse.headers["Retry-After"]) > 0 and "essais de jeton" in reponse.json()["erreur"]
+    assert set(statuts) == {401, 429}
+    assert statuts.count(401) <= 2 * maximum  # deux workers, chacun sa fenêtre
+    mesurer("jetons ratés", f"{statuts.count(401)} essais examinés sur 60, puis 429 (avant : 564 essais/s)")

@@ -93,7 +93,7 @@ def _historique(prediction: dict) -> dict:
             security=securite, requestBody=corps("DemandeHistorique", {"user_id": "eleve-0042", "limite": 20,
                                                                      "decalage": 0}),
             reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique)},
-                      **_erreurs(400, 401, 403, 413, 415, 503)},
+                      **_erreurs(400, 401, 403, 413, 415, 429, 503)},
         )},
         "/effacement": {"post": _operation(
             "effacerEleve", "historique",
@@ -101,7 +101,7 @@ def _historique(prediction: dict) -> dict:
             security=securite, requestBody=corps("DemandeEffacement", {"user_id": "eleve-0042"}),
             reponses={"200": {"description": "Nombre de prédictions effacées",
                               "content": _json("Effacement", exemple=effacement)},
-                      **_erreurs(400, 401, 403, 413, 415, 503)},
+                      **_erreurs(400, 401, 403, 413, 415, 429, 503)},
         )},
         "/predictions/{request_id}": {"get": _operation(
             "lirePrediction", "historique", "Une prédiction conservée", security=securite,
@@ -109,7 +109,7 @@ def _historique(prediction: dict) -> dict:
             reponses={"200": {"description": "La prédiction", "content": _json("PredictionConservee", exemple=prediction),
                               "links": {"historique": _lien("lireHistorique", "L'historique de cet élève",
                                                             user_id="$response.body#/user_id")}},
-                      **_erreurs(400, 401, 403, 404, 503)},
+                      **_erreurs(400, 401, 403, 404, 429, 503)},
         )},
         "/predictions/user/{user_id}": {
             "get": _operation(
@@ -118,7 +118,7 @@ def _historique(prediction: dict) -> dict:
                 reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique),
                                   "links": {"effacement": _lien("effacerHistorique", "Effacer les prédictions de cet élève",
                                                                 user_id="$response.body#/user_id")}},
-                          **_erreurs(400, 401, 403, 503)},
+                          **_erreurs(400, 401, 403, 429, 503)},
             ),
             "delete": _operation(
                 "effacerHistorique", "historique",
@@ -126,7 +126,7 @@ def _historique(prediction: dict) -> dict:
                 description=dans_l_url.format("POST /effacement"), security=securite, parameters=[eleve],
                 reponses={"200": {"description": "Nombre de prédictions effacées",
                                   "content": _json("Effacement", exemple=effacement)},
-                          **_erreurs(400, 401, 403, 503)},
+                          **_erreurs(400, 401, 403, 429, 503)},
             ),
         },
     }
@@ -153,7 +153,7 @@ def _exploitation(prediction: dict) -> dict:
                 # Pour les générateurs de clients qui ne connaissent pas x-ndjson : un fichier (octets).
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
                                              "example": ligne_json(prediction).decode("utf-8")}}},
-                **_erreurs(400, 401, 403, 503)},
+                **_erreurs(400, 401, 403, 429, 503)},
         )},
         "/metrics": {"get": _operation(
             "lireMetriques", "service", "Métriques Prometheus de tous les workers",
@@ -161,7 +161,7 @@ def _exploitation(prediction: dict) -> dict:
             reponses={"200": {"description": "Métriques", "content": {"text/plain": {
                 "schema": {"type": "string"},
                 "example": 'prediction_etudiante_requetes_total{methode="POST",route="/predire",statut="200"} 42.0\n'}}},
-                **_erreurs(401)},
+                **_erreurs(401, 429)},
         )},
     }
 
@@ -197,7 +197,7 @@ def _derive() -> dict:
                      "schema": {"type": "integer", "minimum": DERNIERS_MIN, "maximum": DERNIERS_MAX,
                                 "default": DERNIERS_DEFAUT}, "example": DERNIERS_DEFAUT}],
         reponses={"200": {"description": "Dérive par variable et taux d'alerte", "content": _json("Derive", exemple=exemple)},
-                  **_erreurs(400, 401, 403, 503)},
+                  **_erreurs(400, 401, 403, 429, 503)},
     )}
 
 
