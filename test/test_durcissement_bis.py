@@ -409,3 +409,44 @@ def test_essais_de_jeton_rates_limites(serveur_bis, mesurer):
     assert set(statuts) == {401, 429}
     assert statuts.count(401) <= 2 * maximum  # deux workers, chacun sa fenêtre
     mesurer("jetons ratés", f"{statuts.count(401)} essais examinés sur 60, puis 429 (avant : 564 essais/s)")
+
+
+# --- Corps en morceaux suivis d'une autre requête, ou avec des champs de fin -----------------------------
+
+def _reponses(connexion, nombre: int) -> list[tuple[int, bytes]]:
+    """Lit ``nombre`` réponses HTTP/1.1 (Content-Length) d'une connexion ; (statut, corps)."""
+    tampon, reponses = b"", []
+    while len(reponses) < nombre:
+        fin = tampon.find(b"\r\n\r\n")
+        if fin >= 0:
+            entete = tampon[:fin].decode("latin-1")
+            longueur = int(next(l.split(":")[1] for l in entete.split("\r\n") if l.lower().startswith("content-length")))
+            if len(tampon) >= fin + 4 + longueur:
+                reponses.append((int(entete.split(" ")[1]), tampon[fin + 4:fin + 4 + longueur]))
+                tampon = tampon[fin + 4 + longueur:]
+                continue
+        morceau = connexion.recv(65536)
+        if not morceau:
+            break
+        tampon += morceau
+    return reponses
+
+
+@pytest.mark.parametrize("suite", ["pipeline", "trailers"])
+def test_corps_en_morceaux_suivi_ou_avec_trailers_servi(serveur_bis, exemple, suite):
+    """Avant : le tampon devait finir par « 0\\r\\n\\r\\n » ; une requête en morceaux suivie d'une autre dans
+    le même envoi, ou portant des trailers, attendait 10 s puis recevait 408 (perdue). Après : servies."""
+    import json
+    import socket
+
+    corps = json.dumps(exemple).encode()
+    fin = b"0\r\nX-Fin: 1\r\n\r\n" if suite == "trailers" else b"0\r\n\r\n"
+    requete = (b"POST /predire HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(corps):x}\r\n".encode() + corps + b"\r\n" + fin)
+    if suite == "pipeline":
+        requete += b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", serveur_bis.port), timeout=30) as connexion:
+        connexion.sendall(requete)
+        reponses = _reponses(connexion, 2 if suite == "pipeline" else 1)
+    assert [statut for statut, _ in reponses] == ([200, 200] if suite == "pipeline" else [200]), reponses
+    assert json.loads(reponses[0][1])["resultats"]["configuration"] == "A"

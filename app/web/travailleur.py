@@ -136,9 +136,40 @@ def requete_complete(tampon: bytes | bytearray) -> bool:
         return False
     entetes = bytes(tampon[:fin]).lower()
     if b"\r\ntransfer-encoding:" in entetes:
-        return tampon.endswith(b"0\r\n\r\n")
+        return morceaux_complets(tampon, fin + 4)
     longueur = _LONGUEUR.search(entetes)
     return len(tampon) - fin - 4 >= (int(longueur.group(1)) if longueur else 0)
+
+
+def morceaux_complets(tampon: bytes | bytearray, position: int) -> bool:
+    """Le corps en morceaux (``Transfer-Encoding: chunked``) qui commence à ``position`` est-il arrivé en
+    entier, jusqu'à la ligne vide qui suit le morceau nul et ses éventuels champs de fin (trailers) ?
+    Issue 28 : « le tampon finit par 0\\r\\n\\r\\n » ratait une requête suivie d'une autre (pipeline) ou portant
+    des trailers : 408 après 10 s, requête perdue. Mal formé : vrai (le parseur de gunicorn répondra 400)."""
+    while True:
+        fin_ligne = tampon.find(b"\r\n", position)
+        if fin_ligne < 0:
+            return False
+        taille = bytes(tampon[position:fin_ligne]).split(b";", 1)[0].strip()
+        try:
+            octets = int(taille, 16)
+        except ValueError:
+            return True
+        if octets < 0:
+            return True
+        position = fin_ligne + 2
+        if octets == 0:
+            break
+        position += octets + 2  # le morceau et son CRLF
+        if position > len(tampon):
+            return False
+    while True:  # champs de fin, jusqu'à la ligne vide
+        fin_ligne = tampon.find(b"\r\n", position)
+        if fin_ligne < 0:
+            return False
+        if fin_ligne == position:
+            return True
+        position = fin_ligne + 2
 
 
 def repondre_continuer(tampon: bytearray) -> bool:
