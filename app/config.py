@@ -29,6 +29,13 @@ class Configuration:
     """Port du serveur gRPC (``python -m app.rpc``, ``make grpc``)."""
     fils_grpc: int = 8
     """Appels gRPC servis en même temps (un flux occupe un fil pendant toute sa durée)."""
+    flux_grpc_max: int = 0
+    """GRPC_FLUX_MAX : flux ``PredireFlux`` ouverts en tout ; 0 (défaut) : GRPC_FILS - 2, au moins 1. Les fils
+    restants servent la santé et les appels unaires, jamais affamés par des flux (issue 28)."""
+    flux_grpc_par_client: int = 2
+    """GRPC_FLUX_PAR_CLIENT : flux ouverts en même temps par adresse de client."""
+    inactivite_flux_s: int = 30
+    """GRPC_FLUX_INACTIVITE_S : un flux sans message depuis ce nombre de secondes est fermé (DEADLINE_EXCEEDED)."""
     chemin_modele: Path = RACINE / "code" / "modele_trees.pkl"
     chemin_variables: Path = RACINE / "code" / "features.pkl"
     chemin_fiche: Path = RACINE / "code" / "model_card.json"
@@ -103,6 +110,11 @@ class Configuration:
         return make_url(self.database_url).set(password=self.mot_de_passe_base).render_as_string(hide_password=False)
 
     @property
+    def flux_grpc_total(self) -> int:
+        """Flux gRPC ouverts en tout au plus : GRPC_FLUX_MAX, ou GRPC_FILS - 2 (au moins 1)."""
+        return self.flux_grpc_max or max(1, self.fils_grpc - 2)
+
+    @property
     def base_partagee(self) -> bool:
         """Vrai pour PostgreSQL : toutes les instances lisent et effacent dans la même base."""
         return self.database_url.startswith("postgresql")
@@ -144,6 +156,9 @@ class Configuration:
             port=entier("PORT", defaut.port, 1, 65535),
             port_grpc=entier("GRPC_PORT", defaut.port_grpc, 1, 65535),
             fils_grpc=entier("GRPC_FILS", defaut.fils_grpc, 1, 256),
+            flux_grpc_max=entier("GRPC_FLUX_MAX", defaut.flux_grpc_max, 0, 256),
+            flux_grpc_par_client=entier("GRPC_FLUX_PAR_CLIENT", defaut.flux_grpc_par_client, 1, 256),
+            inactivite_flux_s=entier("GRPC_FLUX_INACTIVITE_S", defaut.inactivite_flux_s, 1, 3600),
             chemin_modele=chemin("MODELE_CHEMIN", defaut.chemin_modele),
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),

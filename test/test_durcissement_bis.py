@@ -450,3 +450,63 @@ def test_corps_en_morceaux_suivi_ou_avec_trailers_servi(serveur_bis, exemple, su
         reponses = _reponses(connexion, 2 if suite == "pipeline" else 1)
     assert [statut for statut, _ in reponses] == ([200, 200] if suite == "pipeline" else [200]), reponses
     assert json.loads(reponses[0][1])["resultats"]["configuration"] == "A"
+
+
+# --- B1 : flux gRPC bornés (par client, en tout) et fermés après inactivité -------------------------------
+
+def _ouvrir_flux_inactifs(rpc, nombre: int) -> list:
+    """``nombre`` flux PredireFlux ouverts sans message ; chacun lu dans un fil : [code final]."""
+    import queue
+    import threading
+
+    import grpc
+
+    codes: list = []
+    verrou = threading.Lock()
+
+    def lire() -> None:
+        a_envoyer: queue.Queue = queue.Queue()
+        try:
+            for _ in rpc.stub.PredireFlux(iter(a_envoyer.get, None), timeout=120):
+                pass
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as erreur:
+            code = erreur.code()
+        with verrou:
+            codes.append(code)
+
+    for _ in range(nombre):
+        threading.Thread(target=lire, daemon=True).start()
+    return codes
+
+
+@pytest.mark.parametrize("reglage", ["par_client", "total"])
+def test_flux_grpc_inactifs_n_affament_ni_la_sante_ni_les_appels_unaires(tmp_path, exemple, reglage, mesurer):
+    """Avant : 8 flux inactifs et tout appel gRPC, santé comprise, tombait en DEADLINE_EXCEEDED. Après : les
+    flux au-delà des bornes sont refusés (RESOURCE_EXHAUSTED) tout de suite ; santé et Predire répondent
+    pendant que les autres sont ouverts ; ceux-ci sont fermés après GRPC_FLUX_INACTIVITE_S."""
+    import grpc
+    from grpc_health.v1 import health_pb2
+
+    from test.test_rpc import ServeurGrpc, message
+    from test.test_segments_service import _attendre
+
+    env = {"JOURNAL_CHEMIN": str(tmp_path / "j.jsonl"), "BASE_SQLITE_CHEMIN": str(tmp_path / "r.sqlite3"),
+           "GRPC_FILS": "8", "GRPC_FLUX_INACTIVITE_S": "20"}
+    if reglage == "total":
+        env["GRPC_FLUX_PAR_CLIENT"] = "100"  # tout vient de 127.0.0.1 : seule la borne totale (8 - 2) joue
+    ouverts = 2 if reglage == "par_client" else 6
+    rpc = ServeurGrpc(tmp_path / "grpc", env).attendre()
+    try:
+        codes = _ouvrir_flux_inactifs(rpc, 8)
+        assert _attendre(lambda: len(codes) >= 8 - ouverts), codes
+        assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * (8 - ouverts)  # les autres tiennent leur place
+        assert rpc.sante.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
+            health_pb2.HealthCheckResponse.SERVING
+        assert rpc.stub.Predire(message(exemple), timeout=5).configuration == "A"
+        assert _attendre(lambda: len(codes) == 8, delai=60), codes  # inactivité : fermés par le serveur
+        assert codes[8 - ouverts:] == [grpc.StatusCode.DEADLINE_EXCEEDED] * ouverts
+    finally:
+        rpc.arreter()
+    mesurer(f"B1 : 8 flux gRPC inactifs ({reglage})", f"{8 - ouverts} refusés aussitôt, {ouverts} fermés après 20 s "
+            "d'inactivité ; santé et Predire servis pendant ce temps (avant : DEADLINE_EXCEEDED pour tous)")
