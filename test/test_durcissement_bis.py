@@ -510,3 +510,55 @@ def test_flux_grpc_inactifs_n_affament_ni_la_sante_ni_les_appels_unaires(tmp_pat
         rpc.arreter()
     mesurer(f"B1 : 8 flux gRPC inactifs ({reglage})", f"{8 - ouverts} refusés aussitôt, {ouverts} fermés après 20 s "
             "d'inactivité ; santé et Predire servis pendant ce temps (avant : DEADLINE_EXCEEDED pour tous)")
+
+
+# --- B2 : envois lents de lots ----------------------------------------------------------------------------
+
+def test_envois_lents_coupes_et_la_page_toujours_servie(serveur_bis, mesurer):
+    """Avant : dix envois à /predire/lot/partiel (80 Kio, puis une ligne toutes les 8 s) tenaient les places
+    des lots ~120 s ; tout lot, ceux de la page compris, recevait 503. Après : un envoi sous
+    DEBIT_MIN_OCTETS_S (après GRACE_DEBIT_S) est coupé, sans jamais tenir une place de traitement ; un
+    envoi de la page (classe de 40 élèves) pendant l'attaque est servi."""
+    import socket
+    import threading
+    import time
+
+    from test.conftest import DONNEES
+
+    with open(DONNEES, encoding="utf-8") as fichier:
+        lignes = fichier.read().splitlines()
+    entete = lignes[0].replace(';"G3"', "").replace(";G3", "")
+    rangs = [";".join(l.split(";")[:-1]) for l in lignes[1:]]
+    tete = (entete + "\n" + "\n".join(rangs * 4)).encode()[:80 * 1024]
+    tete = tete[:tete.rfind(b"\n") + 1]
+    annonce = len(tete) + 200 * 1024
+    durees: list[float] = []
+    coupes: list[bool] = []
+
+    def envoi_lent() -> None:
+        debut = time.monotonic()
+        with socket.create_connection(("127.0.0.1", serveur_bis.port), timeout=60) as prise:
+            prise.sendall(b"POST /predire/lot/partiel HTTP/1.1\r\nHost: a\r\nContent-Type: text/csv\r\n"
+                          + f"Content-Length: {annonce}\r\n\r\n".encode() + tete)
+            try:
+                for _ in range(30):  # 60 s au plus : coupé bien avant
+                    time.sleep(2)
+                    prise.sendall(rangs[0].encode() + b"\n")
+                coupes.append(prise.recv(1) == b"")  # fermée de l'autre côté ?
+            except OSError:
+                coupes.append(True)
+            durees.append(time.monotonic() - debut)
+
+    attaque = [threading.Thread(target=envoi_lent) for _ in range(10)]
+    for fil in attaque:
+        fil.start()
+    time.sleep(1)  # les envois lents ont rempli la file d'entrée des lots
+    page = (entete + "\n" + "\n".join(rangs[:40]) + "\n").encode()
+    statuts = [requests.post(serveur_bis.url + "/predire/lot/partiel", data=page, headers={"Content-Type": "text/csv"},
+                             timeout=60).status_code for _ in range(3)]
+    for fil in attaque:
+        fil.join(90)
+    assert statuts == [200, 200, 200]
+    assert coupes == [True] * 10  # coupés par le serveur avant la fin de leurs 30 lignes
+    mesurer("B2 : 10 envois lents de lots", f"envois de la page servis pendant l'attaque {statuts} ; envois lents "
+            f"coupés après {min(durees):.0f} à {max(durees):.0f} s (avant : 503 pour tous pendant ~120 s)")

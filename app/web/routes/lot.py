@@ -15,6 +15,7 @@ from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.lots import (
+    CORPS_PETIT,
     LONGUEUR_MAX_ID_LOT,
     ecrire_csv,
     lire_csv,
@@ -57,7 +58,12 @@ def _une_place_pour(servir):
         raise ErreurRequete(400, f"X-Request-ID trop long pour un lot : {LONGUEUR_MAX_ID_LOT} caractères au plus "
                                  "(le rang de chaque élève y est ajouté)",
                             [{"champ": "X-Request-ID", "message": "trop long"}])
-    with s.places_lots.une_place():  # lecture du corps comprise : elle compte dans le pic de mémoire
+    lire = None
+    if request.mimetype in TYPES_CSV or est_json(request):  # sinon 415, sans lire le corps
+        nature = "CSV" if request.mimetype in TYPES_CSV else "JSON"
+        lire = lambda: lire_corps(request, nature)  # noqa: E731 - gardé en cache (get_data) pour la suite
+    petit = request.content_length is not None and request.content_length <= CORPS_PETIT
+    with s.places_lots.une_place(lire, petit):
         return servir(s, identifiant)
 
 
