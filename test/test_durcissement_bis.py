@@ -194,28 +194,11 @@ def disque_de_3_mio(tmp_path):
     subprocess.run(["umount", "-l", str(point)], check=False)
 
 
-def _remplir(dossier) -> object:
-    """Remplit le disque jusqu'au dernier bloc (ENOSPC) ; renvoie le fichier à retirer pour libérer."""
-    import os
-
-    chemin = dossier / "remplissage"
-    descripteur = os.open(chemin, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for taille in (1 << 16, 4096, 512, 1):
-            try:
-                while True:
-                    os.write(descripteur, b"\0" * taille)
-            except OSError:
-                pass
-    finally:
-        os.close(descripteur)
-    return chemin
-
-
 def test_effacement_sur_disque_plein_503_puis_journal_efface(disque_de_3_mio, tmp_path, exemple, mesurer):
     """Avant : 500 après 5 s (sqlite3.OperationalError de l'index des segments), effacement impossible.
     Après : 503 avec Retry-After ; la base et le registre sont déjà effacés ; le journal l'est dès que la
     place revient (fil d'alimentation), ou au démarrage suivant ; aucun fil de fond n'est mort."""
+    from outils.attaques import remplir_disque
     from test.conftest import Serveur, contenu_journal
     from test.test_segments_service import _attendre
 
@@ -227,7 +210,7 @@ def test_effacement_sur_disque_plein_503_puis_journal_efface(disque_de_3_mio, tm
         for i in range(40):  # les lignes des victimes mêlées à d'autres, dans plusieurs segments
             user_id = victimes[i % 2] if i % 4 < 2 else f"autre-{i}"
             assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": user_id}, timeout=30).ok
-        remplissage = _remplir(disque_de_3_mio)
+        remplissage = remplir_disque(disque_de_3_mio)
         reponse = requests.post(serveur.url + "/effacement", json={"user_id": victimes[0]}, headers=AUTORISE,
                                 timeout=30)
         assert reponse.status_code == 503, reponse.text
@@ -243,7 +226,7 @@ def test_effacement_sur_disque_plein_503_puis_journal_efface(disque_de_3_mio, tm
         assert alimentation["effacements_dus_au_journal"] == 0 and alimentation["fils_relances"] == {}
 
         # Reprise qui survit à un redémarrage : disque plein, effacement, arrêt, place rendue, démarrage.
-        remplissage = _remplir(disque_de_3_mio)
+        remplissage = remplir_disque(disque_de_3_mio)
         reponse = requests.post(serveur.url + "/effacement", json={"user_id": victimes[1]}, headers=AUTORISE,
                                 timeout=30)
         assert reponse.status_code == 503 and reponse.headers.get("Retry-After")
@@ -562,3 +545,34 @@ def test_envois_lents_coupes_et_la_page_toujours_servie(serveur_bis, mesurer):
     assert coupes == [True] * 10  # coupés par le serveur avant la fin de leurs 30 lignes
     mesurer("B2 : 10 envois lents de lots", f"envois de la page servis pendant l'attaque {statuts} ; envois lents "
             f"coupés après {min(durees):.0f} à {max(durees):.0f} s (avant : 503 pour tous pendant ~120 s)")
+
+
+# --- B4 : coût d'analyse d'un lot JSON borné avant de le matérialiser -------------------------------------
+
+def test_deux_lots_json_hostiles_a_la_fois_sous_le_dimensionnement(demarrer_serveur, mesurer):
+    """Avant : un lot de 16 Mio de ``{}`` faisait passer un worker de 152 à 569 Mio ; deux à la fois 985 Mio,
+    au-delà du 1 Gio de Cloud Run (dimensionné pour 386). Après : refusé (400) avant ``json.loads`` ; le
+    worker reste sous les 386 Mio du dimensionnement, deux lots hostiles à la fois."""
+    import threading
+
+    from test.test_durcissement import _rss_max_workers_mio
+
+    serveur = demarrer_serveur(workers=1, env={"API_TOKEN": JETON}).attendre()
+    hostiles = [b"[" + b",".join([b"{}"] * 5_500_000) + b"]", b"[" + b",".join([b"1"] * 8_000_000) + b"]"]
+    statuts: list = []
+
+    def envoyer(corps: bytes) -> None:
+        reponse = requests.post(serveur.url + "/predire/lot", data=corps, headers={"Content-Type": "application/json"},
+                                timeout=120)
+        statuts.append((reponse.status_code, reponse.json()["erreur"]))
+
+    fils = [threading.Thread(target=envoyer, args=(corps,)) for corps in hostiles]
+    for fil in fils:
+        fil.start()
+    for fil in fils:
+        fil.join(150)
+    assert [s for s, _ in statuts] == [400, 400] and all("refusé avant son analyse" in e for _, e in statuts)
+    pic = _rss_max_workers_mio(serveur)
+    assert pic < 386, f"worker à {pic} Mio"
+    mesurer("B4 : deux lots JSON hostiles de 16 Mio à la fois", f"400 chacun ; worker au plus {pic} Mio "
+            "(avant : 569 Mio pour un, 985 Mio pour deux)")

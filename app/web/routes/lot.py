@@ -16,6 +16,7 @@ from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.lots import (
     CORPS_PETIT,
+    LOT_MAX,
     LONGUEUR_MAX_ID_LOT,
     ecrire_csv,
     lire_csv,
@@ -45,8 +46,8 @@ def _lire_lot(partiel: bool = False):
         raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
                                  "Content-Type: application/json (liste d'élèves) ou text/csv (fichier UCI)")
     if partiel:
-        return lot_json_partiel(lire_json(request))
-    return lot_json(lire_json(request)), None
+        return lot_json_partiel(lire_json(request, LOT_MAX))
+    return lot_json(lire_json(request, LOT_MAX)), None
 
 
 def _une_place_pour(servir):
