@@ -16,8 +16,8 @@ from app.web import metriques
 from app.web.erreurs import ErreurRequete
 from app.web.lots import (
     CORPS_PETIT,
-    LOT_MAX,
     LONGUEUR_MAX_ID_LOT,
+    LOT_MAX,
     ecrire_csv,
     lire_csv,
     lire_csv_partiel,
