@@ -27,6 +27,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -226,6 +227,54 @@ def remplir_disque(dossier: Path) -> Path:
     return chemin
 
 
+def b5_meme_identifiant(arbre: Arbre) -> str:
+    import grpc
+
+    sys.path.insert(0, str(arbre.racine))
+    try:
+        from app.rpc import prediction_pb2, prediction_pb2_grpc
+    finally:
+        sys.path.pop(0)
+    url, e = arbre.gunicorn("b5")
+    adresse = arbre.grpc("b5", JOURNAL_CHEMIN=e["JOURNAL_CHEMIN"], BASE_SQLITE_CHEMIN=e["BASE_SQLITE_CHEMIN"])
+    canal = grpc.insecure_channel(adresse)
+    stub = prediction_pb2_grpc.PredictionStub(canal)
+    for _ in range(600):
+        try:
+            stub.Predire(prediction_pb2.DemandePrediction(**EXEMPLE), timeout=1)
+            break
+        except grpc.RpcError:
+            time.sleep(0.1)
+    sessions = [requests.Session(), requests.Session()]
+    plusieurs, autre_dossier = 0, 0
+    for n in range(50):
+        request_id, servis = f"partage-{n}-{time.time_ns()}", []
+        depart = threading.Barrier(3)
+
+        def http(k: int) -> None:
+            depart.wait()
+            if sessions[k].post(url + "/predire", json={**EXEMPLE, "user_id": f"h{k}-{n}"},
+                                headers={"X-Request-ID": request_id}, timeout=30).status_code == 200:
+                servis.append(f"h{k}-{n}")
+
+        def rpc() -> None:
+            depart.wait()
+            try:
+                stub.Predire(prediction_pb2.DemandePrediction(**{**EXEMPLE, "user_id": f"g-{n}"}), timeout=30,
+                             metadata=(("x-request-id", request_id),))
+                servis.append(f"g-{n}")
+            except grpc.RpcError:
+                pass
+        with ThreadPoolExecutor(3) as executeur:
+            list(executeur.map(lambda appel: appel(), (lambda: http(0), lambda: http(1), rpc)))
+        plusieurs += len(servis) > 1
+        time.sleep(0.3)  # la base suit le journal
+        relu = requests.get(url + f"/predictions/{request_id}", headers={"Authorization": f"Bearer {JETON}"}, timeout=30)
+        autre_dossier += sum(1 for u in servis if relu.ok and relu.json().get("user_id") != u)
+    canal.close()
+    return f"{plusieurs}/50 identifiants servis à plusieurs clients ; {autre_dossier} client(s) relisant le dossier d'un autre"
+
+
 def b6_disque_plein(arbre: Arbre) -> str:
     point = arbre.dossier / "tmpfs"
     point.mkdir(parents=True)
@@ -314,6 +363,7 @@ ATTAQUES = [
     ("B2 10 envois lents de lots", b2_envois_lents),
     ("B3 méthodes inventées, /metrics", b3_metriques),
     ("B4 deux lots JSON de 16 Mio de {}", b4_lots_hostiles),
+    ("B5 même X-Request-ID, 2 HTTP et 1 gRPC", b5_meme_identifiant),
     ("B6 effacement, disque plein", b6_disque_plein),
     ("B7 registre des effacements", b7_registre),
     ("B8 historique de la page", b8_page),
@@ -321,7 +371,6 @@ ATTAQUES = [
     ("petits points", petits_points),
 ]
 NON_REJOUEES = {
-    "B5 X-Request-ID partagé": "non traité par l'issue 28 ici (voir docs/securite-bornes.md)",
     "SIGTERM en rafales (gRPC)": "test/test_arret_signaux.py : 200 démarrages ; avant 3 bloqués, après 0",
 }
 

@@ -576,3 +576,73 @@ def test_deux_lots_json_hostiles_a_la_fois_sous_le_dimensionnement(demarrer_serv
     assert pic < 386, f"worker à {pic} Mio"
     mesurer("B4 : deux lots JSON hostiles de 16 Mio à la fois", f"400 chacun ; worker au plus {pic} Mio "
             "(avant : 569 Mio pour un, 985 Mio pour deux)")
+
+
+# --- B5 : X-Request-ID envoyé à la fois par trois clients (deux HTTP, un gRPC) ------------------------------
+
+def test_meme_request_id_par_trois_clients_un_seul_servi(tmp_path, exemple, mesurer):
+    """Avant : 193 identifiants sur 200 recevaient trois 200 ; le journal gardait trois lignes, la base une, et
+    deux clients relisaient le dossier d'un autre élève. Après : la réservation dans la base partagée est
+    atomique (entre workers, serveur gRPC et instances) : un seul client servi, les autres 409 /
+    ALREADY_EXISTS ; une ligne au journal ; relu, l'identifiant rend le dossier de l'élève servi."""
+    import threading
+    import uuid as uuid_
+
+    import grpc
+
+    from test.conftest import Serveur, attendre_workers
+    from test.test_rpc import ServeurGrpc, message
+
+    http = Serveur(tmp_path / "http", workers=2, env={"API_TOKEN": JETON}).attendre()
+    rpc = ServeurGrpc(tmp_path / "grpc", {"JOURNAL_CHEMIN": str(http.journal), "BASE_SQLITE_CHEMIN": str(http.base),
+                                          "API_TOKEN": JETON})
+    try:
+        rpc.attendre()
+        attendre_workers(http.processus.pid, 2)
+        sessions = [requests.Session(), requests.Session()]
+        resultats: dict[str, list] = {}
+        for n in range(40):
+            request_id = f"partage-{n}-{uuid_.uuid4().hex[:8]}"
+            issues: list = []
+            depart = threading.Barrier(3)
+
+            def par_http(k: int) -> None:
+                depart.wait()
+                r = sessions[k].post(http.url + "/predire", json={**exemple, "user_id": f"eleve-http{k}-{n}"},
+                                     headers={"X-Request-ID": request_id}, timeout=30)
+                issues.append((r.status_code, f"eleve-http{k}-{n}"))
+
+            def par_grpc() -> None:
+                depart.wait()
+                try:
+                    rpc.stub.Predire(message({**exemple, "user_id": f"eleve-grpc-{n}"}), timeout=30,
+                                     metadata=(("x-request-id", request_id),))
+                    issues.append((200, f"eleve-grpc-{n}"))
+                except grpc.RpcError as erreur:
+                    issues.append((409 if erreur.code() == grpc.StatusCode.ALREADY_EXISTS else erreur.code(), None))
+
+            fils = [threading.Thread(target=par_http, args=(0,)), threading.Thread(target=par_http, args=(1,)),
+                    threading.Thread(target=par_grpc)]
+            for fil in fils:
+                fil.start()
+            for fil in fils:
+                fil.join(60)
+            resultats[request_id] = issues
+        servis = {i: [u for s, u in issues if s == 200] for i, issues in resultats.items()}
+        assert all(sorted(s for s, _ in issues) == [200, 409, 409] for issues in resultats.values()), resultats
+        lignes = http.lignes_journal()
+        for request_id, (eleve,) in servis.items():
+            assert [l["user_id"] for l in lignes if l["request_id"] == request_id] == [eleve]
+            relu = requests.get(http.url + f"/predictions/{request_id}", headers=AUTORISE, timeout=30).json()
+            assert relu["user_id"] == eleve  # jamais le dossier d'un autre appelant
+        # L'effacement retire aussi les réservations de ses prédictions.
+        eleve = next(iter(servis.values()))[0]
+        assert requests.post(http.url + "/effacement", json={"user_id": eleve}, headers=AUTORISE, timeout=30).ok
+        with sqlite3.connect(http.base) as connexion:
+            reservees = {r for (r,) in connexion.execute("SELECT request_id FROM request_id_reserves")}
+        assert reservees == set(servis) - {i for i, (e,) in servis.items() if e == eleve}
+    finally:
+        rpc.arreter()
+        http.arreter()
+    mesurer("B5 : même X-Request-ID par 3 clients (2 HTTP, 1 gRPC), 40 fois",
+            "un 200 et deux 409 chaque fois, une ligne au journal, relu : l'élève servi (avant : trois 200)")

@@ -162,6 +162,11 @@ class Conservation:
                 # JOURNAL_MODE=stdout ou aucun : pas de fichier à réconcilier, la base est le seul point de
                 # durabilité ; la réponse attend donc qu'ils y soient (503 si la base ne les prend pas à temps).
                 self._attendre_en_base({e["request_id"] for e in enregistrements})
+        except BaseException:
+            if reserves:  # pas servie : le client peut renvoyer le même X-Request-ID
+                with contextlib.suppress(ErreurMagasin):
+                    self.magasin.liberer(reserves)
+            raise
         finally:
             if reserves:
                 with self._file:
@@ -174,7 +179,8 @@ class Conservation:
                 raise DoublonRequete(ids[0])
             self._reserves.update(ids)
         try:
-            if self.magasin.existants(ids):
+            # En base, ou réservé à l'instant par un autre processus ou une autre instance : atomique (issue 28).
+            if self.magasin.existants(ids) or not self.magasin.reserver(ids):
                 raise DoublonRequete(ids[0])
         except ErreurMagasin:
             # Base injoignable : la prédiction est servie quand même (le journal suffit) ; si le request_id

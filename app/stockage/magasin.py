@@ -41,11 +41,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.json_rapide import en_octets
 from app.stockage.enregistrement import (
     COLONNES_ENREGISTREMENT,
+    LONGUEUR_MAX_IDENTIFIANT,
     avec_cle,
     colonnes_sql,
     controle_sel,
@@ -80,6 +81,17 @@ EFFACEMENTS = Table(
 INDEX_EFFACEMENTS = Index("ix_effacements_empreinte", EFFACEMENTS.c.empreinte)
 """Chaque paquet inséré en base lit le registre par empreinte (``Transaction.inserer_nouveaux``)."""
 """Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
+RESERVATIONS = Table(
+    "request_id_reserves", metadonnees,
+    Column("request_id", String(LONGUEUR_MAX_IDENTIFIANT), primary_key=True),
+    Column("horodatage", DateTime(timezone=True), nullable=False),
+)
+"""Les X-Request-ID fournis par les clients, réservés dans la base partagée avant toute réponse (issue 28 :
+le même identifiant envoyé à la fois par trois clients, deux en HTTP et un en gRPC, recevait trois 200 ; le
+journal gardait trois lignes, la base une, et deux clients relisaient le dossier d'un autre élève). Une
+réservation n'a plus d'usage une fois la prédiction en base (contrainte unique de ``predictions``) : elle est
+retirée après ``DUREE_RESERVATION``."""
+DUREE_RESERVATION = dt.timedelta(hours=1)
 CLE_REGISTRE = Table(
     "effacements_cle", metadonnees,
     Column("controle", String(64), primary_key=True),
@@ -132,6 +144,7 @@ class _Ecritures:
         self.dans_liste = "= ANY(%s)" if postgresql else "IN (SELECT value FROM json_each(?))"
         self.liste = list if postgresql else (lambda valeurs: json.dumps(list(valeurs)))
         self.existants = f"SELECT request_id FROM {PREDICTIONS.name} WHERE request_id {self.dans_liste}"
+        self.reservations_effacees = f"DELETE FROM {RESERVATIONS.name} WHERE request_id {self.dans_liste}"
         self.effacements = (f"SELECT empreinte, max(horodatage) FROM {EFFACEMENTS.name} WHERE empreinte "
                             f"{self.dans_liste} GROUP BY empreinte")
         self.dialecte = dialecte
@@ -358,6 +371,8 @@ class Transaction:
             self._curseur.execute(self._ecritures.suppression,
                                   self._ecritures.parametres_suppression(user_id, instant))
             supprimees = {request_id for (request_id,) in self._curseur.fetchall()}
+            if supprimees:  # leurs réservations aussi : rien de l'élève ne reste (issue 28)
+                self._curseur.execute(self._ecritures.reservations_effacees, (self._ecritures.liste(supprimees),))
             self._curseur.execute(self._ecritures.registre_effacement,
                                   self._ecritures.parametres_registre(user_id, instant))
             if self._ecritures.notification:
@@ -519,6 +534,28 @@ class MagasinResultats:
             supprimees = connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount
             connexion.execute(delete(EFFACEMENTS).where(EFFACEMENTS.c.horodatage < limite - MARGE_PURGE_REGISTRE))
             return supprimees or 0
+
+    def reserver(self, request_ids: list[str]) -> bool:
+        """Réserve ces request_id, atomiquement entre processus et instances (clé primaire) : faux si l'un
+        l'était déjà (par un autre appel, de n'importe quel processus). Les réservations plus vieilles que
+        ``DUREE_RESERVATION`` sont retirées dans la même transaction."""
+        self._assurer_schema()
+        maintenant = dt.datetime.now(dt.timezone.utc)
+        try:
+            with self.moteur.begin() as connexion:
+                connexion.execute(delete(RESERVATIONS).where(RESERVATIONS.c.horodatage < maintenant - DUREE_RESERVATION))
+                connexion.execute(insert(RESERVATIONS), [{"request_id": i, "horodatage": maintenant} for i in request_ids])
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as erreur:
+            origine = type(getattr(erreur, "orig", None) or erreur).__name__
+            raise ErreurMagasin(f"base des résultats indisponible : échec de la réservation ({origine})") from erreur
+        return True
+
+    def liberer(self, request_ids: list[str]) -> None:
+        """Rend des réservations (la prédiction n'a pas été servie : le client peut renvoyer le même id)."""
+        with _traduire("la libération des réservations"), self.moteur.begin() as connexion:
+            connexion.execute(delete(RESERVATIONS).where(RESERVATIONS.c.request_id.in_(request_ids)))
 
     def existants(self, request_ids: list[str]) -> set[str]:
         """Ceux de ces request_id déjà en base (réconciliation, X-Request-ID réutilisé)."""
