@@ -544,7 +544,7 @@ def test_envois_lents_coupes_et_la_page_toujours_servie(serveur_bis, mesurer):
     assert statuts == [200, 200, 200]
     assert coupes == [True] * 10  # coupés par le serveur avant la fin de leurs 30 lignes
     mesurer("B2 : 10 envois lents de lots", f"envois de la page servis pendant l'attaque {statuts} ; envois lents "
-            f"coupés après {min(durees):.0f} à {max(durees):.0f} s (avant : 503 pour tous pendant ~120 s)")
+            f"coupés après {min(durees):.0f} à {max(durees):.0f} s (avant : envois de la page sans réponse pendant l'attaque)")
 
 
 # --- B4 : coût d'analyse d'un lot JSON borné avant de le matérialiser -------------------------------------
