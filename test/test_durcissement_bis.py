@@ -403,7 +403,8 @@ def _reponses(connexion, nombre: int) -> list[tuple[int, bytes]]:
         fin = tampon.find(b"\r\n\r\n")
         if fin >= 0:
             entete = tampon[:fin].decode("latin-1")
-            longueur = int(next(l.split(":")[1] for l in entete.split("\r\n") if l.lower().startswith("content-length")))
+            longueur = int(next(ligne.split(":")[1] for ligne in entete.split("\r\n")
+                                if ligne.lower().startswith("content-length")))
             if len(tampon) >= fin + 4 + longueur:
                 reponses.append((int(entete.split(" ")[1]), tampon[fin + 4:fin + 4 + longueur]))
                 tampon = tampon[fin + 4 + longueur:]
@@ -544,7 +545,8 @@ def test_envois_lents_coupes_et_la_page_toujours_servie(serveur_bis, mesurer):
     assert statuts == [200, 200, 200]
     assert coupes == [True] * 10  # coupés par le serveur avant la fin de leurs 30 lignes
     mesurer("B2 : 10 envois lents de lots", f"envois de la page servis pendant l'attaque {statuts} ; envois lents "
-            f"coupés après {min(durees):.0f} à {max(durees):.0f} s (avant : envois de la page sans réponse pendant l'attaque)")
+            f"coupés après {min(durees):.0f} à {max(durees):.0f} s (avant : envois de la page sans réponse pendant "
+            "l'attaque)")
 
 
 # --- B4 : coût d'analyse d'un lot JSON borné avant de le matérialiser -------------------------------------

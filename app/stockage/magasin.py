@@ -543,8 +543,10 @@ class MagasinResultats:
         maintenant = dt.datetime.now(dt.timezone.utc)
         try:
             with self.moteur.begin() as connexion:
-                connexion.execute(delete(RESERVATIONS).where(RESERVATIONS.c.horodatage < maintenant - DUREE_RESERVATION))
-                connexion.execute(insert(RESERVATIONS), [{"request_id": i, "horodatage": maintenant} for i in request_ids])
+                perimees = RESERVATIONS.c.horodatage < maintenant - DUREE_RESERVATION
+                connexion.execute(delete(RESERVATIONS).where(perimees))
+                connexion.execute(insert(RESERVATIONS),
+                                  [{"request_id": i, "horodatage": maintenant} for i in request_ids])
         except IntegrityError:
             return False
         except SQLAlchemyError as erreur:
