@@ -12,6 +12,7 @@ import ctypes.util
 import glob
 import multiprocessing
 import os
+import stat
 import tempfile
 
 from app import journalisation
@@ -38,6 +39,12 @@ if journalisation.json_demande():  # Cloud Run (K_SERVICE) ou JOURNAUX_FORMAT=js
     logconfig_dict = journalisation.configuration_gunicorn(acces=accesslog is not None)
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 wsgi_app = "app.wsgi:app"
+# Issue 28 : pas de socket de contrôle (gunicorn ≥ 25 l'ouvrait par défaut à ~/.gunicorn/gunicorn.ctl : deux
+# serveurs sur une machine se l'écrasaient puis se le supprimaient) ; aucun en-tête de « mandataire » lu
+# (SCRIPT_NAME, PATH_INFO : envoyés depuis la boucle locale, ils donnaient 500 ; l'API n'est jamais montée
+# sous un préfixe de chemin).
+control_socket_disable = True
+forwarder_headers = ""
 
 
 def _regler_malloc(arenes: int = 2, seuil_mmap: int = 1 << 20) -> None:
@@ -65,14 +72,35 @@ _regler_malloc()
 
 
 # Métriques Prometheus de tous les workers (GET /metrics) : prometheus_client en mode multiprocessus
-# lit un dossier de fichiers partagé, choisi et vidé ici, à la lecture de cette configuration par le
-# maître (avant que l'application préchargée ne crée ses métriques) ; les fichiers d'un worker qui
-# sort sont retirés (child_exit), le dossier à l'arrêt.
-_METRIQUES = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"prediction-etudiante-metriques-{os.getpid()}"))
-os.makedirs(_METRIQUES, mode=0o700, exist_ok=True)
-for _fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
-    os.remove(_fichier)
+# lit un dossier de fichiers partagé, créé ici à la lecture de cette configuration par le maître (avant
+# que l'application préchargée ne crée ses métriques) ; les fichiers d'un worker qui sort sont retirés
+# (child_exit), le dossier à l'arrêt. Issue 28 : nom imprévisible (mkdtemp, 0700, créé par nous seuls) ;
+# avant, /tmp/prediction-etudiante-metriques-<pid> pouvait être un lien planté, suivi, et son contenu effacé.
+# Un PROMETHEUS_MULTIPROC_DIR donné doit être un vrai dossier (pas un lien) à nous, fermé aux autres.
+
+
+def _dossier_metriques() -> tuple[str, bool]:
+    """(dossier, créé ici) ; refus (SystemExit 3) d'un dossier donné qui serait un lien ou ouvert à d'autres."""
+    donne = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if not donne:
+        return tempfile.mkdtemp(prefix="prediction-etudiante-metriques-"), True
+    try:
+        os.mkdir(donne, 0o700)
+    except FileExistsError:
+        pass
+    etat = os.lstat(donne)
+    if not stat.S_ISDIR(etat.st_mode) or etat.st_uid != os.getuid() or etat.st_mode & 0o077:
+        journalisation.signaler_arret(f"PROMETHEUS_MULTIPROC_DIR={donne} : un dossier à cet utilisateur, fermé aux "
+                                      "autres (0700) et pas un lien symbolique, est attendu")
+        raise SystemExit(3)
+    return donne, False
+
+
+_METRIQUES, _METRIQUES_CREE = _dossier_metriques()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRIQUES
+for _fichier in glob.glob(os.path.join(glob.escape(_METRIQUES), "*.db")):
+    if not os.path.islink(_fichier):
+        os.remove(_fichier)
 
 
 def post_worker_init(worker):
@@ -103,9 +131,11 @@ def on_exit(serveur):
     application = getattr(serveur.app, "callable", None)  # chargée avant le fork (preload_app)
     for tache in (getattr(application, "extensions", None) or {}).get("taches_de_sortie", []):
         tache()
-    for fichier in glob.glob(os.path.join(_METRIQUES, "*.db")):
-        os.remove(fichier)
-    try:
-        os.rmdir(_METRIQUES)  # vide : rien ne reste dans le dossier temporaire
-    except OSError:
-        pass
+    for fichier in glob.glob(os.path.join(glob.escape(_METRIQUES), "*.db")):
+        if not os.path.islink(fichier):
+            os.remove(fichier)
+    if _METRIQUES_CREE:
+        try:
+            os.rmdir(_METRIQUES)  # vide : rien ne reste dans le dossier temporaire
+        except OSError:
+            pass

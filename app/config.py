@@ -40,6 +40,13 @@ class Configuration:
     """Port du serveur gRPC (``python -m app.rpc``, ``make grpc``)."""
     fils_grpc: int = 8
     """Appels gRPC servis en même temps (un flux occupe un fil pendant toute sa durée)."""
+    flux_grpc_max: int = 0
+    """GRPC_FLUX_MAX : flux ``PredireFlux`` ouverts en tout ; 0 (défaut) : GRPC_FILS - 2, au moins 1. Les fils
+    restants servent la santé et les appels unaires, jamais affamés par des flux (issue 28)."""
+    flux_grpc_par_client: int = 2
+    """GRPC_FLUX_PAR_CLIENT : flux ouverts en même temps par adresse de client."""
+    inactivite_flux_s: int = 30
+    """GRPC_FLUX_INACTIVITE_S : un flux sans message depuis ce nombre de secondes est fermé (DEADLINE_EXCEEDED)."""
     chemin_modele: Path = RACINE / "code" / "modele_trees.pkl"
     chemin_variables: Path = RACINE / "code" / "features.pkl"
     chemin_fiche: Path = RACINE / "code" / "model_card.json"
@@ -80,6 +87,12 @@ class Configuration:
     jeton_api: str = field(default="", repr=False)
     jeton_metriques: str = field(default="", repr=False)
     """METRIQUES_TOKEN : exigé par GET /metrics s'il est défini (sinon /metrics est ouvert)."""
+    sel_effacement: str = field(default="", repr=False)
+    """EFFACEMENT_SEL : clé HMAC-SHA256 des empreintes du registre des effacements et de l'index des
+    segments (app.stockage.enregistrement) ; secret par déploiement (Secret Manager, deploy/deployer.sh),
+    exigé sur Cloud Run. Vide en local : empreintes sans clé, un avertissement le dit au démarrage."""
+    essais_jeton_max: int = 10
+    """JETON_ESSAIS_MAX : essais de jeton ratés permis par client, par minute et par processus ; au-delà 429."""
     fils: int = 8
     """GUNICORN_THREADS : requêtes simultanées par processus, donc taille du pool de connexions."""
     service_cloud_run: str = ""
@@ -119,6 +132,11 @@ class Configuration:
         from sqlalchemy.engine import make_url
 
         return make_url(self.database_url).set(password=self.mot_de_passe_base).render_as_string(hide_password=False)
+
+    @property
+    def flux_grpc_total(self) -> int:
+        """Flux gRPC ouverts en tout au plus : GRPC_FLUX_MAX, ou GRPC_FILS - 2 (au moins 1)."""
+        return self.flux_grpc_max or max(1, self.fils_grpc - 2)
 
     @property
     def base_partagee(self) -> bool:
@@ -163,6 +181,9 @@ class Configuration:
             port=entier("PORT", defaut.port, 1, 65535),
             port_grpc=entier("GRPC_PORT", defaut.port_grpc, 1, 65535),
             fils_grpc=entier("GRPC_FILS", defaut.fils_grpc, 1, 256),
+            flux_grpc_max=entier("GRPC_FLUX_MAX", defaut.flux_grpc_max, 0, 256),
+            flux_grpc_par_client=entier("GRPC_FLUX_PAR_CLIENT", defaut.flux_grpc_par_client, 1, 256),
+            inactivite_flux_s=entier("GRPC_FLUX_INACTIVITE_S", defaut.inactivite_flux_s, 1, 3600),
             chemin_modele=chemin("MODELE_CHEMIN", defaut.chemin_modele),
             chemin_variables=chemin("VARIABLES_CHEMIN", defaut.chemin_variables),
             chemin_fiche=chemin("FICHE_MODELE_CHEMIN", defaut.chemin_fiche),
@@ -190,6 +211,8 @@ class Configuration:
             chemin_base_sqlite=chemin("BASE_SQLITE_CHEMIN", defaut.chemin_base_sqlite),
             jeton_api=_jeton(env.get("API_TOKEN", ""), "API_TOKEN"),
             jeton_metriques=_jeton(env.get("METRIQUES_TOKEN", ""), "METRIQUES_TOKEN"),
+            sel_effacement=_jeton(env.get("EFFACEMENT_SEL", ""), "EFFACEMENT_SEL"),
+            essais_jeton_max=entier("JETON_ESSAIS_MAX", defaut.essais_jeton_max, 1, 1_000_000),
             fils=entier("GUNICORN_THREADS", defaut.fils, 1, 256),
             service_cloud_run=env.get("K_SERVICE", "").strip(),
             instance_unique=booleen("INSTANCE_UNIQUE"),
@@ -203,6 +226,11 @@ class Configuration:
             raise ErreurConfiguration(f"CLOUD_RUN_TASK_INDEX={config.tache_index} : de 0 à CLOUD_RUN_TASK_COUNT - 1 "
                                       f"({config.tache_nombre - 1}) attendu")
         config.verifier_magasin_partage()
+        if sur_cloud_run and not config.sel_effacement:
+            raise ErreurConfiguration(
+                "EFFACEMENT_SEL absent sur Cloud Run (K_SERVICE est défini) : sans ce secret, le registre des "
+                "effacements se laisse inverser en hachant des identifiants candidats. deploy/deployer.sh le crée "
+                "dans Secret Manager ; sinon : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         if config.borne_journal and config.borne_journal < 2 * config.segment_journal:
             raise ErreurConfiguration(
                 f"JOURNAL_BORNE ({config.borne_journal // KIO} Kio) doit valoir au moins deux fois JOURNAL_SEGMENT "
@@ -282,7 +310,8 @@ def _format_journaux(brut: str, sur_cloud_run: bool) -> bool:
 
 
 def _jeton(brut: str, nom: str) -> str:
-    """Un jeton d'accès (API_TOKEN : historique ; METRIQUES_TOKEN : métriques) ; vide = pas de jeton."""
+    """Un secret (API_TOKEN : historique ; METRIQUES_TOKEN : métriques ; EFFACEMENT_SEL : clé du registre
+    des effacements) ; vide = absent."""
     brut = brut.strip()
     if brut and (len(brut) < LONGUEUR_MIN_JETON or not (brut.isascii() and brut.isprintable()) or " " in brut):
         raise ErreurConfiguration(

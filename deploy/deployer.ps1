@@ -55,6 +55,7 @@ param(
     [string] $VersionSql = $(if ($env:SQL_VERSION) { $env:SQL_VERSION } else { "POSTGRES_15" }),
     [string] $SecretJeton = $(if ($env:SECRET_JETON) { $env:SECRET_JETON } else { "prediction-etudiante-api-token" }),
     [string] $SecretMotDePasse = $(if ($env:SECRET_MOT_DE_PASSE) { $env:SECRET_MOT_DE_PASSE } else { "prediction-etudiante-db-password" }),
+    [string] $SecretSel = $(if ($env:SECRET_SEL) { $env:SECRET_SEL } else { "prediction-etudiante-effacement-sel" }),
     [switch] $InstanceUnique = ($env:INSTANCE_UNIQUE -eq "1"),
     [switch] $Public = ($env:PUBLIC -eq "1"),
     [switch] $ABlanc = ($env:A_BLANC -eq "1"),
@@ -211,8 +212,9 @@ if ($InstanceUnique) {
     }
 }
 
-Write-Host "== 5/7 secret API_TOKEN ($SecretJeton)"
+Write-Host "== 5/7 secrets API_TOKEN ($SecretJeton) et EFFACEMENT_SEL ($SecretSel)"
 Confirm-Secret $SecretJeton
+Confirm-Secret $SecretSel
 
 Write-Host "== 6/7 construction et envoi de l'image ($Construction)"
 Push-Location $Racine
@@ -246,7 +248,7 @@ if ($Job) {
         "--tasks=$Taches", "--parallelism=$Parallelisme", "--max-retries=$JobEssais", "--task-timeout=$JobDelai",
         "--cpu=$Cpu", "--memory=$Memoire", "--service-account=$CompteService",
         "--set-cloudsql-instances=$ConnexionSql",
-        "--set-env-vars=^;^$Environnement", "--set-secrets=DATABASE_PASSWORD=${SecretMotDePasse}:latest",
+        "--set-env-vars=^;^$Environnement", "--set-secrets=DATABASE_PASSWORD=${SecretMotDePasse}:latest,EFFACEMENT_SEL=${SecretSel}:latest",
         "--add-volume=name=entree,type=cloud-storage,bucket=$BucketEntree,readonly=true,mount-options=uid=10001;gid=10001",
         "--add-volume-mount=volume=entree,mount-path=/mnt/entree",
         "--add-volume=name=sortie,type=cloud-storage,bucket=$BucketSortie,mount-options=uid=10001;gid=10001",
@@ -273,7 +275,7 @@ $Options = @(
 )
 $Environnement = "GUNICORN_WORKERS=$Workers;GUNICORN_THREADS=$Threads;GOOGLE_CLOUD_PROJECT=$Projet"
 $Environnement += ";JOURNAL_SEGMENT=$SegmentJournal;JOURNAL_BORNE=$BorneJournal"
-$Secrets = "API_TOKEN=${SecretJeton}:latest"
+$Secrets = "API_TOKEN=${SecretJeton}:latest,EFFACEMENT_SEL=${SecretSel}:latest"
 if ($InstanceUnique) {
     $Environnement += ";INSTANCE_UNIQUE=1"
 } else {

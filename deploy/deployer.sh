@@ -39,12 +39,15 @@
 # JOURNAL_SEGMENT (4Mio), JOURNAL_BORNE (64Mio : journal de l'instance non encore confirmé en base, en mémoire),
 # INSTANCES_MAX (3), DELAI_REQUETE (30s), SQL_TIER (db-f1-micro), SQL_VERSION (POSTGRES_15),
 # COMPTE_SERVICE (défaut : prediction-etudiante-api@PROJET.iam.gserviceaccount.com, créé s'il manque),
-# SECRET_JETON (prediction-etudiante-api-token), SECRET_MOT_DE_PASSE (prediction-etudiante-db-password).
+# SECRET_JETON (prediction-etudiante-api-token), SECRET_MOT_DE_PASSE (prediction-etudiante-db-password),
+# SECRET_SEL (prediction-etudiante-effacement-sel).
 #
-# Secrets : API_TOKEN et le mot de passe de la base sont générés s'ils manquent, envoyés à Secret
+# Secrets : API_TOKEN, EFFACEMENT_SEL (clé HMAC du registre des effacements, propre au déploiement ;
+# jamais changé ensuite : le registre ne désignerait plus personne) et le mot de passe de la base sont
+# générés s'ils manquent, envoyés à Secret
 # Manager par l'entrée standard (jamais sur une ligne de commande affichée) et donnés au service par
 # --set-secrets ; le compte de service n'a que roles/cloudsql.client sur le projet et
-# roles/secretmanager.secretAccessor sur ces deux secrets. Connexions : instances × CPU × GUNICORN_THREADS
+# roles/secretmanager.secretAccessor sur ces secrets. Connexions : instances × CPU × GUNICORN_THREADS
 # (le pool de chaque worker vaut GUNICORN_THREADS) doit rester sous la limite de l'instance Cloud SQL
 # (db-f1-micro : 25 ; 3 × 1 × 8 = 24 par défaut).
 #
@@ -90,6 +93,7 @@ job_parallelisme="${JOB_PARALLELISME:-}"
 job_delai="${JOB_DELAI:-3600s}"
 job_essais="${JOB_ESSAIS:-3}"
 connexions_sql="${CONNEXIONS_SQL:-25}"
+secret_sel="${SECRET_SEL:-prediction-etudiante-effacement-sel}"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 erreur() { echo "deployer : $*" >&2; exit 2; }
@@ -249,8 +253,9 @@ else
   fi
 fi
 
-echo "== 5/7 secret API_TOKEN ($secret_jeton)"
+echo "== 5/7 secrets API_TOKEN ($secret_jeton) et EFFACEMENT_SEL ($secret_sel)"
 assurer_secret "$secret_jeton"
+assurer_secret "$secret_sel"
 
 echo "== 6/7 construction et envoi de l'image ($construction)"
 cd "$RACINE"
@@ -284,7 +289,8 @@ if [[ "$job" == 1 ]]; then
     --tasks="$job_taches" --parallelism="$parallelisme" --max-retries="$job_essais" --task-timeout="$job_delai" \
     --cpu="$cpu" --memory="$memoire" --service-account="$compte_service" \
     --set-cloudsql-instances="$connexion_sql" \
-    --set-env-vars="^;^$environnement" --set-secrets="DATABASE_PASSWORD=$secret_mot_de_passe:latest" \
+    --set-env-vars="^;^$environnement" \
+    --set-secrets="DATABASE_PASSWORD=$secret_mot_de_passe:latest,EFFACEMENT_SEL=$secret_sel:latest" \
     --add-volume="name=entree,type=cloud-storage,bucket=$bucket_entree,readonly=true,mount-options=uid=10001;gid=10001" \
     --add-volume-mount="volume=entree,mount-path=/mnt/entree" \
     --add-volume="name=sortie,type=cloud-storage,bucket=$bucket_sortie,mount-options=uid=10001;gid=10001" \
@@ -311,7 +317,7 @@ options=(
 )
 environnement="GUNICORN_WORKERS=$workers;GUNICORN_THREADS=$threads;GOOGLE_CLOUD_PROJECT=$projet"
 environnement="$environnement;JOURNAL_SEGMENT=$segment_journal;JOURNAL_BORNE=$borne_journal"
-secrets_service="API_TOKEN=$secret_jeton:latest"
+secrets_service="API_TOKEN=$secret_jeton:latest,EFFACEMENT_SEL=$secret_sel:latest"
 if [[ "$instance_unique" == 1 ]]; then
   environnement="$environnement;INSTANCE_UNIQUE=1"
 else

@@ -8,7 +8,6 @@ import io
 
 import numpy as np
 import pandas as pd
-import pytest
 import requests
 
 from app.modele.explication import libelle

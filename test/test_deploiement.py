@@ -72,7 +72,7 @@ def test_service_yaml_coherent_avec_le_script_et_gunicorn():
     # La mémoire couvre la borne du journal (le disque de Cloud Run est de la mémoire) : Configuration accepte
     # ces réglages, et la borne laisse au moins 384 Mio au processus (pic mesuré : deux lots de 10 000).
     from app.config import Configuration
-    config = Configuration.depuis_environnement({"K_SERVICE": "s", "INSTANCE_UNIQUE": "1"})
+    config = Configuration.depuis_environnement({"K_SERVICE": "s", "INSTANCE_UNIQUE": "1", "EFFACEMENT_SEL": "s" * 32})
     memoire = int(valeur("memory").removesuffix("Gi")) * 1024 if valeur("memory").endswith("Gi") else \
         int(valeur("memory").removesuffix("Mi"))
     assert memoire - config.borne_journal / 2**20 >= 384

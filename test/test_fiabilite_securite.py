@@ -99,8 +99,8 @@ MAUVAIS_EN_TETES = {
 
 
 def test_routes_d_administration_refusent_jetons_manquants_faux_vides(demarrer_serveur, exemple, mesurer):
-    serveur = demarrer_serveur(env={"API_TOKEN": JETON, "GUNICORN_LOGLEVEL": "debug",
-                                    "GUNICORN_ACCESSLOG": "1"}).attendre()
+    serveur = demarrer_serveur(env={"API_TOKEN": JETON, "GUNICORN_LOGLEVEL": "debug", "GUNICORN_ACCESSLOG": "1",
+                                    "JETON_ESSAIS_MAX": "100000"}).attendre()  # limite : test_durcissement_bis
     bon = {"Authorization": f"Bearer {JETON}"}
     creee = requests.post(serveur.url + "/predire", json={**exemple, "user_id": "eleve-secu"}, timeout=30)
     assert creee.status_code == 200

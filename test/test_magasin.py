@@ -71,15 +71,21 @@ def test_effacement_base_et_journal(magasin, registre, exemple):
     assert effacer_utilisateur(magasin, registre, "eleve-a").predictions == 0  # idempotent
 
 
-def test_journal_non_reecrit_rien_n_est_efface(magasin, tmp_path, exemple):
+def test_journal_non_reecrit_base_et_registre_effaces_d_abord(magasin, tmp_path, exemple):
+    """Issue 28 (B6) : la base et le registre d'abord ; le journal qui ne peut pas être réécrit lève
+    ``EffacementIncomplet`` (503 avec Retry-After), et sera réessayé (fil d'alimentation, démarrage)."""
+    from app.stockage.conservation import EffacementIncomplet
+    from app.stockage.enregistrement import empreinte_utilisateur
+
     with magasin.transaction() as transaction:
         transaction.inserer([enregistrement("eleve-r", exemple)])
         transaction.valider()
     dossier = tmp_path / "journal_est_un_dossier"
     dossier.mkdir()
-    with pytest.raises(ErreurJournal):
+    with pytest.raises(EffacementIncomplet):
         effacer_utilisateur(magasin, JournalRequetes(dossier), "eleve-r")
-    assert magasin.historique("eleve-r", 10, 0)[1] == 1
+    assert magasin.historique("eleve-r", 10, 0)[1] == 0
+    assert empreinte_utilisateur("eleve-r") in magasin.effacements_depuis(0)[0]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

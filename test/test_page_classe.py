@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.modele.lots import neutraliser
 from app.modele.schema import CATEGORIES, CHAMPS, CONFIGURATIONS
 from test.conftest import ACTIVER_CI, DONNEES, RACINE, sauter
 
@@ -71,7 +72,7 @@ def site(demarrer_serveur, navigateur):
     """Un gunicorn neuf avec API_TOKEN, et la console du navigateur vidée avant le test, vérifiée après :
     aucune erreur (script, Content-Security-Policy, ressource manquante…), sauf les réponses 4xx que le
     test provoque exprès et déclare dans ``serveur.erreurs_attendues`` (Chromium les note « SEVERE »)."""
-    serveur = demarrer_serveur(env={"API_TOKEN": JETON}, workers=1).attendre()
+    serveur = demarrer_serveur(env={"API_TOKEN": JETON, "GUNICORN_ACCESSLOG": "1"}, workers=1).attendre()
     serveur.erreurs_attendues = []
     navigateur.get_log("browser")
     yield serveur
@@ -296,6 +297,47 @@ def test_une_classe_de_400_eleves_tri_filtre_rejets_et_telechargement(site, navi
     capture(navigateur, "2-classe-filtree", "resume")
 
 
+ATTAQUES_CSV = ["x,=cmd|' /C calc'!A0", "y\t=2+2", "=1+1", "@SOMME(A1)", "a;-2+3", "b|+1", " =espace"]
+"""Issue 28 (B9) : des cellules qui deviennent des formules quand le tableur ouvre le fichier avec « , », une
+tabulation, « | » ou « ; » comme séparateur (OWASP, « CSV Injection »)."""
+
+
+def test_telechargement_neutralise_les_formules_et_tri_d_une_colonne_piegee(site, navigateur, tmp_path,
+                                                                            telechargements):
+    """Chaque cellule du CSV téléchargé, découpée par n'importe quel séparateur courant (sans tenir compte des
+    guillemets, comme un tableur mal réglé), ne commence jamais par un début de formule. Et une colonne dont
+    le nom contient « "] » se trie sans exception (la console est vérifiée par ``site``)."""
+    with open(DONNEES, encoding="utf-8", newline="") as f:
+        lignes = list(csv.DictReader(f, delimiter=";"))[:len(ATTAQUES_CSV)]
+    piege = 'x"]'
+    sortie = io.StringIO()
+    redacteur = csv.writer(sortie, delimiter=";", lineterminator="\n")
+    redacteur.writerow(["remarque", piege, *CHAMPS])
+    for attaque, ligne in zip(ATTAQUES_CSV, lignes):
+        redacteur.writerow([attaque, attaque, *(ligne[c] for c in CHAMPS)])
+    chemin = tmp_path / "pieges.csv"
+    chemin.write_text(sortie.getvalue(), encoding="utf-8")
+    charger_classe(navigateur, site, chemin)
+    assert len(lignes_affichees(navigateur)) == len(ATTAQUES_CSV)
+    cliquer_entete(navigateur, piege)
+    cliquer_entete(navigateur, piege)
+    th = navigateur.find_elements(By.CSS_SELECTOR, "#entetes-classe th")[entetes(navigateur).index(piege)]
+    assert th.get_attribute("aria-sort") == "descending"
+    for ancien in telechargements.glob("*"):
+        ancien.unlink()
+    navigateur.find_element(By.ID, "telecharger").click()
+    fichier = telechargements / "resultats-classe.csv"
+    attendre(navigateur, lambda: fichier.exists() and not list(telechargements.glob("*.crdownload")))
+    texte = fichier.read_bytes().decode("utf-8-sig")
+    for separateur in (",", "\t", ";", "|"):
+        for ligne in texte.split("\r\n"):
+            for cellule in ligne.split(separateur):
+                debut = cellule.lstrip(' "')
+                assert not debut or debut[0] not in "=+-@\t\r", (separateur, cellule)
+    relues = list(csv.DictReader(io.StringIO(texte), delimiter=";"))  # lisible : une apostrophe ajoutée, rien d'autre
+    assert sorted(r["remarque"] for r in relues) == sorted(neutraliser(a.strip()) for a in ATTAQUES_CSV)  # même règle
+
+
 def test_un_eleve_formulaire_derive_du_schema(site, navigateur, exemple):
     ouvrir(navigateur, site, "eleve")
     # Un contrôle étiqueté par champ du schéma (et user_id) ; les listes portent les valeurs permises.
@@ -384,8 +426,8 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     navigateur.find_element(By.ID, "annuler-effacement").click()
     assert not confirmation.is_displayed()
     entetes_jeton = {"Authorization": f"Bearer {JETON}"}
-    url = site.url + "/predictions/user/eleve-histo-1"
-    assert requests.get(url, headers=entetes_jeton, timeout=30).json()["pagination"]["total"] == 2
+    url, corps = site.url + "/historique", {"user_id": "eleve-histo-1"}
+    assert requests.post(url, json=corps, headers=entetes_jeton, timeout=30).json()["pagination"]["total"] == 2
     navigateur.find_element(By.ID, "effacer").click()
     navigateur.find_element(By.ID, "confirmer-effacement").click()
     attendre(navigateur, lambda: "effacé" in navigateur.find_element(By.ID, "etat-historique").text)
@@ -393,9 +435,13 @@ def test_historique_avec_jeton_puis_effacement_confirme(site, navigateur, exempl
     assert "2 estimation(s) supprimée(s)" in etat and "2 ligne(s) du journal" in etat
     adresses = navigateur.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
     assert any(a.endswith("/effacement") for a in adresses) and not [a for a in adresses if "eleve-histo" in a]
-    assert requests.get(url, headers=entetes_jeton, timeout=30).json()["pagination"]["total"] == 0
+    assert requests.post(url, json=corps, headers=entetes_jeton, timeout=30).json()["pagination"]["total"] == 0
     utilisateurs = {ligne["user_id"] for ligne in site.lignes_journal()}
     assert "eleve-histo-1" not in utilisateurs and "eleve-histo-2" in utilisateurs  # l'autre élève reste
+    # Issue 28 (B8) : la page n'emploie que POST /historique et POST /effacement ; le user_id n'est jamais
+    # dans une URL, donc jamais dans le journal d'accès (GUNICORN_ACCESSLOG=1), que l'effacement n'atteint pas.
+    acces = site.journal_serveur()
+    assert '"POST /historique' in acces and '"POST /effacement' in acces and "eleve-histo-1" not in acces
 
 
 def test_redirection_de_l_accueil_et_ressources_servies_par_l_application(site, navigateur):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -249,12 +250,26 @@ def ligne_resultat(colonnes: list[str], valeurs: dict, user_id: str | None, pred
             prediction.configuration, request_id, " | ".join(f["texte"] for f in prediction.explication)]
 
 
+FORMULE = re.compile(r"(?<![^,;\t|\r\n])( *)([=+\-@\t\r])")
+"""Un début de formule (``= + - @``, tabulation, retour chariot ; OWASP, « CSV Injection ») au début de la
+cellule ou après un séparateur courant (``, ; | tabulation``, fin de ligne) : le tableur qui ouvre le fichier
+avec un autre séparateur que le nôtre y verrait le début d'une cellule. La même règle est dans
+app/web/static/classe.js (``celluleCsv``), pour le téléchargement de la page."""
+
+
+def neutraliser(valeur):
+    """Une apostrophe devant chaque début de formule d'un texte (issue 28 : ``x,=cmd|' /C calc'!A0`` ou
+    ``y<TAB>=2+2`` devenaient des formules ouverts avec « , » ou une tabulation) ; le reste inchangé."""
+    return FORMULE.sub(r"\1'\2", valeur) if isinstance(valeur, str) else valeur
+
+
 def ecrire_csv(colonnes: list[str], separateur: str, lignes: list[list]) -> str:
-    """Le CSV de réponse : les colonnes reçues puis ``COLONNES_AJOUTEES``, une ligne par élève, même ordre."""
+    """Le CSV de réponse : les colonnes reçues puis ``COLONNES_AJOUTEES``, une ligne par élève, même ordre ;
+    chaque cellule neutralisée (``neutraliser``). Aussi celui de la commande de lot (app.lot)."""
     sortie = io.StringIO()
     redacteur = csv.writer(sortie, delimiter=separateur, lineterminator="\n")
-    redacteur.writerow([*colonnes, *COLONNES_AJOUTEES])
-    redacteur.writerows(lignes)
+    redacteur.writerow([neutraliser(c) for c in (*colonnes, *COLONNES_AJOUTEES)])
+    redacteur.writerows([neutraliser(c) for c in ligne] for ligne in lignes)
     return sortie.getvalue()
 
 

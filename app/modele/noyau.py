@@ -7,15 +7,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.config import Configuration
+from app.config import Configuration, ErreurConfiguration
 from app.modele import artefacts
 from app.modele.artefacts import Artefacts
 from app.modele.compile.chargement import compiles_pour
 from app.modele.predicteur import Predicteur
 from app.stockage.conservation import Conservation
 from app.stockage.effacements import SuiviEffacements
+from app.stockage.enregistrement import definir_sel
 from app.stockage.journal import ErreurJournal, JournalRequetes
-from app.stockage.magasin import ErreurMagasin, MagasinResultats
+from app.stockage.magasin import ErreurMagasin, ErreurSelEffacement, MagasinResultats
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -44,8 +45,15 @@ def construire_noyau(config: Configuration) -> Noyau:
     charges = artefacts.charger(modele=config.chemin_modele, variables=config.chemin_variables,
                                 fiche=config.chemin_fiche, differe=True, empreintes=config.empreintes)
     compiles = compiles_pour(charges, config.chemin_compile)
+    definir_sel(config.sel_effacement)  # avant toute empreinte (registre, index des segments, migration)
+    if not config.sel_effacement:
+        journal.warning("EFFACEMENT_SEL absent : empreintes du registre des effacements sans clé (acceptable en "
+                        "local seulement ; exigé sur Cloud Run)")
     magasin = MagasinResultats(config.url_base, connexions=config.fils)
-    magasin.preparer()  # schéma créé s'il manque ; connexions fermées avant le fork de gunicorn
+    try:  # schéma créé s'il manque, registre migré vers le sel ; connexions fermées avant le fork de gunicorn
+        magasin.preparer()
+    except ErreurSelEffacement as erreur:
+        raise ErreurConfiguration(str(erreur)) from None
     registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal,
                                config.periode_fsync, segment_octets=config.segment_journal,
                                borne_octets=config.borne_journal)

@@ -175,12 +175,45 @@ def _traiter_les_refus(methode):
     return functools.wraps(methode)(choisie)
 
 
+class PlacesFlux:
+    """Flux ouverts, en tout et par client (adresse sans le port) : au-delà, RESOURCE_EXHAUSTED tout de suite.
+    Issue 28 : 8 flux inactifs occupaient les 8 fils et la santé elle-même tombait en DEADLINE_EXCEEDED."""
+
+    def __init__(self, total: int, par_client: int):
+        self.total, self.par_client = total, par_client
+        self._ouverts: dict[str, int] = {}
+        self._verrou = threading.Lock()
+
+    def prendre(self, client: str) -> bool:
+        with self._verrou:
+            if sum(self._ouverts.values()) >= self.total or self._ouverts.get(client, 0) >= self.par_client:
+                return False
+            self._ouverts[client] = self._ouverts.get(client, 0) + 1
+            return True
+
+    def rendre(self, client: str) -> None:
+        with self._verrou:
+            reste = self._ouverts.get(client, 1) - 1
+            if reste:
+                self._ouverts[client] = reste
+            else:
+                self._ouverts.pop(client, None)
+
+
+def client_de(contexte) -> str:
+    """« ipv4:127.0.0.1:5123 » → « ipv4:127.0.0.1 » : un client est une adresse, pas une connexion."""
+    pair = contexte.peer() or "?"
+    return pair.rsplit(":", 1)[0] if pair.count(":") >= 2 else pair
+
+
 class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     """Enregistré avant le démarrage du serveur (gRPC l'exige), servi une fois le noyau chargé : avant,
     UNAVAILABLE (et la santé standard dit NOT_SERVING)."""
 
-    def __init__(self, noyau: Noyau | None = None):
+    def __init__(self, noyau: Noyau | None = None, places: PlacesFlux | None = None, inactivite_s: float = 30.0):
         self._noyau = noyau
+        self.places = places or PlacesFlux(6, 2)
+        self.inactivite_s = inactivite_s
 
     @property
     def noyau(self) -> Noyau:
@@ -238,13 +271,24 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         un client qui envoie tout d'un coup l'est par morceaux de ``MORCEAU_MAX``."""
         identifiant, fourni = self._identifiant(contexte, LONGUEUR_MAX_ID_FLUX)
         contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))  # comme Predire
+        client = client_de(contexte)
+        if not self.places.prendre(client):
+            raise Refus(code_pb2.RESOURCE_EXHAUSTED,
+                        f"trop de flux ouverts ({self.places.par_client} par client, {self.places.total} en tout) : "
+                        "réessayez après la fin d'un flux, ou appelez Predire")
+        try:
+            yield from self._servir_flux(requetes, contexte, identifiant, fourni)
+        finally:
+            self.places.rendre(client)
+
+    def _servir_flux(self, requetes, contexte, identifiant: str, fourni: bool) -> Iterator[pb.ReponsePrediction]:
         arrivees: queue.Queue = queue.Queue(maxsize=2 * MORCEAU_MAX)
         threading.Thread(target=_lire, args=(requetes, arrivees, contexte), daemon=True, name="flux-grpc").start()
         predicteur = self.noyau.predicteur
         rang = 0
         fini = False
         while not fini:
-            morceau = [_suivant(arrivees, contexte)]
+            morceau = [_suivant(arrivees, contexte, self.inactivite_s)]
             while len(morceau) < MORCEAU_MAX and morceau[-1] is not _FIN:
                 try:
                     morceau.append(arrivees.get_nowait())
@@ -280,15 +324,20 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
                 raise refus
 
 
-def _suivant(arrivees: queue.Queue, contexte):
+def _suivant(arrivees: queue.Queue, contexte, inactivite_s: float):
     """Le prochain message du flux ; ``_FIN`` à la fin, ou quand l'appel n'est plus actif (annulé par le client,
-    délai dépassé) : le fil de service n'attend jamais un message qui ne viendra pas."""
+    délai dépassé) : le fil de service n'attend jamais un message qui ne viendra pas. Sans message depuis
+    ``inactivite_s`` : le flux est fermé (DEADLINE_EXCEEDED) et rend son fil et sa place."""
+    limite = time.monotonic() + inactivite_s
     while True:
         try:
-            return arrivees.get(timeout=0.5)
+            return arrivees.get(timeout=min(0.5, inactivite_s))
         except queue.Empty:
             if not contexte.is_active():
                 return _FIN
+            if time.monotonic() >= limite:
+                raise Refus(code_pb2.DEADLINE_EXCEEDED, f"flux inactif depuis {inactivite_s:.0f} s : fermé ; "
+                                                        "ouvrez-en un autre pour la suite") from None
 
 
 def _lire(requetes, arrivees: queue.Queue, contexte) -> None:

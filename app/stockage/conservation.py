@@ -15,9 +15,11 @@
   (réconcilié puis noté, ou retiré du disque avec ``JOURNAL_BORNE``).
 - ``Conservation.effacer`` : l'instant de l'effacement est pris sous le verrou du journal (chaque ligne
   déjà écrite lui est antérieure, chaque ligne à venir postérieure) ; puis, sans ce verrou, dans une
-  transaction : suppression en base, inscription au registre des effacements et retrait des lignes du
-  journal (``JournalRequetes.effacer`` : les seuls segments qui les contiennent) ; enfin retrait de ce
-  qui attendait la base.
+  transaction validée : suppression en base et inscription au registre des effacements ; puis retrait des
+  lignes du journal (``JournalRequetes.effacer`` : les seuls segments qui les contiennent) et de ce qui
+  attendait la base. Disque plein (issue 28) : la base et le registre sont effacés d'abord, le journal dès
+  que la place le permet (essai du fil d'alimentation, et de tout le registre au démarrage suivant :
+  ``SuiviEffacements.rattraper``) ; la réponse est 503 avec Retry-After (``EffacementIncomplet``).
   Toute insertion lit le registre (``Transaction.inserer_nouveaux``) : une prédiction antérieure à
   l'effacement de son utilisateur ne revient jamais en base, ni par le fil d'alimentation d'un autre
   processus, ni par une réconciliation.
@@ -37,6 +39,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from app.json_rapide import en_octets
+from app.stockage import fils
 from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur, horodatage_utc
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
@@ -67,6 +70,14 @@ AGE_CONFIRMATION_S = 2.0
 """Un segment n'est confirmé qu'une fois sa dernière ligne vieille de 2 s : les fils d'alimentation l'ont
 alors mis en base (retard mesuré : p99 < 0,5 s), et la confirmation ne fait que le vérifier."""
 """Le fil d'alimentation cherche au plus à cette période les segments scellés à confirmer en base."""
+
+
+PERIODE_EFFACEMENTS_DUS_S = 5.0
+"""Un effacement resté dû au journal (disque plein) est réessayé par le fil d'alimentation à cette période."""
+
+
+class EffacementIncomplet(ErreurJournal):
+    """La base et le registre sont effacés, pas encore le journal (disque plein) : 503, à redemander."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,9 @@ class Conservation:
         métriques (app.web.metriques),
         branchées par la couche web ; le stockage n'importe rien au-dessus de lui."""
         self.retards: deque[float] = deque(maxlen=200_000)
+        self.effacements_dus: dict[str, str] = {}
+        """empreinte → instant : effacés en base et au registre, pas encore au journal (disque plein)."""
+        self._prochain_effacement_du = 0.0
         """Délais (s) entre l'écriture au journal et le commit en base, pour le banc d'essai."""
 
     # --- écriture au journal (avant la réponse) ---------------------------------------------------------
@@ -148,6 +162,11 @@ class Conservation:
                 # JOURNAL_MODE=stdout ou aucun : pas de fichier à réconcilier, la base est le seul point de
                 # durabilité ; la réponse attend donc qu'ils y soient (503 si la base ne les prend pas à temps).
                 self._attendre_en_base({e["request_id"] for e in enregistrements})
+        except BaseException:
+            if reserves:  # pas servie : le client peut renvoyer le même X-Request-ID
+                with contextlib.suppress(ErreurMagasin):
+                    self.magasin.liberer(reserves)
+            raise
         finally:
             if reserves:
                 with self._file:
@@ -160,7 +179,8 @@ class Conservation:
                 raise DoublonRequete(ids[0])
             self._reserves.update(ids)
         try:
-            if self.magasin.existants(ids):
+            # En base, ou réservé à l'instant par un autre processus ou une autre instance : atomique (issue 28).
+            if self.magasin.existants(ids) or not self.magasin.reserver(ids):
                 raise DoublonRequete(ids[0])
         except ErreurMagasin:
             # Base injoignable : la prédiction est servie quand même (le journal suffit) ; si le request_id
@@ -227,7 +247,8 @@ class Conservation:
                 self._reserves.clear()
             self._pid = os.getpid()
             self._arret.clear()
-            self._fil = threading.Thread(target=self._alimenter, name="alimentation-base", daemon=True)
+            self._fil = threading.Thread(target=fils.relancer_toujours, name="alimentation-base", daemon=True,
+                                         args=("alimentation", self._alimenter, self._arret))
             self._fil.start()
 
     demarrer = _assurer_fil
@@ -242,6 +263,9 @@ class Conservation:
                     self._file.wait(ATTENTE_S)
                 lot = list(itertools.islice(self._a_stocker.items(), LOT_MAX))
             self.registre.synchroniser()
+            if self.effacements_dus and time.monotonic() >= self._prochain_effacement_du:
+                self._prochain_effacement_du = time.monotonic() + PERIODE_EFFACEMENTS_DUS_S
+                self._effacer_dus()
             if self.retention_jours and time.monotonic() >= self._prochaine_retention:
                 self._prochaine_retention = time.monotonic() + PERIODE_RETENTION_S
                 try:
@@ -328,13 +352,31 @@ class Conservation:
                      bilan.lignes, bilan.inserees, bilan.duree_s)
         return True
 
+    def _effacer_dus(self) -> None:
+        """Réessaie au journal les effacements déjà faits en base (disque plein à leur demande)."""
+        with self._file:
+            dus = dict(self.effacements_dus)
+        try:
+            retirees = self.registre.effacer(dus)
+        except ErreurJournal as erreur:
+            journal.warning("%d effacement(s) toujours dû(s) au journal (%s) : nouvel essai dans %.0f s", len(dus),
+                            erreur.strerror, PERIODE_EFFACEMENTS_DUS_S)
+            return
+        with self._file:
+            for empreinte, instant in dus.items():
+                if self.effacements_dus.get(empreinte) == instant:
+                    del self.effacements_dus[empreinte]
+        journal.info("%d effacement(s) dû(s) appliqué(s) au journal : %d ligne(s) retirée(s)", len(dus), len(retirees))
+
     def etat(self) -> tuple[bool, str, dict]:
         """Pour ``/ready`` : (à jour ?, message, chiffres) ; jamais de donnée personnelle."""
         with self._file:
             en_attente = len(self._a_stocker)
             plus_ancien = min((t for _, t in self._a_stocker.values()), default=None)
+            dus = len(self.effacements_dus)
         retard = 0.0 if plus_ancien is None else time.monotonic() - plus_ancien
-        chiffres = {"en_attente": en_attente, "retard_s": round(retard, 3)}
+        chiffres = {"en_attente": en_attente, "retard_s": round(retard, 3), "effacements_dus_au_journal": dus,
+                    "fils_relances": fils.relances()}
         if self.en_retard_depuis is not None or self.reconciliation_due:
             return False, (f"base des résultats en retard : {en_attente} prédiction(s) journalisée(s) en attente "
                            f"depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres
@@ -541,12 +583,10 @@ class Conservation:
         with self.registre.verrou():
             instant = dt.datetime.now(dt.timezone.utc)  # après chaque ligne déjà écrite, avant chaque ligne à venir
         instant_iso = instant.isoformat(timespec="microseconds")
-        # Base et journal, ou rien en base : le journal est réécrit dans la transaction (sous le verrou des
-        # effacements, qui ne retient que les insertions en base, jamais une prédiction), validée ensuite.
+        # La base et le registre d'abord (validés) : toute insertion lit le registre, rien d'effacé n'y revient,
+        # même si le journal ne peut pas encore être réécrit (disque plein).
         with self.magasin.transaction() as transaction:
             en_base = transaction.supprimer_utilisateur(user_id, instant)
-            au_journal = self.registre.effacer({empreinte_utilisateur(user_id): instant_iso},
-                                               _motif("user_id", user_id))
             transaction.valider()
         with self._file:
             en_attente = {r for r, (e, _) in self._a_stocker.items()
@@ -554,6 +594,19 @@ class Conservation:
             for request_id in en_attente:
                 del self._a_stocker[request_id]
         self.magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
+        empreinte = empreinte_utilisateur(user_id)
+        try:
+            au_journal = self.registre.effacer({empreinte: instant_iso}, _motif("user_id", user_id))
+        except ErreurJournal as erreur:
+            with self._file:
+                self.effacements_dus[empreinte] = instant_iso
+            self._assurer_fil()
+            raise EffacementIncomplet(
+                erreur.errno, f"prédictions effacées de la base et inscrites au registre des effacements, mais le "
+                              f"journal n'a pas pu être réécrit ({erreur.strerror}) : il le sera dès que la place le "
+                              "permettra") from erreur
+        with self._file:
+            self.effacements_dus.pop(empreinte, None)
         return Effacement(predictions=len((en_base | en_attente | set(au_journal)) - {""}),
                           lignes_journal=len(au_journal) if self.registre.vers_fichier else None)
 

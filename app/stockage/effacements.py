@@ -7,7 +7,9 @@ de chaque user_id effacé, jamais le user_id. Chaque instance l'applique à son 
 - ensuite, en continu : un fil par worker écoute le canal PostgreSQL (``LISTEN``, réveil au commit
   de l'effacement) et relit le registre au moins toutes les ``PERIODE_S`` secondes (si une
   notification se perd, ou si la base a redémarré).
-Avec SQLite, la base n'est qu'à une instance : l'effacement y a déjà retiré les lignes ; rien à suivre.
+Avec SQLite, la base n'est qu'à une instance : rien à suivre en continu ; mais le registre entier est
+appliqué au démarrage, comme avec PostgreSQL : un effacement fait en base sur un disque plein, dont le journal
+n'a pas pu être réécrit, l'est au démarrage suivant (issue 28).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from app.stockage import fils
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
 
@@ -34,6 +37,12 @@ class SuiviEffacements:
 
     @property
     def utile(self) -> bool:
+        """Un registre à appliquer à un journal en fichier (au démarrage, quelle que soit la base)."""
+        return self.registre.vers_fichier
+
+    @property
+    def a_suivre(self) -> bool:
+        """D'autres instances effacent dans la même base : le fil d'écoute (PostgreSQL seulement)."""
         return self.magasin.moteur_sql == "postgresql" and self.registre.vers_fichier
 
     def rattraper(self) -> int:
@@ -57,10 +66,11 @@ class SuiviEffacements:
 
     def demarrer(self) -> None:
         """Lance le fil d'écoute de ce processus (après le fork de gunicorn : un fil ne le traverse pas)."""
-        if not self.utile or (self._fil is not None and self._fil.is_alive()):
+        if not self.a_suivre or (self._fil is not None and self._fil.is_alive()):
             return
         self._arret.clear()
-        self._fil = threading.Thread(target=self._ecouter, name="suivi-effacements", daemon=True)
+        self._fil = threading.Thread(target=fils.relancer_toujours, name="suivi-effacements", daemon=True,
+                                     args=("suivi_effacements", self._ecouter, self._arret))
         self._fil.start()
 
     def arreter(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
@@ -82,7 +83,39 @@ def nouvel_enregistrement(**valeurs) -> dict:
     return {cle: valeurs[cle] for cle in COLONNES_ENREGISTREMENT}
 
 
-def empreinte_utilisateur(user_id: str) -> str:
-    """Ce que le registre des effacements et l'index des segments du journal gardent d'un user_id : son
-    sha256 (salé du nom du produit), pour retrouver ses lignes sans garder l'identifiant."""
+_SEL_EFFACEMENT: bytes = b""
+"""EFFACEMENT_SEL, posé au démarrage par ``definir_sel`` (app.modele.noyau) ; vide : empreinte sans clé
+(développement local seulement : la configuration l'exige sur Cloud Run)."""
+CONTROLE = b"prediction-etudiante/controle-du-sel"
+
+
+def definir_sel(sel: str) -> None:
+    """La clé des empreintes de ce processus (avant le fork de gunicorn : les workers en héritent)."""
+    global _SEL_EFFACEMENT
+    _SEL_EFFACEMENT = sel.encode("utf-8")
+
+
+def empreinte_sans_cle(user_id: str) -> str:
+    """L'empreinte d'avant l'issue 28 : sha256 salé d'une constante du code. Un million d'identifiants
+    candidats se hachent en 2 s : seule, elle ne protège rien (registres existants, migrés par ``avec_cle``)."""
     return hashlib.sha256(b"prediction-etudiante/effacement\0" + user_id.encode("utf-8")).hexdigest()
+
+
+def avec_cle(empreinte: str) -> str:
+    """HMAC-SHA256 d'une empreinte sans clé, par EFFACEMENT_SEL : ce que la migration applique aux entrées
+    existantes du registre, qui n'ont plus le user_id. Sans sel : l'empreinte telle quelle."""
+    if not _SEL_EFFACEMENT:
+        return empreinte
+    return hmac.new(_SEL_EFFACEMENT, empreinte.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def controle_sel() -> str:
+    """Ce qui dit avec quel sel un registre ou un index a été écrit, sans révéler le sel ("" : sans clé)."""
+    return hmac.new(_SEL_EFFACEMENT, CONTROLE, hashlib.sha256).hexdigest() if _SEL_EFFACEMENT else ""
+
+
+def empreinte_utilisateur(user_id: str) -> str:
+    """Ce que le registre des effacements et l'index des segments du journal gardent d'un user_id :
+    HMAC-SHA256 par le sel secret du déploiement (EFFACEMENT_SEL) de son empreinte sans clé. Sans le sel,
+    essayer des identifiants candidats ne retrouve personne ; les lignes restent retrouvables par l'API."""
+    return avec_cle(empreinte_sans_cle(user_id))

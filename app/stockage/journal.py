@@ -58,6 +58,22 @@ class ErreurJournal(OSError):
     """Le journal ne peut pas être écrit : la prédiction ne doit pas être servie."""
 
 
+@contextlib.contextmanager
+def _disque(action: str) -> Iterator[None]:
+    """Erreurs du disque (``OSError``) et de l'index des segments (``sqlite3.Error`` : « database or disk is
+    full ») → ``ErreurJournal`` : 503 avec Retry-After, jamais 500 (issue 28 : effacement sur disque plein)."""
+    try:
+        yield
+    except ErreurJournal:
+        raise
+    except OSError as erreur:
+        raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit pendant {action} "
+                                          f"({erreur.strerror})") from erreur
+    except sqlite3.Error as erreur:
+        raise ErreurJournal(errno.EIO, f"index des segments du journal inutilisable pendant {action} "
+                                       f"({type(erreur).__name__} : {erreur})") from erreur
+
+
 def ligne_json(enregistrement: dict) -> bytes:
     return en_octets(enregistrement) + b"\n"
 
@@ -333,19 +349,14 @@ class JournalRequetes:
         if not self.vers_fichier or not empreintes:
             return []
         cible = Cible(empreintes, motif)
-        try:
-            with self.segments.verrou():
-                self._sceller_si(cible)
-                retirees: list[bytes] = []
-                with self.segments.index() as index:
-                    self.segments.noter_effacements(index, empreintes)
-                    self.segments.indexer(index, cible)
-                    for chemin in self.segments.contenant(index, list(empreintes)):
-                        retirees += self.segments.reecrire(chemin, cible.etendues, index, cible)
-        except OSError as erreur:
-            if isinstance(erreur, ErreurJournal):
-                raise
-            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+        with _disque("un effacement"), self.segments.verrou():
+            self._sceller_si(cible)
+            retirees: list[bytes] = []
+            with self.segments.index() as index:
+                self.segments.noter_effacements(index, empreintes)
+                self.segments.indexer(index, cible)
+                for chemin in self.segments.contenant(index, list(empreintes)):
+                    retirees += self.segments.reecrire(chemin, cible.etendues, index, cible)
         return [valeur(ligne, CLE_REQUEST_ID) for ligne in retirees]
 
     def _sceller_si(self, cible: Cible) -> None:
@@ -382,39 +393,34 @@ class JournalRequetes:
         if not self.vers_fichier:
             return 0
         cible = Cible({})
-        try:
-            with self.segments.verrou():
-                with self.verrou():
-                    try:
-                        with open(self.chemin, "rb") as actif:
-                            premiere = actif.readline()
-                    except FileNotFoundError:
-                        premiere = b""
-                    scelle = self._sceller() if premiere and valeur(premiere, CLE_HORODATAGE) < limite else None
-                self._rendre_durable(scelle)
-                retirees = 0
-                with self.segments.index() as index:
-                    # Un effacement plus ancien que la rétention ne protège plus rien : ses lignes sont parties.
-                    index.execute("DELETE FROM effacements WHERE instant < ?", (limite,))
-                    self.segments.indexer(index, cible)
-                    for nom, lignes_segment, premier, dernier in index.execute(
-                            "SELECT nom, lignes, premier, dernier FROM segments WHERE premier < ? ORDER BY nom",
-                            (limite,)).fetchall():
-                        chemin = self.segments.dossier / nom
-                        if dernier < limite:
-                            with contextlib.suppress(FileNotFoundError):
-                                os.unlink(chemin)
-                            self.segments.oublier(index, nom)
-                            retirees += lignes_segment
-                        else:
-                            retirees += len(self.segments.reecrire(
-                                chemin, lambda donnees: _prefixe_avant(donnees, limite), index, cible))
-                synchroniser_dossier(self.segments.dossier)
-                return retirees
-        except OSError as erreur:
-            if isinstance(erreur, ErreurJournal):
-                raise
-            raise ErreurJournal(erreur.errno, f"journal des requêtes non réécrit ({erreur.strerror})") from erreur
+        with _disque("la rétention"), self.segments.verrou():
+            with self.verrou():
+                try:
+                    with open(self.chemin, "rb") as actif:
+                        premiere = actif.readline()
+                except FileNotFoundError:
+                    premiere = b""
+                scelle = self._sceller() if premiere and valeur(premiere, CLE_HORODATAGE) < limite else None
+            self._rendre_durable(scelle)
+            retirees = 0
+            with self.segments.index() as index:
+                # Un effacement plus ancien que la rétention ne protège plus rien : ses lignes sont parties.
+                index.execute("DELETE FROM effacements WHERE instant < ?", (limite,))
+                self.segments.indexer(index, cible)
+                for nom, lignes_segment, premier, dernier in index.execute(
+                        "SELECT nom, lignes, premier, dernier FROM segments WHERE premier < ? ORDER BY nom",
+                        (limite,)).fetchall():
+                    chemin = self.segments.dossier / nom
+                    if dernier < limite:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(chemin)
+                        self.segments.oublier(index, nom)
+                        retirees += lignes_segment
+                    else:
+                        retirees += len(self.segments.reecrire(
+                            chemin, lambda donnees: _prefixe_avant(donnees, limite), index, cible))
+            synchroniser_dossier(self.segments.dossier)
+            return retirees
 
     def segments_confirmes(self, jeunes_depuis: str = "") -> set[str]:
         """Les noms des segments scellés dont chaque ligne est en base (index mis à jour d'abord) ; avec
@@ -422,7 +428,7 @@ class JournalRequetes:
         d'alimentation de leur worker les insère encore, les confirmer maintenant referait son travail."""
         if not self.vers_fichier or not self.segments.dossier.exists():
             return set()
-        with self.segments.verrou(), self.segments.index() as index:
+        with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
             self.segments.indexer(index, Cible({}))
             return {nom for (nom,) in index.execute(
                 "SELECT nom FROM segments WHERE en_base = 1 OR (? != '' AND dernier > ?)", (jeunes_depuis, jeunes_depuis))}
@@ -434,7 +440,7 @@ class JournalRequetes:
         if not segments:
             return 0
         retires = 0
-        with self.segments.verrou(), self.segments.index() as index:
+        with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
             for chemin in segments:
                 if self.borne_octets:
                     with contextlib.suppress(FileNotFoundError):

@@ -41,10 +41,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.json_rapide import en_octets
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, colonnes_sql, empreinte_utilisateur
+from app.stockage.enregistrement import (
+    COLONNES_ENREGISTREMENT,
+    LONGUEUR_MAX_IDENTIFIANT,
+    avec_cle,
+    colonnes_sql,
+    controle_sel,
+    empreinte_utilisateur,
+)
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -68,12 +75,32 @@ PREDICTIONS = Table(
 EFFACEMENTS = Table(
     "effacements", metadonnees,
     Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("empreinte", String(64), nullable=False),  # sha256 du user_id effacé, jamais le user_id
+    Column("empreinte", String(64), nullable=False),  # HMAC du user_id effacé par EFFACEMENT_SEL, jamais le user_id
     Column("horodatage", DateTime(timezone=True), nullable=False),
 )
 INDEX_EFFACEMENTS = Index("ix_effacements_empreinte", EFFACEMENTS.c.empreinte)
 """Chaque paquet inséré en base lit le registre par empreinte (``Transaction.inserer_nouveaux``)."""
 """Le registre des effacements : chaque instance l'applique à son propre journal (app.stockage.effacements)."""
+RESERVATIONS = Table(
+    "request_id_reserves", metadonnees,
+    Column("request_id", String(LONGUEUR_MAX_IDENTIFIANT), primary_key=True),
+    Column("horodatage", DateTime(timezone=True), nullable=False),
+)
+"""Les X-Request-ID fournis par les clients, réservés dans la base partagée avant toute réponse (issue 28 :
+le même identifiant envoyé à la fois par trois clients, deux en HTTP et un en gRPC, recevait trois 200 ; le
+journal gardait trois lignes, la base une, et deux clients relisaient le dossier d'un autre élève). Une
+réservation n'a plus d'usage une fois la prédiction en base (contrainte unique de ``predictions``) : elle est
+retirée après ``DUREE_RESERVATION``."""
+DUREE_RESERVATION = dt.timedelta(hours=1)
+CLE_REGISTRE = Table(
+    "effacements_cle", metadonnees,
+    Column("controle", String(64), primary_key=True),
+)
+"""Avec quel EFFACEMENT_SEL le registre est écrit (``controle_sel``, qui ne révèle pas le sel) ; vide :
+registre d'avant l'issue 28 (sha256 sans clé), migré au premier démarrage avec un sel."""
+MARGE_PURGE_REGISTRE = dt.timedelta(days=1)
+"""Une entrée du registre est purgée un jour après que la rétention a retiré tout ce qu'elle protège : chaque
+instance applique la rétention à son journal toutes les heures et à la réconciliation de son démarrage."""
 CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
 
@@ -117,6 +144,7 @@ class _Ecritures:
         self.dans_liste = "= ANY(%s)" if postgresql else "IN (SELECT value FROM json_each(?))"
         self.liste = list if postgresql else (lambda valeurs: json.dumps(list(valeurs)))
         self.existants = f"SELECT request_id FROM {PREDICTIONS.name} WHERE request_id {self.dans_liste}"
+        self.reservations_effacees = f"DELETE FROM {RESERVATIONS.name} WHERE request_id {self.dans_liste}"
         self.effacements = (f"SELECT empreinte, max(horodatage) FROM {EFFACEMENTS.name} WHERE empreinte "
                             f"{self.dans_liste} GROUP BY empreinte")
         self.dialecte = dialecte
@@ -188,6 +216,11 @@ class ErreurMagasin(Exception):
     """La base des résultats est injoignable ou a refusé l'opération (message en français, sans secret)."""
 
 
+class ErreurSelEffacement(ErreurMagasin):
+    """Le registre des effacements a été écrit avec un autre EFFACEMENT_SEL : ses empreintes ne
+    désigneraient plus personne. Refus de démarrer (le sel d'origine doit être remis)."""
+
+
 class DoublonRequete(Exception):
     """Ce ``request_id`` est déjà enregistré."""
 
@@ -201,6 +234,28 @@ def _traduire(action: str, erreurs_dbapi: type[Exception] = SQLAlchemyError) -> 
         origine = type(getattr(erreur, "orig", None) or erreur).__name__
         journal.warning("base des résultats : échec de %s (%s)", action, origine)
         raise ErreurMagasin(f"base des résultats indisponible : échec de {action} ({origine})") from erreur
+
+
+def _migrer_registre(connexion) -> None:
+    """Registre écrit sans clé (avant l'issue 28) et sel donné : chaque empreinte devient son HMAC par le sel
+    (``avec_cle``), dans la transaction de ``_assurer_schema`` (sous le verrou consultatif avec PostgreSQL),
+    puis le contrôle du sel est inscrit. Registre écrit avec un autre sel : ``ErreurSelEffacement``."""
+    attendu = controle_sel()
+    inscrit = connexion.execute(select(CLE_REGISTRE.c.controle)).scalar()
+    if (inscrit or "") == attendu:
+        return
+    if inscrit:
+        raise ErreurSelEffacement(
+            "EFFACEMENT_SEL ne correspond pas à celui du registre des effacements de cette base (ou est absent) : "
+            "ses empreintes ne désigneraient plus personne ; remettez le secret d'origine")
+    anciennes = connexion.execute(select(EFFACEMENTS.c.numero, EFFACEMENTS.c.empreinte)).all()
+    if anciennes:
+        connexion.execute(EFFACEMENTS.update().where(EFFACEMENTS.c.numero == bindparam("n"))
+                          .values(empreinte=bindparam("e")),
+                          [{"n": numero, "e": avec_cle(empreinte)} for numero, empreinte in anciennes])
+    connexion.execute(insert(CLE_REGISTRE).values(controle=attendu))
+    journal.info("registre des effacements : %d empreinte(s) migrée(s) vers HMAC-SHA256 (EFFACEMENT_SEL)",
+                 len(anciennes))
 
 
 def _json_texte(document) -> str:
@@ -316,6 +371,8 @@ class Transaction:
             self._curseur.execute(self._ecritures.suppression,
                                   self._ecritures.parametres_suppression(user_id, instant))
             supprimees = {request_id for (request_id,) in self._curseur.fetchall()}
+            if supprimees:  # leurs réservations aussi : rien de l'élève ne reste (issue 28)
+                self._curseur.execute(self._ecritures.reservations_effacees, (self._ecritures.liste(supprimees),))
             self._curseur.execute(self._ecritures.registre_effacement,
                                   self._ecritures.parametres_registre(user_id, instant))
             if self._ecritures.notification:
@@ -355,6 +412,8 @@ class MagasinResultats:
         try:
             self._assurer_schema()
             return True
+        except ErreurSelEffacement:
+            raise
         except ErreurMagasin as erreur:
             journal.warning("%s ; le schéma sera créé dès qu'elle répondra", erreur)
             return False
@@ -375,6 +434,7 @@ class MagasinResultats:
                         metadonnees.create_all(connexion, checkfirst=True)
                         INDEX_EFFACEMENTS.create(connexion, checkfirst=True)  # base créée avant l'index
                         _ajouter_colonnes_manquantes(connexion)
+                        _migrer_registre(connexion)
                     break
                 except SQLAlchemyError:
                     if essai == 2:
@@ -465,10 +525,39 @@ class MagasinResultats:
         return empreintes, (lignes[-1].numero if lignes else numero)
 
     def supprimer_avant(self, limite: dt.datetime) -> int:
-        """Rétention : supprime les prédictions antérieures à ``limite`` ; renvoie leur nombre."""
+        """Rétention : supprime les prédictions antérieures à ``limite`` ; renvoie leur nombre. Le registre
+        des effacements perd les entrées antérieures à ``limite - MARGE_PURGE_REGISTRE`` : tout ce qu'elles
+        protègent est plus vieux que la rétention, donc déjà retiré du journal de chaque instance et de la base
+        (et la réconciliation ne relit rien d'aussi vieux)."""
         self._assurer_schema()
         with _traduire("la purge de rétention"), self.moteur.begin() as connexion:
-            return connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount or 0
+            supprimees = connexion.execute(delete(PREDICTIONS).where(PREDICTIONS.c.horodatage < limite)).rowcount
+            connexion.execute(delete(EFFACEMENTS).where(EFFACEMENTS.c.horodatage < limite - MARGE_PURGE_REGISTRE))
+            return supprimees or 0
+
+    def reserver(self, request_ids: list[str]) -> bool:
+        """Réserve ces request_id, atomiquement entre processus et instances (clé primaire) : faux si l'un
+        l'était déjà (par un autre appel, de n'importe quel processus). Les réservations plus vieilles que
+        ``DUREE_RESERVATION`` sont retirées dans la même transaction."""
+        self._assurer_schema()
+        maintenant = dt.datetime.now(dt.timezone.utc)
+        try:
+            with self.moteur.begin() as connexion:
+                perimees = RESERVATIONS.c.horodatage < maintenant - DUREE_RESERVATION
+                connexion.execute(delete(RESERVATIONS).where(perimees))
+                connexion.execute(insert(RESERVATIONS),
+                                  [{"request_id": i, "horodatage": maintenant} for i in request_ids])
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as erreur:
+            origine = type(getattr(erreur, "orig", None) or erreur).__name__
+            raise ErreurMagasin(f"base des résultats indisponible : échec de la réservation ({origine})") from erreur
+        return True
+
+    def liberer(self, request_ids: list[str]) -> None:
+        """Rend des réservations (la prédiction n'a pas été servie : le client peut renvoyer le même id)."""
+        with _traduire("la libération des réservations"), self.moteur.begin() as connexion:
+            connexion.execute(delete(RESERVATIONS).where(RESERVATIONS.c.request_id.in_(request_ids)))
 
     def existants(self, request_ids: list[str]) -> set[str]:
         """Ceux de ces request_id déjà en base (réconciliation, X-Request-ID réutilisé)."""

@@ -8,7 +8,7 @@ aucune ligne : seuls un effacement, la rétention ou sa confirmation en base le 
 retirent, sous le verrou des segments (``.verrou`` du dossier), que les écrivains ne prennent jamais.
 
 L'index (``index.sqlite3`` du dossier, 0600, lu et écrit sous ce verrou seulement) dit quels
-segments contiennent quelle empreinte d'utilisateur (sha256 salé, jamais le user_id), leurs
+segments contiennent quelle empreinte d'utilisateur (HMAC par EFFACEMENT_SEL, jamais le user_id), leurs
 nombres de lignes, premier et dernier horodatages, et si chacune de leurs lignes est en base.
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.stockage.enregistrement import empreinte_utilisateur
+from app.stockage.enregistrement import avec_cle, controle_sel, empreinte_utilisateur
 
 DROITS = 0o600
 SUFFIXE = ".jsonl"
@@ -205,8 +205,10 @@ class DossierSegments:
                 CREATE INDEX IF NOT EXISTS utilisateurs_par_segment ON utilisateurs (nom);
                 CREATE TABLE IF NOT EXISTS effacements (empreinte TEXT PRIMARY KEY, instant TEXT NOT NULL)
                     WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS cle (controle TEXT NOT NULL);
             """)
             with connexion:
+                _accorder_au_sel(connexion)
                 yield connexion
         finally:
             connexion.close()
@@ -311,6 +313,26 @@ class DossierSegments:
         index.execute("UPDATE segments SET lignes = lignes - ?, octets = ?, premier = ?, dernier = ? WHERE nom = ?",
                       (len(retirees), len(contenu), valeur(premiere, CLE_HORODATAGE), valeur(derniere, CLE_HORODATAGE),
                        nom))
+
+
+def _accorder_au_sel(index: sqlite3.Connection) -> None:
+    """L'index écrit sans clé (avant l'issue 28) est migré en place (HMAC de chaque empreinte) ; écrit avec
+    un autre sel, il est vidé : ce n'est qu'un index, ``indexer`` le refait à partir des segments."""
+    attendu = controle_sel()
+    inscrit = index.execute("SELECT controle FROM cle").fetchone()
+    inscrit = inscrit[0] if inscrit else ""
+    if inscrit == attendu:
+        return
+    if inscrit:
+        index.execute("DELETE FROM utilisateurs")
+        index.execute("DELETE FROM segments")
+        index.execute("DELETE FROM effacements")  # empreintes d'un autre sel : plus rien à quoi les comparer
+    else:
+        index.create_function("avec_cle", 1, avec_cle, deterministic=True)
+        index.execute("UPDATE utilisateurs SET empreinte = avec_cle(empreinte)")
+        index.execute("UPDATE effacements SET empreinte = avec_cle(empreinte)")
+    index.execute("DELETE FROM cle")
+    index.execute("INSERT INTO cle VALUES (?)", (attendu,))
 
 
 def etendue_de_ligne(donnees: bytes, position: int) -> tuple[int, int]:

@@ -7,6 +7,11 @@ constant (``hmac.compare_digest``) ; le jeton reçu n'est jamais journalisé.
 Chaque tentative refusée (401 : jeton absent ou invalide) est journalisée (gabarit de route et motif,
 jamais le jeton ni l'URL, qui peut porter un user_id) ; elle est comptée par ``app.web.observation``
 (métrique Prometheus ``prediction_etudiante_jetons_refuses_total``, par route).
+
+Issue 28 : les essais ratés sont limités par client (``JETON_ESSAIS_MAX``, 10 par défaut, par
+``FENETRE_ESSAIS_S`` et par processus ; avant : 564 essais par seconde) ; au-delà, 429 avec Retry-After, sans comparer le jeton. Le
+client est l'adresse vue par gunicorn, ou sur Cloud Run la dernière de X-Forwarded-For (celle que le
+frontal de Google ajoute ; les précédentes viennent du client et ne comptent pas).
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import threading
+import time
+from collections import OrderedDict
 
 from flask import request
 
@@ -30,18 +38,68 @@ def _refuser(motif: str) -> None:
     journal.warning("accès refusé aux routes d'historique : %s (route %s)", motif, route)
 
 
+FENETRE_ESSAIS_S = 60.0
+CLIENTS_SUIVIS_MAX = 10_000
+"""Mémoire bornée : au-delà, le client suivi depuis le plus longtemps est oublié."""
+
+
+class LimiteEssais:
+    """Essais ratés par client sur une fenêtre glissante (par processus)."""
+
+    def __init__(self) -> None:
+        self._essais: OrderedDict[str, list[float]] = OrderedDict()
+        self._verrou = threading.Lock()
+
+    def attente(self, client: str, maximum: int) -> float:
+        """Secondes avant qu'un nouvel essai de ce client soit examiné (0 : tout de suite)."""
+        maintenant = time.monotonic()
+        with self._verrou:
+            essais = [t for t in self._essais.get(client, ()) if maintenant - t < FENETRE_ESSAIS_S]
+            if len(essais) < maximum:
+                return 0.0
+            return FENETRE_ESSAIS_S - (maintenant - essais[-maximum])
+
+    def rate(self, client: str, maximum: int) -> None:
+        maintenant = time.monotonic()
+        with self._verrou:
+            essais = [t for t in self._essais.pop(client, ()) if maintenant - t < FENETRE_ESSAIS_S]
+            self._essais[client] = [*essais, maintenant][-maximum:]
+            while len(self._essais) > CLIENTS_SUIVIS_MAX:
+                self._essais.popitem(last=False)
+
+
+LIMITE = LimiteEssais()
+
+
+def _client() -> str:
+    if services().configuration.service_cloud_run:
+        transmis = request.headers.get("X-Forwarded-For", "")
+        if transmis:
+            return transmis.rsplit(",", 1)[-1].strip()[:64]
+    return request.remote_addr or "?"
+
+
 def verifier(en_tete: str | None, attendu: str) -> None:
-    """Lève 403 si aucun jeton n'est configuré, 401 si l'en-tête manque ou ne correspond pas."""
+    """Lève 403 si aucun jeton n'est configuré, 429 après trop d'essais ratés de ce client, 401 si l'en-tête
+    manque ou ne correspond pas."""
     if not attendu:
         raise ErreurRequete(403, "routes d'historique et de dérive désactivées : définissez la variable d'environnement "
                                  "API_TOKEN (au moins 32 caractères) sur le serveur pour les activer, puis "
                                  "envoyez l'en-tête Authorization: Bearer <jeton>")
+    client, maximum = _client(), services().configuration.essais_jeton_max
+    attente = LIMITE.attente(client, maximum)
+    if attente > 0:
+        _refuser("trop d'essais ratés")
+        raise ErreurRequete(429, f"trop d'essais de jeton ratés ({maximum} par {FENETRE_ESSAIS_S:.0f} s) : "
+                                 f"réessayez dans {attente:.0f} s", entetes={"Retry-After": str(int(attente) + 1)})
     schema, _, fourni = (en_tete or "").strip().partition(" ")
     if schema.lower() != "bearer" or not fourni.strip():
+        LIMITE.rate(client, maximum)
         _refuser("jeton absent")
         raise ErreurRequete(401, "authentification requise : en-tête Authorization: Bearer <jeton> attendu",
                             entetes={"WWW-Authenticate": DEFI})
     if not hmac.compare_digest(fourni.strip().encode("utf-8"), attendu.encode("utf-8")):
+        LIMITE.rate(client, maximum)
         _refuser("jeton invalide")
         raise ErreurRequete(401, "jeton d'accès invalide",
                             entetes={"WWW-Authenticate": DEFI + ', error="invalid_token"'})

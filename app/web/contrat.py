@@ -185,6 +185,10 @@ class Verification(Reponse):
 class Alimentation(Verification):
     en_attente: int = Field(description="Prédictions de ce processus journalisées, pas encore en base")
     retard_s: float = Field(description="Âge de la plus ancienne d'entre elles (s)")
+    effacements_dus_au_journal: int = Field(
+        description="Effacements faits en base et au registre, pas encore au journal (disque plein) : réessayés")
+    fils_relances: dict[str, dict] = Field(
+        description="Fils de fond relancés après une erreur imprévue : nom → {relances, derniere_erreur}")
 
 
 class Verifications(Reponse):

@@ -27,6 +27,7 @@ STATUTS = {
     413: ("corps de requête trop volumineux", "Corps trop volumineux"),
     415: ("type de contenu non pris en charge : envoyez du JSON (Content-Type: application/json)",
           "Type de contenu non pris en charge"),
+    429: ("trop de requêtes : réessayez plus tard", "Trop d'essais de jeton ratés (en-tête Retry-After)"),
     500: ("erreur interne du serveur ; elle a été journalisée", "Erreur interne (un défaut : signalez-le)"),
     503: ("service momentanément indisponible", "Indisponible (base des résultats ou journal) ; en-tête Retry-After"),
 }

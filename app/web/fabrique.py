@@ -16,6 +16,7 @@ from app.modele.identifiants import (
     nouvel_identifiant,
 )
 from app.modele.noyau import construire_noyau
+from app.stockage import fils
 from app.web import entetes, erreurs, metriques, observation
 from app.web.chemin_direct import CheminDirect
 from app.web.erreurs import ErreurRequete
@@ -69,6 +70,7 @@ def create_app(config: Configuration | None = None) -> Flask:
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
     noyau.conservation.observateur = metriques.observer_alimentation  # retard, arriéré, journal dans GET /metrics
+    fils.observateur = lambda nom: metriques.FILS_RELANCES.labels(nom).inc()  # fil de fond relancé
     metriques.JOURNAL_BORNE.set(config.borne_journal)
     app.extensions["taches_de_fond"] = [noyau.demarrer]
     # À l'arrêt de chaque processus (gunicorn.conf.py : worker_exit ; app.main : atexit) : ce qui est au

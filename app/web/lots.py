@@ -13,6 +13,10 @@ from app.web.erreurs import ErreurRequete
 
 ATTENTE_PLACE_S = 30.0
 """Attente maximale d'une place de traitement (``LOTS_SIMULTANES``) avant de répondre 503."""
+CORPS_PETIT = 64 * 1024
+"""Un corps annoncé de cette taille au plus arrive entier avec ses en-têtes dans le tampon que la boucle du
+travailleur lit avant de confier la requête à un fil (``TAMPON_MAX``, 80 Kio, app/web/travailleur.py) : les
+envois de la page (une classe de 400 élèves : ~40 Ko) ne passent pas par la file des lots."""
 
 
 class PlacesLots:
@@ -30,11 +34,18 @@ class PlacesLots:
         self.attente_s = attente_s
 
     @contextlib.contextmanager
-    def une_place(self) -> Iterator[None]:
-        if not self._entree.acquire(blocking=False):
+    def une_place(self, lire=None, petit: bool = False) -> Iterator[None]:
+        """``lire()`` (le corps, avec le débit minimal et l'échéance du travailleur) avant la place de
+        traitement : un envoi lent ne tient jamais une place de traitement (issue 28 : dix envois lents
+        bloquaient tous les lots 120 s). Un ``petit`` corps, déjà en mémoire quand la requête arrive (lu par
+        la boucle du travailleur), ne passe pas par la file d'entrée que les envois lents peuvent remplir."""
+        entree = not petit
+        if entree and not self._entree.acquire(blocking=False):
             raise ErreurRequete(503, "trop de lots en attente : réessayez dans quelques secondes",
                                 entetes={"Retry-After": "5"})
         try:
+            if lire is not None:
+                lire()
             if not self._traitement.acquire(timeout=self.attente_s):
                 raise ErreurRequete(503, f"trop de lots en cours de traitement : réessayez dans quelques secondes "
                                          f"(aucune place libérée en {self.attente_s:.0f} s)",
@@ -44,4 +55,5 @@ class PlacesLots:
             finally:
                 self._traitement.release()
         finally:
-            self._entree.release()
+            if entree:
+                self._entree.release()

@@ -42,6 +42,10 @@ JOURNAL_OCTETS = Gauge(f"{PREFIXE}_journal_octets", "Taille du journal des requ�
                        "et segments scellés)", multiprocess_mode="max")
 JOURNAL_BORNE = Gauge(f"{PREFIXE}_journal_borne_octets", "JOURNAL_BORNE : au-delà, les prédictions reçoivent 503 "
                       "(0 : pas de borne)", multiprocess_mode="max")
+FILS_RELANCES = Counter(f"{PREFIXE}_fils_relances", "Fils de fond relancés après une erreur imprévue (alimentation "
+                        "de la base, suivi des effacements) ; détail dans /ready", ["fil"])
+for _fil in ("alimentation", "suivi_effacements"):  # séries présentes à 0 : une alerte sur leur hausse marche
+    FILS_RELANCES.labels(_fil)
 MODELE = Gauge(f"{PREFIXE}_modele_info", "Version du modèle servi (valeur 1)", ["version"],
                multiprocess_mode="max")
 
@@ -68,8 +72,18 @@ def _enfant(metrique, *etiquettes):
     return enfant
 
 
+METHODES = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+STATUTS = frozenset({200, 201, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 408, 409, 411, 413, 414,
+                     415, 422, 429, 431, 500, 501, 503})
+AUTRE = "autre"
+"""Étiquettes d'ensembles fermés (issue 28) : une méthode inventée ou un statut imprévu compte dans « autre ».
+Avant : 100 000 méthodes inventées faisaient passer /metrics de 26 Ko à 9 Mo et un worker de 124 Mo."""
+
+
 def requete_servie(route: str, methode: str, statut: int, duree: float) -> None:
-    _enfant(REQUETES, route, methode, str(statut)).inc()
+    """``route`` est un gabarit de route (ensemble fermé, « <inconnue> » pour un 404)."""
+    methode = methode if methode in METHODES else AUTRE
+    _enfant(REQUETES, route, methode, str(statut) if statut in STATUTS else AUTRE).inc()
     _enfant(DUREES, route).observe(duree)
     if statut == 401:
         _enfant(JETONS_REFUSES, route).inc()

@@ -147,7 +147,7 @@ def _historique(prediction: dict) -> dict:
                                                                      "decalage": 0}),
             reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique),
                               "links": {"effacement": vers_effacement}},
-                      **_erreurs(400, 401, 403, 413, 415, 503, exemples={400: refus_historique})},
+                      **_erreurs(400, 401, 403, 413, 415, 429, 503, exemples={400: refus_historique})},
         )},
         "/effacement": {"post": _operation(
             "effacerEleve", "historique",
@@ -155,14 +155,14 @@ def _historique(prediction: dict) -> dict:
             security=securite, requestBody=corps("DemandeEffacement", {"user_id": "eleve-0042"}),
             reponses={"200": {"description": "Nombre de prédictions effacées",
                               "content": _json("Effacement", exemple=effacement)},
-                      **_erreurs(400, 401, 403, 413, 415, 503, exemples={400: refus_effacement})},
+                      **_erreurs(400, 401, 403, 413, 415, 429, 503, exemples={400: refus_effacement})},
         )},
         "/predictions/{request_id}": {"get": _operation(
             "lirePrediction", "historique", "Une prédiction conservée", security=securite,
             parameters=[_identifiant("request_id", "Le request_id renvoyé par /predire", "essai-0001")],
             reponses={"200": {"description": "La prédiction", "content": _json("PredictionConservee", exemple=prediction),
                               "links": {"historique": vers_historique}},
-                      **_erreurs(400, 401, 403, 404, 503, exemples={400: refus_request_id})},
+                      **_erreurs(400, 401, 403, 404, 429, 503, exemples={400: refus_request_id})},
         )},
         "/predictions/user/{user_id}": {
             "get": _operation(
@@ -174,7 +174,7 @@ def _historique(prediction: dict) -> dict:
                                       **historique["pagination"], "total": 3, "decalage_suivant": 1,
                                       "suivant": "/predictions/user/eleve-0042?limite=1&decalage=1"}}),
                                   "links": {"effacement": vers_effacement}},
-                          **_erreurs(400, 401, 403, 503, exemples={400: refus_chemin})},
+                          **_erreurs(400, 401, 403, 429, 503, exemples={400: refus_chemin})},
             ),
             "delete": _operation(
                 "effacerHistorique", "historique", "Dépréciée : droit à l'effacement (POST /effacement)",
@@ -184,7 +184,7 @@ def _historique(prediction: dict) -> dict:
                                       **ENTETES_DEPRECIATION, "Link": {**ENTETES_DEPRECIATION["Link"],
                                                                        "example": '</effacement>; rel="successor-version"'}},
                                   "content": _json("Effacement", exemple=effacement)},
-                          **_erreurs(400, 401, 403, 503, exemples={400: refus_chemin})},
+                          **_erreurs(400, 401, 403, 429, 503, exemples={400: refus_chemin})},
             ),
         },
     }
@@ -211,7 +211,7 @@ def _exploitation(prediction: dict) -> dict:
                 # Pour les générateurs de clients qui ne connaissent pas x-ndjson : un fichier (octets).
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
                                              "example": ligne_json(prediction).decode("utf-8")}}},
-                **_erreurs(400, 401, 403, 503)},
+                **_erreurs(400, 401, 403, 429, 503)},
         )},
         "/metrics": {"get": _operation(
             "lireMetriques", "service", "Métriques Prometheus de tous les workers",
@@ -219,7 +219,7 @@ def _exploitation(prediction: dict) -> dict:
             reponses={"200": {"description": "Métriques", "content": {"text/plain": {
                 "schema": {"type": "string"},
                 "example": 'prediction_etudiante_requetes_total{methode="POST",route="/predire",statut="200"} 42.0\n'}}},
-                **_erreurs(401)},
+                **_erreurs(401, 429)},
         )},
     }
 
@@ -256,7 +256,7 @@ def _derive() -> dict:
                      "schema": {"type": "integer", "minimum": DERNIERS_MIN, "maximum": DERNIERS_MAX},
                      "example": DERNIERS_DEFAUT}],
         reponses={"200": {"description": "Dérive par variable et taux d'alerte", "content": _json("Derive", exemple=exemple)},
-                  **_erreurs(400, 401, 403, 503)},
+                  **_erreurs(400, 401, 403, 429, 503)},
     )}
 
 
@@ -365,7 +365,8 @@ def _exemples_service() -> dict:
         "journal": {"ok": True, "message": "journal inscriptible"},
         "base": {"ok": True, "message": "base joignable"},
         "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
-                         "en_attente": 0, "retard_s": 0.0}}}
+                         "en_attente": 0, "retard_s": 0.0, "effacements_dus_au_journal": 0,
+                         "fils_relances": {}}}}
     return {
         "accueil": {"message": "Bienvenue sur l'API de prédiction de la réussite des élèves : POST /predire avec "
                                "les attributs d'un élève.", "version": VERSION, "model_version": "f24ed0ae8859",

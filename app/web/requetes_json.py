@@ -68,8 +68,35 @@ def lire_corps(requete: Request, nature: str) -> bytes:
     return brut
 
 
-def lire_json(requete: Request) -> Any:
-    """Le document JSON du corps, ou une ``ErreurRequete`` 400/413/415 claire."""
+_TEXTE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+"""Une chaîne JSON (échappements compris) : ce qu'elle contient n'est ni un objet, ni une liste, ni un élément."""
+
+
+def borner_elements(brut: bytes, objets_max: int) -> None:
+    """Coût d'analyse borné avant de matérialiser le corps (issue 28 : un lot de 16 Mio de ``{}`` faisait
+    passer un worker de 152 à 569 Mio, deux à la fois au-delà de 1 Gio). Les chaînes retirées (en C), les
+    octets ``{``, ``[`` et ``,`` restants majorent les objets, listes et éléments que ``json.loads``
+    créerait. Au-delà de deux conteneurs par élève (un élève, une valeur hors schéma structurée) ou de
+    ``CLES_MAX`` + 1 éléments par élève, le lot est invalide de toute façon : refusé avant ``json.loads``."""
+    def depasse(octets: bytes) -> tuple[int, int] | None:
+        conteneurs, elements = octets.count(b"{") + octets.count(b"["), octets.count(b",")
+        if conteneurs > 2 * objets_max + 1 or elements > (objets_max + 1) * (CLES_MAX + 1):
+            return conteneurs, elements
+        return None
+
+    # D'abord sur le corps tel quel (quelques ms pour 16 Mio) ; les chaînes ne sont retirées (plus cher) que
+    # s'il dépasse : des virgules dans des valeurs texte hors schéma ne font pas refuser un lot valide.
+    trop = depasse(brut) and depasse(_TEXTE.sub(b'""', brut))
+    if trop:
+        conteneurs, elements = trop
+        raise ErreurRequete(400, f"lot JSON trop grand : plus de {objets_max} élèves ou de {CLES_MAX} clés par élève "
+                                 f"({conteneurs} objets ou listes, {elements + 1} éléments) ; refusé avant son analyse",
+                            [{"champ": "(corps)", "message": f"{objets_max} élèves au plus"}])
+
+
+def lire_json(requete: Request, objets_max: int | None = None) -> Any:
+    """Le document JSON du corps, ou une ``ErreurRequete`` 400/413/415 claire ; ``objets_max`` (lots) : coût
+    d'analyse borné d'abord (``borner_elements``)."""
     if not est_json(requete):
         recu = requete.mimetype or "aucun"
         raise ErreurRequete(415, f"type de contenu non pris en charge ({recu}) : envoyez du JSON "
@@ -77,6 +104,8 @@ def lire_json(requete: Request) -> Any:
     brut = lire_corps(requete, "JSON")
     if not brut.strip():
         raise ErreurRequete(400, "corps de requête vide : un objet JSON est attendu")
+    if objets_max is not None:
+        borner_elements(brut, objets_max)
     try:
         texte = brut.decode("utf-8")
     except UnicodeDecodeError:

@@ -54,6 +54,11 @@ DELAI_OPERATION_S = 10.0
 """Un fil attend au plus cela chaque lecture ou écriture sur la connexion."""
 DELAI_CORPS_S = 120.0
 """Un fil lit au plus cela le reste d'un gros corps (16 Mio à 140 kio/s)."""
+DEBIT_MIN_OCTETS_S = 16 * 1024
+GRACE_DEBIT_S = 5.0
+"""Débit minimal du reste d'un corps lu par un fil, moyenné depuis le début de sa lecture, après un délai de
+grâce : un envoi plus lent est coupé (issue 28 : 80 Kio puis une ligne toutes les 8 s tenaient une place de
+lot 120 s ; dix d'entre eux bloquaient tous les lots)."""
 _LONGUEUR = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})")
 _ATTENTE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
 _REPONSE_408 = ("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
@@ -80,14 +85,24 @@ class _PriseBornee(socket.socket):
     ``DELAI_OPERATION_S`` et les lectures s'arrêtent à ``echeance``."""
 
     echeance: float | None = None
+    debut: float = 0.0
+    recus: int = 0
 
     def setblocking(self, bloquante: bool) -> None:
         self.settimeout(DELAI_OPERATION_S if bloquante else 0.0)
 
+    def confier(self) -> None:
+        """La requête passe à un fil : échéance du corps et compte du débit repartent de maintenant."""
+        self.debut = time.monotonic()
+        self.echeance, self.recus = self.debut + DELAI_CORPS_S, 0
+
     def _borner(self) -> None:
         if self.echeance is None or self.gettimeout() == 0.0:
             return
-        reste = self.echeance - time.monotonic()
+        maintenant = time.monotonic()
+        # Au débit minimal, les octets reçus « paient » jusqu'à cet instant ; au-delà sans octet, trop lent.
+        debit = self.debut + GRACE_DEBIT_S + self.recus / DEBIT_MIN_OCTETS_S
+        reste = min(self.echeance, debit) - maintenant
         if reste <= 0:
             raise _trop_lent()
         self.settimeout(min(DELAI_OPERATION_S, reste))
@@ -95,16 +110,26 @@ class _PriseBornee(socket.socket):
     def recv(self, *args):
         self._borner()
         try:
-            return super().recv(*args)
+            donnees = super().recv(*args)
         except TimeoutError:
             raise _trop_lent() from None
+        self.recus += len(donnees)
+        return donnees
+
+    def sendall(self, *args):
+        """La réponse : ``DELAI_OPERATION_S`` pour l'envoyer, quel que soit le délai laissé par la lecture."""
+        if self.gettimeout() != 0.0:
+            self.settimeout(DELAI_OPERATION_S)
+        return super().sendall(*args)
 
     def recv_into(self, *args):
         self._borner()
         try:
-            return super().recv_into(*args)
+            lus = super().recv_into(*args)
         except TimeoutError:
             raise _trop_lent() from None
+        self.recus += lus
+        return lus
 
 
 def _trop_lent() -> OSError:
@@ -136,9 +161,40 @@ def requete_complete(tampon: bytes | bytearray) -> bool:
         return False
     entetes = bytes(tampon[:fin]).lower()
     if b"\r\ntransfer-encoding:" in entetes:
-        return tampon.endswith(b"0\r\n\r\n")
+        return morceaux_complets(tampon, fin + 4)
     longueur = _LONGUEUR.search(entetes)
     return len(tampon) - fin - 4 >= (int(longueur.group(1)) if longueur else 0)
+
+
+def morceaux_complets(tampon: bytes | bytearray, position: int) -> bool:
+    """Le corps en morceaux (``Transfer-Encoding: chunked``) qui commence à ``position`` est-il arrivé en
+    entier, jusqu'à la ligne vide qui suit le morceau nul et ses éventuels champs de fin (trailers) ?
+    Issue 28 : « le tampon finit par 0\\r\\n\\r\\n » ratait une requête suivie d'une autre (pipeline) ou portant
+    des trailers : 408 après 10 s, requête perdue. Mal formé : vrai (le parseur de gunicorn répondra 400)."""
+    while True:
+        fin_ligne = tampon.find(b"\r\n", position)
+        if fin_ligne < 0:
+            return False
+        taille = bytes(tampon[position:fin_ligne]).split(b";", 1)[0].strip()
+        try:
+            octets = int(taille, 16)
+        except ValueError:
+            return True
+        if octets < 0:
+            return True
+        position = fin_ligne + 2
+        if octets == 0:
+            break
+        position += octets + 2  # le morceau et son CRLF
+        if position > len(tampon):
+            return False
+    while True:  # champs de fin, jusqu'à la ligne vide
+        fin_ligne = tampon.find(b"\r\n", position)
+        if fin_ligne < 0:
+            return False
+        if fin_ligne == position:
+            return True
+        position = fin_ligne + 2
 
 
 def repondre_continuer(tampon: bytearray) -> bool:
@@ -223,7 +279,7 @@ class TravailleurBorne(gthread.ThreadWorker):
     def enqueue_req(self, conn):
         if getattr(conn, "pret", True):
             conn.pret = False
-            conn.sock.echeance = time.monotonic() + DELAI_CORPS_S
+            conn.sock.confier()
             return super().enqueue_req(conn)
         if conn.parser is not None:  # octets d'une requête suivante déjà lus par le parseur
             conn.tampon += conn.parser.unreader.take_buffered()

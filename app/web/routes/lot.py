@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from app.modele.lots import (
     LONGUEUR_MAX_ID_LOT,
+    LOT_MAX,
     ecrire_csv,
     lire_csv,
     ligne_resultat,
@@ -24,6 +25,7 @@ from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
 from app.web.bilan_classe import bilan, lire_rappel
 from app.web.erreurs import ErreurRequete
+from app.web.lots import CORPS_PETIT
 from app.web.requetes_json import est_json, lire_corps, lire_json
 from app.web.routes.prediction import enregistrement_journal, resultat
 from app.web.services import Services, services
@@ -50,8 +52,8 @@ def _lire_lot(partiel: bool = False, csv_seul: bool = False):
         raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
                                  "Content-Type: application/json (liste d'élèves) ou text/csv (fichier UCI)")
     if partiel:
-        return lot_json_partiel(lire_json(request))
-    return lot_json(lire_json(request)), None
+        return lot_json_partiel(lire_json(request, LOT_MAX))
+    return lot_json(lire_json(request, LOT_MAX)), None
 
 
 def _une_place_pour(servir):
@@ -63,7 +65,12 @@ def _une_place_pour(servir):
         raise ErreurRequete(400, f"X-Request-ID trop long pour un lot : {LONGUEUR_MAX_ID_LOT} caractères au plus "
                                  "(le rang de chaque élève y est ajouté)",
                             [{"champ": "X-Request-ID", "message": "trop long"}])
-    with s.places_lots.une_place():  # lecture du corps comprise : elle compte dans le pic de mémoire
+    lire = None
+    if request.mimetype in TYPES_CSV or est_json(request):  # sinon 415, sans lire le corps
+        nature = "CSV" if request.mimetype in TYPES_CSV else "JSON"
+        lire = lambda: lire_corps(request, nature)  # noqa: E731 - gardé en cache (get_data) pour la suite
+    petit = request.content_length is not None and request.content_length <= CORPS_PETIT
+    with s.places_lots.une_place(lire, petit):
         return servir(s, identifiant)
 
 

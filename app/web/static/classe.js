@@ -366,7 +366,9 @@
     classe.tri = {cle, sens};
     classe.page = 0;
     afficherClasse();
-    const bouton = document.querySelector('#entetes-classe [data-cle="' + cle + '"] button');
+    // Sans sélecteur CSS construit : une colonne nommée avec « "] » le rendait invalide (exception).
+    const th = Array.from($("entetes-classe").children).find((e) => e.dataset.cle === cle);
+    const bouton = th && th.querySelector("button");
     if (bouton) bouton.focus();
   }
 
@@ -625,10 +627,14 @@
     $("histogramme").replaceChildren(dessin);
   }
 
+  // OWASP (« CSV Injection ») : une apostrophe devant chaque début de formule (= + - @ tabulation retour
+  // chariot), au début de la cellule ou après un séparateur courant (, ; | tabulation fin de ligne) : ouvert
+  // avec un autre séparateur que « ; », le tableur y verrait le début d'une cellule. Chaque cellule entre
+  // guillemets. Même règle que app/modele/lots.py (FORMULE).
+  const FORMULE = /(?<![^,;\t|\r\n])( *)([=+\-@\t\r])/g;
   function celluleCsv(valeur) {
-    let texte = valeur == null ? "" : String(valeur);
-    if (/^[=+\-@\t\r]/.test(texte)) texte = "'" + texte;  // pas de formule exécutée par le tableur
-    return /[";\n\r]/.test(texte) ? '"' + texte.replace(/"/g, '""') + '"' : texte;
+    const texte = (valeur == null ? "" : String(valeur)).replace(FORMULE, "$1'$2");
+    return '"' + texte.replace(/"/g, '""') + '"';
   }
 
   function telecharger(nom, texte) {
