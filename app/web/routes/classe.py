@@ -8,13 +8,16 @@ schéma (``app.web.formulaire``).
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, render_template
+from flask import Blueprint, make_response, redirect, render_template, session
 
 from app.config import VERSION
 from app.modele.identifiants import REGLE_IDENTIFIANT
 from app.modele.schema import CHAMPS, DESCRIPTION_CONFIGURATIONS
+from app.web.erreurs import ErreurRequete
 from app.web.formulaire import champs_formulaire, libelles, textes_valeurs
 from app.web.openapi import exemple_eleve
+from app.web.identite import identifier
+from app.web.oidc import page
 from app.web.services import services
 
 bp = Blueprint("classe", __name__)
@@ -24,8 +27,23 @@ POLITIQUE = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src '
 """Content-Security-Policy de la page : seulement ce que sert l'application elle-même."""
 
 
+def _connecte():
+    """L'identité de la personne (hors mode local), ou la réponse qui la remplace : redirection vers le
+    fournisseur (OIDC), page 401 (IAP sans assertion valide) ou page 403 qui dit à qui demander l'accès."""
+    try:
+        return identifier("prediction"), None
+    except ErreurRequete as erreur:
+        if erreur.statut == 401 and services().configuration.mode_identite == "oidc":
+            return None, redirect("/connexion")
+        titre = {401: "Connexion requise", 403: "Accès refusé"}.get(erreur.statut, "Service indisponible")
+        return None, page(titre, erreur.message, erreur.statut)
+
+
 @bp.get("/classe")
 def classe():
+    identite, refus = _connecte()
+    if refus is not None:
+        return refus
     predicteur = services().predicteur
     seuils = {nom: float(seuil) for nom, seuil in predicteur.seuils.items()}
     donnees = {
@@ -38,7 +56,9 @@ def classe():
     }
     page = render_template("classe.html", champs=champs_formulaire(), donnees=donnees, version=VERSION,
                            model_version=predicteur.version, seuils=seuils,
-                           configurations=DESCRIPTION_CONFIGURATIONS, regle_identifiant=REGLE_IDENTIFIANT)
+                           configurations=DESCRIPTION_CONFIGURATIONS, regle_identifiant=REGLE_IDENTIFIANT,
+                           identite=identite, mode=services().configuration.mode_identite,
+                           csrf=session.get("csrf", "") if identite.source == "session" else "")
     reponse = make_response(page)
     reponse.headers["Content-Security-Policy"] = POLITIQUE
     reponse.headers["X-Content-Type-Options"] = "nosniff"

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
+from app.web.identite import exiger, inscrire_acces, verifier_ecoles
 from app.web.lots import (
     LONGUEUR_MAX_ID_LOT,
     ecrire_csv,
@@ -62,11 +63,13 @@ def _une_place_pour(servir):
 
 
 @bp.post("/predire/lot")
+@exiger("prediction")
 def predire_lot():
     return _une_place_pour(_servir_lot)
 
 
 @bp.post("/predire/lot/partiel")
+@exiger("prediction")
 def predire_lot_partiel():
     return _une_place_pour(_servir_lot_partiel)
 
@@ -74,6 +77,7 @@ def predire_lot_partiel():
 def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut: float):
     """(entrées, prédictions, enregistrements, durée en ms) : le lot prédit puis conservé en entier."""
     entrees = [d.entrees() for d in demandes]
+    verifier_ecoles(e["school"] for e in entrees)  # personne connectée : ses écoles seulement (403 sinon)
     lot = s.predicteur.predire_lot(entrees)
     predictions = lot.predictions(entrees)
     duree_ms = (time.perf_counter() - debut) * 1000
@@ -84,6 +88,7 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
                        for rang, demande, valeurs, prediction in zip(rangs, demandes, entrees, predictions)]
     if enregistrements:  # mode partiel : aucune ligne valide, rien à conserver
         s.conservation.conserver(enregistrements, "request_id_fourni" in g)  # refus du stockage → 409 / 503 (app.web.erreurs)
+        inscrire_acces((e["school"] for e in entrees), len(enregistrements))  # journal des accès : une classe envoyée
         metriques.TAILLES_LOTS.observe(len(predictions))
         metriques.compter_predictions((e["configuration"] for e in enregistrements),
                                       (e["prediction"] for e in enregistrements))
