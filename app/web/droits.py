@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROLES = ("conseiller", "direction", "dpo")
 TOUTES = "*"
-RELECTURE_S = 30.0
+RELECTURE_S = 1.0
 journal = logging.getLogger("prediction_etudiante")
 
 
