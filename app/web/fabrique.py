@@ -16,15 +16,15 @@ from app.modele.identifiants import (
     nouvel_identifiant,
 )
 from app.modele.noyau import construire_noyau
-from app.web import entetes, erreurs, metriques, observation
+from app.web import entetes, erreurs, metriques, observation, oidc
 from app.web.chemin_direct import CheminDirect
 from app.web.erreurs import ErreurRequete
 from app.web.identification import Identification
 from app.web.lots import PlacesLots
 from app.web.routes import (
+    acces,
     accueil,
     classe,
-    acces,
     derive,
     documentation,
     historique,
@@ -32,7 +32,6 @@ from app.web.routes import (
     prediction,
     supervision,
 )
-from app.web import oidc
 from app.web.services import CLE, Services
 
 

@@ -132,9 +132,12 @@ def verifier_origine(source: str) -> None:
     """Appel qui change l'état fait par un navigateur : même origine exigée ; jeton de session en mode OIDC."""
     origine = request.headers.get("Origin")
     attendue = "{0.scheme}://{0.netloc}".format(urlsplit(request.host_url))
-    if origine is not None and origine != attendue:
+    if origine is not None and origine not in (attendue, "null"):
         raise ErreurRequete(403, f"requête d'une autre origine refusée (Origin {origine!r}, attendue {attendue})")
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+    # « Origin: null » : envoyé par le formulaire d'une page en Referrer-Policy no-referrer (comme /classe) ;
+    # la même origine est alors prouvée par Sec-Fetch-Site, que le navigateur pose et qu'une page ne peut changer.
+    site = request.headers.get("Sec-Fetch-Site", "" if origine == "null" else "same-origin")
+    if site not in ("same-origin", "none"):
         raise ErreurRequete(403, "requête d'un autre site refusée (Sec-Fetch-Site)")
     if source == "session":
         attendu = session.get("csrf")

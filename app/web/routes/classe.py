@@ -15,9 +15,9 @@ from app.modele.identifiants import REGLE_IDENTIFIANT
 from app.modele.schema import CHAMPS, DESCRIPTION_CONFIGURATIONS
 from app.web.erreurs import ErreurRequete
 from app.web.formulaire import champs_formulaire, libelles, textes_valeurs
-from app.web.openapi import exemple_eleve
 from app.web.identite import identifier
 from app.web.oidc import page
+from app.web.openapi import exemple_eleve
 from app.web.services import services
 
 bp = Blueprint("classe", __name__)
