@@ -136,6 +136,22 @@ class Effacement(BaseModel):
                                                                          "sur la sortie standard")
 
 
+class LigneAcces(BaseModel):
+    """Une ligne du journal des accès (app.stockage.journal_acces) : jamais d'attribut ni d'identifiant d'élève."""
+    horodatage: str = Field(description="Date et heure UTC (ISO 8601)")
+    qui: str = Field(description="Adresse de la personne, compte de service, ou jeton-api")
+    route: str = Field(description="Méthode et gabarit de la route, par exemple POST /historique")
+    ecole: Optional[str] = Field(description="Écoles concernées, séparées par des virgules ; * : toutes")
+    eleves: int = Field(ge=0, description="Nombre d'élèves concernés")
+    empreinte: Optional[str] = Field(description="Empreinte salée du user_id (celle du registre des effacements)")
+
+
+class JournalAcces(BaseModel):
+    acces: list[LigneAcces] = Field(description="Dans l'ordre d'inscription")
+    nombre: int = Field(ge=0)
+    retention_jours: int = Field(ge=1, description="RETENTION_ACCES_JOURS : durée de conservation")
+
+
 class DetailErreur(BaseModel):
     champ: str = Field(description="Le champ, l'en-tête, la ligne ou l'élément en cause")
     message: str = Field(description="La règle à respecter, en français")
@@ -316,4 +332,5 @@ class ReponseLotPartielle(BaseModel):
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
-           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement)
+           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement,
+           JournalAcces)

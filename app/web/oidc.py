@@ -117,8 +117,9 @@ def connexion():
 def retour():
     s = services()
     client = s.identification.oidc
-    etat, nonce, pkce = session.pop("etat", None), session.pop("nonce", None), session.pop("pkce", None)
     recommencer = ("/connexion", "Se connecter à nouveau")
+    etat, nonce, pkce = (None, None, None) if client is None else (
+        session.pop("etat", None), session.pop("nonce", None), session.pop("pkce", None))
     if client is None or not etat or request.args.get("state") != etat or not request.args.get("code"):
         return page("Connexion refusée", "Réponse du fournisseur d'identité inattendue (état absent ou différent) : "
                                          "recommencez la connexion.", 400, recommencer)
@@ -141,6 +142,8 @@ def retour():
 
 @bp.post("/deconnexion")
 def deconnexion():
+    if services().identification.oidc is None:  # mode local ou IAP : pas de session ici
+        return page("Déconnecté", "Aucune session ouverte sur ce service.", 200)
     identifiant = session.get("sid")
     if isinstance(identifiant, str):
         verifier_origine("session")

@@ -166,6 +166,51 @@ def _exploitation(prediction: dict) -> dict:
     }
 
 
+def _page(description: str) -> dict:
+    return {"description": description, "content": {"text/html": {
+        "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}}
+
+
+def _identite() -> dict:
+    """Connexion OpenID Connect, déconnexion, journal des accès (docs/securite-identite.md)."""
+    instant = {"type": "string", "format": "date-time"}
+    redirection = {"description": "Redirection", "headers": {"Location": {"schema": {"type": "string"}}}}
+    ligne = {"horodatage": "2026-12-07T08:00:00.000000+00:00", "qui": "conseil.gp@lycee.example",
+             "route": "POST /historique", "ecole": "GP", "eleves": 1, "empreinte": "9f2c…"}
+    return {
+        "/connexion": {"get": _operation(
+            "seConnecter", "pages", "Connexion (mode OIDC) : redirection vers le fournisseur d'identité", {
+                "302": redirection, "404": _page("Mode local : aucune connexion"),
+                "503": _page("Fournisseur d'identité injoignable")})},
+        "/connexion/retour": {"get": _operation(
+            "retourConnexion", "pages", "Retour du fournisseur d'identité (code d'autorisation, PKCE)", {
+                "302": redirection, "400": _page("Réponse inattendue du fournisseur"),
+                "401": _page("Jeton d'identité refusé")})},
+        "/deconnexion": {"post": _operation(
+            "seDeconnecter", "pages", "Déconnexion : la session est fermée", {
+                "200": _page("Déconnecté"), **_erreurs(403)})},
+        "/acces": {"get": _operation(
+            "lireAcces", "historique", "Journal des accès aux données personnelles (dpo)",
+            description="Qui a lu ou effacé quoi : historique, prédiction relue, export, effacement, classe "
+                        "envoyée. Jamais d'attribut ni d'identifiant d'élève en clair.",
+            security=[{"jetonApi": []}],
+            parameters=[{"name": "qui", "in": "query", "required": False, "description": "Une personne",
+                         "schema": {"type": "string"}, "example": "conseil.gp@lycee.example"},
+                        *({"name": nom, "in": "query", "required": False, "description": description,
+                           "schema": instant, "example": exemple} for nom, description, exemple in
+                          (("depuis", "Instant de début (inclus)", "2026-12-01T00:00:00Z"),
+                           ("jusqua", "Instant de fin (exclu)", "2026-12-02T00:00:00Z"))),
+                        {"name": "format", "in": "query", "required": False, "description": "json ou csv",
+                         "schema": {"type": "string", "pattern": "^(json|csv)$", "default": "json"}, "example": "json"}],
+            reponses={"200": {"description": "Le journal des accès", "content": {
+                **_json("JournalAcces", exemple={"acces": [ligne], "nombre": 1, "retention_jours": 365}),
+                "text/csv": {"schema": {"type": "string"},
+                             "example": "horodatage,qui,route,ecole,eleves,empreinte\n"}}},
+                      **_erreurs(400, 401, 403, 503)},
+        )},
+    }
+
+
 def _derive() -> dict:
     """``GET /derive`` : dérive des dernières prédictions par rapport aux données d'entraînement."""
     from app.modele.derive import SEUIL_FORT, SEUIL_MODERE
@@ -257,7 +302,7 @@ def _lot(en_tete_id: dict, exemple: dict, resultats: dict) -> dict:
                 # Par l'en-tête (même forme pour une réponse JSON ou CSV) : le premier élève est <X-Request-ID>-1.
                 "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
                                                 request_id="{$response.header.X-Request-ID}-1")}},
-            **_erreurs(400, 409, 413, 415),
+            **_erreurs(400, 401, 403, 409, 413, 415),
             "503": {**_erreurs(503)["503"], "description": "Indisponible (base des résultats ou journal), ou "
                                                             "trop de lots en cours (LOTS_SIMULTANES) ; en-tête "
                                                             "Retry-After"},
@@ -429,7 +474,7 @@ def document() -> dict:
                                                           request_id="$response.body#/request_id"),
                                       "historique": _lien("lireHistorique", "L'historique de l'élève (si user_id)",
                                                           user_id="$response.body#/user_id")}},
-                    **_erreurs(400, 409, 413, 415, 503),
+                    **_erreurs(400, 401, 403, 409, 413, 415, 503),
                 },
             )},
             "/predire/lot": (lot := _lot(en_tete_id, exemple, resultats)),
@@ -449,7 +494,7 @@ def document() -> dict:
                         "valeurs": [1.0, 0.0, 16.0, 0.0], "request_id": "essai-0001", "model_version": "f24ed0ae8859"}),
                             "headers": {"X-Request-ID": {"description": "Le request_id de la requête",
                                                          "schema": {"type": "string"}}}},
-                    **_erreurs(400, 413, 415),
+                    **_erreurs(400, 401, 403, 413, 415, 503),
                 },
             )},
             "/classe": {"get": _operation(
@@ -457,9 +502,13 @@ def document() -> dict:
                 description="Page HTML en français servie par l'API (scripts et styles servis par elle, sans "
                             "CDN, Content-Security-Policy stricte). Un navigateur qui demande / (Accept: "
                             "text/html) y est redirigé.",
-                reponses={"200": {"description": "Page HTML", "content": {"text/html": {
-                    "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}}})},
+                reponses={"200": _page("Page HTML"), "302": {"description": "Mode OIDC sans session : vers /connexion",
+                                                             "headers": {"Location": {"schema": {"type": "string"}}}},
+                          "401": _page("Mode IAP sans assertion valide"),
+                          "403": _page("Personne absente du fichier d'accès : à qui demander"),
+                          "503": _page("Clés du fournisseur d'identité injoignables")})},
             **_historique(conservee),
+            **_identite(),
             **_exploitation(conservee),
             "/derive": _derive(),
         },
