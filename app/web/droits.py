@@ -9,8 +9,8 @@ Format (docs/securite-identite.md) ::
     role = "conseiller"                    # conseiller | direction | dpo
     ecoles = ["GP"]                        # valeurs du champ school ; ["*"] pour toutes
 
-Le fichier est relu sans redémarrage : au plus ``RELECTURE_S`` secondes après sa modification (date ou taille
-changée). Un fichier devenu invalide est signalé au journal et l'ancienne version reste en vigueur ; invalide
+Le fichier est relu sans redémarrage : une seconde après sa modification (date, taille ou inode changés), et
+en tout cas dans les 30 secondes (secret monté par Cloud Run). Un fichier devenu invalide est signalé au journal et l'ancienne version reste en vigueur ; invalide
 au démarrage, le service refuse de démarrer (message qui nomme la ligne fautive).
 """
 
@@ -27,6 +27,7 @@ from pathlib import Path
 ROLES = ("conseiller", "direction", "dpo")
 TOUTES = "*"
 RELECTURE_S = 1.0
+RELECTURE_COMPLETE_S = 30.0
 journal = logging.getLogger("prediction_etudiante")
 
 
@@ -107,7 +108,9 @@ def lire_fichier(chemin: Path) -> Droits:
 
 
 class FichierAcces:
-    """Le fichier d'accès en vigueur, relu s'il a changé (vérifié au plus toutes les ``RELECTURE_S``)."""
+    """Le fichier d'accès en vigueur : relu dès que sa date, sa taille ou son inode change (vérifié au plus chaque
+    ``RELECTURE_S``), et de toute façon toutes les ``RELECTURE_COMPLETE_S`` (un secret monté par Cloud Run peut
+    changer de contenu sans changer de date)."""
 
     def __init__(self, chemin: Path, relecture_s: float = RELECTURE_S):
         self.chemin = chemin
@@ -115,7 +118,8 @@ class FichierAcces:
         self._verrou = threading.Lock()
         self._signature = self._signature_fichier()
         self._droits = lire_fichier(chemin)  # invalide au démarrage : le service ne démarre pas
-        self._verifie = time.monotonic()
+        self._texte = self._lire_texte()
+        self._verifie = self._lu = time.monotonic()
 
     def _signature_fichier(self):
         try:
@@ -123,6 +127,12 @@ class FichierAcces:
         except OSError:
             return None
         return etat.st_mtime_ns, etat.st_size, etat.st_ino
+
+    def _lire_texte(self) -> str | None:
+        try:
+            return self.chemin.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def droits(self) -> Droits:
         maintenant = time.monotonic()
@@ -132,12 +142,17 @@ class FichierAcces:
             if maintenant - self._verifie >= self._relecture_s:
                 self._verifie = maintenant
                 signature = self._signature_fichier()
-                if signature != self._signature:
-                    try:
-                        self._droits = lire_fichier(self.chemin)
-                        self._signature = signature
-                        journal.info("fichier d'accès relu : %d entrée(s)", len(self._droits.personnes))
-                    except FichierAccesInvalide as erreur:
-                        journal.warning("fichier d'accès modifié mais invalide, l'ancienne version reste en "
-                                        "vigueur : %s", erreur)
+                if signature != self._signature or maintenant - self._lu >= RELECTURE_COMPLETE_S:
+                    self._signature, self._lu = signature, maintenant
+                    texte = self._lire_texte()
+                    if texte != self._texte:
+                        self._texte = texte
+                        self._recharger()
         return self._droits
+
+    def _recharger(self) -> None:
+        try:
+            self._droits = lire_fichier(self.chemin)
+            journal.info("fichier d'accès relu : %d entrée(s)", len(self._droits.personnes))
+        except FichierAccesInvalide as erreur:
+            journal.warning("fichier d'accès modifié mais invalide, l'ancienne version reste en vigueur : %s", erreur)
