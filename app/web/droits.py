@@ -156,3 +156,27 @@ class FichierAcces:
             journal.info("fichier d'accès relu : %d entrée(s)", len(self._droits.personnes))
         except FichierAccesInvalide as erreur:
             journal.warning("fichier d'accès modifié mais invalide, l'ancienne version reste en vigueur : %s", erreur)
+
+
+def main(arguments: list[str] | None = None) -> int:
+    """``python -m app.web.droits acces.toml`` : vérifie un fichier d'accès avant de le publier."""
+    import sys
+
+    chemins = sys.argv[1:] if arguments is None else arguments
+    if len(chemins) != 1:
+        print("usage : python -m app.web.droits acces.toml", file=sys.stderr)
+        return 2
+    try:
+        droits = lire_fichier(Path(chemins[0]))
+    except FichierAccesInvalide as erreur:
+        print(f"fichier d'accès invalide : {erreur}", file=sys.stderr)
+        return 1
+    for personne in droits.personnes.values():
+        ecoles = "toutes" if personne.toutes_ecoles else ", ".join(sorted(personne.ecoles))
+        print(f"{personne.qui} : {personne.role}, écoles {ecoles}")
+    print(f"{len(droits.personnes)} entrée(s) ; contact : {droits.contact or '(aucun)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
