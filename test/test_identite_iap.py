@@ -220,3 +220,22 @@ def test_le_fichier_d_acces_modifie_s_applique_sans_redemarrer(service):
         assert requests.get(service.url + "/acces", headers=assertion(nouveau), timeout=30).status_code == 200
     finally:
         service.acces.write_text(texte, encoding="utf-8")
+
+
+def test_requete_d_un_autre_site_refusee_meme_avec_une_assertion_valide(service, exemple):
+    """IAP ajoute l'assertion à toute requête du navigateur, même lancée par un autre site : l'origine est vérifiée."""
+    corps = {**exemple, "school": "GP", "user_id": "eleve-csrf"}
+    for entetes in ({"Origin": "https://attaquant.example"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):
+        reponse = requests.post(service.url + "/predire", json=corps, headers={**assertion(CONSEIL), **entetes},
+                                timeout=30)
+        assert reponse.status_code == 403, (entetes, reponse.text)
+    meme_origine = requests.post(service.url + "/predire", json=corps, timeout=30, headers={
+        **assertion(CONSEIL), "Origin": service.url, "Sec-Fetch-Site": "same-origin"})
+    assert meme_origine.status_code == 200, meme_origine.text
+
+
+def test_mode_local_la_page_le_dit_et_demande_le_jeton(serveur):
+    page = requests.get(serveur.url + "/classe", timeout=30)
+    assert page.status_code == 200 and "Mode local (mono-utilisateur)" in page.text
+    assert '<form id="form-jeton" class="pile">' in page.text and 'name="csrf"' not in page.text
