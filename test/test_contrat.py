@@ -332,11 +332,12 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     acces = ops["lire_acces"].sync(client=jeton, qui="jeton-api")
     assert isinstance(acces, modeles.JournalAcces) and acces.nombre >= 5 and acces.acces[0].qui == "jeton-api"
     noter("lireAcces", 200)
-    # Mode local : pas de connexion (404), retour sans état (400), déconnexion sans session (200) ; pages HTML.
-    for operation, nom, statut in (("se_connecter", "seConnecter", 404), ("retour_connexion", "retourConnexion", 400),
+    # Mode local : ni connexion ni retour (404, erreur JSON pour un client de l'API), déconnexion sans session (200).
+    for operation, nom, statut in (("se_connecter", "seConnecter", 404), ("retour_connexion", "retourConnexion", 404),
                                    ("se_deconnecter", "seDeconnecter", 200)):
-        page = ops[operation].sync_detailed(client=client)
-        assert page.status_code == statut and b"<html" in page.content, (operation, page.status_code)
+        reponse = ops[operation].sync_detailed(client=client)
+        assert reponse.status_code == statut, (operation, reponse.status_code)
+        assert (b"<html" in reponse.content) if statut == 200 else json.loads(reponse.content)["erreur"]
         noter(nom, statut)
     return appels
 

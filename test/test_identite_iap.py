@@ -22,6 +22,7 @@ EMETTEUR = "https://cloud.google.com/iap"
 CONSEIL, DIRECTION, DPO, CONSEIL_MS = ("conseil.gp@lycee.example", "direction.gp@lycee.example",
                                        "dpo@academie.example", "conseil@ms.example")
 CLES = PaireCles("ES256")
+NAVIGATEUR = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,10 @@ def test_toute_assertion_cassee_recoit_401_en_francais(service, cas, entetes):
         reponse = requests.request(methode, service.url + route, json=corps, headers=entetes, timeout=30)
         assert reponse.status_code == 401, (cas, route, reponse.text)
         assert "jeton" in reponse.json()["erreur"] or "connexion requise" in reponse.json()["erreur"]
-    page = requests.get(service.url + "/classe", headers=entetes, timeout=30)
-    assert page.status_code == 401 and "Connexion requise" in page.text
+    page = requests.get(service.url + "/classe", headers={**entetes, "Accept": NAVIGATEUR}, timeout=30)
+    assert page.status_code == 401 and "Connexion requise" in page.text and page.text.startswith("<!doctype html>")
+    api = requests.get(service.url + "/classe", headers=entetes, timeout=30)  # client de l'API : erreur JSON
+    assert api.status_code == 401 and api.json()["erreur"].startswith(("connexion requise", "jeton d'identité refusé"))
 
 
 def test_en_tete_non_signe_ignore_a_cote_d_une_assertion_valide(service):
@@ -96,8 +99,9 @@ def test_personne_absente_du_fichier_recoit_403_qui_dit_a_qui_demander(service):
                             timeout=30)
     assert reponse.status_code == 403
     assert "inconnu@ailleurs.example" in reponse.json()["erreur"] and "dsi@lycee.example" in reponse.json()["erreur"]
-    page = requests.get(service.url + "/classe", headers=assertion("inconnu@ailleurs.example"), timeout=30)
-    assert page.status_code == 403 and "dsi@lycee.example" in page.text
+    page = requests.get(service.url + "/classe", headers={**assertion("inconnu@ailleurs.example"), "Accept": NAVIGATEUR},
+                        timeout=30)
+    assert page.status_code == 403 and "Accès refusé" in page.text and "dsi@lycee.example" in page.text
 
 
 def test_la_page_montre_qui_est_connecte_et_ne_demande_pas_de_jeton(service):

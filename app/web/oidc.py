@@ -25,6 +25,7 @@ import urllib.request
 
 from flask import Blueprint, Response, redirect, request, session, url_for
 
+from app.web.erreurs import reponse_erreur
 from app.web.identite import verifier_origine
 from app.web.jetons import ALGORITHMES_OIDC, ClesInjoignables, JetonRefuse, Verificateur
 from app.web.services import services
@@ -32,6 +33,7 @@ from app.web.services import services
 bp = Blueprint("oidc", __name__)
 DUREE_SESSION = dt.timedelta(hours=8)
 DELAI_S = 10
+MODE_LOCAL = "Ce service n'est pas en mode OpenID Connect : aucune connexion n'est à faire ici."
 
 
 class ClientOidc:
@@ -81,7 +83,10 @@ def _b64(octets: bytes) -> str:
 
 
 def page(titre: str, texte: str, statut: int = 200, lien: tuple[str, str] | None = None) -> Response:
-    """Une petite page HTML en français (connexion, refus, déconnexion), sans script ni style en ligne."""
+    """Une petite page HTML en français (connexion, refus, déconnexion), sans script ni style en ligne, pour un
+    navigateur ; une erreur demandée par un client de l'API (qui préfère JSON) reste l'erreur JSON de l'API."""
+    if statut >= 400 and request.accept_mimetypes.best_match(("application/json", "text/html")) != "text/html":
+        return reponse_erreur(statut, texte[:1].lower() + texte[1:])
     suite = f'<p><a href="{html.escape(lien[0])}">{html.escape(lien[1])}</a></p>' if lien else ""
     corps = (f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{html.escape(titre)}</title>'
              f'<link rel="stylesheet" href="/static/classe.css"></head><body><main><h1>{html.escape(titre)}</h1>'
@@ -97,8 +102,7 @@ def _retour() -> str:
 def connexion():
     client = services().identification.oidc
     if client is None:
-        return page("Connexion", "Ce service est en mode local (mono-utilisateur) : aucune connexion n'est "
-                                 "nécessaire.", 404, ("/classe", "Ouvrir la page"))
+        return page("Connexion", MODE_LOCAL, 404, ("/classe", "Ouvrir la page"))
     try:
         point_autorisation = client.decouverte()["authorization_endpoint"]
     except ClesInjoignables:
@@ -118,11 +122,12 @@ def retour():
     s = services()
     client = s.identification.oidc
     recommencer = ("/connexion", "Se connecter à nouveau")
-    etat, nonce, pkce = (None, None, None) if client is None else (
-        session.pop("etat", None), session.pop("nonce", None), session.pop("pkce", None))
-    if client is None or not etat or request.args.get("state") != etat or not request.args.get("code"):
+    if client is None:
+        return page("Connexion", MODE_LOCAL, 404, ("/classe", "Ouvrir la page"))
+    etat, nonce, pkce = session.pop("etat", None), session.pop("nonce", None), session.pop("pkce", None)
+    if not etat or request.args.get("state") != etat or not request.args.get("code"):
         return page("Connexion refusée", "Réponse du fournisseur d'identité inattendue (état absent ou différent) : "
-                                         "recommencez la connexion.", 400, recommencer)
+                                         "recommencez la connexion.", 401, recommencer)
     try:
         jetons = client.echanger(request.args["code"], _retour(), pkce)
         revendications = client.verificateur().verifier(jetons.get("id_token", ""))

@@ -166,9 +166,12 @@ def _exploitation(prediction: dict) -> dict:
     }
 
 
-def _page(description: str) -> dict:
-    return {"description": description, "content": {"text/html": {
-        "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}}
+def _page(description: str, statut: int | None = None) -> dict:
+    """Une page HTML ; pour une erreur (``statut``), la page d'un navigateur ou l'erreur JSON d'un client de l'API."""
+    contenu = {"text/html": {"schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}
+    if statut is not None:
+        contenu.update(_erreurs(statut)[str(statut)]["content"])
+    return {"description": description, "content": contenu}
 
 
 def _identite() -> dict:
@@ -180,12 +183,13 @@ def _identite() -> dict:
     return {
         "/connexion": {"get": _operation(
             "seConnecter", "pages", "Connexion (mode OIDC) : redirection vers le fournisseur d'identité", {
-                "302": redirection, "404": _page("Mode local : aucune connexion"),
-                "503": _page("Fournisseur d'identité injoignable")})},
+                "302": redirection, "404": _page("Mode local : aucune connexion", 404),
+                "503": _page("Fournisseur d'identité injoignable", 503)})},
         "/connexion/retour": {"get": _operation(
             "retourConnexion", "pages", "Retour du fournisseur d'identité (code d'autorisation, PKCE)", {
-                "302": redirection, "400": _page("Réponse inattendue du fournisseur"),
-                "401": _page("Jeton d'identité refusé")})},
+                "302": redirection, "401": _page("Connexion refusée : état différent, échange refusé ou jeton "
+                                                 "d'identité invalide", 401),
+                "404": _page("Mode local : aucune connexion", 404)})},
         "/deconnexion": {"post": _operation(
             "seDeconnecter", "pages", "Déconnexion : la session est fermée", {
                 "200": _page("Déconnecté"), **_erreurs(403)})},
@@ -504,9 +508,9 @@ def document() -> dict:
                             "text/html) y est redirigé.",
                 reponses={"200": _page("Page HTML"), "302": {"description": "Mode OIDC sans session : vers /connexion",
                                                              "headers": {"Location": {"schema": {"type": "string"}}}},
-                          "401": _page("Mode IAP sans assertion valide"),
-                          "403": _page("Personne absente du fichier d'accès : à qui demander"),
-                          "503": _page("Clés du fournisseur d'identité injoignables")})},
+                          "401": _page("Mode IAP sans assertion valide", 401),
+                          "403": _page("Personne absente du fichier d'accès : à qui demander", 403),
+                          "503": _page("Clés du fournisseur d'identité injoignables", 503)})},
             **_historique(conservee),
             **_identite(),
             **_exploitation(conservee),
