@@ -18,6 +18,7 @@ import uuid
 import pytest
 import requests
 
+from app.stockage.enregistrement import empreinte_utilisateur
 from test.cles_essai import PaireCles, revendications, sans_signature
 from test.conftest import ACTIVER_CI, RACINE, Serveur, port_libre, sauter
 from test.test_page_classe import attendre, navigateur, telechargements  # noqa: F401 - fixtures partagées
@@ -188,3 +189,33 @@ def test_jetons_d_identite_en_bearer(service):
         reponse = appel(valeur)
         assert reponse.status_code == 401, (nom, reponse.text)
         assert reponse.json()["erreur"].startswith("jeton d'identité refusé")
+
+
+def test_la_page_lit_et_efface_sans_jeton_avec_l_anti_csrf_et_le_journal_le_note(service, navigateur, exemple):  # noqa: F811
+    """Connecté, le conseiller cherche un élève et l'efface depuis la page (classe.js pose X-CSRF-Token) ; le
+    dpo, par un jeton d'identité du fournisseur, lit les deux accès au journal, une fois chacun."""
+    se_connecter(navigateur, service, CONSEIL)
+    client = session_http(navigateur, service)
+    csrf = navigateur.find_element(By.CSS_SELECTOR, 'meta[name="csrf"]').get_attribute("content")
+    eleve = f"eleve-page-{uuid.uuid4().hex[:8]}"
+    assert client.post(service.url + "/predire", json={**exemple, "school": "GP", "user_id": eleve},
+                       headers={"X-CSRF-Token": csrf}, timeout=30).status_code == 200
+    navigateur.get(service.url + "/classe#historique")
+    attendre(navigateur, lambda: navigateur.find_element(By.ID, "panneau-historique").is_displayed())
+    navigateur.find_element(By.ID, "user-id").send_keys(eleve)
+    navigateur.find_element(By.CSS_SELECTOR, "#form-historique button[type=submit]").click()
+    table = navigateur.find_element(By.ID, "table-historique")
+    attendre(navigateur, table.is_displayed)
+    assert table.get_attribute("data-lignes") == "1"
+    navigateur.find_element(By.ID, "effacer").click()
+    navigateur.find_element(By.ID, "confirmer-effacement").click()
+    attendre(navigateur, lambda: "effacé" in navigateur.find_element(By.ID, "etat-historique").text)
+
+    dpo = {"Authorization": "Bearer " + jeton(iss=service.emetteur, email=DPO, sub=DPO)}
+    journal = requests.get(service.url + "/acces", params={"qui": CONSEIL}, headers=dpo, timeout=30)
+    assert journal.status_code == 200, journal.text
+    routes = [l["route"] for l in journal.json()["acces"] if l["empreinte"] == empreinte_utilisateur(eleve)]
+    assert len(routes) == 2 and routes[1] in ("DELETE /predictions/user/<user_id>", "POST /effacement"), routes
+    assert eleve not in journal.text
+    assert requests.get(service.url + "/acces", headers={"Authorization": "Bearer " + jeton(iss=service.emetteur)},
+                        timeout=30).status_code == 403  # un conseiller ne lit pas le journal des accès
