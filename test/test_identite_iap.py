@@ -15,7 +15,7 @@ import requests
 
 from app.stockage.enregistrement import empreinte_utilisateur
 from test.cles_essai import PaireCles, revendications, sans_signature, serveur_jwks
-from test.conftest import RACINE, Serveur
+from test.conftest import RACINE, Serveur, port_libre
 
 AUDIENCE = "/projects/123456/locations/europe-west1/services/prediction-etudiante"
 EMETTEUR = "https://cloud.google.com/iap"
@@ -243,3 +243,15 @@ def test_mode_local_la_page_le_dit_et_demande_le_jeton(serveur):
     page = requests.get(serveur.url + "/classe", timeout=30)
     assert page.status_code == 200 and "Mode local (mono-utilisateur)" in page.text
     assert '<form id="form-jeton" class="pile">' in page.text and 'name="csrf"' not in page.text
+
+
+def test_cles_injoignables_503_jamais_500(demarrer_serveur, tmp_path):
+    acces = tmp_path / "acces.toml"
+    shutil.copy(RACINE / "test" / "acces_essai.toml", acces)
+    ferme = f"http://127.0.0.1:{port_libre()}/cles.json"  # aucun serveur n'y écoute
+    instance = demarrer_serveur(workers=1, env={"IAP_AUDIENCE": AUDIENCE, "IAP_CLES_URL": ferme,
+                                                "ACCES_FICHIER": str(acces)}).attendre()
+    reponse = requests.post(instance.url + "/historique", json={"user_id": "eleve-1"}, headers=assertion(CONSEIL),
+                            timeout=30)
+    assert reponse.status_code == 503 and "injoignables" in reponse.json()["erreur"]
+    assert reponse.headers["Retry-After"] == "30"

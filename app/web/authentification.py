@@ -1,5 +1,8 @@
 """Jeton d'accès des routes d'historique et de ``/derive`` : ``Authorization: Bearer <API_TOKEN>``.
 
+Les routes l'exigent par ``app.web.identite.exiger`` (mode local ; hors mode local, l'identité du personnel
+— IAP ou OpenID Connect — ou ce même jeton pour les scripts).
+
 Sans ``API_TOKEN`` configuré, ces routes sont fermées (403) : relire ou effacer l'historique
 d'un élève ne doit jamais être ouvert à tous par oubli. La comparaison se fait en temps
 constant (``hmac.compare_digest``) ; le jeton reçu n'est jamais journalisé.
@@ -11,14 +14,12 @@ jamais le jeton ni l'URL, qui peut porter un user_id) ; elle est comptée par ``
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 
 from flask import request
 
 from app.web.erreurs import ErreurRequete
-from app.web.services import services
 
 DEFI = 'Bearer realm="prediction-etudiante"'
 journal = logging.getLogger("prediction_etudiante")
@@ -45,13 +46,3 @@ def verifier(en_tete: str | None, attendu: str) -> None:
         _refuser("jeton invalide")
         raise ErreurRequete(401, "jeton d'accès invalide",
                             entetes={"WWW-Authenticate": DEFI + ', error="invalid_token"'})
-
-
-def jeton_requis(vue):
-    """Décorateur de route : vérifie le jeton avant toute autre lecture de la requête."""
-    @functools.wraps(vue)
-    def protegee(*args, **kwargs):
-        verifier(request.headers.get("Authorization"), services().configuration.jeton_api)
-        return vue(*args, **kwargs)
-
-    return protegee
