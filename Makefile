@@ -6,10 +6,11 @@ DONNEES ?= code/student-por.csv
 RAPPEL ?= 0.80
 JOURNAL ?=
 
-.PHONY: installer api grpc talons dev tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
+.PHONY: installer api grpc talons dev lot tests entrainer entrainer-rapide compiler banc rapport recalibrer reference \
 	sauvegarde restauration docs clean
 
-installer: $(VENV)/.installe
+# DEJA_INSTALLE=1 : .venv est déjà prêt, rien à réinstaller (exemples de docs/ exécutés par les tests).
+installer: $(if $(DEJA_INSTALLE),,$(VENV)/.installe)
 
 $(VENV)/.installe: requirements.txt requirements-entrainement.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ talons: installer  ## régénère les talons gRPC versionnés depuis app/rpc/pre
 
 dev: installer  ## serveur de développement (sans debug)
 	$(BIN)/python -m app.main
+
+lot: installer  ## note un dossier de classes : make lot ENTREE=dossier_ou_fichier.csv SORTIE=dossier
+	$(if $(and $(ENTREE),$(SORTIE)),,$(error ENTREE et SORTIE sont requis : make lot ENTREE=classes SORTIE=resultats))
+	$(BIN)/python -m app.lot "$(ENTREE)" "$(SORTIE)"
 
 tests: installer  ## toute la suite de tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

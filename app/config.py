@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 """Version de l'API (document OpenAPI, GET /) ; celle du modèle est dans sa fiche."""
 RACINE = Path(__file__).resolve().parent.parent
 MODES_JOURNAL = ("fichier", "stdout", "les_deux", "aucun")
@@ -100,6 +100,16 @@ class Configuration:
     def mode_identite(self) -> str:
         """``iap``, ``oidc`` ou ``local`` (ni l'un ni l'autre : mode mono-utilisateur, jeton API)."""
         return "iap" if self.iap_audience else "oidc" if self.oidc_issuer else "local"
+    job_cloud_run: str = ""
+    """CLOUD_RUN_JOB, que Cloud Run Jobs définit : la commande de lot (``app.lot``) y écrit des lignes JSON."""
+    tache_index: int = 0
+    tache_nombre: int = 1
+    """CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT : la part des fichiers que prend cette tâche de ``app.lot``."""
+
+    @property
+    def sur_cloud_run(self) -> bool:
+        """Service (K_SERVICE) ou job (CLOUD_RUN_JOB) Cloud Run : disque en mémoire, instances éphémères."""
+        return bool(self.service_cloud_run or self.job_cloud_run)
 
     @property
     def empreintes(self) -> tuple[str, str] | None:
@@ -154,7 +164,7 @@ class Configuration:
                 raise ErreurConfiguration(f"{nom}={brut!r} : 1 ou 0 attendu")
             return brut in ("1", "true", "oui")
 
-        sur_cloud_run = bool(env.get("K_SERVICE", "").strip())
+        sur_cloud_run = bool(env.get("K_SERVICE", "").strip() or env.get("CLOUD_RUN_JOB", "").strip())
         mode = env.get("JOURNAL_MODE", "").strip() or defaut.mode_journal
         if mode not in MODES_JOURNAL:
             raise ErreurConfiguration(f"JOURNAL_MODE={mode!r} : valeurs permises {', '.join(MODES_JOURNAL)}")
@@ -191,7 +201,7 @@ class Configuration:
             fils=entier("GUNICORN_THREADS", defaut.fils, 1, 256),
             service_cloud_run=env.get("K_SERVICE", "").strip(),
             instance_unique=booleen("INSTANCE_UNIQUE"),
-            journaux_json=_format_journaux(env.get("JOURNAUX_FORMAT", ""), bool(env.get("K_SERVICE", "").strip())),
+            journaux_json=_format_journaux(env.get("JOURNAUX_FORMAT", ""), sur_cloud_run),
             projet_gcp=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
             chemin_acces=chemin("ACCES_FICHIER", None),
             iap_audience=env.get("IAP_AUDIENCE", "").strip(),
@@ -201,7 +211,13 @@ class Configuration:
             oidc_client_secret=env.get("OIDC_CLIENT_SECRET", "").strip(),
             secret_session=_jeton(env.get("SESSION_SECRET", ""), "SESSION_SECRET"),
             retention_acces_jours=entier("RETENTION_ACCES_JOURS", defaut.retention_acces_jours, 1, 36_500),
+            job_cloud_run=env.get("CLOUD_RUN_JOB", "").strip(),
+            tache_index=entier("CLOUD_RUN_TASK_INDEX", 0, 0, 9_999),
+            tache_nombre=entier("CLOUD_RUN_TASK_COUNT", 1, 1, 10_000),
         )
+        if config.tache_index >= config.tache_nombre:
+            raise ErreurConfiguration(f"CLOUD_RUN_TASK_INDEX={config.tache_index} : de 0 à CLOUD_RUN_TASK_COUNT - 1 "
+                                      f"({config.tache_nombre - 1}) attendu")
         config.verifier_identite()
         config.verifier_magasin_partage()
         if config.borne_journal and config.borne_journal < 2 * config.segment_journal:
@@ -228,9 +244,10 @@ class Configuration:
     def verifier_magasin_partage(self) -> None:
         """Sur Cloud Run, chaque instance a son disque en mémoire : sans base partagée, l'historique d'un
         élève et son effacement n'atteindraient qu'une instance sur plusieurs. Refus de démarrer."""
-        if self.service_cloud_run and not self.base_partagee and not self.instance_unique:
+        if self.sur_cloud_run and not self.base_partagee and not self.instance_unique:
             raise ErreurConfiguration(
-                "DATABASE_URL absent ou non partagé sur Cloud Run (K_SERVICE est défini) : chaque instance "
+                "DATABASE_URL absent ou non partagé sur Cloud Run (K_SERVICE ou CLOUD_RUN_JOB est défini) : chaque "
+                "instance ou tâche "
                 "garderait ses propres résultats et un effacement n'atteindrait qu'elle. Donnez "
                 "DATABASE_URL=postgresql+psycopg://… (Cloud SQL, voir deploy/deployer.sh), ou "
                 "INSTANCE_UNIQUE=1 si le service est limité à une instance (--max-instances=1)")

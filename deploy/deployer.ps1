@@ -17,6 +17,11 @@
     roles/iap.httpsResourceAccessor. -AccesSeulement : seulement le fichier (nouvelle version du secret et droits
     IAP) ; ajouter un conseiller = une ligne dans le fichier, puis cette commande.
 
+    -Job -Entree gs://… -Sortie gs://… [-Taches N] : au lieu du service, crée ou met à jour le job Cloud Run
+    de lot (python -m app.lot), même image, compte de service, secrets et Cloud SQL ; les deux buckets
+    montés (entrée en lecture seule) ; parallélisme borné pour que service + tâches simultanées ×
+    JOB_FILS restent sous CONNEXIONS_SQL (défaut 25, db-f1-micro). Voir deploy/deployer.sh.
+
     Concurrence Cloud Run = CPU × GUNICORN_THREADS (un worker gunicorn par vCPU) ; gunicorn n'a pas
     de délai de requête (timeout = 0), celui de Cloud Run s'applique seul ; à l'arrêt, gunicorn finit
     ses requêtes en 8 s, sous les 10 s que Cloud Run laisse avant de tuer le conteneur.
@@ -31,6 +36,8 @@
     .\deploy\deployer.ps1 -Projet mon-projet -Iap -Acces acces.toml
 .EXAMPLE
     .\deploy\deployer.ps1 -Projet mon-projet -Acces acces.toml -AccesSeulement
+.EXAMPLE
+    .\deploy\deployer.ps1 mon-projet -Job -Entree gs://district-entree/2026-t1 -Sortie gs://district-sortie/2026-t1 -Taches 10
 #>
 [CmdletBinding()]
 param(
@@ -63,7 +70,20 @@ param(
     [string] $Acces = $env:ACCES,
     [switch] $AccesSeulement = ($env:ACCES_SEULEMENT -eq "1"),
     [string] $SecretAcces = $(if ($env:SECRET_ACCES) { $env:SECRET_ACCES } else { "prediction-etudiante-acces" }),
-    [switch] $ABlanc = ($env:A_BLANC -eq "1")
+    [switch] $ABlanc = ($env:A_BLANC -eq "1"),
+    [switch] $Job = ($env:JOB -eq "1"),
+    [string] $Entree = $env:JOB_ENTREE,
+    [string] $Sortie = $env:JOB_SORTIE,
+    [ValidateRange(1, 10000)]
+    [int] $Taches = $(if ($env:JOB_TACHES) { [int] $env:JOB_TACHES } else { 10 }),
+    [string] $NomJob = $(if ($env:JOB_NOM) { $env:JOB_NOM } else { "prediction-etudiante-lot" }),
+    [ValidateRange(1, 1000)]
+    [int] $JobFils = $(if ($env:JOB_FILS) { [int] $env:JOB_FILS } else { 1 }),
+    [int] $JobParallelisme = $(if ($env:JOB_PARALLELISME) { [int] $env:JOB_PARALLELISME } else { 0 }),
+    [string] $JobDelai = $(if ($env:JOB_DELAI) { $env:JOB_DELAI } else { "3600s" }),
+    [int] $JobEssais = $(if ($env:JOB_ESSAIS) { [int] $env:JOB_ESSAIS } else { 3 }),
+    [ValidateRange(1, 100000)]
+    [int] $ConnexionsSql = $(if ($env:CONNEXIONS_SQL) { [int] $env:CONNEXIONS_SQL } else { 25 })
 )
 
 Set-StrictMode -Version Latest
@@ -179,6 +199,22 @@ elseif ((& git -C $Racine status --porcelain 2>$null | Out-String).Trim()) {
 }
 $Image = "$Region-docker.pkg.dev/$Projet/$Depot/prediction-etudiante-api:$Version"
 
+if ($Job) {
+    if ($InstanceUnique) { throw "-Job et -InstanceUnique : les tâches d'un job ont besoin de Cloud SQL (SQLite en mémoire serait perdu)" }
+    foreach ($Uri in @($Entree, $Sortie)) {
+        if (-not ($Uri -cmatch '^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[^,]*)?$')) {
+            throw "-Entree et -Sortie : gs://BUCKET ou gs://BUCKET/DOSSIER attendu (sans virgule), reçu « $Uri »"
+        }
+    }
+    $ConnexionsService = $InstancesMax * $Cpu * $Threads
+    $Parallelisme = [Math]::Floor(($ConnexionsSql - $ConnexionsService) / $JobFils)
+    if ($Parallelisme -lt 1) {
+        throw "connexions Cloud SQL : le service en prend $ConnexionsService (INSTANCES_MAX × CPU × GUNICORN_THREADS) sur CONNEXIONS_SQL=$ConnexionsSql, il n'en reste pas $JobFils pour une tâche ; baissez INSTANCES_MAX ou prenez un SQL_TIER plus grand (et CONNEXIONS_SQL avec)"
+    }
+    if ($Parallelisme -gt $Taches) { $Parallelisme = $Taches }
+    if ($JobParallelisme -ge 1 -and $JobParallelisme -lt $Parallelisme) { $Parallelisme = $JobParallelisme }
+}
+
 Write-Host "== projet $Projet, région $Region, dépôt $Depot, service $Service"
 Write-Host "== image $Image"
 
@@ -250,6 +286,40 @@ try {
     }
 } finally {
     Pop-Location
+}
+
+if ($Job) {
+    # Dossier monté : gs://bucket/dossier → volume du bucket, dossier dans le chemin donné à la commande.
+    $BucketEntree, $DossierEntree = $Entree.Substring(5).Split("/", 2)
+    $BucketSortie, $DossierSortie = $Sortie.Substring(5).Split("/", 2)
+    Write-Host "== 7/7 job Cloud Run $NomJob : $Taches tâche(s), $Parallelisme à la fois ($JobFils connexion(s) chacune ; service $ConnexionsService ; limite $ConnexionsSql)"
+    Invoke-Etape gcloud @("storage", "buckets", "add-iam-policy-binding", "gs://$BucketEntree", "--project=$Projet",
+        "--member=serviceAccount:$CompteService", "--role=roles/storage.objectViewer")
+    Invoke-Etape gcloud @("storage", "buckets", "add-iam-policy-binding", "gs://$BucketSortie", "--project=$Projet",
+        "--member=serviceAccount:$CompteService", "--role=roles/storage.objectUser")
+    $Environnement = "GUNICORN_THREADS=$JobFils;GOOGLE_CLOUD_PROJECT=$Projet"
+    $Environnement += ";JOURNAL_SEGMENT=$SegmentJournal;JOURNAL_BORNE=$BorneJournal"
+    $Environnement += ";DATABASE_URL=postgresql+psycopg://$Utilisateur@/${Base}?host=/cloudsql/$ConnexionSql"
+    # Sans --command : l'ENTRYPOINT de l'image (utilisateur non root, umask 077) lance la commande.
+    Invoke-Etape gcloud @("run", "jobs", "deploy", $NomJob, "--project=$Projet", "--region=$Region", "--image=$Image",
+        "--tasks=$Taches", "--parallelism=$Parallelisme", "--max-retries=$JobEssais", "--task-timeout=$JobDelai",
+        "--cpu=$Cpu", "--memory=$Memoire", "--service-account=$CompteService",
+        "--set-cloudsql-instances=$ConnexionSql",
+        "--set-env-vars=^;^$Environnement", "--set-secrets=DATABASE_PASSWORD=${SecretMotDePasse}:latest",
+        "--add-volume=name=entree,type=cloud-storage,bucket=$BucketEntree,readonly=true,mount-options=uid=10001;gid=10001",
+        "--add-volume-mount=volume=entree,mount-path=/mnt/entree",
+        "--add-volume=name=sortie,type=cloud-storage,bucket=$BucketSortie,mount-options=uid=10001;gid=10001",
+        "--add-volume-mount=volume=sortie,mount-path=/mnt/sortie",
+        "--args=python,-m,app.lot,/mnt/entree/$DossierEntree,/mnt/sortie/$DossierSortie")
+    Write-Host ""
+    Write-Host "Job déployé : $NomJob. Une exécution (attendre la fin) :"
+    Write-Host "  gcloud run jobs execute $NomJob --project=$Projet --region=$Region --wait"
+    Write-Host "Chaque trimestre (Cloud Scheduler ; le compte de service doit pouvoir lancer le job, roles/run.invoker) :"
+    Write-Host "  gcloud scheduler jobs create http $NomJob-trimestre --project=$Projet --location=$Region ``"
+    Write-Host "    --schedule='0 5 2 9,1,4 *' --time-zone=Europe/Paris --http-method=POST ``"
+    Write-Host "    --uri=https://run.googleapis.com/v2/projects/$Projet/locations/$Region/jobs/${NomJob}:run ``"
+    Write-Host "    --oauth-service-account-email=$CompteService"
+    exit 0
 }
 
 Write-Host "== 7/7 déploiement Cloud Run"

@@ -28,6 +28,19 @@
 #   --acces-seulement  ACCES_SEULEMENT=1  seulement le fichier d'accès : nouvelle version du secret et droits IAP
 #                                     (ajouter un conseiller : une ligne dans le fichier, puis cette commande)
 #   --a-blanc          A_BLANC=1      affiche les commandes sans les exécuter
+#
+# Job de lot (python -m app.lot : tous les fichiers de classes d'un district), au lieu du service :
+#   deploy/deployer.sh --job --entree gs://BUCKET[/DOSSIER] --sortie gs://BUCKET[/DOSSIER] [--taches N]
+#   --job              JOB=1          crée ou met à jour le job Cloud Run (même image, même compte de
+#                                     service, mêmes secrets, même Cloud SQL) au lieu du service
+#   --entree URI       JOB_ENTREE     dossier des fichiers CSV (monté en lecture seule sur /mnt/entree)
+#   --sortie URI       JOB_SORTIE     dossier des résultats (monté sur /mnt/sortie)
+#   --taches N         JOB_TACHES     tâches du job (défaut : 10) ; chacune prend un fichier sur N
+#   --nom-job NOM      JOB_NOM        nom du job (défaut : prediction-etudiante-lot)
+# Connexions : chaque tâche ouvre JOB_FILS connexions (défaut 1) ; le parallélisme est borné pour que
+# service (INSTANCES_MAX × CPU × GUNICORN_THREADS) + tâches simultanées × JOB_FILS <= CONNEXIONS_SQL
+# (défaut 25 : db-f1-micro ; db-g1-small : 50). JOB_PARALLELISME l'abaisse encore ; JOB_DELAI (3600s)
+# borne une tâche, JOB_ESSAIS (3) la relance (elle reprend où elle en était : fichiers complets sautés).
 # Réglages (variables d'environnement) : CPU (1), MEMOIRE (1Gi : voir deploy/service.yaml), GUNICORN_THREADS (8),
 # JOURNAL_SEGMENT (4Mio), JOURNAL_BORNE (64Mio : journal de l'instance non encore confirmé en base, en mémoire),
 # INSTANCES_MAX (3), DELAI_REQUETE (30s), SQL_TIER (db-f1-micro), SQL_VERSION (POSTGRES_15),
@@ -77,6 +90,16 @@ iap="${IAP:-0}"
 acces="${ACCES:-}"
 acces_seulement="${ACCES_SEULEMENT:-0}"
 secret_acces="${SECRET_ACCES:-prediction-etudiante-acces}"
+job="${JOB:-0}"
+job_entree="${JOB_ENTREE:-}"
+job_sortie="${JOB_SORTIE:-}"
+job_taches="${JOB_TACHES:-10}"
+job_nom="${JOB_NOM:-prediction-etudiante-lot}"
+job_fils="${JOB_FILS:-1}"
+job_parallelisme="${JOB_PARALLELISME:-}"
+job_delai="${JOB_DELAI:-3600s}"
+job_essais="${JOB_ESSAIS:-3}"
+connexions_sql="${CONNEXIONS_SQL:-25}"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 erreur() { echo "deployer : $*" >&2; exit 2; }
@@ -98,6 +121,11 @@ while (($#)); do
     --acces) acces="${2:?--acces attend un fichier TOML}"; shift 2 ;;
     --acces-seulement) acces_seulement=1; iap=1; shift ;;
     --a-blanc) a_blanc=1; shift ;;
+    --job) job=1; shift ;;
+    --entree) job_entree="${2:?--entree attend une valeur}"; shift 2 ;;
+    --sortie) job_sortie="${2:?--sortie attend une valeur}"; shift 2 ;;
+    --taches) job_taches="${2:?--taches attend une valeur}"; shift 2 ;;
+    --nom-job) job_nom="${2:?--nom-job attend une valeur}"; shift 2 ;;
     -h|--help|--aide) usage; exit 0 ;;
     -*) erreur "option inconnue : $1 (voir --aide)" ;;
     *) positionnels+=("$1"); shift ;;
@@ -145,6 +173,24 @@ fi
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || erreur "GUNICORN_THREADS=$threads : entier positif attendu"
 [[ -n "$compte_service" ]] || compte_service="prediction-etudiante-api@$projet.iam.gserviceaccount.com"
 [[ "$instance_unique" == 1 ]] && instances_max=1
+if [[ "$job" == 1 ]]; then
+  [[ "$instance_unique" != 1 ]] || erreur "--job et --instance-unique : les tâches d'un job ont besoin de Cloud SQL (SQLite en mémoire serait perdu)"
+  for uri in "$job_entree" "$job_sortie"; do
+    [[ "$uri" =~ ^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[^,]*)?$ ]] \
+      || erreur "--entree et --sortie : gs://BUCKET ou gs://BUCKET/DOSSIER attendu (sans virgule), reçu « $uri »"
+  done
+  [[ "$job_taches" =~ ^[1-9][0-9]{0,3}$ && "$job_taches" -le 10000 ]] || erreur "--taches $job_taches : entier de 1 à 10000"
+  [[ "$job_fils" =~ ^[1-9][0-9]*$ ]] || erreur "JOB_FILS=$job_fils : entier positif attendu"
+  [[ "$connexions_sql" =~ ^[1-9][0-9]*$ ]] || erreur "CONNEXIONS_SQL=$connexions_sql : entier positif attendu"
+  connexions_service=$((instances_max * cpu * threads))
+  parallelisme=$(( (connexions_sql - connexions_service) / job_fils ))
+  ((parallelisme >= 1)) || erreur "connexions Cloud SQL : le service en prend $connexions_service (INSTANCES_MAX × CPU × GUNICORN_THREADS) sur CONNEXIONS_SQL=$connexions_sql, il n'en reste pas $job_fils pour une tâche ; baissez INSTANCES_MAX ou prenez un SQL_TIER plus grand (et CONNEXIONS_SQL avec)"
+  ((parallelisme > job_taches)) && parallelisme="$job_taches"
+  if [[ -n "$job_parallelisme" ]]; then
+    [[ "$job_parallelisme" =~ ^[1-9][0-9]*$ ]] || erreur "JOB_PARALLELISME=$job_parallelisme : entier positif attendu"
+    ((job_parallelisme < parallelisme)) && parallelisme="$job_parallelisme"
+  fi
+fi
 connexion_sql="$projet:$region:$instance_sql"
 if [[ "$iap" == 1 ]]; then
   [[ -n "$acces" ]] || erreur "--iap exige --acces acces.toml (les personnes, leur rôle et leurs écoles)"
@@ -280,6 +326,44 @@ else
   executer gcloud auth configure-docker "$region-docker.pkg.dev" --quiet
   executer docker build --platform=linux/amd64 -t "$image" .
   executer docker push "$image"
+fi
+
+if [[ "$job" == 1 ]]; then
+  # Dossier monté : gs://bucket/dossier → volume du bucket, dossier dans le chemin donné à la commande.
+  bucket_entree="${job_entree#gs://}"; dossier_entree="${bucket_entree#*/}"; bucket_entree="${bucket_entree%%/*}"
+  bucket_sortie="${job_sortie#gs://}"; dossier_sortie="${bucket_sortie#*/}"; bucket_sortie="${bucket_sortie%%/*}"
+  [[ "$dossier_entree" == "$bucket_entree" ]] && dossier_entree=""
+  [[ "$dossier_sortie" == "$bucket_sortie" ]] && dossier_sortie=""
+  echo "== 7/7 job Cloud Run $job_nom : $job_taches tâche(s), $parallelisme à la fois ($job_fils connexion(s) chacune ;" \
+       "service $connexions_service ; limite $connexions_sql)"
+  executer gcloud storage buckets add-iam-policy-binding "gs://$bucket_entree" --project="$projet" \
+    --member="serviceAccount:$compte_service" --role=roles/storage.objectViewer
+  executer gcloud storage buckets add-iam-policy-binding "gs://$bucket_sortie" --project="$projet" \
+    --member="serviceAccount:$compte_service" --role=roles/storage.objectUser
+  environnement="GUNICORN_THREADS=$job_fils;GOOGLE_CLOUD_PROJECT=$projet"
+  environnement="$environnement;JOURNAL_SEGMENT=$segment_journal;JOURNAL_BORNE=$borne_journal"
+  environnement="$environnement;DATABASE_URL=postgresql+psycopg://$utilisateur_sql@/$base_sql?host=/cloudsql/$connexion_sql"
+  # Sans --command : l'ENTRYPOINT de l'image (utilisateur non root, umask 077) lance la commande.
+  # Les fichiers des deux volumes appartiennent à l'utilisateur « api » de l'image (uid 10001).
+  executer gcloud run jobs deploy "$job_nom" --project="$projet" --region="$region" --image="$image" \
+    --tasks="$job_taches" --parallelism="$parallelisme" --max-retries="$job_essais" --task-timeout="$job_delai" \
+    --cpu="$cpu" --memory="$memoire" --service-account="$compte_service" \
+    --set-cloudsql-instances="$connexion_sql" \
+    --set-env-vars="^;^$environnement" --set-secrets="DATABASE_PASSWORD=$secret_mot_de_passe:latest" \
+    --add-volume="name=entree,type=cloud-storage,bucket=$bucket_entree,readonly=true,mount-options=uid=10001;gid=10001" \
+    --add-volume-mount="volume=entree,mount-path=/mnt/entree" \
+    --add-volume="name=sortie,type=cloud-storage,bucket=$bucket_sortie,mount-options=uid=10001;gid=10001" \
+    --add-volume-mount="volume=sortie,mount-path=/mnt/sortie" \
+    --args="python,-m,app.lot,/mnt/entree/$dossier_entree,/mnt/sortie/$dossier_sortie"
+  echo
+  echo "Job déployé : $job_nom. Une exécution (attendre la fin) :"
+  echo "  gcloud run jobs execute $job_nom --project=$projet --region=$region --wait"
+  echo "Chaque trimestre (Cloud Scheduler ; le compte de service doit pouvoir lancer le job, roles/run.invoker) :"
+  echo "  gcloud scheduler jobs create http $job_nom-trimestre --project=$projet --location=$region \\"
+  echo "    --schedule='0 5 2 9,1,4 *' --time-zone=Europe/Paris --http-method=POST \\"
+  echo "    --uri=https://run.googleapis.com/v2/projects/$projet/locations/$region/jobs/$job_nom:run \\"
+  echo "    --oauth-service-account-email=$compte_service"
+  exit 0
 fi
 
 echo "== 7/7 déploiement Cloud Run"

@@ -315,7 +315,7 @@ def mesurer_grpc(dossier: Path, url: str, pid_maitre: int, duree: int, fils: int
 
     from app.modele.eleves_aleatoires import eleves_aleatoires
     from app.rpc import prediction_pb2, prediction_pb2_grpc
-    from app.web.lots import LOT_MAX
+    from app.modele.lots import LOT_MAX
 
     (dossier / "grpc").mkdir()
     processus, adresse = _lancer_grpc(dossier / "grpc")
@@ -414,7 +414,7 @@ def _lots_http(url: str, pid_maitre: int, essais: int = 3, simultanes: int = 8) 
     from app.config import Configuration
     from app.modele.eleves_aleatoires import eleves_aleatoires
     from app.modele.schema import CHAMPS
-    from app.web.lots import LOT_MAX as taille
+    from app.modele.lots import LOT_MAX as taille
 
     eleves = eleves_aleatoires(taille, graine=5, notes_absentes=0.15)
     texte = io.StringIO()

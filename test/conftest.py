@@ -75,6 +75,11 @@ def port_libre() -> int:
         return s.getsockname()[1]
 
 
+PORTS_API: set[int] = set()
+"""Ports locaux où un test a lancé l'API (``Serveur``, conteneur) : leurs réponses sont confrontées au
+contrat (``reponses_confrontees_au_contrat``), pas celles d'autres programmes (pilote de Chromium…)."""
+
+
 class Serveur:
     """Un vrai gunicorn (configuration de production) sur 127.0.0.1, journal dans un dossier temporaire."""
 
@@ -82,6 +87,7 @@ class Serveur:
         dossier.mkdir(parents=True, exist_ok=True)
         self.port = port_libre()
         self.url = f"http://127.0.0.1:{self.port}"
+        PORTS_API.add(self.port)  # ses réponses sont confrontées au contrat
         self.journal = dossier / "requetes.jsonl"
         self.base = dossier / "resultats.sqlite3"
         self.sortie = dossier / "gunicorn.log"
@@ -277,3 +283,103 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("mesures")
         for nom, valeur in mesures:
             terminalreporter.write_line(f"{nom} : {valeur}")
+
+
+# --- Chaque réponse confrontée au contrat publié (test/contrat_reponses.py) ------------------------
+
+ECARTS_DU_TEST = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reponses_confrontees_au_contrat(request):
+    """Branche, pour toute la session, la vérification de chaque réponse reçue par ``requests`` ou ``httpx``
+    de l'API lancée par les tests (``PORTS_API``) et de chaque message reçu sur un canal gRPC
+    (``test/contrat_reponses.py``). Les écarts vont au test en cours (``ecarts_du_test``), qui échoue."""
+    import grpc
+    import httpx
+
+    from test.contrat_reponses import contrat_http, ecarts_grpc
+
+    def noter(ecarts: list[str]) -> None:
+        courant = request.config.stash.get(ECARTS_DU_TEST, None)
+        if courant is not None:
+            courant.extend(ecarts)
+
+    def juger(methode: str, url: str, statut: int, type_contenu: str, corps: bytes) -> None:
+        from urllib.parse import urlsplit
+
+        adresse = urlsplit(url)
+        if adresse.hostname in ("127.0.0.1", "localhost", "::1") and adresse.port in PORTS_API:
+            noter(contrat_http().ecarts(methode, url, statut, type_contenu, corps))
+
+    envoyer_requests = requests.Session.send
+
+    def send_requests(self, requete, **options):
+        reponse = envoyer_requests(self, requete, **options)
+        if not options.get("stream"):  # un flux lu par le test n'est pas relu ici
+            juger(requete.method, requete.url, reponse.status_code, reponse.headers.get("Content-Type", ""),
+                  reponse.content)
+        return reponse
+
+    envoyer_httpx = httpx.Client.send
+
+    def send_httpx(self, requete, **options):
+        reponse = envoyer_httpx(self, requete, **options)
+        if not options.get("stream"):
+            juger(requete.method, str(requete.url), reponse.status_code, reponse.headers.get("content-type", ""),
+                  reponse.content)
+        return reponse
+
+    def juger_message(message) -> None:
+        if message.DESCRIPTOR.full_name.startswith("prediction_etudiante."):  # ni santé, ni réflexion
+            noter(ecarts_grpc(message))
+
+    class Verificateur(grpc.UnaryUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+        def intercept_unary_unary(self, continuation, details, demande):
+            appel = continuation(details, demande)
+            if appel.exception() is None:
+                juger_message(appel.result())
+            return appel
+
+        def intercept_stream_stream(self, continuation, details, demandes):
+            return FluxVerifie(continuation(details, demandes))
+
+    class FluxVerifie:
+        """Le flux de réponses, chaque message vérifié au passage ; le reste de l'appel (métadonnées,
+        statut, annulation) tel quel."""
+
+        def __init__(self, appel):
+            self._appel = appel
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            message = next(self._appel)
+            juger_message(message)
+            return message
+
+        def __getattr__(self, nom):
+            return getattr(self._appel, nom)
+
+    canal_original = grpc.insecure_channel
+
+    def canal_verifie(*args, **options):
+        return grpc.intercept_channel(canal_original(*args, **options), Verificateur())
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "send", send_requests)
+        patch.setattr(httpx.Client, "send", send_httpx)
+        patch.setattr(grpc, "insecure_channel", canal_verifie)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def ecarts_du_test(request):
+    """Les réponses hors contrat reçues pendant ce test (clé requise absente, clé non déclarée, type,
+    statut) : le test échoue s'il y en a."""
+    ecarts: list[str] = []
+    request.config.stash[ECARTS_DU_TEST] = ecarts
+    yield ecarts
+    request.config.stash[ECARTS_DU_TEST] = None
+    assert not ecarts, "réponses hors contrat :\n" + "\n".join(dict.fromkeys(ecarts))

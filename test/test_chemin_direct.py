@@ -129,10 +129,19 @@ def _en_morceaux(client, corps: bytes, entetes: dict | None = None):
                        environ_overrides={"wsgi.input_terminated": True})
 
 
+def _sans_variables(corps: dict) -> dict:
+    """Le corps sans ce qui change d'une requête à l'autre (identifiant, durée), dans la réponse et son résultat."""
+    if "request_id" not in corps:
+        return corps
+    corps = {k: v for k, v in corps.items() if k not in VARIABLES}
+    if isinstance(corps.get("resultats"), dict):
+        corps["resultats"] = {k: v for k, v in corps["resultats"].items() if k not in VARIABLES}
+    return corps
+
+
 def _comparable(reponse) -> tuple:
     corps = reponse.get_json()
-    if "request_id" in corps:
-        corps = {k: v for k, v in corps.items() if k not in VARIABLES}
+    corps = _sans_variables(corps)
     entetes = [(k, v) for k, v in reponse.headers.items() if k not in ("X-Request-ID", "Content-Length")]
     return reponse.status_code, entetes, corps
 
@@ -196,8 +205,7 @@ def _poster(url: str, corps: bytes, entetes: dict, en_morceaux: bool):
 
 def _comparable_http(reponse) -> tuple:
     corps = reponse.json()
-    if "request_id" in corps:
-        corps = {k: v for k, v in corps.items() if k not in VARIABLES}
+    corps = _sans_variables(corps)
     entetes = [(k, v) for k, v in reponse.headers.items() if k not in ("X-Request-ID", "Content-Length", "Date")]
     return reponse.status_code, entetes, corps
 

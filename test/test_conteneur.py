@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from test.charge import requete_lente
-from test.conftest import ACTIVER_CI, RACINE, port_libre, sauter
+from test.conftest import ACTIVER_CI, PORTS_API, RACINE, ids_en_base, port_libre, sauter
 
 pytestmark = pytest.mark.conteneur
 
@@ -78,6 +78,7 @@ class Conteneur:
     def __init__(self, nom: str, port_hote: int):
         self.nom = nom
         self.url = f"http://127.0.0.1:{port_hote}"
+        PORTS_API.add(port_hote)  # l'image sert le même code : ses réponses sont confrontées au contrat
 
     def attendre(self, delai: float = 90.0) -> float:
         """Attend le premier 200 sur ``/`` ; renvoie le temps écoulé."""
@@ -390,3 +391,50 @@ def test_compose_api_grpc_et_postgresql(image, mesurer):
                       "{{.Names}}").stdout.split()
     volumes = [v for v in docker("volume", "ls", "--format", "{{.Name}}").stdout.split() if v.startswith(projet)]
     assert restants == [] and volumes == [], (restants, volumes)
+
+
+def test_job_de_lot_en_deux_taches_sur_dossiers_montes(image, tmp_path, mesurer):
+    """L'image lance ``python -m app.lot`` comme une tâche de job Cloud Run : deux conteneurs en même temps, chacun
+    avec CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT, l'entrée montée en lecture seule, la sortie et le dossier
+    de données (journal, SQLite) montés et partagés. Chaque fichier une fois, chaque élève une fois."""
+    from test.test_lot_commande import base, ecrire_classe, ids_au_journal
+
+    entree, sortie, donnees = tmp_path / "entree", tmp_path / "sortie", tmp_path / "donnees"
+    for dossier in (entree, sortie, donnees):
+        dossier.mkdir()
+    fichiers, eleves = 9, 40
+    for i in range(fichiers):
+        ecrire_classe(entree / f"classe-{i}.csv", eleves, graine=100 + i)
+    entree.chmod(0o755)
+    if os.geteuid() == 0:  # comme les montages du job (uid=10001) : l'utilisateur « api » de l'image y écrit
+        for dossier in (sortie, donnees):
+            os.chown(dossier, 10001, 10001)
+    else:
+        for dossier in (sortie, donnees):
+            dossier.chmod(0o777)
+    noms = [f"pe-lot-{SESSION}-{t}" for t in range(2)]
+    debut = time.monotonic()
+    try:
+        for tache, nom in enumerate(noms):
+            docker("run", "-d", "--name", nom, "-e", f"CLOUD_RUN_TASK_INDEX={tache}", "-e", "CLOUD_RUN_TASK_COUNT=2",
+                   "-v", f"{entree}:/mnt/entree:ro", "-v", f"{sortie}:/mnt/sortie", "-v", f"{donnees}:/app/donnees",
+                   image, "python", "-m", "app.lot", "/mnt/entree", "/mnt/sortie")
+        codes = [docker("wait", nom, delai=300).stdout.strip() for nom in noms]
+        mesurer("job de lot, 2 tâches en conteneur", f"{time.monotonic() - debut:.1f} s")
+        journaux = [docker("logs", nom).stdout for nom in noms]
+        assert codes == ["0", "0"], [docker("logs", nom).stderr[-2000:] for nom in noms]
+    finally:
+        for nom in noms:
+            docker("rm", "-f", nom, verifier=False)
+    pris = []
+    for tache, sortie_tache in enumerate(journaux):
+        evenements = [json.loads(ligne) for ligne in sortie_tache.splitlines() if ligne.startswith("{")]
+        assert {e["tache"] for e in evenements} == {tache} and evenements[-1]["evenement"] == "fin"
+        pris += [e["fichier"] for e in evenements if e["evenement"] == "fichier" and e["statut"] == "termine"]
+    assert sorted(pris) == sorted(f"classe-{i}.csv" for i in range(fichiers)), "chaque fichier par une seule tâche"
+    for i in range(fichiers):
+        resume = json.loads((sortie / f"classe-{i}.resume.json").read_text(encoding="utf-8"))
+        assert resume["statut"] == "termine" and resume["predits"] == eleves and resume["canal"] == "lot"
+    au_journal, en_base = ids_au_journal(donnees), ids_en_base(base(donnees))
+    assert len(au_journal) == len(set(au_journal)) == fichiers * eleves, "une ligne de journal par élève"
+    assert sorted(en_base) == sorted(au_journal), "une prédiction en base par élève, la même qu'au journal"

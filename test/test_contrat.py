@@ -29,6 +29,7 @@ OPERATIONS = {
     ("get", "/"): "lireAccueil", ("get", "/health"): "verifierSante", ("get", "/ready"): "verifierDisponibilite",
     ("get", "/modele"): "lireFicheModele", ("get", "/openapi.json"): "lireDocumentOpenapi",
     ("get", "/docs"): "lireDocumentation", ("post", "/predire"): "predire", ("post", "/predire/lot"): "predireLot",
+    ("post", "/predire/lot/csv"): "predireLotCsv",
     ("get", "/predictions/{request_id}"): "lirePrediction", ("get", "/predictions/user/{user_id}"): "lireHistorique",
     ("delete", "/predictions/user/{user_id}"): "effacerHistorique",
     ("get", "/predictions/export"): "exporterPredictions", ("get", "/metrics"): "lireMetriques",
@@ -103,7 +104,7 @@ def test_enumerations_definies_une_fois_et_referencees(document):
     assert {chemin for chemin, _ in trouvees} == {(nom,) for nom in ENUMERATIONS}, trouvees
     # … ses valeurs n'y sont qu'une fois, et chaque champ catégoriel d'un élève y renvoie par $ref.
     assert len({valeurs for _, valeurs in trouvees}) == len(trouvees)
-    for modele in ("Eleve", "DemandePrediction", "Resultats", "ResultatLot"):
+    for modele in ("Eleve", "DemandePrediction", "Resultat", "ResultatLotPartiel"):
         for champ, valeurs in CATEGORIES.items():
             propriete = schemas[modele]["properties"][champ]
             assert tuple(schemas[propriete["$ref"].rsplit("/", 1)[1]]["enum"]) == valeurs
@@ -185,10 +186,12 @@ def test_client_genere_appelle_chaque_route(demarrer_serveur, tmp_path, exemple,
     servi = requests.get(serveur.url + "/openapi.json", timeout=10)
     validate(servi.json())
     paquet, sortie = generer_client(servi.text, tmp_path)
-    # Seules pièces sautées, et signalées : la forme CSV des lots (texte, envoyée à la main plus bas).
+    # Seules pièces sautées, et signalées : les corps CSV (texte, envoyés à la main plus bas) ; le lot JSON, à
+    # part, est entièrement typé (liste de DemandePrediction → ReponseLot).
     avertissements = re.findall(r"WARNING parsing (.+?)\n+(.+?)\n", sortie)
-    assert avertissements == [(f"POST {route} within prediction.", "Unsupported content type text/csv")
-                              for route in ("/predire/lot", "/predire/lot/partiel")], sortie
+    assert avertissements == [
+        ("POST /predire/lot/csv within prediction. Endpoint will not be generated.", "Unsupported content type text/csv"),
+        ("POST /predire/lot/partiel within prediction.", "Unsupported content type text/csv")], sortie
     modeles = sorted(f.removesuffix(".py") for f in _fichiers(paquet, "models") if f != "__init__.py")
     sources = {m: open(f"{paquet}/models/{m}.py", encoding="utf-8").read() for m in modeles}
     enumerations = {m for m, texte in sources.items() if re.search(r"class \w+\((Str|Int)Enum\)", texte)}
@@ -223,7 +226,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     modeles = importlib.import_module("client_prediction_etudiante.models")
     ops = {nom: importlib.import_module(f"{api}.{dossier}.{nom}") for dossier, noms in {
         "documentation": ("lire_document_openapi", "lire_documentation"),
-        "prediction": ("predire", "predire_lot", "predire_lot_partiel"),
+        "prediction": ("predire", "predire_lot", "predire_lot_partiel"),  # predire_lot_csv : non généré
         "service": ("lire_accueil", "verifier_sante", "verifier_disponibilite", "lire_fiche_modele", "lire_metriques"),
         "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions",
                        "rechercher_historique", "effacer_eleve", "lire_acces"),
@@ -261,7 +264,8 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     identifiant = f"contrat-{uuid.uuid4().hex}"
     reponse = ops["predire"].sync(client=client, body=demande, x_request_id=identifiant)
     assert isinstance(reponse, modeles.ReponsePrediction), reponse
-    assert reponse.request_id == identifiant and reponse.user_id == eleve
+    assert reponse.request_id == reponse.resultats.request_id == identifiant and reponse.resultats.user_id == eleve
+    assert reponse.resultats.avertissements == [] and isinstance(reponse.resultats.age, int)
     assert reponse.resultats.prediction in (modeles.ClassePredite.ECHEC, modeles.ClassePredite.REUSSITE)
     assert isinstance(reponse.resultats.libelle, modeles.Libelle)
     assert isinstance(reponse.resultats.explication[0].effet, modeles.Effet)
@@ -269,6 +273,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     refus = ops["predire"].sync_detailed(client=client, body=modeles.DemandePrediction.from_dict({**exemple, "age": "016"}))
     assert refus.status_code == 400 and isinstance(refus.parsed, modeles.Erreur)
     assert refus.parsed.details[0].champ == "age" and "entier" in refus.parsed.details[0].message
+    assert isinstance(refus.parsed.details[0].element, client_mod.types.Unset)  # hors d'un lot : absent
     noter("predire", 400)
     doublon = ops["predire"].sync_detailed(client=client, body=demande, x_request_id=identifiant)
     assert doublon.status_code == 409 and isinstance(doublon.parsed, modeles.Erreur)
@@ -279,7 +284,12 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
                                   body=[demande, modeles.DemandePrediction.from_dict({**sans_notes, "user_id": eleve})])
     assert isinstance(lot, modeles.ReponseLot) and lot.nombre == 2
     assert lot.resultats[1].configuration is modeles.Configuration.C and lot.resultats[1].avertissements
+    assert type(lot.resultats[0]) is type(reponse.resultats)  # un seul schéma de résultat
     noter("predireLot", 200)
+    refus_lot = ops["predire_lot"].sync_detailed(client=client, body=[demande, modeles.DemandePrediction.from_dict(
+        {**exemple, "famrel": 9})])
+    assert refus_lot.status_code == 400 and [(d.element, d.champ) for d in refus_lot.parsed.details] == [(2, "famrel")]
+    noter("predireLot", 400)
     partiel = ops["predire_lot_partiel"].sync(client=client, x_request_id=f"partiel-{uuid.uuid4().hex[:8]}",
                                               body=[modeles.DemandePrediction.from_dict(exemple),
                                                     modeles.DemandePrediction.from_dict({**exemple, "age": 40})])
@@ -291,11 +301,13 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     encode = ops["pretraiter"].sync(client=client, body=demande)
     assert isinstance(encode, modeles.ReponsePretraitement) and len(encode.variables) == len(encode.valeurs)
     noter("pretraiter", 200)
-    # La forme CSV, que le générateur saute : envoyée par le client HTTP sous-jacent (exemple du README).
+    # Le lot CSV, opération à part : le générateur saute son corps text/csv (signalé plus haut) ; envoyé par
+    # le client HTTP sous-jacent.
     csv = ";".join(exemple) + "\n" + ";".join(str(v) for v in exemple.values()) + "\n"
-    reponse_csv = client.get_httpx_client().post("/predire/lot", content=csv, headers={"Content-Type": "text/csv"})
+    reponse_csv = client.get_httpx_client().post("/predire/lot/csv", content=csv, headers={"Content-Type": "text/csv"})
     assert reponse_csv.status_code == 200 and reponse_csv.headers["content-type"].startswith("text/csv")
     assert reponse_csv.text.splitlines()[0].endswith(";request_id;explication")
+    noter("predireLotCsv", 200)
 
     conservee = ops["lire_prediction"].sync(client=jeton, request_id=identifiant)
     assert isinstance(conservee, modeles.PredictionConservee) and isinstance(conservee.entrees, modeles.Eleve)
@@ -322,6 +334,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     noter("deriveRecente", 200)
     par_corps = ops["rechercher_historique"].sync(client=jeton, body=modeles.DemandeHistorique(user_id=eleve, limite=2))
     assert isinstance(par_corps, modeles.Historique) and par_corps.pagination.decalage_suivant == 2
+    assert par_corps.pagination.suivant is None and isinstance(par_corps.predictions[0].entrees.age, int)
     noter("rechercherHistorique", 200)
     effacement = ops["effacer_historique"].sync(client=jeton, user_id=eleve)
     assert isinstance(effacement, modeles.Effacement) and effacement.supprimees == 3
@@ -380,3 +393,107 @@ def test_route_inconnue_et_methode_avant_l_en_tete_x_request_id(serveur):
     # Sur une route existante, avec la bonne méthode, l'en-tête est vérifié : 400.
     route = requests.post(serveur.url + "/predire", json={}, headers=mauvais, timeout=10)
     assert route.status_code == 400 and route.json()["details"][0]["champ"] == "X-Request-ID"
+
+
+# --- Version 2 du contrat : ce qu'un client généré dans un autre langage peut croire ---------------
+
+def _schemas_de_reponse(document: dict) -> set[str]:
+    """Les composants atteints depuis une réponse (références suivies de proche en proche)."""
+    schemas, vus, a_voir = document["components"]["schemas"], set(), []
+    for _, _, operation in operations(document):
+        for reponse in operation["responses"].values():
+            a_voir += [c["schema"] for c in reponse.get("content", {}).values()]
+    while a_voir:
+        noeud = a_voir.pop()
+        if isinstance(noeud, dict):
+            if "$ref" in noeud and (nom := noeud["$ref"].rsplit("/", 1)[1]) not in vus:
+                vus.add(nom)
+                a_voir.append(schemas[nom])
+            a_voir += [v for k, v in noeud.items() if k != "$ref"]
+        elif isinstance(noeud, list):
+            a_voir += noeud
+    return vus
+
+
+def test_aucun_default_dans_le_document(document):
+    """Un « default » fait croire à openapi-typescript (et à d'autres) qu'une clé de réponse est toujours là,
+    et rend obligatoire à écrire un champ de requête que le serveur complète : il n'y en a aucun."""
+    assert "'default'" not in str(document)
+
+
+def test_reponses_strictes_requis_present_entiers_en_entiers(document):
+    """Chaque objet de réponse déclare toutes ses clés (``additionalProperties: false``) et dit requise chaque
+    clé que le serveur envoie toujours ; aucun entier de réponse n'admet du texte (int|string : requêtes
+    seulement)."""
+    schemas = document["components"]["schemas"]
+    reponses = _schemas_de_reponse(document)
+    assert {"Resultat", "ReponsePrediction", "ReponseLot", "Effacement", "Historique", "Erreur", "Eleve"} <= reponses
+    for nom in sorted(reponses):
+        schema = schemas[nom]
+        if "properties" not in schema:
+            continue  # énumération
+        assert schema.get("additionalProperties") is False, nom
+        facultatives = set(schema["properties"]) - set(schema.get("required", []))
+        assert facultatives <= ({"element"} if nom == "DetailErreur" else set()), (nom, facultatives)
+        for champ, propriete in schema["properties"].items():
+            formes = propriete.get("anyOf", [propriete])
+            assert not any(f.get("type") == "string" and "pattern" in f for f in formes), (nom, champ)
+    for champ in NUMERIQUES:
+        assert schemas["Resultat"]["properties"][champ].get("type", "") in ("integer", ""), champ
+    # Un résultat, une forme : /predire et chaque élément d'un lot renvoient au même composant.
+    assert schemas["ReponsePrediction"]["properties"]["resultats"] == {"$ref": "#/components/schemas/Resultat"}
+    assert schemas["ReponseLot"]["properties"]["resultats"]["items"] == {"$ref": "#/components/schemas/Resultat"}
+    # Ce que le serveur complète est facultatif à l'envoi.
+    assert schemas["DemandeHistorique"]["required"] == ["user_id"]
+    assert set(schemas["DemandePrediction"]["required"]) == set(CATEGORIES) | set(NUMERIQUES) - {"G1", "G2"}
+
+
+def test_lot_csv_operation_a_part_motif_jusqu_a_10000_lignes(document, exemple):
+    from app.modele.lots import LOT_MAX
+
+    lot = document["paths"]["/predire/lot"]["post"]
+    assert list(lot["requestBody"]["content"]) == ["application/json"]
+    assert list(lot["responses"]["200"]["content"]) == ["application/json"]
+    csv = document["paths"]["/predire/lot/csv"]["post"]
+    assert list(csv["requestBody"]["content"]) == ["text/csv"] == list(csv["responses"]["200"]["content"])
+    motif = re.compile(csv["requestBody"]["content"]["text/csv"]["schema"]["pattern"].replace("$", r"\Z"))
+    ligne = ";".join(str(v) for v in exemple.values())
+    assert motif.match(";".join(exemple) + "\n" + (ligne + "\n") * LOT_MAX)
+    assert not motif.match(";".join(exemple) + "\n")
+
+
+def test_routes_depreciees_et_liens_vers_les_routes_post(document):
+    chemins = document["paths"]
+    for methode in ("get", "delete"):
+        operation = chemins["/predictions/user/{user_id}"][methode]
+        assert operation["deprecated"] is True
+        assert {"Deprecation", "Sunset"} <= set(operation["responses"]["200"]["headers"])
+    cibles = {lien["operationId"] for _, _, operation in operations(document)
+              for reponse in operation["responses"].values() for lien in reponse.get("links", {}).values()}
+    assert {"rechercherHistorique", "effacerEleve", "lirePrediction"} == cibles  # aucun lien vers une route dépréciée
+
+
+def test_version_majeure_du_contrat(document):
+    assert document["info"]["version"].split(".")[0] == "2"
+
+
+def test_la_verification_des_reponses_refuse_cle_absente_cle_en_trop_et_entier_en_texte(document):
+    """La vérification branchée sur chaque réponse de la suite (``test/contrat_reponses.py``) n'est pas
+    complaisante : l'exemple de /predire passe, chacune de ses altérations est refusée."""
+    from test.contrat_reponses import contrat_http
+
+    exemple = document["paths"]["/predire"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
+
+    def ecarts(corps, statut=200, chemin="/predire", methode="POST"):
+        return contrat_http().ecarts(methode, "http://127.0.0.1:1" + chemin, statut, "application/json",
+                                     json.dumps(corps).encode())
+
+    assert ecarts(exemple) == []
+    sans = {**exemple, "resultats": {k: v for k, v in exemple["resultats"].items() if k != "avertissements"}}
+    en_trop = {**exemple, "resultats": {**exemple["resultats"], "remarque": "x"}}
+    texte = {**exemple, "resultats": {**exemple["resultats"], "age": "16"}}
+    for altere in (sans, en_trop, texte, {**exemple, "user_id": "eleve-0042"}):
+        assert ecarts(altere), altere
+    assert ecarts({"erreur": "x", "details": []}, statut=418) == []  # statut non déclaré : une Erreur suffit
+    assert ecarts({"erreur": "x"}, statut=418)
+    assert ecarts({}, statut=201)  # succès non déclaré

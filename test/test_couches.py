@@ -1,7 +1,8 @@
 """L'architecture en couches, vérifiée sur le code : dossiers de ``app/``, sens des imports, aucun cycle.
 
 web → modele → stockage ; ``rpc`` (serveur gRPC) au rang du web : second adaptateur d'entrée du même
-noyau, il importe modele et stockage, jamais web (ni web lui) ; ``entrainement`` à côté (il lit le
+noyau, il importe modele et stockage, jamais web (ni web lui) ; ``lot`` (``python -m app.lot``, un district
+en tâche de fond) au même rang, troisième entrée du même noyau ; ``entrainement`` à côté (il lit le
 modèle), jamais importé par le service ;
 ``config``, ``json_rapide`` et ``journalisation`` sont des feuilles que tout le monde peut lire.
 """
@@ -19,7 +20,7 @@ from test.conftest import RACINE
 
 APP = RACINE / "app"
 # Rang de chaque couche : un module n'importe que des rangs strictement inférieurs, ou sa propre couche.
-RANGS = {"feuille": 0, "stockage": 1, "modele": 2, "web": 3, "rpc": 3, "entrainement": 3, "entree": 4}
+RANGS = {"feuille": 0, "stockage": 1, "modele": 2, "web": 3, "rpc": 3, "lot": 3, "entrainement": 3, "entree": 4}
 FEUILLES = {"app.config", "app.json_rapide", "app.journalisation"}
 ENTREES = {"app", "app.main", "app.wsgi"}
 
@@ -61,7 +62,7 @@ def test_les_couches_sont_des_dossiers_et_app_reste_petit():
     directs = sorted(f.name for f in APP.glob("*.py"))
     assert len(directs) <= 8, directs
     assert {d.name for d in APP.iterdir() if d.is_dir() and d.name != "__pycache__"} == \
-        {"web", "rpc", "modele", "stockage", "entrainement"}
+        {"web", "rpc", "lot", "modele", "stockage", "entrainement"}
 
 
 def test_un_import_ne_fait_que_descendre(graphe):
@@ -93,6 +94,13 @@ def test_aucun_cycle_d_imports(graphe):
             visiter(module, [module])
     # Un paquet et ses sous-modules (app.web → app.web.fabrique) ne sont pas un cycle de code.
     assert [c for c in cycles if not all(a.startswith(c[0]) or c[0].startswith(a) for a in c)] == []
+
+
+def test_la_commande_de_lot_n_importe_ni_le_web_ni_le_grpc_ni_l_entrainement(graphe):
+    lot = [m for m in graphe if _couche(m) == "lot"]
+    assert "app.lot.commande" in lot and "app.lot.fichier" in lot
+    assert [(m, i) for m in lot for i in graphe[m] if _couche(i) in ("web", "rpc", "entrainement")] == []
+    assert [(m, i) for m in graphe if _couche(m) in ("web", "rpc") for i in graphe[m] if _couche(i) == "lot"] == []
 
 
 def test_l_adaptateur_grpc_n_importe_ni_le_web_ni_l_entrainement(graphe):

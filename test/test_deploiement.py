@@ -80,9 +80,13 @@ def test_service_yaml_coherent_avec_le_script_et_gunicorn():
     assert int(re.search(r"graceful_timeout = (\d+)", conf).group(1)) < 10, "Cloud Run tue après 10 s"
 
 
-@pytest.mark.skipif(shutil.which("pwsh") is None,
-                    reason="PowerShell (pwsh) absent ; pour l'activer : installez pwsh depuis les paquets de Microsoft "
-                           "(paquet powershell, absent de Debian)")
+SANS_PWSH = pytest.mark.skipif(
+    shutil.which("pwsh") is None,
+    reason="PowerShell (pwsh) absent ; pour l'activer : installez pwsh depuis les paquets de Microsoft "
+           "(paquet powershell, absent de Debian)")
+
+
+@SANS_PWSH
 def test_jumeau_powershell():
     resultat = subprocess.run(["pwsh", "-NoProfile", "-File", str(RACINE / "deploy" / "deployer.ps1"),
                                "-Projet", "mon-projet", "-ABlanc"], capture_output=True, text=True, timeout=60)
@@ -139,3 +143,70 @@ def test_iap_et_fichier_d_acces_a_blanc():
                                (("p", "--iap", "--public", "--acces", acces), "s'excluent")):
         refus = subprocess.run(["bash", str(DEPLOYER), "--a-blanc", *arguments], capture_output=True, text=True)
         assert refus.returncode == 2 and message in refus.stderr
+
+
+def _job(*arguments: str, env: dict | None = None) -> str:
+    sortie = a_blanc("p", "--job", "--entree", "gs://district-entree/2026-t1", "--sortie", "gs://district-sortie",
+                     *arguments, env=env)
+    return next(ligne for ligne in sortie.splitlines() if "gcloud run jobs deploy" in ligne)
+
+
+def test_job_de_lot_meme_image_compte_secrets_et_cloud_sql():
+    import shlex
+
+    sortie = a_blanc("p", "--job", "--entree", "gs://district-entree/2026-t1", "--sortie", "gs://district-sortie",
+                     "--taches", "12")
+    assert "gcloud run deploy" not in sortie, "le job ne redéploie pas le service"
+    assert "gcloud run jobs execute prediction-etudiante-lot" in sortie and "gcloud scheduler jobs create http" in sortie
+    arguments = shlex.split(next(ligne for ligne in sortie.splitlines() if "gcloud run jobs deploy" in ligne)[2:])
+    options = dict(a.split("=", 1) for a in arguments if a.startswith("--") and "=" in a and not a.startswith("--add-"))
+    assert options["--image"].startswith("europe-west1-docker.pkg.dev/p/prediction-etudiante/prediction-etudiante-api:")
+    assert options["--service-account"] == "prediction-etudiante-api@p.iam.gserviceaccount.com"
+    assert options["--set-cloudsql-instances"] == "p:europe-west1:prediction-etudiante"
+    assert options["--set-secrets"] == "DATABASE_PASSWORD=prediction-etudiante-db-password:latest"
+    assert options["--tasks"] == "12" and "--command" not in options  # l'ENTRYPOINT de l'image reste
+    assert options["--args"] == "python,-m,app.lot,/mnt/entree/2026-t1,/mnt/sortie/"
+    volumes = [a for a in arguments if a.startswith("--add-volume=")]
+    assert ("--add-volume=name=entree,type=cloud-storage,bucket=district-entree,readonly=true,"
+            "mount-options=uid=10001;gid=10001") in volumes
+    assert any("bucket=district-sortie" in v and "readonly" not in v for v in volumes)
+    variables = dict(p.split("=", 1) for p in options["--set-env-vars"][3:].split(";"))
+    assert variables["DATABASE_URL"].endswith("?host=/cloudsql/p:europe-west1:prediction-etudiante")
+
+
+@pytest.mark.parametrize("env, attendu", [({}, 1), ({"INSTANCES_MAX": "1"}, 12),
+                                          ({"CONNEXIONS_SQL": "50", "JOB_FILS": "2"}, 12),
+                                          ({"CONNEXIONS_SQL": "100", "JOB_PARALLELISME": "4"}, 4)])
+def test_job_de_lot_sous_la_limite_de_connexions(env, attendu):
+    """Service (INSTANCES_MAX × CPU × GUNICORN_THREADS, 24 par défaut) + tâches simultanées × JOB_FILS ≤ CONNEXIONS_SQL."""
+    deploiement = _job("--taches", "12", env=env)
+    assert f"--parallelism={attendu}" in deploiement
+    service = int(env.get("INSTANCES_MAX", "3")) * 8
+    assert service + attendu * int(env.get("JOB_FILS", "1")) <= int(env.get("CONNEXIONS_SQL", "25"))
+    assert f"GUNICORN_THREADS={env.get('JOB_FILS', '1')}" in deploiement  # taille du pool de chaque tâche
+
+
+def test_job_de_lot_refus():
+    def refus(*arguments, env=None):
+        resultat = subprocess.run(["bash", str(DEPLOYER), "--a-blanc", "p", "--job", *arguments], capture_output=True,
+                                  text=True, env={**os.environ, **(env or {})})
+        assert resultat.returncode == 2
+        return resultat.stderr
+
+    assert "gs://BUCKET" in refus("--entree", "/local", "--sortie", "gs://b-s")
+    assert "Cloud SQL" in refus("--entree", "gs://b-e", "--sortie", "gs://b-s", "--instance-unique")
+    assert "il n'en reste pas 2" in refus("--entree", "gs://b-e", "--sortie", "gs://b-s", env={"JOB_FILS": "2"})
+
+
+@SANS_PWSH
+def test_jumeau_powershell_du_job_de_lot():
+    """Le jumeau Windows produit la même commande de job que deployer.sh (image et version mises à part)."""
+    resultat = subprocess.run(["pwsh", "-NoProfile", "-File", str(RACINE / "deploy" / "deployer.ps1"), "-Projet", "p",
+                               "-ABlanc", "-Job", "-Entree", "gs://district-entree/2026-t1", "-Sortie",
+                               "gs://district-sortie", "-Taches", "12"], capture_output=True, text=True, timeout=60)
+    assert resultat.returncode == 0, resultat.stderr
+    jumeau = next(ligne for ligne in resultat.stdout.splitlines() if "gcloud run jobs deploy" in ligne)
+    sans_image = [re.sub(r"--image=\S+", "", ligne).split() for ligne in (jumeau, _job("--taches", "12"))]
+    import shlex
+
+    assert sans_image[0] == shlex.split(" ".join(sans_image[1]))

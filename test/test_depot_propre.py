@@ -68,7 +68,8 @@ def test_aucun_fichier_versionne_ne_contient_une_ligne_du_journal():
 
 def test_le_journal_et_les_sorties_d_essai_sont_ignores_par_git():
     for chemin in ("requetes_enrg.jsonl", "requetes_enrg.jsonl.segments/000001.jsonl", "resultats.sqlite3",
-                   "sortie-entrainement/modele_trees.pkl", "sauvegardes/2026-12-07/base.sqlite3"):
+                   "sortie-entrainement/modele_trees.pkl", "sauvegardes/2026-12-07/base.sqlite3", "classe.csv",
+                   "resultats.csv", "client_prediction_etudiante/__init__.py"):
         assert _git("check-ignore", "-q", "--no-index", chemin).returncode == 0, f"{chemin} n'est pas ignoré par git"
     assert _git("ls-files", "--error-unmatch", "requetes_enrg.jsonl").returncode != 0, "journal versionné"
 

@@ -91,7 +91,9 @@ def _attendre_grpc(port: int) -> None:
 def test_les_exemples_de_la_page_tournent(page, serveurs, tmp_path):
     serveur, port_grpc, env = serveurs
     travail = _copie_de_la_racine(tmp_path / "racine")
-    env = {**env, "PATH": f"{RACINE / '.venv' / 'bin'}:{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+    # Les exemples tournent dans l'environnement de ce test : make n'a pas à réinstaller .venv.
+    env = {**env, "PATH": f"{RACINE / '.venv' / 'bin'}:{Path(sys.executable).parent}:{env.get('PATH', '')}",
+           "DEJA_INSTALLE": "1"}
     avant = _etat_git()
     executes = 0
     for langage, code, ligne in blocs(page):

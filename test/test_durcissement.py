@@ -17,7 +17,7 @@ import requests
 from app.config import Configuration, ErreurConfiguration
 from app.modele.erreurs_validation import DETAILS_MAX
 from app.modele.identifiants import identifiant_valide
-from app.web.lots import COLONNES_MAX
+from app.modele.lots import COLONNES_MAX
 from app.web.requetes_json import CLES_MAX
 from app.web.travailleur import DELAI_REQUETE_S, requete_complete
 

@@ -47,7 +47,7 @@ def test_erreurs_400_404_409(serveur_sqlite, exemple):
     assert mauvais.status_code == 400 and mauvais.json()["details"][0]["champ"] == "user_id"
     assert predire(url, {**exemple, "user_id": 42}).status_code == 400
     premier = predire(url, exemple, user_id="u409", headers={"X-Request-ID": "rid-409"})
-    assert premier.status_code == 200 and premier.json()["user_id"] == "u409"
+    assert premier.status_code == 200 and premier.json()["resultats"]["user_id"] == "u409"
     doublon = predire(url, exemple, user_id="u409", headers={"X-Request-ID": "rid-409"})
     assert doublon.status_code == 409 and "X-Request-ID" in doublon.json()["erreur"]
     assert sum(l["request_id"] == "rid-409" for l in serveur_sqlite.lignes_journal()) == 1
@@ -178,3 +178,23 @@ def test_histoire_complete_deux_utilisateurs_effacement_concurrent(demarrer_serv
           f"A effacé ({effacement['supprimees']} lignes en base, {effacement['lignes_journal_supprimees']} au journal) "
           f"; {effacement['pendant']} prédictions de B servies pendant l'effacement ; B : {len(tous_b)} en base et "
           "au journal")
+
+
+def test_routes_depreciees_annoncent_leur_fin_et_leur_remplacante(serveur_sqlite, exemple):
+    """GET et DELETE /predictions/user/<user_id> répondent comme POST /historique et POST /effacement, avec
+    Deprecation (RFC 9745), Sunset (RFC 8594) et le lien vers la route qui les remplace ; les POST, sans."""
+    from app.web.routes.historique import DEPRECIATION, FIN_DE_VIE
+
+    url = serveur_sqlite.url
+    assert predire(url, exemple, user_id="u-depreciee").status_code == 200
+    ancienne = requests.get(url + "/predictions/user/u-depreciee", headers=AUTORISE, timeout=10)
+    nouvelle = requests.post(url + "/historique", json={"user_id": "u-depreciee"}, headers=AUTORISE, timeout=10)
+    assert ancienne.status_code == nouvelle.status_code == 200
+    assert ancienne.json()["predictions"] == nouvelle.json()["predictions"]
+    assert (ancienne.headers["Deprecation"], ancienne.headers["Sunset"]) == (DEPRECIATION, FIN_DE_VIE)
+    assert ancienne.headers["Link"] == '</historique>; rel="successor-version"'
+    assert "Deprecation" not in nouvelle.headers and "Sunset" not in nouvelle.headers
+    effacement = requests.delete(url + "/predictions/user/u-depreciee", headers=AUTORISE, timeout=10)
+    assert effacement.status_code == 200 and effacement.json()["supprimees"] == 1
+    assert effacement.headers["Deprecation"] == DEPRECIATION and "</effacement>" in effacement.headers["Link"]
+    assert effacement.json()["avertissements"] == []  # toujours présent, vide ici

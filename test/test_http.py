@@ -76,7 +76,7 @@ def test_alerte_precoce(serveur, exemple, retirees, configuration):
     reponse = poster(serveur, corps)
     assert reponse.status_code == 200
     assert reponse.json()["resultats"]["configuration"] == configuration
-    assert reponse.json()["avertissements"]
+    assert reponse.json()["resultats"]["avertissements"]
     nulls = poster(serveur, {**exemple, **dict.fromkeys(retirees)})
     assert nulls.json()["resultats"]["configuration"] == configuration
 

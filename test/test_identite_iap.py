@@ -47,7 +47,7 @@ def predire(service, email, eleve, ecole) -> dict:
     reponse = requests.post(service.url + "/predire", json={**eleve, "school": ecole, "user_id": user_id},
                             headers=assertion(email), timeout=30)
     assert reponse.status_code == 200, reponse.text
-    return reponse.json()
+    return {**reponse.json(), "user_id": user_id}
 
 
 def historique(service, email, user_id):

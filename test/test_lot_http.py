@@ -13,12 +13,14 @@ import pytest
 import requests
 
 from app.modele.eleves_aleatoires import eleves_aleatoires
+from app.modele.lots import COLONNES_AJOUTEES, LOT_MAX
 from app.modele.pipeline import probabilite_echec
 from app.modele.schema import CONFIGURATIONS, Eleve, configuration_pour
 from app.web.erreurs import ErreurRequete
-from app.web.lots import COLONNES_AJOUTEES, LOT_MAX, PlacesLots
+from app.web.lots import PlacesLots
 
 URL = "/predire/lot"
+URL_CSV = "/predire/lot/csv"
 
 
 def _attendues(artefacts, valeurs):
@@ -77,7 +79,7 @@ def _csv_uci(jeu, separateur=";", retirer=()):
 @pytest.mark.parametrize("separateur,retirer", [(";", ()), (",", ()), (";", ("G1", "G2"))])
 def test_csv_en_entree_csv_en_sortie(serveur, jeu, artefacts_livres, separateur, retirer):
     texte, colonnes = _csv_uci(jeu, separateur, retirer)
-    reponse = requests.post(serveur.url + URL, data=texte.encode(), headers={"Content-Type": "text/csv"}, timeout=120)
+    reponse = requests.post(serveur.url + URL_CSV, data=texte.encode(), headers={"Content-Type": "text/csv"}, timeout=120)
     assert reponse.status_code == 200, reponse.text
     assert reponse.headers["Content-Type"].startswith("text/csv")
     lignes = list(csv.reader(io.StringIO(reponse.text), delimiter=separateur))
@@ -104,33 +106,40 @@ def test_erreurs_de_lot(serveur, exemple):
                              timeout=30)
     assert mauvaise.status_code == 400
     details = mauvaise.json()["details"]
-    assert [d["champ"] for d in details] == ["élément 1 : sex", "élément 3 : age"]
+    # Chaque problème nomme son élément à part, par son rang à partir de 1 (celui des request_id).
+    assert [(d["element"], d["champ"]) for d in details] == [(2, "sex"), (4, "age")]
     assert "rien n'a été prédit" in mauvaise.json()["erreur"]
     texte = requests.post(serveur.url + URL, data=b"a,b", headers={"Content-Type": "text/plain"}, timeout=30)
     assert texte.status_code == 415 and "text/csv" in texte.json()["erreur"]
+    json_au_csv = requests.post(serveur.url + URL_CSV, json=[exemple], timeout=30)
+    assert json_au_csv.status_code == 415 and "/predire/lot" in json_au_csv.json()["erreur"]
     assert len(serveur.lignes_journal()) == avant  # rien de conservé
 
 
 def test_erreurs_csv(serveur, jeu):
     texte, _ = _csv_uci(jeu)
     entete, *lignes = texte.splitlines()
-    inconnue = requests.post(serveur.url + URL, data=(entete + ";remarque\n" + lignes[0] + ";x\n").encode(),
+    inconnue = requests.post(serveur.url + URL_CSV, data=(entete + ";remarque\n" + lignes[0] + ";x\n").encode(),
                              headers={"Content-Type": "text/csv"}, timeout=30)
     assert inconnue.status_code == 400
     assert inconnue.json()["details"][0]["champ"] == "remarque"
-    note_finale = requests.post(serveur.url + URL, data=(entete + ";G3\n" + lignes[0] + ";12\n").encode(),
+    note_finale = requests.post(serveur.url + URL_CSV, data=(entete + ";G3\n" + lignes[0] + ";12\n").encode(),
                                 headers={"Content-Type": "text/csv"}, timeout=30)
     assert note_finale.status_code == 400 and note_finale.json()["details"][0]["champ"] == "G3"
     mauvaise = lignes[2].replace("GP", "XX", 1) if lignes[2].startswith("GP") else "XX" + lignes[2][2:]
     corps = "\n".join([entete, lignes[0], lignes[1], mauvaise, lignes[3]]) + "\n"
-    refuse = requests.post(serveur.url + URL, data=corps.encode(), headers={"Content-Type": "text/csv"}, timeout=30)
+    refuse = requests.post(serveur.url + URL_CSV, data=corps.encode(), headers={"Content-Type": "text/csv"}, timeout=30)
     assert refuse.status_code == 400
-    assert refuse.json()["details"][0]["champ"] == "ligne 4 : school"  # ligne 1 = en-tête
+    detail = refuse.json()["details"][0]
+    assert (detail["element"], detail["champ"]) == (3, "school")  # 3e ligne d'élève
+    assert "(ligne 4 du fichier)" in detail["message"]  # ligne 1 = en-tête
     # Les lignes vides sont sautées mais comptées : le numéro est celui que montre un éditeur.
     avec_vides = "\n".join([entete, "", lignes[0], " ", lignes[1], mauvaise]) + "\n"
-    refuse = requests.post(serveur.url + URL, data=avec_vides.encode(), headers={"Content-Type": "text/csv"},
+    refuse = requests.post(serveur.url + URL_CSV, data=avec_vides.encode(), headers={"Content-Type": "text/csv"},
                            timeout=30)
-    assert refuse.status_code == 400 and refuse.json()["details"][0]["champ"] == "ligne 6 : school"
+    detail = refuse.json()["details"][0]
+    assert refuse.status_code == 400 and (detail["element"], detail["champ"]) == (3, "school")
+    assert "(ligne 6 du fichier)" in detail["message"]
 
 
 def test_x_request_id_trop_long_refuse_avant_de_lire_le_corps(serveur):
@@ -255,12 +264,12 @@ def test_csv_en_morceaux_au_dela_de_la_limite_413_jamais_tronque(demarrer_serveu
         for ligne in lignes:
             yield ligne.encode()
 
-    reponse = requests.post(serveur.url + URL, data=morceaux(), headers={"Content-Type": "text/csv"}, timeout=60)
+    reponse = requests.post(serveur.url + URL_CSV, data=morceaux(), headers={"Content-Type": "text/csv"}, timeout=60)
     assert reponse.status_code == 413 and "volumineux" in reponse.json()["erreur"]
     assert serveur.lignes_journal() == []
 
 
 def test_csv_fait_de_separateurs_seulement_400(serveur):
     for corps in (b";;;\n", b";;;\n ; ;\n", b",\n"):
-        reponse = requests.post(serveur.url + URL, data=corps, headers={"Content-Type": "text/csv"}, timeout=30)
+        reponse = requests.post(serveur.url + URL_CSV, data=corps, headers={"Content-Type": "text/csv"}, timeout=30)
         assert reponse.status_code == 400 and "vide" in reponse.json()["erreur"], corps

@@ -117,13 +117,15 @@ def test_separateur_virgule_et_colonne_sans_nom_ignoree(serveur, jeu):
 
 
 def test_le_mode_entier_reste_entier(serveur, jeu):
-    """/predire/lot garde sa règle : une colonne en plus ou une ligne invalide, et rien n'est prédit."""
+    """/predire/lot/csv garde sa règle : une colonne en plus ou une ligne invalide, et rien n'est prédit."""
     avant = len(serveur.lignes_journal())
     texte = _csv(jeu, 2)
-    assert requests.post(serveur.url + "/predire/lot", data=texte.encode(), headers=CSV, timeout=30).status_code == 400
+    assert requests.post(serveur.url + "/predire/lot/csv", data=texte.encode(), headers=CSV, timeout=30).status_code == 400
     texte = _csv(jeu, 2, supplementaires=(), modifier=lambda i, ligne: ligne.update(age="99") if i else None)
-    refuse = requests.post(serveur.url + "/predire/lot", data=texte.encode(), headers=CSV, timeout=30)
-    assert refuse.status_code == 400 and refuse.json()["details"][0]["champ"] == "ligne 3 : age"
+    refuse = requests.post(serveur.url + "/predire/lot/csv", data=texte.encode(), headers=CSV, timeout=30)
+    detail = refuse.json()["details"][0]
+    assert refuse.status_code == 400 and (detail["element"], detail["champ"]) == (2, "age")
+    assert "(ligne 3 du fichier)" in detail["message"]
     assert len(serveur.lignes_journal()) == avant
 
 

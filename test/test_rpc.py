@@ -21,7 +21,7 @@ import requests
 from google.protobuf import descriptor_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_status import rpc_status
 from sqlalchemy import text
 
@@ -147,13 +147,16 @@ def test_memes_probabilites_que_http_pour_chaque_ligne_du_fichier(deux_canaux, j
     assert len(unaires) == len(en_flux) == len(attendues) == len(jeu.X)
     for attendue, unaire, flux in zip(attendues, unaires, en_flux):
         for obtenue in (unaire, flux):
-            assert obtenue.configuration == attendue["configuration"] == configuration
+            assert pb.Configuration.Name(obtenue.configuration) == f"CONFIGURATION_{attendue['configuration']}" \
+                == f"CONFIGURATION_{configuration}"
             assert obtenue.probabilite_echec == attendue["probabilite_echec"]  # mêmes flottants, pas une approximation
             assert obtenue.probabilite_reussite == attendue["probabilite_reussite"]
             assert obtenue.seuil == attendue["seuil"]
             assert obtenue.prediction == attendue["prediction"] and obtenue.libelle == attendue["libelle"]
-            assert [(f.champ, f.contribution, f.texte) for f in obtenue.explication] == \
-                [(f["champ"], f["contribution"], f["texte"]) for f in attendue["explication"]]
+            # Une seule représentation d'un facteur : valeur en texte, effet en énumération de mêmes noms.
+            assert [(f.champ, f.valeur, pb.Effet.Name(f.effet), f.contribution, f.texte) for f in obtenue.explication] \
+                == [(f["champ"], f["valeur"], "EFFET_" + f["effet"].upper(), f["contribution"], f["texte"])
+                    for f in attendue["explication"]]
 
 
 @pytest.mark.parametrize("configuration", ["A", "B", "C"])
@@ -169,7 +172,8 @@ def test_pretraitement_egal_au_column_transformer_pour_chaque_ligne(deux_canaux,
     for ligne, attendue in zip(lignes, attendues):
         corps = session.post(http.url + "/pretraitement", json=ligne, timeout=60).json()
         obtenu = rpc.stub.Pretraiter(message(ligne), timeout=60)
-        assert corps["configuration"] == obtenu.configuration == configuration
+        assert f"CONFIGURATION_{corps['configuration']}" == pb.Configuration.Name(obtenu.configuration) \
+            == f"CONFIGURATION_{configuration}"
         assert corps["variables"] == list(obtenu.variables) == noms
         assert np.array_equal(np.array(corps["valeurs"]), attendue)
         assert np.array_equal(np.array(obtenu.valeurs), attendue)
@@ -244,11 +248,25 @@ def test_flux_un_message_invalide_termine_le_flux_apres_avoir_servi_les_preceden
         for r in rpc.stub.PredireFlux(iter(messages), timeout=60, metadata=(("x-request-id", identifiant),)):
             recues.append(r.request_id)
     assert erreur.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert violations(erreur.value) == [{"champ": "message 4 : sex",
+    # Le 4e message, nommé comme l'« element » 4 d'une erreur de lot HTTP : un chemin de champ.
+    assert violations(erreur.value) == [{"champ": "eleves[4].sex",
                                          "message": "valeur non permise 'X' ; valeurs permises : F, M"}]
+    assert erreur.value.details().startswith("message 4 : ")
+    assert ("x-request-id", identifiant) in tuple(erreur.value.trailing_metadata())  # refusé : relu quand même
     assert recues == [f"{identifiant}-{rang}" for rang in (1, 2, 3)]
     conservees = sorted(l["request_id"] for l in http.lignes_journal() if l["request_id"].startswith(identifiant))
     assert conservees == recues
+
+
+def test_flux_x_request_id_dans_les_metadonnees_de_fin(deux_canaux, exemple):
+    _, rpc = deux_canaux
+    identifiant = f"flux-{uuid.uuid4().hex[:12]}"
+    appel = rpc.stub.PredireFlux(iter([message(exemple)] * 2), timeout=60, metadata=(("x-request-id", identifiant),))
+    assert [r.request_id for r in appel] == [f"{identifiant}-1", f"{identifiant}-2"]
+    assert ("x-request-id", identifiant) in tuple(appel.trailing_metadata())
+    sans = rpc.stub.PredireFlux(iter([message(exemple)]), timeout=60)
+    genere = next(iter(sans)).request_id
+    assert ("x-request-id", genere.rsplit("-", 1)[0]) in tuple(sans.trailing_metadata())
 
 
 def test_champ_inconnu_refuse_comme_une_cle_en_trop(deux_canaux, exemple):
@@ -261,7 +279,7 @@ def test_champ_inconnu_refuse_comme_une_cle_en_trop(deux_canaux, exemple):
         predire_brut(message(exemple).SerializeToString() + bytes([0x90, 0x02, 0x01]), timeout=30)  # champ 34 = 1
     assert erreur.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v["champ"] for v in violations(erreur.value)] == ["champ n° 34"]
-    assert predire_brut(message(exemple).SerializeToString(), timeout=30).configuration == "A"
+    assert predire_brut(message(exemple).SerializeToString(), timeout=30).configuration == pb.CONFIGURATION_A
 
 
 def test_x_request_id_invalide(deux_canaux, exemple):
@@ -274,16 +292,22 @@ def test_x_request_id_invalide(deux_canaux, exemple):
 
 # --- santé standard, réflexion ----------------------------------------------------------------------
 
-def test_reflexion_decrit_le_service_la_sante_et_elle_meme(deux_canaux):
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflexion_v1_et_v1alpha_decrivent_le_service_la_sante_et_elles_memes(deux_canaux, version):
+    """Les deux versions de la réflexion (messages identiques octet pour octet : mêmes talons)."""
     _, rpc = deux_canaux
-    stub = reflection_pb2_grpc.ServerReflectionStub(rpc.canal)
+    info = rpc.canal.stream_stream(f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                                   request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                   response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
     requetes = [reflection_pb2.ServerReflectionRequest(list_services=""),
                 reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)]
-    liste, fichier = list(stub.ServerReflectionInfo(iter(requetes), timeout=30))
+    liste, fichier = list(info(iter(requetes), timeout=30))
     assert {s.name for s in liste.list_services_response.service} == {
-        SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+        SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection"}
     descripteur = descriptor_pb2.FileDescriptorProto.FromString(fichier.file_descriptor_response.file_descriptor_proto[0])
     assert [m.name for m in descripteur.service[0].method] == ["Predire", "PredireFlux", "Pretraiter"]
+    assert {e.name for e in descripteur.enum_type} == {"ClassePredite", "Configuration", "Effet"}
 
 
 def test_sante_not_serving_tant_que_le_modele_n_est_pas_charge(tmp_path, exemple):
@@ -311,7 +335,7 @@ def test_sante_not_serving_tant_que_le_modele_n_est_pas_charge(tmp_path, exemple
             time.sleep(0.01)
         assert vus == [health_pb2.HealthCheckResponse.NOT_SERVING, health_pb2.HealthCheckResponse.SERVING]
         assert refus == [grpc.StatusCode.UNAVAILABLE]
-        assert rpc.stub.Predire(message(exemple), timeout=30).configuration == "A"
+        assert rpc.stub.Predire(message(exemple), timeout=30).configuration == pb.CONFIGURATION_A
     finally:
         rpc.arreter()
 
@@ -401,6 +425,6 @@ def test_un_flux_annule_par_le_client_libere_son_fil(tmp_path, exemple):
         reponses = rpc.stub.PredireFlux(iter(a_envoyer.get, None), timeout=60)
         assert next(reponses).request_id.endswith("-1")
         reponses.cancel()  # le serveur attendait le message suivant
-        assert rpc.stub.Predire(message(exemple), timeout=15).configuration == "A"
+        assert rpc.stub.Predire(message(exemple), timeout=15).configuration == pb.CONFIGURATION_A
     finally:
         rpc.arreter()

@@ -111,6 +111,11 @@ class Artefacts:
         """Le seuil de la fiche (vérifié égal à celui du modèle au chargement du pickle)."""
         return float(self.fiche["configurations"][configuration]["seuil"])
 
+    def fiabilite(self, configuration: str) -> dict:
+        """Les chiffres de fiabilité de la fiche pour une configuration (exactitude, précision, rappel, F1,
+        moyenne et IC 95 %, à 0,5 et au seuil) : ``GET /modele`` et le ``resume.json`` de ``app.lot``."""
+        return self.fiche["configurations"][configuration]["evaluation"]["metriques"]
+
 
 def empreintes_ancrees() -> tuple[str, str]:
     """(sha256 du modèle, sha256 de features.pkl) ancrés dans le code."""

@@ -20,6 +20,9 @@ from app.modele.classes import CLASSE_ECHEC
 from app.modele.schema import CATEGORIES, Eleve
 
 NOMBRE_FACTEURS = 5
+EFFETS = ("augmente", "diminue")
+"""Le sens d'un facteur : il augmente ou diminue le risque d'échec (énumération ``Effet`` du contrat, HTTP et
+gRPC) ; la phrase entière est dans ``texte``."""
 POIDS_MINIMUM = 0.02
 """Les facteurs de moins de 2 % du total ne sont pas cités : ils n'expliquent rien."""
 
@@ -201,14 +204,14 @@ def _rediger(ordre: list[int], contributions: list[float], total: float, champs,
         if poids < POIDS_MINIMUM:
             break
         champ = champs[position]
-        sens = "augmente" if contribution > 0 else "diminue"
+        sens = EFFETS[0] if contribution > 0 else EFFETS[1]
         ampleur = (f"{100 * contribution:+.1f} points de probabilité d'échec".replace(".", ",")
                    if en_probabilite
                    else f"{100 * poids:.0f} % de l'explication")
         resultat.append({
             "champ": champ,
-            "valeur": valeurs[champ],
-            "effet": f"{sens} le risque d'échec",
+            "valeur": str(valeurs[champ]),
+            "effet": sens,
             "contribution": round(contribution, 4),
             "poids": round(poids, 4),
             "texte": f"{libelle(champ)} ({champ} = {valeurs[champ]}) : {sens} le risque d'échec ({ampleur})",

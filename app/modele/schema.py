@@ -77,11 +77,13 @@ def motif_entier(minimum: int, maximum: int) -> str:
 
 
 def _schema_entier(minimum: int, maximum: int, nul: bool = False) -> WithJsonSchema:
-    """Le schéma OpenAPI d'un champ entier : un entier JSON, ou le même entier écrit en texte."""
+    """Le schéma OpenAPI d'un champ entier reçu : un entier JSON, ou le même entier écrit en texte. En mode
+    « validation » seulement : dans une réponse (mode « serialization »), le serveur envoie toujours un
+    entier, et le schéma le dit (``{"type": "integer", …}``, déduit des bornes du champ)."""
     formes = [{"type": "integer", "minimum": minimum, "maximum": maximum},
               {"type": "string", "pattern": motif_entier(minimum, maximum),
                "description": "Le même entier écrit en texte (cellule du fichier UCI)"}]
-    return WithJsonSchema({"anyOf": formes + ([{"type": "null"}] if nul else [])})
+    return WithJsonSchema({"anyOf": formes + ([{"type": "null"}] if nul else [])}, mode="validation")
 
 
 def _entier(minimum: int, maximum: int, description: str):
@@ -154,9 +156,12 @@ _ECHELLE = "de 1 (très faible / très mauvais) à 5 (très élevé / excellent)
 
 
 class Eleve(BaseModel):
-    """Les 32 attributs d'un élève, tels que ``/predire`` les reçoit (noms du fichier UCI)."""
+    """Les 32 attributs d'un élève, tels que ``/predire`` les reçoit (noms du fichier UCI).
 
-    model_config = ConfigDict(extra="forbid", title="Eleve")
+    Dans une réponse (schéma en mode « serialization »), les 32 clés sont toujours présentes, G1 et G2
+    valant null quand la note manque : ``json_schema_serialization_defaults_required`` les dit requises."""
+
+    model_config = ConfigDict(extra="forbid", title="Eleve", json_schema_serialization_defaults_required=True)
 
     school: _choix(Ecole, "École : GP (Gabriel Pereira) ou MS (Mousinho da Silveira)")
     sex: _choix(Sexe, "Sexe : F (fille) ou M (garçon)")

@@ -62,8 +62,10 @@ class PredictionServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PredireFlux(self, request_iterator, context):
-        """Un lot en flux : une réponse par élève, dans l'ordre ; request_id <x-request-id>-<rang>.
-        Un message invalide termine le flux (INVALID_ARGUMENT) ; ceux d'avant ont été servis et conservés.
+        """Un lot en flux : une réponse par élève, dans l'ordre ; request_id <x-request-id>-<rang>, et le
+        x-request-id du flux dans ses métadonnées de fin (trailing metadata), comme pour Predire.
+        Un message invalide termine le flux (INVALID_ARGUMENT, champ « eleves[<rang>].<champ> ») ; ceux
+        d'avant ont été servis et conservés.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from app.config import Configuration, ErreurConfiguration
 from app.journalisation import configurer as configurer_journaux
@@ -24,6 +23,7 @@ from app.journalisation import signaler_arret
 from app.modele.artefacts import ErreurArtefacts
 from app.modele.noyau import construire_noyau
 from app.rpc import prediction_pb2, prediction_pb2_grpc
+from app.rpc.reflexion import activer_reflexion
 from app.rpc.service import ServicePrediction
 
 journal = logging.getLogger("prediction_etudiante")
@@ -43,7 +43,7 @@ def construire(config: Configuration, adresse: str) -> tuple[grpc.Server, health
     health_pb2_grpc.add_HealthServicer_to_server(sante, serveur)
     for nom in ("", SERVICE):
         sante.set(nom, health_pb2.HealthCheckResponse.NOT_SERVING)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), serveur)
+    activer_reflexion((SERVICE, health.SERVICE_NAME), serveur)  # v1 et v1alpha
     port = serveur.add_insecure_port(adresse)
     return serveur, sante, service, port
 

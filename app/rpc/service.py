@@ -9,6 +9,7 @@ message d'erreur brut de Python (INTERNAL, journalisé).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -60,7 +61,9 @@ class Refus(Exception):
         self.message = message
         self.violations = violations or []
 
-    def statut(self) -> grpc.Status:
+    def statut(self, metadonnees: tuple = ()) -> grpc.Status:
+        """Le statut, avec dans ses métadonnées de fin celles déjà posées par l'appel (``x-request-id``) : un
+        client relit l'identifiant d'un appel refusé comme celui d'un appel servi."""
         details = []
         if self.violations:
             requete = error_details_pb2.BadRequest(field_violations=[
@@ -69,7 +72,15 @@ class Refus(Exception):
             detail = any_pb2.Any()
             detail.Pack(requete)
             details.append(detail)
-        return rpc_status.to_status(status_pb2.Status(code=self.code, message=self.message, details=details))
+        statut = rpc_status.to_status(status_pb2.Status(code=self.code, message=self.message, details=details))
+        return StatutRefus(statut.code, statut.details, (*metadonnees, *statut.trailing_metadata))
+
+
+@dataclasses.dataclass(frozen=True)
+class StatutRefus(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple
 
 
 def en_dict(message: pb.DemandePrediction) -> dict:
@@ -91,9 +102,11 @@ def en_dict(message: pb.DemandePrediction) -> dict:
     return document
 
 
-def valider(message: pb.DemandePrediction, prefixe: str = "") -> DemandePrediction:
+def valider(message: pb.DemandePrediction, rang: int | None = None) -> DemandePrediction:
     """Le schéma pydantic de ``/predire`` ; ``Refus`` INVALID_ARGUMENT avec le détail par champ sinon. Un champ
-    que ce ``.proto`` ne connaît pas (client d'une autre version) est refusé, comme une clé en trop en JSON."""
+    que ce ``.proto`` ne connaît pas (client d'une autre version) est refusé, comme une clé en trop en JSON.
+    ``rang`` : le rang du message dans un flux (à partir de 1) ; chaque violation le nomme alors dans son chemin,
+    ``eleves[<rang>].<champ>`` (l'``element`` d'une erreur de lot HTTP)."""
     details = [{"champ": f"champ n° {champ.field_number}", "message": CHAMP_INCONNU}
                for champ in unknown_fields.UnknownFieldSet(message)]
     try:
@@ -101,8 +114,10 @@ def valider(message: pb.DemandePrediction, prefixe: str = "") -> DemandePredicti
     except ValidationError as erreur:
         details = detailler(erreur) + details
     if details:
+        prefixe = "" if rang is None else f"message {rang} : "
+        chemin = "{}" if rang is None else f"eleves[{rang}].{{}}"
         raise Refus(code_pb2.INVALID_ARGUMENT, prefixe + resume(details),
-                    [{"champ": prefixe + d["champ"], "message": d["message"]} for d in details])
+                    [{"champ": chemin.format(d["champ"]), "message": d["message"]} for d in details])
     return demande
 
 
@@ -115,17 +130,23 @@ def refus_du_stockage(erreur: Exception, consequence: str, request_id: str) -> R
     return Refus(code_pb2.UNAVAILABLE, refus.message_indisponible(erreur, consequence))
 
 
+def configuration(nom: str) -> int:
+    """``"A"`` → ``CONFIGURATION_A`` : l'énumération gRPC d'une configuration (chaîne en HTTP)."""
+    return pb.Configuration.Value(f"CONFIGURATION_{nom}")
+
+
 def facteur(f: dict) -> pb.Facteur:
-    valeur = {"valeur_entiere": f["valeur"]} if isinstance(f["valeur"], int) else {"valeur_texte": str(f["valeur"])}
-    return pb.Facteur(champ=f["champ"], effet=f["effet"], contribution=f["contribution"], poids=f["poids"],
-                      texte=f["texte"], **valeur)
+    """Un facteur de l'explication : valeur en texte comme en HTTP, effet en énumération (``app.modele.explication.EFFETS`` en majuscules)."""
+    return pb.Facteur(champ=f["champ"], valeur=f["valeur"], effet=pb.Effet.Value(f"EFFET_{f['effet'].upper()}"),
+                      contribution=f["contribution"], poids=f["poids"], texte=f["texte"])
 
 
 def reponse(p: Prediction, request_id: str, user_id: str | None, version: str, duree_ms: float) -> pb.ReponsePrediction:
     return pb.ReponsePrediction(
         prediction=p.prediction, libelle=p.libelle, probabilite_echec=p.probabilite_echec,
         probabilite_reussite=p.probabilite_reussite, confiance_prediction=p.confiance_prediction, seuil=p.seuil,
-        configuration=p.configuration, explication=[facteur(f) for f in p.explication], request_id=request_id,
+        configuration=configuration(p.configuration), explication=[facteur(f) for f in p.explication],
+        request_id=request_id,
         user_id=user_id, model_version=version, inference_time_ms=round(duree_ms, 3),
         avertissements=p.avertissements)
 
@@ -136,7 +157,7 @@ def _traiter_les_refus(methode):
         try:
             return methode(self, requete, contexte)
         except Refus as refus:
-            contexte.abort_with_status(refus.statut())
+            contexte.abort_with_status(refus.statut(tuple(contexte.trailing_metadata() or ())))
         except Exception:  # noqa: BLE001 - un défaut : jamais le message brut au client
             journal.exception("erreur interne (gRPC %s)", methode.__name__)
             contexte.abort(grpc.StatusCode.INTERNAL, "erreur interne du serveur ; elle a été journalisée")
@@ -145,7 +166,7 @@ def _traiter_les_refus(methode):
         try:
             yield from methode(self, requetes, contexte)
         except Refus as refus:
-            contexte.abort_with_status(refus.statut())
+            contexte.abort_with_status(refus.statut(tuple(contexte.trailing_metadata() or ())))
         except Exception:  # noqa: BLE001
             journal.exception("erreur interne (gRPC %s)", methode.__name__)
             contexte.abort(grpc.StatusCode.INTERNAL, "erreur interne du serveur ; elle a été journalisée")
@@ -192,6 +213,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     def Predire(self, requete, contexte):
         debut = time.perf_counter()
         identifiant, fourni = self._identifiant(contexte)
+        contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))  # aussi sur un refus (Refus.statut)
         demande = valider(requete)
         predicteur = self.noyau.predicteur
         prediction = predicteur.predire(demande)
@@ -199,14 +221,13 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         self._conserver([enregistrement(prediction, request_id=identifiant, user_id=demande.user_id,
                                         entrees=demande.entrees(), version=predicteur.version, canal="grpc")],
                         refus.PREDICTION_NON_SERVIE, fourni)
-        contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))
         return reponse(prediction, identifiant, demande.user_id, predicteur.version, duree_ms)
 
     @_traiter_les_refus
     def Pretraiter(self, requete, contexte):
         identifiant, _ = self._identifiant(contexte)
         vecteur = self.noyau.predicteur.pretraiter(valider(requete))
-        return pb.ReponsePretraitement(configuration=vecteur.configuration, variables=vecteur.noms,
+        return pb.ReponsePretraitement(configuration=configuration(vecteur.configuration), variables=vecteur.noms,
                                        valeurs=vecteur.valeurs, request_id=identifiant,
                                        model_version=self.noyau.predicteur.version)
 
@@ -216,6 +237,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
         puis leurs réponses envoyées : un client qui attend chaque réponse est servi message par message,
         un client qui envoie tout d'un coup l'est par morceaux de ``MORCEAU_MAX``."""
         identifiant, fourni = self._identifiant(contexte, LONGUEUR_MAX_ID_FLUX)
+        contexte.set_trailing_metadata(((METADONNEE_ID, identifiant),))  # comme Predire
         arrivees: queue.Queue = queue.Queue(maxsize=2 * MORCEAU_MAX)
         threading.Thread(target=_lire, args=(requetes, arrivees, contexte), daemon=True, name="flux-grpc").start()
         predicteur = self.noyau.predicteur
@@ -238,7 +260,7 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
             demandes, refus = [], None
             for message in morceau:
                 try:
-                    demandes.append(valider(message, f"message {rang + len(demandes) + 1} : "))
+                    demandes.append(valider(message, rang + len(demandes) + 1))
                 except Refus as erreur:
                     refus = erreur
                     break

@@ -17,8 +17,9 @@ from sqlalchemy import JSON, Column, DateTime, Float, SmallInteger, String
 from sqlalchemy.types import TypeEngine
 
 LONGUEUR_MAX_IDENTIFIANT = 128
-CANAUX = ("http", "grpc")
-"""Par où la prédiction a été demandée : l'API HTTP (Flask) ou le serveur gRPC (``app.rpc``)."""
+CANAUX = ("http", "grpc", "lot")
+"""Par où la prédiction a été demandée : l'API HTTP (Flask), le serveur gRPC (``app.rpc``) ou la commande
+de lot (``python -m app.lot`` : les fichiers de classes d'un district)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Enregistrement(BaseModel):
     model_version: Annotated[str, Sql(String(LONGUEUR_MAX_IDENTIFIANT))]
     # Ajouté avec le serveur gRPC : les lignes d'avant venaient toutes de l'API HTTP (défaut « http »).
     canal: Annotated[Literal[CANAUX], Sql(String(8), defaut="http")] = Field(  # type: ignore[valid-type]
-        description="Canal de la demande : http (API REST) ou grpc (serveur gRPC)")
+        description="Canal de la demande : http (API REST), grpc (serveur gRPC) ou lot (python -m app.lot)")
 
 
 COLONNES_ENREGISTREMENT = tuple(Enregistrement.model_fields)

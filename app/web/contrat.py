@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.modele.classes import CLASSE_ECHEC, CLASSE_REUSSITE
+from app.modele.explication import EFFETS
 from app.modele.schema import (
     Configuration,
     DemandePrediction,
@@ -20,13 +21,21 @@ from app.stockage.enregistrement import CANAUX, Enregistrement
 ClassePredite = enumeration("ClassePredite", (CLASSE_ECHEC, CLASSE_REUSSITE), "0 = échec, 1 = réussite",
                             noms=("ECHEC", "REUSSITE"))
 Libelle = enumeration("Libelle", ("échec", "réussite"), "La prédiction en toutes lettres", noms=("ECHEC", "REUSSITE"))
-Effet = enumeration("Effet", ("augmente le risque d'échec", "diminue le risque d'échec"),
-                    "Sens de la contribution d'un champ", noms=("AUGMENTE_LE_RISQUE", "DIMINUE_LE_RISQUE"))
+Effet = enumeration("Effet", EFFETS, "Sens de la contribution d'un champ : augmente ou diminue le risque d'échec",
+                    noms=("AUGMENTE", "DIMINUE"))
 
 
-class Facteur(BaseModel):
+class Reponse(BaseModel):
+    """Base des corps de réponse : le schéma publié (mode « serialization ») dit requise chaque clé que le
+    serveur envoie toujours (null si besoin) et n'en admet aucune autre (``additionalProperties: false``).
+    Ces modèles ne servent qu'au document : le serveur ne les instancie pas."""
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+class Facteur(Reponse):
     champ: str = Field(description="Nom du champ d'entrée")
-    valeur: Union[int, str] = Field(description="Valeur de l'élève pour ce champ")
+    valeur: str = Field(description="Valeur de l'élève pour ce champ, en texte (« 12 », « yes ») : la même "
+                                    "représentation en HTTP et en gRPC")
     effet: Effet
     contribution: float = Field(description="Déplacement de la prédiction dû à ce champ "
                                             "(probabilité d'échec, ou log-cote pour le gradient boosting)")
@@ -34,8 +43,11 @@ class Facteur(BaseModel):
     texte: str = Field(description="Phrase en français")
 
 
-class Resultats(Eleve):
-    model_config = ConfigDict(extra="forbid", title="Resultats")
+class Resultat(Eleve):
+    """Le résultat d'un élève, le même pour ``POST /predire`` et pour chaque élément d'un lot : ses
+    32 attributs validés (des entiers, jamais du texte), la prédiction, son request_id, son user_id et
+    ses avertissements."""
+    model_config = ConfigDict(extra="forbid", title="Resultat")
     prediction: ClassePredite
     libelle: Libelle
     probabilite_echec: float = Field(ge=0, le=1)
@@ -44,18 +56,21 @@ class Resultats(Eleve):
     seuil: float = Field(gt=0, le=1, description="Échec prédit quand probabilite_echec ≥ seuil")
     configuration: Configuration
     explication: list[Facteur] = Field(description="Facteurs principaux, du plus important au moins important")
+    request_id: str = Field(description="Identifiant de la prédiction, relisible par POST /historique et "
+                                        "GET /predictions/{request_id} : le X-Request-ID de /predire, "
+                                        "<X-Request-ID du lot>-<rang> (rang à partir de 1) dans un lot")
+    user_id: Optional[str] = Field(description="L'identifiant pseudonyme reçu pour cet élève, ou null")
+    avertissements: list[str] = Field(description="Vide, sauf quand G1 ou G2 manquent (configuration B ou C)")
 
 
-class ReponsePrediction(BaseModel):
-    resultats: Resultats
-    request_id: str
-    user_id: Optional[str] = Field(description="L'identifiant pseudonyme reçu, ou null")
+class ReponsePrediction(Reponse):
+    resultats: Resultat
+    request_id: str = Field(description="Le X-Request-ID de la requête (égal à resultats.request_id)")
     model_version: str
     inference_time_ms: float = Field(ge=0)
-    avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
 
 
-class ReponsePretraitement(BaseModel):
+class ReponsePretraitement(Reponse):
     configuration: Configuration = Field(description="La configuration que choisissent les notes connues")
     variables: list[str] = Field(description="Nom de chaque colonne encodée (one-hot : champ_valeur ; entier : le champ)")
     valeurs: list[float] = Field(description="La ligne que le modèle évalue, dans l'ordre de variables")
@@ -63,32 +78,25 @@ class ReponsePretraitement(BaseModel):
     model_version: str
 
 
-class ResultatLot(Resultats):
-    model_config = ConfigDict(extra="forbid", title="ResultatLot")
-    request_id: str = Field(description="<X-Request-ID du lot>-<rang> (rang à partir de 1) : relisible par "
-                                        "GET /predictions/{request_id}")
-    user_id: Optional[str] = Field(description="L'identifiant pseudonyme reçu pour cet élève, ou null")
-    avertissements: Optional[list[str]] = Field(default=None, description="Présent quand G1 ou G2 manquent")
-
-
-class ReponseLot(BaseModel):
-    resultats: list[ResultatLot] = Field(description="Une prédiction par élève, dans l'ordre reçu")
+class ReponseLot(Reponse):
+    resultats: list[Resultat] = Field(description="Une prédiction par élève, dans l'ordre reçu")
     nombre: int = Field(ge=1)
     request_id: str
     model_version: str
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
 
 
-Canal = enumeration("Canal", CANAUX, "http (API REST) ou grpc (serveur gRPC)")
+Canal = enumeration("Canal", CANAUX, "http (API REST), grpc (serveur gRPC) ou lot (python -m app.lot)")
 
 
 class PredictionConservee(Enregistrement):
     """Une prédiction telle que conservée en base et au journal (champs de ``app.stockage.enregistrement``),
     avec ce que la base ne sait pas dire : les entrées validées et les valeurs permises."""
+    model_config = Reponse.model_config
     configuration: Configuration
     entrees: Eleve
     prediction: ClassePredite
-    canal: Canal = Field(description="Canal de la demande : http (API REST) ou grpc (serveur gRPC)")
+    canal: Canal = Field(description="Canal de la demande : http (API REST), grpc (serveur gRPC) ou lot (python -m app.lot)")
 
 
 LIMITE_DEFAUT = 20
@@ -97,7 +105,7 @@ DECALAGE_MAX = 10_000_000
 """Bornes de la pagination de l'historique : la route les applique, l'OpenAPI et ce contrat les décrivent."""
 
 
-class Pagination(BaseModel):
+class Pagination(Reponse):
     limite: int = Field(ge=1, le=LIMITE_MAX)
     decalage: int = Field(ge=0, le=DECALAGE_MAX)
     total: int = Field(ge=0, description="Nombre de prédictions conservées pour cet élève")
@@ -111,8 +119,8 @@ class DemandeHistorique(BaseModel):
     journaux d'accès de gunicorn et de Cloud Run, qui survivent à l'effacement)."""
     model_config = ConfigDict(extra="forbid", title="DemandeHistorique")
     user_id: IdentifiantEleve
-    limite: entier_borne(1, LIMITE_MAX, "Taille de la page") = LIMITE_DEFAUT
-    decalage: entier_borne(0, DECALAGE_MAX, "Prédictions à sauter") = 0
+    limite: entier_borne(1, LIMITE_MAX, f"Taille de la page ({LIMITE_DEFAUT} si absente)") = LIMITE_DEFAUT
+    decalage: entier_borne(0, DECALAGE_MAX, "Prédictions à sauter (0 si absent)") = 0
 
 
 class DemandeEffacement(BaseModel):
@@ -121,22 +129,21 @@ class DemandeEffacement(BaseModel):
     user_id: IdentifiantEleve
 
 
-class Historique(BaseModel):
+class Historique(Reponse):
     user_id: str
     predictions: list[PredictionConservee] = Field(description="Les plus récentes d'abord")
     pagination: Pagination
 
 
-class Effacement(BaseModel):
+class Effacement(Reponse):
     user_id: str
     supprimees: int = Field(ge=0, description="Prédictions supprimées de la base")
     lignes_journal_supprimees: Optional[int] = Field(
         ge=0, description="Lignes retirées du journal des requêtes ; null s'il ne va pas dans un fichier")
-    avertissements: Optional[list[str]] = Field(default=None, description="Présent si le journal va aussi "
-                                                                         "sur la sortie standard")
+    avertissements: list[str] = Field(description="Vide, sauf si le journal va aussi sur la sortie standard")
 
 
-class LigneAcces(BaseModel):
+class LigneAcces(Reponse):
     """Une ligne du journal des accès (app.stockage.journal_acces) : jamais d'attribut ni d'identifiant d'élève."""
     horodatage: str = Field(description="Date et heure UTC (ISO 8601)")
     qui: str = Field(description="Adresse de la personne, compte de service, ou jeton-api")
@@ -146,18 +153,22 @@ class LigneAcces(BaseModel):
     empreinte: Optional[str] = Field(description="Empreinte salée du user_id (celle du registre des effacements)")
 
 
-class JournalAcces(BaseModel):
+class JournalAcces(Reponse):
     acces: list[LigneAcces] = Field(description="Dans l'ordre d'inscription")
     nombre: int = Field(ge=0)
     retention_jours: int = Field(ge=1, description="RETENTION_ACCES_JOURS : durée de conservation")
 
 
-class DetailErreur(BaseModel):
-    champ: str = Field(description="Le champ, l'en-tête, la ligne ou l'élément en cause")
+class DetailErreur(Reponse):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+    element: int = Field(default=None, ge=1, description="Lots seulement : rang de l'élément en cause, à partir de 1 "
+                                                        "(comme le <rang> des request_id) ; absent ailleurs")
+    champ: str = Field(description="Le champ, l'en-tête ou la ligne en cause ; « (élément) » pour un élément "
+                                   "entier")
     message: str = Field(description="La règle à respecter, en français")
 
 
-class Erreur(BaseModel):
+class Erreur(Reponse):
     """Toute erreur de l'API, 4xx comme 5xx, y compris celles que gunicorn répond lui-même (414, 431)."""
     erreur: str = Field(description="Message en français")
     details: list[DetailErreur] = Field(description="Un problème par champ (vide s'il n'y en a pas)")
@@ -165,24 +176,24 @@ class Erreur(BaseModel):
 
 # --- Routes de service : accueil, santé, disponibilité, fiche du modèle --------------------------
 
-class RouteDecrite(BaseModel):
+class RouteDecrite(Reponse):
     route: str = Field(description="Chemin (syntaxe Flask : <parametre>)")
     methodes: list[str]
     description: str
 
 
-class Accueil(BaseModel):
+class Accueil(Reponse):
     message: str
     version: str = Field(description="Version de l'API")
     model_version: str
     routes: list[RouteDecrite]
 
 
-class Sante(BaseModel):
+class Sante(Reponse):
     statut: str = Field(description="« ok » : le processus répond")
 
 
-class Verification(BaseModel):
+class Verification(Reponse):
     ok: bool
     message: str
 
@@ -192,7 +203,7 @@ class Alimentation(Verification):
     retard_s: float = Field(description="Âge de la plus ancienne d'entre elles (s)")
 
 
-class Verifications(BaseModel):
+class Verifications(Reponse):
     modele: Verification
     journal: Verification
     base: Verification
@@ -200,17 +211,17 @@ class Verifications(BaseModel):
                                                    "est en retard (base injoignable, réconciliation à refaire)")
 
 
-class Disponibilite(BaseModel):
+class Disponibilite(Reponse):
     pret: bool = Field(description="Vrai quand les quatre vérifications passent (sinon statut 503)")
     verifications: Verifications
 
 
-class Metrique(BaseModel):
+class Metrique(Reponse):
     moyenne: float
     ic95: Annotated[list[float], Field(min_length=2, max_length=2, description="Intervalle de confiance à 95 %")]
 
 
-class ConfigurationServie(BaseModel):
+class ConfigurationServie(Reponse):
     description: str
     classifieur: str
     seuil: float = Field(description="Seuil servi (SEUILS_FORCES compris)")
@@ -220,8 +231,7 @@ class ConfigurationServie(BaseModel):
     reference_article: dict[str, Union[float, str]] = Field(description="Résultats de Cortez & Silva (2008)")
 
 
-class DonneesEntrainement(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class DonneesEntrainement(Reponse):
     fichier: str
     sha256: str
     lignes: int
@@ -229,7 +239,7 @@ class DonneesEntrainement(BaseModel):
     cible: str
 
 
-class FicheModele(BaseModel):
+class FicheModele(Reponse):
     model_version: str
     sha256: str = Field(description="Empreinte du fichier du modèle, vérifiée au démarrage")
     date_entrainement: str
@@ -239,10 +249,10 @@ class FicheModele(BaseModel):
     configurations: dict[str, ConfigurationServie] = Field(description="A, B et C")
 
 
-class DocumentOpenApi(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class DocumentOpenApi(Reponse):
     openapi: str
     info: dict[str, Any]
+    tags: list[dict[str, Any]]
     paths: dict[str, Any]
     components: dict[str, Any]
 
@@ -251,7 +261,7 @@ NiveauDerive = enumeration("NiveauDerive", ("stable", "moderee", "forte", "incon
                            "Niveau de dérive d'après le PSI (inconnu : aucune donnée)")
 
 
-class DeriveVariable(BaseModel):
+class DeriveVariable(Reponse):
     """Dérive d'une variable : PSI des dernières prédictions contre l'entraînement (``app.modele.derive``)."""
     n: int = Field(ge=0, description="Prédictions où la variable est connue")
     psi: Optional[float] = Field(description="Indice de stabilité de population (None sans donnée)")
@@ -259,7 +269,7 @@ class DeriveVariable(BaseModel):
     psi_hasard: Optional[float] = Field(description="PSI attendu du seul hasard à ces effectifs")
 
 
-class TauxAlerte(BaseModel):
+class TauxAlerte(Reponse):
     """Taux d'alerte « échec » d'une configuration, comparé à celui de l'entraînement."""
     n: int = Field(ge=1)
     taux_alerte: float = Field(ge=0, le=1)
@@ -270,21 +280,21 @@ class TauxAlerte(BaseModel):
     niveau_probabilite: NiveauDerive
 
 
-class SeuilsPsi(BaseModel):
+class SeuilsPsi(Reponse):
     moderee: float
     forte: float
 
 
-class ReferenceDerive(BaseModel):
+class ReferenceDerive(Reponse):
     """D'où vient la référence (``code/reference_derive.json``)."""
-    model_config = ConfigDict(extra="allow")
     fichier: str
     sha256: str
     version_modele: str
+    predictions: str = Field(description="Comment les probabilités de référence ont été obtenues")
     eleves: int = Field(ge=1)
 
 
-class Derive(BaseModel):
+class Derive(Reponse):
     """``GET /derive`` : agrégats seulement, aucune valeur d'élève."""
     derniers: int = Field(description="Prédictions demandées")
     lignes_ignorees: int = Field(ge=0, description="Lignes du journal illisibles, sautées")
@@ -303,7 +313,7 @@ _SUPPLEMENTAIRES = ("Colonnes (ou clés JSON) hors schéma de cet élève, p. ex
                     "telles quelles ; jamais conservées (ni base, ni journal)")
 
 
-class ResultatLotPartiel(ResultatLot):
+class ResultatLotPartiel(Resultat):
     model_config = ConfigDict(extra="forbid", title="ResultatLotPartiel")
     request_id: str = Field(description="<X-Request-ID du lot>-<rang>, rang de l'élève parmi les élèves reçus "
                                         "(à partir de 1, lignes refusées comprises)")
@@ -311,7 +321,7 @@ class ResultatLotPartiel(ResultatLot):
     supplementaires: dict[str, Any] = Field(description=_SUPPLEMENTAIRES)
 
 
-class RejetLot(BaseModel):
+class RejetLot(Reponse):
     position: int = Field(ge=0, description=_POSITION)
     supplementaires: dict[str, Any] = Field(description=_SUPPLEMENTAIRES + " ; vide si la ligne n'a pas le "
                                                                           "nombre de colonnes de l'en-tête")
@@ -319,7 +329,7 @@ class RejetLot(BaseModel):
                                                       "et règle, en français")
 
 
-class ReponseLotPartielle(BaseModel):
+class ReponseLotPartielle(Reponse):
     resultats: list[ResultatLotPartiel] = Field(description="Une prédiction par élève valide, dans l'ordre reçu")
     rejets: list[RejetLot] = Field(description="Les lignes (ou éléments) invalides, non prédites ni conservées")
     nombre: int = Field(ge=0, description="Élèves prédits et conservés")
@@ -330,7 +340,11 @@ class ReponseLotPartielle(BaseModel):
     inference_time_ms: float = Field(ge=0, description="Validation et prédiction du lot entier")
 
 
-MODELES = (Eleve, DemandePrediction, Facteur, Resultats, ReponsePrediction, ReponsePretraitement, ResultatLot, ReponseLot, PredictionConservee, Pagination,
+DEMANDES = (DemandePrediction, DemandeHistorique, DemandeEffacement)
+"""Les corps de requête : leur schéma dit ce que le serveur accepte (mode « validation ») ; tous les autres
+modèles sont des réponses (mode « serialization »)."""
+
+MODELES = (Eleve, DemandePrediction, Facteur, Resultat, ReponsePrediction, ReponsePretraitement, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
            Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement,
            JournalAcces)

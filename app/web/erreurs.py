@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.modele.erreurs_validation import DETAILS_MAX
+from app.modele.lots import ErreurLot
 from app.stockage import refus
 from app.stockage.journal import ErreurJournal
 from app.stockage.magasin import DoublonRequete, ErreurMagasin
@@ -48,6 +49,7 @@ class ErreurRequete(Exception):
 CONSEQUENCES = {
     "prediction.predire": refus.PREDICTION_NON_SERVIE,
     "lot.predire_lot": "le lot n'a pas été servi pour ne pas être perdu",
+    "lot.predire_lot_csv": "le lot n'a pas été servi pour ne pas être perdu",
     "lot.predire_lot_partiel": "le lot n'a pas été servi pour ne pas être perdu",
     "historique.effacer": "l'effacement n'est pas terminé, réessayez (il peut être refait sans risque)",
     "historique.effacement_par_corps": "l'effacement n'est pas terminé, réessayez (il peut être refait sans risque)",
@@ -93,6 +95,10 @@ def enregistrer(app: Flask) -> None:
     @app.errorhandler(ErreurRequete)
     def _attendue(erreur: ErreurRequete):
         return reponse_erreur(erreur.statut, erreur.message, erreur.details, erreur.entetes)
+
+    @app.errorhandler(ErreurLot)
+    def _lot(erreur: ErreurLot):  # lot ou fichier CSV inutilisable (app.modele.lots)
+        return reponse_erreur(erreur.statut, erreur.message, erreur.details)
 
     @app.errorhandler(ErreurMagasin)
     @app.errorhandler(ErreurJournal)

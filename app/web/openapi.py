@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from app.config import VERSION
 from app.modele.identifiants import FORME_IDENTIFIANT, REGLE_IDENTIFIANT
-from app.web.contrat import MODELES
+from app.web.contrat import DEMANDES, MODELES
 from app.web.erreurs import STATUTS
 
 _REF = "#/components/schemas/{model}"
@@ -34,15 +34,42 @@ def _json(modele: str, exemple=None) -> dict:
     return {"application/json": contenu}
 
 
-EXEMPLES_DETAILS = {
-    400: [{"champ": "age", "message": "valeur 30 hors limites : entier de 15 à 22 attendu"}],
-    409: [{"champ": "X-Request-ID", "message": "déjà utilisé par une prédiction conservée"}],
+class SchemaSansDefaut(GenerateJsonSchema):
+    """Aucun ``default`` dans le document : un générateur de clients en fait une clé toujours présente
+    (openapi-typescript) ou obligatoire à écrire. Une réponse dit « requis » ce que le serveur envoie
+    toujours ; une demande dit facultatif ce que le serveur complète, et sa description donne la valeur."""
+
+    def default_schema(self, schema):
+        json_schema = super().default_schema(schema)
+        json_schema.pop("default", None)
+        return json_schema
+
+
+def exemple_refus(essai) -> dict:
+    """Le corps d'erreur que produit vraiment ``essai()`` (une ``ErreurRequete`` levée par le code des routes, ou
+    une ``ErreurLot`` de la lecture des lots) : les exemples 400 du document sont des réponses réelles, pas
+    recopiées à la main."""
+    from app.modele.lots import ErreurLot
+    from app.web.erreurs import ErreurRequete
+
+    try:
+        essai()
+    except (ErreurRequete, ErreurLot) as erreur:
+        return {"erreur": erreur.message, "details": erreur.details}
+    raise AssertionError("l'exemple d'erreur n'a pas été refusé")
+
+
+EXEMPLES_ERREURS = {
+    409: {"erreur": STATUTS[409][0], "details": [{"champ": "X-Request-ID",
+                                                   "message": "déjà utilisé par une prédiction conservée"}]},
 }
 
 
-def _erreurs(*statuts: int) -> dict:
+def _erreurs(*statuts: int, exemples: dict | None = None) -> dict:
+    """Les réponses d'erreur d'une opération ; ``exemples`` : statut → corps réel (``exemple_refus``)."""
+    exemples = {**EXEMPLES_ERREURS, **(exemples or {})}
     return {str(s): {"description": STATUTS[s][1],
-                     "content": _json("Erreur", exemple={"erreur": STATUTS[s][0], "details": EXEMPLES_DETAILS.get(s, [])})}
+                     "content": _json("Erreur", exemple=exemples.get(s, {"erreur": STATUTS[s][0], "details": []}))}
             for s in statuts}
 
 
@@ -51,9 +78,25 @@ def _operation(identifiant: str, etiquette: str, resume: str, reponses: dict, **
     return {"operationId": identifiant, "tags": [etiquette], "summary": resume, **autres, "responses": reponses}
 
 
-def _lien(operation: str, description: str, **parametres: str) -> dict:
-    """Un lien OpenAPI : la réponse donne les paramètres d'une autre opération (tests à états, clients)."""
-    return {"operationId": operation, "parameters": parametres, "description": description}
+def _lien(operation: str, description: str, corps: dict | None = None, **parametres: str) -> dict:
+    """Un lien OpenAPI : la réponse donne les paramètres (ou le corps) d'une autre opération (tests à états,
+    clients)."""
+    lien = {"operationId": operation, "description": description}
+    if parametres:
+        lien["parameters"] = parametres
+    if corps is not None:
+        lien["requestBody"] = corps
+    return lien
+
+
+ENTETES_DEPRECIATION = {
+    "Deprecation": {"description": "Route dépréciée depuis cette date (RFC 9745)", "schema": {"type": "string"},
+                    "example": "@1796601600"},
+    "Sunset": {"description": "Date après laquelle la route peut disparaître (RFC 8594)",
+               "schema": {"type": "string"}, "example": "Wed, 30 Jun 2027 00:00:00 GMT"},
+    "Link": {"description": "La route qui la remplace (rel=\"successor-version\")", "schema": {"type": "string"},
+             "example": '</historique>; rel="successor-version"'},
+}
 
 
 def _identifiant(nom: str, description: str, exemple: str) -> dict:
@@ -63,22 +106,32 @@ def _identifiant(nom: str, description: str, exemple: str) -> dict:
 
 def _historique(prediction: dict) -> dict:
     """Les trois routes protégées par le jeton : relire une prédiction, un historique, l'effacer."""
-    from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX
+    from app.web.contrat import DECALAGE_MAX, LIMITE_DEFAUT, LIMITE_MAX, DemandeEffacement, DemandeHistorique
+    from app.web.routes.historique import valider_corps, valider_identifiant
 
     securite = [{"jetonApi": []}]
     eleve = _identifiant("user_id", "Identifiant pseudonyme de l'élève", "eleve-0042")
     pagination = [
-        {"name": "limite", "in": "query", "required": False, "description": f"Taille de la page (1 à {LIMITE_MAX})",
-         "schema": {"type": "integer", "minimum": 1, "maximum": LIMITE_MAX, "default": LIMITE_DEFAUT},
-         "example": LIMITE_DEFAUT},
-        {"name": "decalage", "in": "query", "required": False, "description": "Prédictions à sauter",
-         "schema": {"type": "integer", "minimum": 0, "maximum": DECALAGE_MAX, "default": 0}, "example": 0},
+        {"name": "limite", "in": "query", "required": False,
+         "description": f"Taille de la page (1 à {LIMITE_MAX} ; {LIMITE_DEFAUT} si absent)",
+         "schema": {"type": "integer", "minimum": 1, "maximum": LIMITE_MAX}, "example": LIMITE_DEFAUT},
+        {"name": "decalage", "in": "query", "required": False, "description": "Prédictions à sauter (0 si absent)",
+         "schema": {"type": "integer", "minimum": 0, "maximum": DECALAGE_MAX}, "example": 0},
     ]
     historique = {"user_id": "eleve-0042", "predictions": [prediction],
-                  "pagination": {"limite": 20, "decalage": 0, "total": 1, "suivant": None}}
-    effacement = {"user_id": "eleve-0042", "supprimees": 1, "lignes_journal_supprimees": 1}
-    dans_l_url = (" Le user_id figure dans l'URL : il est écrit dans les journaux d'accès (gunicorn avec "
-                  "GUNICORN_ACCESSLOG=1, Cloud Run toujours), que l'effacement n'atteint pas ; préférez {}.")
+                  "pagination": {"limite": 20, "decalage": 0, "total": 1, "suivant": None, "decalage_suivant": None}}
+    effacement = {"user_id": "eleve-0042", "supprimees": 1, "lignes_journal_supprimees": 1, "avertissements": []}
+    refus_historique = exemple_refus(lambda: valider_corps(DemandeHistorique, {"user_id": "élève 42", "limite": 500}))
+    refus_effacement = exemple_refus(lambda: valider_corps(DemandeEffacement, {"user_id": "élève 42"}))
+    refus_chemin = exemple_refus(lambda: valider_identifiant("user_id", "élève 42"))
+    refus_request_id = exemple_refus(lambda: valider_identifiant("request_id", "essai 1"))
+    vers_historique = _lien("rechercherHistorique", "L'historique de cet élève",
+                            corps={"user_id": "$response.body#/user_id"})
+    vers_effacement = _lien("effacerEleve", "Effacer les prédictions de cet élève",
+                            corps={"user_id": "$response.body#/user_id"})
+    dans_l_url = ("Dépréciée depuis la version 2 du contrat (en-têtes Deprecation et Sunset) : utilisez {}. "
+                  "Le user_id figure dans l'URL : il est écrit dans les journaux d'accès (gunicorn avec "
+                  "GUNICORN_ACCESSLOG=1, Cloud Run toujours), que l'effacement n'atteint pas.")
 
     def corps(modele: str, exemple: dict) -> dict:
         return {"required": True, "content": _json(modele, exemple=exemple)}
@@ -92,8 +145,9 @@ def _historique(prediction: dict) -> dict:
                         "decalage = pagination.decalage_suivant.",
             security=securite, requestBody=corps("DemandeHistorique", {"user_id": "eleve-0042", "limite": 20,
                                                                      "decalage": 0}),
-            reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique)},
-                      **_erreurs(400, 401, 403, 413, 415, 503)},
+            reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique),
+                              "links": {"effacement": vers_effacement}},
+                      **_erreurs(400, 401, 403, 413, 415, 503, exemples={400: refus_historique})},
         )},
         "/effacement": {"post": _operation(
             "effacerEleve", "historique",
@@ -101,32 +155,36 @@ def _historique(prediction: dict) -> dict:
             security=securite, requestBody=corps("DemandeEffacement", {"user_id": "eleve-0042"}),
             reponses={"200": {"description": "Nombre de prédictions effacées",
                               "content": _json("Effacement", exemple=effacement)},
-                      **_erreurs(400, 401, 403, 413, 415, 503)},
+                      **_erreurs(400, 401, 403, 413, 415, 503, exemples={400: refus_effacement})},
         )},
         "/predictions/{request_id}": {"get": _operation(
             "lirePrediction", "historique", "Une prédiction conservée", security=securite,
             parameters=[_identifiant("request_id", "Le request_id renvoyé par /predire", "essai-0001")],
             reponses={"200": {"description": "La prédiction", "content": _json("PredictionConservee", exemple=prediction),
-                              "links": {"historique": _lien("lireHistorique", "L'historique de cet élève",
-                                                            user_id="$response.body#/user_id")}},
-                      **_erreurs(400, 401, 403, 404, 503)},
+                              "links": {"historique": vers_historique}},
+                      **_erreurs(400, 401, 403, 404, 503, exemples={400: refus_request_id})},
         )},
         "/predictions/user/{user_id}": {
             "get": _operation(
-                "lireHistorique", "historique", "Historique d'un élève, les plus récentes d'abord", security=securite,
+                "lireHistorique", "historique", "Dépréciée : historique d'un élève (POST /historique)",
+                security=securite, deprecated=True,
                 description=dans_l_url.format("POST /historique"), parameters=[eleve, *pagination],
-                reponses={"200": {"description": "Une page d'historique", "content": _json("Historique", exemple=historique),
-                                  "links": {"effacement": _lien("effacerHistorique", "Effacer les prédictions de cet élève",
-                                                                user_id="$response.body#/user_id")}},
-                          **_erreurs(400, 401, 403, 503)},
+                reponses={"200": {"description": "Une page d'historique", "headers": ENTETES_DEPRECIATION,
+                                  "content": _json("Historique", exemple={**historique, "pagination": {
+                                      **historique["pagination"], "total": 3, "decalage_suivant": 1,
+                                      "suivant": "/predictions/user/eleve-0042?limite=1&decalage=1"}}),
+                                  "links": {"effacement": vers_effacement}},
+                          **_erreurs(400, 401, 403, 503, exemples={400: refus_chemin})},
             ),
             "delete": _operation(
-                "effacerHistorique", "historique",
-                "Droit à l'effacement : supprime ses prédictions de la base et du journal",
+                "effacerHistorique", "historique", "Dépréciée : droit à l'effacement (POST /effacement)",
                 description=dans_l_url.format("POST /effacement"), security=securite, parameters=[eleve],
-                reponses={"200": {"description": "Nombre de prédictions effacées",
+                deprecated=True,
+                reponses={"200": {"description": "Nombre de prédictions effacées", "headers": {
+                                      **ENTETES_DEPRECIATION, "Link": {**ENTETES_DEPRECIATION["Link"],
+                                                                       "example": '</effacement>; rel="successor-version"'}},
                                   "content": _json("Effacement", exemple=effacement)},
-                          **_erreurs(400, 401, 403, 503)},
+                          **_erreurs(400, 401, 403, 503, exemples={400: refus_chemin})},
             ),
         },
     }
@@ -204,8 +262,8 @@ def _identite() -> dict:
                            "schema": instant, "example": exemple} for nom, description, exemple in
                           (("depuis", "Instant de début (inclus)", "2026-12-01T00:00:00Z"),
                            ("jusqua", "Instant de fin (exclu)", "2026-12-02T00:00:00Z"))),
-                        {"name": "format", "in": "query", "required": False, "description": "json ou csv",
-                         "schema": {"type": "string", "pattern": "^(json|csv)$", "default": "json"}, "example": "json"}],
+                        {"name": "format", "in": "query", "required": False, "description": "json (par défaut) ou csv",
+                         "schema": {"type": "string", "pattern": "^(json|csv)$"}, "example": "json"}],
             reponses={"200": {"description": "Le journal des accès", "content": {
                 **_json("JournalAcces", exemple={"acces": [ligne], "nombre": 1, "retention_jours": 365}),
                 "text/csv": {"schema": {"type": "string"},
@@ -242,76 +300,98 @@ def _derive() -> dict:
                     "(ecart = vrai quand ce taux sort de l'IC 95 % observé). Agrégats seulement.",
         security=[{"jetonApi": []}],
         parameters=[{"name": "derniers", "in": "query", "required": False,
-                     "description": f"Nombre de dernières prédictions du journal ({DERNIERS_MIN} à {DERNIERS_MAX})",
-                     "schema": {"type": "integer", "minimum": DERNIERS_MIN, "maximum": DERNIERS_MAX,
-                                "default": DERNIERS_DEFAUT}, "example": DERNIERS_DEFAUT}],
+                     "description": f"Nombre de dernières prédictions du journal ({DERNIERS_MIN} à {DERNIERS_MAX} ; "
+                                    f"{DERNIERS_DEFAUT} si absent)",
+                     "schema": {"type": "integer", "minimum": DERNIERS_MIN, "maximum": DERNIERS_MAX},
+                     "example": DERNIERS_DEFAUT}],
         reponses={"200": {"description": "Dérive par variable et taux d'alerte", "content": _json("Derive", exemple=exemple)},
                   **_erreurs(400, 401, 403, 503)},
     )}
 
 
-def _lot(en_tete_id: dict, exemple: dict, resultats: dict) -> dict:
-    """``POST /predire/lot`` : liste JSON d'élèves ou CSV au format UCI."""
+def _lot(en_tete_id: dict, exemple: dict, resultat: dict) -> tuple[dict, dict]:
+    """``POST /predire/lot`` (liste JSON → ``ReponseLot``) et ``POST /predire/lot/csv`` (fichier UCI → CSV) :
+    deux opérations, chacune avec un seul schéma de réponse 200."""
     from app.modele.schema import CATEGORIES, CHAMPS, bornes
-    from app.web.lots import COLONNES_AJOUTEES, LONGUEUR_MAX_ID_LOT, LOT_MAX
+    from app.modele.lots import COLONNES_AJOUTEES, LONGUEUR_MAX_ID_LOT, LOT_MAX, lire_csv, lot_json
 
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
-    # Forme exacte d'un CSV accepté (séparateur « ; », toutes les colonnes, dans l'ordre UCI),
-    # dérivée du schéma : un générateur de requêtes (schemathesis) n'envoie que des CSV valides.
+    # Forme exacte d'un CSV accepté (séparateur « ; », toutes les colonnes, dans l'ordre UCI), dérivée du
+    # schéma : un générateur de requêtes (schemathesis) n'envoie que des CSV valides. « + » et non {1,10000} :
+    # les moteurs d'expressions régulières à automate (Rust, RE2) déplient une répétition bornée et refusent
+    # une expression de 10 000 copies ; la borne de LOT_MAX lignes est dite dans la description.
     cellules = [("|".join(CATEGORIES[c]) if c in CATEGORIES else "|".join(map(str, range(bornes(c)[0], bornes(c)[1] + 1))))
                 for c in CHAMPS]
     ligne = ";".join(f"({c})" for c in cellules)
-    forme_csv = f"^{';'.join(CHAMPS)}\\n({ligne}\\n){{1,20}}$"
+    forme_csv = f"^{';'.join(CHAMPS)}\\n({ligne}\\n)+$"
     identifiant_lot = {**en_tete_id, "schema": {**en_tete_id["schema"], "maxLength": LONGUEUR_MAX_ID_LOT},
                        "description": en_tete_id["description"] + " ; le rang de chaque élève y est ajouté "
                                                                   "(<X-Request-ID>-<rang>)"}
     entete = ";".join(exemple)
     csv_exemple = entete + "\n" + ";".join(str(v) for v in exemple.values()) + "\n"
     csv_reponse = (entete + ";" + ";".join(COLONNES_AJOUTEES) + "\n" + ";".join(str(v) for v in exemple.values())
-                   + f";1;réussite;0.0512;0.9488;0.6304;0.1385;A;lot-0001-1;{resultats['explication'][0]['texte']}\n")
-    reponse_lot = {"resultats": [{**resultats, "request_id": "lot-0001-1", "user_id": None},
-                                 {**resultats, "configuration": "C", "request_id": "lot-0001-2", "user_id": "eleve-0042",
+                   + f";1;réussite;0.0512;0.9488;0.6304;0.1385;A;lot-0001-1;{resultat['explication'][0]['texte']}\n")
+    reponse_lot = {"resultats": [{**resultat, "request_id": "lot-0001-1", "user_id": None},
+                                 {**resultat, "G1": None, "G2": None, "configuration": "C",
+                                  "request_id": "lot-0001-2", "user_id": "eleve-0042",
                                   "avertissements": ["G1 et G2 absents : configuration C (alerte précoce), moins précise"]}],
                    "nombre": 2, "request_id": "lot-0001", "model_version": "f24ed0ae8859", "inference_time_ms": 3.2}
-    return {"post": _operation(
-        "predireLot", "prediction", f"Prédictions pour une classe : liste JSON ou CSV ({LOT_MAX} élèves au plus)",
-        description="Corps : une liste JSON d'élèves (chacun comme pour /predire, user_id compris) ou un "
-                    "fichier CSV au format UCI (Content-Type: text/csv ; séparateur « ; » ou « , » ; G1 et "
-                    "G2 facultatifs, cellule vide = note absente ; colonne user_id facultative ; pas de G3). "
-                    "Réponse dans l'ordre reçu : JSON pour du JSON, CSV pour du CSV (colonnes reçues puis "
-                    f"{', '.join(COLONNES_AJOUTEES)}). Lot entier ou refusé : une seule ligne invalide et rien "
-                    "n'est prédit ni conservé ; la réponse 400 détaille toutes les lignes fautives (numéro "
-                    "de ligne du CSV, en-tête = ligne 1 ; position dans la liste JSON, à partir de 0). "
-                    "Chaque élève reçoit le request_id <X-Request-ID>-<rang> et est conservé (base et "
-                    "journal) avant la réponse. Taille maximale du corps : TAILLE_MAX_LOT. "
-                    "Clients générés : la forme JSON est typée (liste de DemandePrediction → ReponseLot) ; la "
-                    "forme CSV est un texte (type string) que des générateurs sautent en le signalant "
-                    "(openapi-python-client : « Unsupported content type text/csv ») : envoyez-la avec le "
-                    "client HTTP sous-jacent (exemple dans le README).",
+    refus_json = exemple_refus(lambda: lot_json([exemple, {**exemple, "sex": "X"}, {**exemple, "famrel": 9}]))
+    refus_csv = exemple_refus(lambda: lire_csv((csv_exemple + csv_exemple.split("\n")[1].replace("GP", "XX", 1)
+                                                + "\n").encode()))
+    erreurs_lot = {"503": {**_erreurs(503)["503"], "description": "Indisponible (base des résultats ou journal), ou "
+                                                                   "trop de lots en cours (LOTS_SIMULTANES) ; en-tête "
+                                                                   "Retry-After"}}
+    entier = ("Lot entier ou refusé : un seul élève invalide et rien n'est prédit ni conservé ; la réponse 400 "
+              "détaille chaque problème par élément (element : rang à partir de 1, comme le <rang> des "
+              "request_id ; champ ; message). Chaque élève reçoit le request_id <X-Request-ID>-<rang> et est "
+              "conservé (base et journal) avant la réponse. Taille maximale du corps : TAILLE_MAX_LOT.")
+    json_lot = {"post": _operation(
+        "predireLot", "prediction", f"Prédictions pour une classe : liste JSON ({LOT_MAX} élèves au plus)",
+        description="Corps : une liste JSON d'élèves (chacun comme pour /predire, user_id compris) ; réponse "
+                    "dans l'ordre reçu, chaque élément au schéma Resultat de /predire. " + entier
+                    + " Un fichier CSV va à POST /predire/lot/csv.",
         parameters=[identifiant_lot],
         requestBody={"required": True, "content": {
             "application/json": {"schema": {"type": "array", "minItems": 1, "maxItems": LOT_MAX,
                                             "items": {"$ref": _REF.format(model="DemandePrediction")}},
-                                 "example": [exemple, {**sans_notes, "user_id": "eleve-0042"}]},
-            "text/csv": {"schema": {"type": "string", "pattern": forme_csv,
-                                    "description": "Fichier UCI sans G3 ; aussi accepté : séparateur « , », G1/G2 "
-                                                   f"absents ou vides, colonne user_id, lignes jusqu'à {LOT_MAX}"},
-                         "example": csv_exemple}}},
+                                 "example": [exemple, {**sans_notes, "user_id": "eleve-0042"}]}}},
         reponses={
-            "200": {"description": "Une prédiction par élève, dans l'ordre", "content": {
-                **_json("ReponseLot", exemple=reponse_lot),
-                "text/csv": {"schema": {"type": "string", "description": "Le CSV reçu et les colonnes ajoutées"},
-                             "example": csv_reponse}},
-                "headers": {"X-Request-ID": {"description": "Le X-Request-ID du lot", "schema": {"type": "string"}}},
-                # Par l'en-tête (même forme pour une réponse JSON ou CSV) : le premier élève est <X-Request-ID>-1.
-                "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
-                                                request_id="{$response.header.X-Request-ID}-1")}},
-            **_erreurs(400, 401, 403, 409, 413, 415),
-            "503": {**_erreurs(503)["503"], "description": "Indisponible (base des résultats ou journal), ou "
-                                                            "trop de lots en cours (LOTS_SIMULTANES) ; en-tête "
-                                                            "Retry-After"},
+            "200": {"description": "Une prédiction par élève, dans l'ordre",
+                    "content": _json("ReponseLot", exemple=reponse_lot),
+                    "headers": {"X-Request-ID": {"description": "Le X-Request-ID du lot", "schema": {"type": "string"}}},
+                    "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
+                                                    request_id="$response.body#/resultats/0/request_id")}},
+            **_erreurs(400, 401, 403, 409, 413, 415, exemples={400: refus_json}), **erreurs_lot,
         },
     )}
+    csv_lot = {"post": _operation(
+        "predireLotCsv", "prediction", f"Prédictions pour une classe : fichier CSV au format UCI ({LOT_MAX} lignes "
+                                       "au plus)",
+        description="Corps : un fichier CSV au format UCI (Content-Type: text/csv ; séparateur « ; » ou « , » ; "
+                    "G1 et G2 facultatifs, cellule vide = note absente ; colonne user_id facultative ; pas de "
+                    f"G3 ; {LOT_MAX} lignes au plus). Réponse en CSV, dans l'ordre reçu : les colonnes reçues puis "
+                    f"{', '.join(COLONNES_AJOUTEES)}. " + entier + " Dans la réponse 400, element est le rang "
+                    "de la ligne parmi les lignes d'élèves, et le message donne son numéro de ligne dans le "
+                    "fichier (en-tête = ligne 1).",
+        parameters=[identifiant_lot],
+        requestBody={"required": True, "content": {
+            "text/csv": {"schema": {"type": "string", "pattern": forme_csv,
+                                    "description": "Fichier UCI sans G3, de 1 à " f"{LOT_MAX} lignes d'élèves ; "
+                                                   "aussi accepté : séparateur « , », G1/G2 absents ou vides, "
+                                                   "colonne user_id"},
+                         "example": csv_exemple}}},
+        reponses={
+            "200": {"description": "Le CSV reçu et les colonnes ajoutées, une ligne par élève, dans l'ordre",
+                    "content": {"text/csv": {"schema": {"type": "string"}, "example": csv_reponse}},
+                    "headers": {"X-Request-ID": {"description": "Le X-Request-ID du lot", "schema": {"type": "string"}},
+                                "X-Model-Version": {"description": "La version du modèle", "schema": {"type": "string"}}},
+                    "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
+                                                    request_id="{$response.header.X-Request-ID}-1")}},
+            **_erreurs(400, 401, 403, 409, 413, 415, exemples={400: refus_csv}), **erreurs_lot,
+        },
+    )}
+    return json_lot, csv_lot
 
 
 EXEMPLE_ELEVE = {
@@ -358,9 +438,9 @@ def _exemples_service() -> dict:
     }
 
 
-def _lot_partiel(lot: dict, resultats: dict) -> dict:
-    """``POST /predire/lot/partiel`` : le corps de ``/predire/lot``, mais chaque ligne invalide est mise à
-    part au lieu de tout refuser, et les colonnes hors schéma sont gardées (page ``/classe``)."""
+def _lot_partiel(lot: dict, lot_csv: dict, resultat: dict) -> dict:
+    """``POST /predire/lot/partiel`` : le corps de ``/predire/lot`` ou de ``/predire/lot/csv``, mais chaque ligne
+    invalide est mise à part au lieu de tout refuser, et les colonnes hors schéma sont gardées (page ``/classe``)."""
     entier = lot["post"]
     json_entier = entier["requestBody"]["content"]["application/json"]
     tableau = {**json_entier["schema"], "items": {
@@ -372,12 +452,12 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
     # Ici, une ligne invalide n'est jamais une raison de tout refuser : le CSV accepté est exactement
     # un en-tête UCI puis au moins une cellule non vide (un générateur comme schemathesis s'y fie).
     forme_csv = f"^{';'.join(CHAMPS)}\\n[\\s\\S]*[^\\s;,\"\\x1c-\\x1f\\x85][\\s\\S]*$"
-    csv_partiel = {**entier["requestBody"]["content"]["text/csv"]}
+    csv_partiel = {**lot_csv["post"]["requestBody"]["content"]["text/csv"]}
     csv_partiel["schema"] = {"type": "string", "pattern": forme_csv,
                              "description": "Fichier UCI sans G3, au moins une ligne ; aussi accepté : séparateur "
                                             "« , », G1/G2 absents ou vides, colonne user_id, colonnes hors schéma "
                                             "(nom, numéro…) dans n'importe quel ordre"}
-    exemple = {"resultats": [{**resultats, "request_id": "classe-3b-1", "user_id": None, "position": 2,
+    exemple = {"resultats": [{**resultat, "request_id": "classe-3b-1", "user_id": None, "position": 2,
                               "supplementaires": {"nom": "Élève n°1"}}],
                "rejets": [{"position": 3, "supplementaires": {"nom": "Élève n°2"},
                            "problemes": [{"champ": "age", "message": "valeur 40 hors limites : entier de 15 à 22 attendu"}]}],
@@ -385,7 +465,8 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
                "model_version": "f24ed0ae8859", "inference_time_ms": 0.9}
     return {"post": _operation(
         "predireLotPartiel", "prediction", "Prédictions pour une classe, lignes invalides mises à part (page /classe)",
-        description="Même corps que POST /predire/lot (liste JSON ou CSV au format UCI), même limite et même "
+        description="Même corps que POST /predire/lot (liste JSON) ou POST /predire/lot/csv (CSV au format UCI), "
+                    "même limite et même "
                     "X-Request-ID, mais le lot n'est pas entier ou refusé : chaque élève valide est prédit et "
                     "conservé, chaque ligne invalide est rendue dans « rejets » avec ses problèmes (champ et "
                     "règle, en français) et son numéro de ligne (« position »). Les colonnes du CSV (ou clés "
@@ -409,19 +490,26 @@ def _lot_partiel(lot: dict, resultats: dict) -> dict:
 
 @lru_cache(maxsize=1)
 def document() -> dict:
-    _, definitions = models_json_schema([(m, "validation") for m in MODELES], ref_template=_REF)
+    # Demandes en mode « validation » (ce que le serveur accepte : entiers en texte compris), réponses en mode
+    # « serialization » (ce qu'il envoie : des entiers, chaque clé toujours présente requise).
+    _, definitions = models_json_schema([(m, "validation" if m in DEMANDES else "serialization") for m in MODELES],
+                                        ref_template=_REF, schema_generator=SchemaSansDefaut)
     exemple = dict(EXEMPLE_ELEVE)
     en_tete_id = {"name": "X-Request-ID", "in": "header", "required": False,
                   "description": "Identifiant de la requête, renvoyé dans la réponse ; généré s'il manque",
                   "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}, "example": "essai-0001"}
-    resultats = {**exemple, "prediction": 1, "libelle": "réussite", "probabilite_echec": 0.0512,
-                 "probabilite_reussite": 0.9488, "confiance_prediction": 0.6304, "seuil": 0.1385, "configuration": "A",
-                 "explication": [{"champ": "G2", "valeur": 12, "effet": "diminue le risque d'échec",
-                                  "contribution": -0.0841, "poids": 0.4122,
-                                  "texte": "Note du 2e trimestre (G2 = 12) : diminue le risque d'échec (41 % de "
-                                           "l'explication)"}]}
-    reponse = {"resultats": resultats, "request_id": "essai-0001", "user_id": "eleve-0042",
-               "model_version": "f24ed0ae8859", "inference_time_ms": 0.412}
+    resultat = {**exemple, "prediction": 1, "libelle": "réussite", "probabilite_echec": 0.0512,
+                "probabilite_reussite": 0.9488, "confiance_prediction": 0.6304, "seuil": 0.1385, "configuration": "A",
+                "explication": [{"champ": "G2", "valeur": "12", "effet": "diminue",
+                                 "contribution": -0.0841, "poids": 0.4122,
+                                 "texte": "Note du 2e trimestre (G2 = 12) : diminue le risque d'échec (41 % de "
+                                          "l'explication)"}],
+                "request_id": "essai-0001", "user_id": "eleve-0042", "avertissements": []}
+    reponse = {"resultats": resultat, "request_id": "essai-0001", "model_version": "f24ed0ae8859",
+               "inference_time_ms": 0.412}
+    from app.web.routes.prediction import valider_demande
+
+    refus_eleve = exemple_refus(lambda: valider_demande({**exemple, "age": 30}))
     conservee = {"horodatage": "2026-11-23T08:00:00.000000+00:00", "request_id": "essai-0001", "user_id": "eleve-0042",
                  "configuration": "A", "entrees": exemple, "prediction": 1, "probabilite_echec": 0.0512,
                  "probabilite_reussite": 0.9488, "seuil": 0.1385, "model_version": "f24ed0ae8859", "canal": "http"}
@@ -475,14 +563,15 @@ def document() -> dict:
                             "headers": {"X-Request-ID": {"description": "Le request_id de la prédiction",
                                                          "schema": {"type": "string"}}},
                             "links": {"prediction": _lien("lirePrediction", "Relire la prédiction conservée",
-                                                          request_id="$response.body#/request_id"),
-                                      "historique": _lien("lireHistorique", "L'historique de l'élève (si user_id)",
-                                                          user_id="$response.body#/user_id")}},
-                    **_erreurs(400, 401, 403, 409, 413, 415, 503),
+                                                          request_id="$response.body#/resultats/request_id"),
+                                      "historique": _lien("rechercherHistorique", "L'historique de l'élève (si user_id)",
+                                                          corps={"user_id": "$response.body#/resultats/user_id"})}},
+                    **_erreurs(400, 401, 403, 409, 413, 415, 503, exemples={400: refus_eleve}),
                 },
             )},
-            "/predire/lot": (lot := _lot(en_tete_id, exemple, resultats)),
-            "/predire/lot/partiel": _lot_partiel(lot, resultats),
+            "/predire/lot": (lots := _lot(en_tete_id, exemple, resultat))[0],
+            "/predire/lot/csv": lots[1],
+            "/predire/lot/partiel": _lot_partiel(*lots, resultat),
             "/pretraitement": {"post": _operation(
                 "pretraiter", "pretraitement", "Ligne encodée que le modèle évalue pour un élève",
                 description="Même corps que /predire (user_id accepté et ignoré). Renvoie la configuration, "
@@ -498,7 +587,7 @@ def document() -> dict:
                         "valeurs": [1.0, 0.0, 16.0, 0.0], "request_id": "essai-0001", "model_version": "f24ed0ae8859"}),
                             "headers": {"X-Request-ID": {"description": "Le request_id de la requête",
                                                          "schema": {"type": "string"}}}},
-                    **_erreurs(400, 401, 403, 413, 415, 503),
+                    **_erreurs(400, 401, 403, 413, 415, 503, exemples={400: refus_eleve}),
                 },
             )},
             "/classe": {"get": _operation(

@@ -91,7 +91,7 @@ def modele():
                 "seuil": s.predicteur.seuils[nom],
                 "seuil_fiche": conf["seuil"],
                 "variables": s.artefacts.variables[nom],
-                "metriques": conf["evaluation"]["metriques"],
+                "metriques": s.artefacts.fiabilite(nom),
                 "reference_article": conf["reference_article"],
             }
             for nom, conf in fiche["configurations"].items()

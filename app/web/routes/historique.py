@@ -8,7 +8,8 @@
 
 Les deux routes POST gardent le user_id hors de l'URL : une URL finit dans les journaux d'accès (gunicorn
 avec GUNICORN_ACCESSLOG=1, Cloud Run toujours), qui survivent à l'effacement. Les routes d'origine restent
-(``GET`` et ``DELETE /predictions/user/<user_id>``) mais journalisent l'identifiant : voir le README.
+(``GET`` et ``DELETE /predictions/user/<user_id>``), dépréciées (en-têtes ``Deprecation`` et ``Sunset``) :
+elles journalisent l'identifiant (docs/integrateurs-contrat.md).
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ from app.web.services import services
 bp = Blueprint("historique", __name__)
 journal = logging.getLogger("prediction_etudiante")
 
+DEPRECIATION = "@1796601600"
+"""En-tête ``Deprecation`` (RFC 9745, date de la version 2 du contrat : 2026-12-07 UTC) des routes GET et DELETE
+``/predictions/user/<user_id>``, remplacées par ``POST /historique`` et ``POST /effacement``."""
+FIN_DE_VIE = "Wed, 30 Jun 2027 00:00:00 GMT"
+"""En-tête ``Sunset`` (RFC 8594) de ces routes : après cette date, elles peuvent disparaître."""
+REMPLACANTES = {"historique.historique": "/historique", "historique.effacer": "/effacement"}
+
+
+def depreciee(vue):
+    """La réponse d'une route dépréciée porte ``Deprecation``, ``Sunset`` et le lien vers sa remplaçante."""
+    @functools.wraps(vue)
+    def enveloppe(*args, **kwargs):
+        reponse = vue(*args, **kwargs)
+        reponse.headers["Deprecation"] = DEPRECIATION
+        reponse.headers["Sunset"] = FIN_DE_VIE
+        reponse.headers["Link"] = f'<{REMPLACANTES[request.endpoint]}>; rel="successor-version"'
+        return reponse
+    return enveloppe
+
 
 def valider_identifiant(nom: str, valeur: str) -> str:
     if not identifiant_valide(valeur):
@@ -70,7 +90,12 @@ def lire_prediction(request_id: str):
 
 def lire_corps_modele(modele: type[BaseModel]):
     """Le corps JSON validé par ``modele`` (objet, clés connues), ou une ErreurRequete 400 par champ."""
-    document = lire_json(request)
+    return valider_corps(modele, lire_json(request))
+
+
+def valider_corps(modele: type[BaseModel], document):
+    """``document`` validé par ``modele``, ou l'ErreurRequete 400 que reçoit le client (aussi l'exemple 400 du
+    document OpenAPI)."""
     if not isinstance(document, dict):
         raise ErreurRequete(400, "le corps doit être un objet JSON, par exemple {\"user_id\": \"…\"}")
     try:
@@ -107,6 +132,7 @@ def historique_par_corps():
 
 @bp.get("/predictions/user/<user_id>")
 @exiger("eleve")
+@depreciee
 def historique(user_id: str):
     valider_identifiant("user_id", user_id)
     limite, decalage = lire_pagination(request.args)
@@ -121,6 +147,7 @@ def effacement_par_corps():
 
 @bp.delete("/predictions/user/<user_id>")
 @exiger("eleve")
+@depreciee
 def effacer(user_id: str):
     return _effacer(valider_identifiant("user_id", user_id))
 
@@ -135,7 +162,8 @@ def _effacer(user_id: str):
         effacement = s.conservation.effacer(user_id)  # refus du stockage → 503 (app.web.erreurs)
         supprimees, lignes = effacement.predictions, effacement.lignes_journal
         inscrire_acces({p["entrees"].get("school") for p in vues}, 1, user_id)
-    corps = {"user_id": user_id, "supprimees": supprimees, "lignes_journal_supprimees": lignes}
+    corps = {"user_id": user_id, "supprimees": supprimees, "lignes_journal_supprimees": lignes,
+             "avertissements": []}
     if s.journal.vers_stdout:
         corps["avertissements"] = [
             f"JOURNAL_MODE={s.journal.mode} : les lignes déjà envoyées sur la sortie standard (Cloud Logging) "

@@ -11,20 +11,21 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.stockage.enregistrement import horodatage_utc
-from app.web import metriques
-from app.web.erreurs import ErreurRequete
-from app.web.identite import exiger, inscrire_acces, verifier_ecoles
-from app.web.lots import (
+from app.modele.lots import (
     LONGUEUR_MAX_ID_LOT,
     ecrire_csv,
     lire_csv,
+    ligne_resultat,
     lire_csv_partiel,
     lot_json,
     lot_json_partiel,
 )
+from app.stockage.enregistrement import horodatage_utc
+from app.web import metriques
+from app.web.erreurs import ErreurRequete
+from app.web.identite import exiger, inscrire_acces, verifier_ecoles
 from app.web.requetes_json import est_json, lire_corps, lire_json
-from app.web.routes.prediction import enregistrement_journal, resultats
+from app.web.routes.prediction import enregistrement_journal, resultat
 from app.web.services import Services, services
 
 bp = Blueprint("lot", __name__)
@@ -32,9 +33,13 @@ bp = Blueprint("lot", __name__)
 TYPES_CSV = ("text/csv", "application/csv")
 
 
-def _lire_lot(partiel: bool = False):
+def _lire_lot(partiel: bool = False, csv_seul: bool = False):
     """Mode entier : (demandes validées, colonnes et séparateur si CSV, sinon None).
-    Mode partiel : un ``LotPartiel`` (lignes valides, lignes refusées, colonnes hors schéma)."""
+    Mode partiel : un ``LotPartiel`` (lignes valides, lignes refusées, colonnes hors schéma).
+    ``csv_seul`` : ``/predire/lot/csv``, le fichier UCI seulement."""
+    if csv_seul and request.mimetype not in TYPES_CSV:
+        raise ErreurRequete(415, f"type de contenu non pris en charge ({request.mimetype or 'aucun'}) : "
+                                 "Content-Type: text/csv (fichier UCI) ; une liste JSON va à POST /predire/lot")
     if request.mimetype in TYPES_CSV:
         brut = lire_corps(request, "CSV")
         if partiel:
@@ -68,6 +73,14 @@ def predire_lot():
     return _une_place_pour(_servir_lot)
 
 
+@bp.post("/predire/lot/csv")
+@exiger("prediction")
+def predire_lot_csv():
+    """Le lot en CSV, opération à part dans le contrat : la réponse 200 de chaque opération a un seul schéma
+    (``/predire/lot`` accepte encore un CSV, comme avant la version 2 du contrat, sans le documenter)."""
+    return _une_place_pour(lambda s, identifiant: _servir_lot(s, identifiant, csv_seul=True))
+
+
 @bp.post("/predire/lot/partiel")
 @exiger("prediction")
 def predire_lot_partiel():
@@ -96,8 +109,7 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
 
 
 def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
-    return {**resultats(valeurs, prediction), "request_id": enregistrement["request_id"], "user_id": demande.user_id,
-            **({"avertissements": prediction.avertissements} if prediction.avertissements else {})}
+    return resultat(valeurs, prediction, enregistrement["request_id"], demande.user_id)
 
 
 def _servir_lot_partiel(s: Services, identifiant: str):
@@ -119,17 +131,15 @@ def _servir_lot_partiel(s: Services, identifiant: str):
     })
 
 
-def _servir_lot(s: Services, identifiant: str):
+def _servir_lot(s: Services, identifiant: str, csv_seul: bool = False):
     debut = time.perf_counter()
-    demandes, csv_recu = _lire_lot()
+    demandes, csv_recu = _lire_lot(csv_seul=csv_seul)
     entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(
         s, identifiant, demandes, range(1, len(demandes) + 1), debut)
     version = s.predicteur.version
     if csv_recu is not None:
         colonnes, separateur = csv_recu
-        lignes = [[_cellule(valeurs.get(c, demande.user_id if c == "user_id" else None)) for c in colonnes]
-                  + [p.prediction, p.libelle, p.probabilite_echec, p.probabilite_reussite, p.confiance_prediction,
-                     p.seuil, p.configuration, e["request_id"], " | ".join(f["texte"] for f in p.explication)]
+        lignes = [ligne_resultat(colonnes, valeurs, demande.user_id, p, e["request_id"])
                   for demande, valeurs, p, e in zip(demandes, entrees, predictions, enregistrements)]
         reponse = Response(ecrire_csv(colonnes, separateur, lignes), mimetype="text/csv")
         reponse.headers["X-Model-Version"] = version
@@ -143,7 +153,3 @@ def _servir_lot(s: Services, identifiant: str):
         "inference_time_ms": round(duree_ms, 3),
     }
     return jsonify(corps)
-
-
-def _cellule(valeur) -> str:
-    return "" if valeur is None else str(valeur)

@@ -31,8 +31,10 @@ def valider_demande(document) -> DemandePrediction:
         raise ErreurRequete(400, resume(details, erreur.error_count()), details) from None
 
 
-def resultats(entrees: dict, prediction: Prediction) -> dict:
-    """Les entrées validées (``eleve.model_dump()``, faite une fois par élève), puis la prédiction."""
+def resultat(entrees: dict, prediction: Prediction, request_id: str, user_id: str | None) -> dict:
+    """Le résultat d'un élève (schéma ``Resultat``, le même pour /predire et chaque élément d'un lot) : les
+    entrées validées (``demande.entrees()``, faite une fois par élève), la prédiction, son request_id, son
+    user_id et ses avertissements (liste vide s'il n'y en a pas : la clé est toujours là)."""
     return {
         **entrees,
         "prediction": prediction.prediction,
@@ -43,6 +45,9 @@ def resultats(entrees: dict, prediction: Prediction) -> dict:
         "seuil": prediction.seuil,
         "configuration": prediction.configuration,
         "explication": prediction.explication,
+        "request_id": request_id,
+        "user_id": user_id,
+        "avertissements": prediction.avertissements or [],
     }
 
 
@@ -74,14 +79,11 @@ def servir(demande: DemandePrediction, debut: float, request_id: str, fourni: bo
     s.conservation.conserver([enregistrement], fourni)  # refus du stockage → 409 / 503 (app.web.erreurs)
     metriques.compter_predictions((prediction.configuration,), (prediction.prediction,))
     corps = {
-        "resultats": resultats(entrees, prediction),
+        "resultats": resultat(entrees, prediction, request_id, demande.user_id),
         "request_id": request_id,
-        "user_id": demande.user_id,
         "model_version": s.predicteur.version,
         "inference_time_ms": round(duree_ms, 3),
     }
-    if prediction.avertissements:
-        corps["avertissements"] = prediction.avertissements
     return corps, prediction
 
 

@@ -443,9 +443,9 @@
                            " : " + DONNEES.configurations[r.configuration] + ")."}),
       element("h4", {texte: "Pourquoi (facteurs principaux, du plus au moins important)"}),
       facteurs,
-      ...(reponse.avertissements || []).map((a) => element("p", {classe: "discret", texte: "Remarque : " + a})),
-      element("p", {classe: "discret", texte: "request_id : " + reponse.request_id +
-                                              (reponse.user_id ? " — élève " + reponse.user_id : "")}),
+      ...r.avertissements.map((a) => element("p", {classe: "discret", texte: "Remarque : " + a})),
+      element("p", {classe: "discret", texte: "request_id : " + r.request_id +
+                                              (r.user_id ? " — élève " + r.user_id : "")}),
     );
     carte.hidden = false;
     carte.focus();
