@@ -188,6 +188,8 @@ def test_chaque_acces_une_fois_au_journal_sans_identifiant_en_clair(service, exe
     for format_ in ("json", "csv"):
         texte = journal_acces(service, format=format_).text
         assert gp["user_id"] not in texte and gp["request_id"] not in texte and '"age"' not in texte
+    # Ni dans le journal du serveur (gunicorn, messages de l'application).
+    assert gp["user_id"] not in service.journal_serveur()
     # Filtres : par personne, par dates, en CSV.
     par_personne = journal_acces(service, qui=DIRECTION).json()["acces"]
     assert par_personne and {l["qui"] for l in par_personne} == {DIRECTION}
