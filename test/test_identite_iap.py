@@ -173,6 +173,7 @@ def test_chaque_acces_une_fois_au_journal_sans_identifiant_en_clair(service, exe
     historique(service, CONSEIL, gp["user_id"])
     requests.get(f"{service.url}/predictions/{gp['request_id']}", headers=assertion(CONSEIL), timeout=30)
     requests.post(service.url + "/effacement", json={"user_id": gp["user_id"]}, headers=assertion(CONSEIL), timeout=30)
+    predire(service, CONSEIL, eleve, "GP")  # un élève à exporter (une prédiction n'est pas une lecture : rien d'inscrit)
     requests.get(service.url + "/predictions/export", headers=assertion(DIRECTION), timeout=30)
     historique(service, CONSEIL, f"eleve-gp-{uuid.uuid4().hex[:8]}")  # élève inconnu : rien n'est lu, rien d'inscrit
 
