@@ -24,6 +24,7 @@ POINTS_A_ABORDER = (
     "Qui associer : professeur principal, infirmerie, assistante sociale, famille",
 )
 """Par défaut : une trame d'échange, jamais une décision (POINTS_A_ABORDER la remplace)."""
+CLES_IAP_GOOGLE = "https://www.gstatic.com/iap/verify/public_key-jwk"
 
 
 class ErreurConfiguration(ValueError):
@@ -103,6 +104,26 @@ class Configuration:
     """JOURNAUX_FORMAT=json (défaut sur Cloud Run) : une ligne JSON par message, pour Cloud Logging."""
     projet_gcp: str = ""
     """GOOGLE_CLOUD_PROJECT : préfixe des traces (``projects/<projet>/traces/<id>``)."""
+    # Identité du personnel (docs/securite-identite.md) : mode local (aucun des deux), IAP ou OpenID Connect.
+    chemin_acces: Path | None = None
+    """ACCES_FICHIER : le fichier TOML des personnes, de leur rôle et de leurs écoles (app.web.droits)."""
+    iap_audience: str = ""
+    """IAP_AUDIENCE : ``/projects/<numéro>/locations/<région>/services/<service>`` ; défini, le mode est IAP."""
+    iap_cles_url: str = CLES_IAP_GOOGLE
+    """IAP_CLES_URL : les clés publiques (JWKS) qui signent X-Goog-IAP-JWT-Assertion ; celles de Google par défaut."""
+    oidc_issuer: str = ""
+    """OIDC_ISSUER : l'émetteur OpenID Connect (document de découverte) ; défini, le mode est OIDC."""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
+    secret_session: str = field(default="", repr=False)
+    """SESSION_SECRET : signe le cookie de session (mode OIDC) ; au moins 32 caractères."""
+    retention_acces_jours: int = 365
+    """RETENTION_ACCES_JOURS : durée de conservation du journal des accès (app.stockage.journal_acces)."""
+
+    @property
+    def mode_identite(self) -> str:
+        """``iap``, ``oidc`` ou ``local`` (ni l'un ni l'autre : mode mono-utilisateur, jeton API)."""
+        return "iap" if self.iap_audience else "oidc" if self.oidc_issuer else "local"
     job_cloud_run: str = ""
     """CLOUD_RUN_JOB, que Cloud Run Jobs définit : la commande de lot (``app.lot``) y écrit des lignes JSON."""
     tache_index: int = 0
@@ -218,6 +239,14 @@ class Configuration:
             instance_unique=booleen("INSTANCE_UNIQUE"),
             journaux_json=_format_journaux(env.get("JOURNAUX_FORMAT", ""), sur_cloud_run),
             projet_gcp=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
+            chemin_acces=chemin("ACCES_FICHIER", None),
+            iap_audience=env.get("IAP_AUDIENCE", "").strip(),
+            iap_cles_url=_url("IAP_CLES_URL", env.get("IAP_CLES_URL", "")) or CLES_IAP_GOOGLE,
+            oidc_issuer=_url("OIDC_ISSUER", env.get("OIDC_ISSUER", "")).rstrip("/"),
+            oidc_client_id=env.get("OIDC_CLIENT_ID", "").strip(),
+            oidc_client_secret=env.get("OIDC_CLIENT_SECRET", "").strip(),
+            secret_session=_jeton(env.get("SESSION_SECRET", ""), "SESSION_SECRET"),
+            retention_acces_jours=entier("RETENTION_ACCES_JOURS", defaut.retention_acces_jours, 1, 36_500),
             job_cloud_run=env.get("CLOUD_RUN_JOB", "").strip(),
             tache_index=entier("CLOUD_RUN_TASK_INDEX", 0, 0, 9_999),
             tache_nombre=entier("CLOUD_RUN_TASK_COUNT", 1, 1, 10_000),
@@ -225,6 +254,7 @@ class Configuration:
         if config.tache_index >= config.tache_nombre:
             raise ErreurConfiguration(f"CLOUD_RUN_TASK_INDEX={config.tache_index} : de 0 à CLOUD_RUN_TASK_COUNT - 1 "
                                       f"({config.tache_nombre - 1}) attendu")
+        config.verifier_identite()
         config.verifier_magasin_partage()
         if sur_cloud_run and not config.sel_effacement:
             raise ErreurConfiguration(
@@ -236,6 +266,21 @@ class Configuration:
                 f"JOURNAL_BORNE ({config.borne_journal // KIO} Kio) doit valoir au moins deux fois JOURNAL_SEGMENT "
                 f"({config.segment_journal // KIO} Kio) : le journal actif et un segment en attente de la base")
         return config
+
+    def verifier_identite(self) -> None:
+        """Un seul mode d'identité, complet, avec son fichier d'accès : sinon refus de démarrer."""
+        if self.iap_audience and self.oidc_issuer:
+            raise ErreurConfiguration("IAP_AUDIENCE et OIDC_ISSUER sont tous deux définis : choisissez un mode "
+                                      "(IAP sur Cloud Run, OpenID Connect ailleurs)")
+        if self.mode_identite == "oidc":
+            manquants = [nom for nom, valeur in (("OIDC_CLIENT_ID", self.oidc_client_id),
+                                                 ("OIDC_CLIENT_SECRET", self.oidc_client_secret),
+                                                 ("SESSION_SECRET", self.secret_session)) if not valeur]
+            if manquants:
+                raise ErreurConfiguration(f"OIDC_ISSUER est défini : {', '.join(manquants)} manquant(s)")
+        if self.mode_identite != "local" and self.chemin_acces is None:
+            raise ErreurConfiguration(f"mode {self.mode_identite} : ACCES_FICHIER (fichier TOML des personnes, "
+                                      "de leur rôle et de leurs écoles) est obligatoire")
 
     def verifier_magasin_partage(self) -> None:
         """Sur Cloud Run, chaque instance a son disque en mémoire : sans base partagée, l'historique d'un
@@ -265,6 +310,14 @@ def _url_base(brut: str) -> str:
         raise ErreurConfiguration(
             "DATABASE_URL (valeur masquée) : postgresql+psycopg://utilisateur:mot_de_passe@hôte:5432/base "
             "ou sqlite:///chemin attendu")
+    return brut
+
+
+def _url(nom: str, brut: str) -> str:
+    """Une URL http(s) ; vide permis (valeur par défaut)."""
+    brut = brut.strip()
+    if brut and not brut.startswith(("https://", "http://")):
+        raise ErreurConfiguration(f"{nom}={brut!r} : une URL https://… attendue")
     return brut
 
 

@@ -12,6 +12,11 @@
 
     -InstanceUnique : sans Cloud SQL, une seule instance (INSTANCE_UNIQUE=1, --max-instances=1).
 
+    -Iap -Acces acces.toml : Identity-Aware Proxy sur le service ; le fichier d'accès (docs/securite-identite.md)
+    est monté en secret (/secrets/acces/acces.toml) et chaque personne ou domaine qu'il nomme reçoit
+    roles/iap.httpsResourceAccessor. -AccesSeulement : seulement le fichier (nouvelle version du secret et droits
+    IAP) ; ajouter un conseiller = une ligne dans le fichier, puis cette commande.
+
     -Job -Entree gs://… -Sortie gs://… [-Taches N] : au lieu du service, crée ou met à jour le job Cloud Run
     de lot (python -m app.lot), même image, compte de service, secrets et Cloud SQL ; les deux buckets
     montés (entrée en lecture seule) ; parallélisme borné pour que service + tâches simultanées ×
@@ -27,6 +32,10 @@
     .\deploy\deployer.ps1 mon-projet europe-west1 prediction-etudiante -Construction docker
 .EXAMPLE
     $env:GCP_PROJET = "mon-projet"; .\deploy\deployer.ps1 -ABlanc
+.EXAMPLE
+    .\deploy\deployer.ps1 -Projet mon-projet -Iap -Acces acces.toml
+.EXAMPLE
+    .\deploy\deployer.ps1 -Projet mon-projet -Acces acces.toml -AccesSeulement
 .EXAMPLE
     .\deploy\deployer.ps1 mon-projet -Job -Entree gs://district-entree/2026-t1 -Sortie gs://district-sortie/2026-t1 -Taches 10
 #>
@@ -58,6 +67,10 @@ param(
     [string] $SecretSel = $(if ($env:SECRET_SEL) { $env:SECRET_SEL } else { "prediction-etudiante-effacement-sel" }),
     [switch] $InstanceUnique = ($env:INSTANCE_UNIQUE -eq "1"),
     [switch] $Public = ($env:PUBLIC -eq "1"),
+    [switch] $Iap = ($env:IAP -eq "1"),
+    [string] $Acces = $env:ACCES,
+    [switch] $AccesSeulement = ($env:ACCES_SEULEMENT -eq "1"),
+    [string] $SecretAcces = $(if ($env:SECRET_ACCES) { $env:SECRET_ACCES } else { "prediction-etudiante-acces" }),
     [switch] $ABlanc = ($env:A_BLANC -eq "1"),
     [switch] $Job = ($env:JOB -eq "1"),
     [string] $Entree = $env:JOB_ENTREE,
@@ -132,6 +145,52 @@ if (-not $Projet) {
 if (-not $CompteService) { $CompteService = "prediction-etudiante-api@$Projet.iam.gserviceaccount.com" }
 if ($InstanceUnique) { $InstancesMax = 1 }
 $ConnexionSql = "${Projet}:${Region}:$InstanceSql"
+if ($AccesSeulement) { $Iap = $true }
+if ($Iap -and -not $Acces) { throw "-Iap exige -Acces acces.toml (les personnes, leur rôle et leurs écoles)" }
+if ($Iap -and $Public) { throw "-Iap et -Public s'excluent : IAP laisse entrer les seules personnes du fichier" }
+$Membres = @()
+if ($Acces) {
+    if (-not (Test-Path -LiteralPath $Acces -PathType Leaf)) { throw "fichier d'accès introuvable : $Acces" }
+    # Les membres IAM du fichier : chaque « qui = "…" » (adresse, compte de service ou @domaine).
+    foreach ($Ligne in Get-Content -LiteralPath $Acces -Encoding UTF8) {
+        if ($Ligne -match '^\s*qui\s*=\s*"([^"]+)"') {
+            $Qui = $Matches[1].Trim().ToLowerInvariant()
+            if ($Qui.StartsWith("@")) { $Membres += "domain:" + $Qui.Substring(1) }
+            elseif ($Qui.EndsWith(".gserviceaccount.com")) { $Membres += "serviceAccount:$Qui" }
+            else { $Membres += "user:$Qui" }
+        }
+    }
+    if ($Membres.Count -eq 0) { throw "fichier d'accès sans personne : $Acces" }
+}
+
+# Le fichier d'accès dans Secret Manager (une nouvelle version à chaque appel), lisible du seul compte de service.
+function Publish-Acces {
+    if (Test-Existe @("secrets", "describe", $SecretAcces, "--project=$Projet")) {
+        Invoke-Etape gcloud @("secrets", "versions", "add", $SecretAcces, "--project=$Projet", "--data-file=$Acces")
+    } else {
+        Invoke-Etape gcloud @("secrets", "create", $SecretAcces, "--project=$Projet", "--replication-policy=automatic",
+            "--data-file=$Acces")
+    }
+    Invoke-Etape gcloud @("secrets", "add-iam-policy-binding", $SecretAcces, "--project=$Projet",
+        "--member=serviceAccount:$CompteService", "--role=roles/secretmanager.secretAccessor", "--condition=None")
+}
+
+# Après le déploiement (la ressource IAP du service doit exister) : l'accès de chaque personne ou domaine.
+function Grant-Iap {
+    foreach ($Membre in $Membres) {
+        Invoke-Etape gcloud @("iap", "web", "add-iam-policy-binding", "--project=$Projet", "--resource-type=cloud-run",
+            "--service=$Service", "--region=$Region", "--member=$Membre", "--role=roles/iap.httpsResourceAccessor",
+            "--condition=None")
+    }
+}
+
+if ($AccesSeulement) {
+    Write-Host "== fichier d'accès $Acces : secret $SecretAcces et droits IAP du service $Service"
+    Publish-Acces
+    Grant-Iap
+    Write-Host "Fichier d'accès publié : le service le relit sans redémarrer (au plus une minute)."
+    exit 0
+}
 $Workers = $Cpu
 $Concurrence = $Workers * $Threads
 $Version = (& git -C $Racine rev-parse --short=12 HEAD 2>$null | Out-String).Trim()
@@ -284,11 +343,31 @@ if ($InstanceUnique) {
     $Secrets += ",DATABASE_PASSWORD=${SecretMotDePasse}:latest"
     $Options += "--add-cloudsql-instances=$ConnexionSql"
 }
+if ($Acces) {
+    Write-Host "== fichier d'accès ($Acces → secret $SecretAcces)"
+    Publish-Acces
+    $Environnement += ";ACCES_FICHIER=/secrets/acces/acces.toml"
+    $Secrets += ",/secrets/acces/acces.toml=${SecretAcces}:latest"
+}
+if ($Iap) {
+    $NumeroProjet = if ($ABlanc) { "NUMERO_DU_PROJET" } else {
+        (& gcloud projects describe $Projet "--format=value(projectNumber)" | Out-String).Trim() }
+    $Environnement += ";IAP_AUDIENCE=/projects/$NumeroProjet/locations/$Region/services/$Service"
+}
 # « ^;^ » : séparateur de gcloud autre que la virgule ; ni « , » ni « @ » (DATABASE_URL contient « @ »).
 $Options += "--set-env-vars=^;^$Environnement"
 $Options += "--set-secrets=$Secrets"
 if ($Public) { $Options += "--allow-unauthenticated" } else { $Options += "--no-allow-unauthenticated" }
 Invoke-Etape gcloud $Options
+if ($Iap) {
+    Write-Host "== Identity-Aware Proxy sur le service $Service"
+    Invoke-Etape gcloud @("services", "enable", "iap.googleapis.com", "--project=$Projet")
+    Invoke-Etape gcloud @("beta", "run", "services", "update", $Service, "--project=$Projet", "--region=$Region", "--iap")
+    # L'agent de service d'IAP appelle le service privé : il lui faut roles/run.invoker.
+    Invoke-Etape gcloud @("run", "services", "add-iam-policy-binding", $Service, "--project=$Projet", "--region=$Region",
+        "--member=serviceAccount:service-$NumeroProjet@gcp-sa-iap.iam.gserviceaccount.com", "--role=roles/run.invoker")
+    Grant-Iap
+}
 
 if ($ABlanc) {
     $Url = "https://$Service-XXXXXXXXXX-ew.a.run.app"
@@ -298,7 +377,11 @@ if ($ABlanc) {
 Write-Host ""
 Write-Host "Service déployé : $Url"
 # curl.exe : dans Windows PowerShell 5.1, « curl » est un alias d'Invoke-WebRequest.
-if ($Public) {
+if ($Iap) {
+    Write-Host "Page des équipes : $Url/classe (connexion par le compte de l'établissement, via IAP)"
+    Write-Host "Ajouter un conseiller : une ligne [[personnes]] dans $Acces, puis"
+    Write-Host "  .\deploy\deployer.ps1 -Projet $Projet -Region $Region -Service $Service -Acces $Acces -AccesSeulement"
+} elseif ($Public) {
     Write-Host "Essai : curl.exe -s -X POST $Url/predire -H 'Content-Type: application/json' -d '@test/donnees.json'"
 } else {
     Write-Host "Essai (service privé : jeton d'identité du compte connecté, rôle roles/run.invoker requis) :"

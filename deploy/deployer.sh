@@ -21,6 +21,12 @@
 #   --utilisateur NOM  SQL_UTILISATEUR utilisateur PostgreSQL de l'API (défaut : api)
 #   --instance-unique  INSTANCE_UNIQUE=1  sans Cloud SQL : une seule instance (--max-instances=1),
 #                                     résultats en SQLite sur son disque en mémoire (perdus à l'arrêt)
+#   --iap              IAP=1          Identity-Aware Proxy sur le service : seules les personnes et domaines du
+#                                     fichier d'accès y entrent (rôle roles/iap.httpsResourceAccessor) ; exige --acces
+#   --acces FICHIER    ACCES          fichier d'accès TOML (docs/securite-identite.md), monté en secret
+#                                     (SECRET_ACCES, défaut prediction-etudiante-acces) dans /secrets/acces/acces.toml
+#   --acces-seulement  ACCES_SEULEMENT=1  seulement le fichier d'accès : nouvelle version du secret et droits IAP
+#                                     (ajouter un conseiller : une ligne dans le fichier, puis cette commande)
 #   --a-blanc          A_BLANC=1      affiche les commandes sans les exécuter
 #
 # Job de lot (python -m app.lot : tous les fichiers de classes d'un district), au lieu du service :
@@ -83,6 +89,10 @@ version_sql="${SQL_VERSION:-POSTGRES_15}"
 instance_unique="${INSTANCE_UNIQUE:-0}"
 secret_jeton="${SECRET_JETON:-prediction-etudiante-api-token}"
 secret_mot_de_passe="${SECRET_MOT_DE_PASSE:-prediction-etudiante-db-password}"
+iap="${IAP:-0}"
+acces="${ACCES:-}"
+acces_seulement="${ACCES_SEULEMENT:-0}"
+secret_acces="${SECRET_ACCES:-prediction-etudiante-acces}"
 job="${JOB:-0}"
 job_entree="${JOB_ENTREE:-}"
 job_sortie="${JOB_SORTIE:-}"
@@ -111,6 +121,9 @@ while (($#)); do
     --base) base_sql="${2:?--base attend une valeur}"; shift 2 ;;
     --utilisateur) utilisateur_sql="${2:?--utilisateur attend une valeur}"; shift 2 ;;
     --instance-unique) instance_unique=1; shift ;;
+    --iap) iap=1; shift ;;
+    --acces) acces="${2:?--acces attend un fichier TOML}"; shift 2 ;;
+    --acces-seulement) acces_seulement=1; iap=1; shift ;;
     --a-blanc) a_blanc=1; shift ;;
     --job) job=1; shift ;;
     --entree) job_entree="${2:?--entree attend une valeur}"; shift 2 ;;
@@ -183,6 +196,58 @@ if [[ "$job" == 1 ]]; then
   fi
 fi
 connexion_sql="$projet:$region:$instance_sql"
+if [[ "$iap" == 1 ]]; then
+  [[ -n "$acces" ]] || erreur "--iap exige --acces acces.toml (les personnes, leur rôle et leurs écoles)"
+  [[ "$public" == 1 ]] && erreur "--iap et --public s'excluent : IAP laisse entrer les seules personnes du fichier"
+fi
+if [[ -n "$acces" ]]; then
+  [[ -f "$acces" ]] || erreur "fichier d'accès introuvable : $acces"
+  # Les membres IAM du fichier (user:, domain:, serviceAccount:), lus par tomllib ; fichier vérifié au passage.
+  mapfile -t membres < <(python3 - "$acces" <<'PYTHON'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    personnes = tomllib.load(f).get("personnes", [])
+for p in personnes:
+    qui = p["qui"].strip().lower()
+    if qui.startswith("@"):
+        print("domain:" + qui[1:])
+    elif qui.endswith(".gserviceaccount.com"):
+        print("serviceAccount:" + qui)
+    else:
+        print("user:" + qui)
+PYTHON
+  ) || erreur "fichier d'accès illisible : $acces (TOML, voir docs/securite-identite.md)"
+  ((${#membres[@]})) || erreur "fichier d'accès sans personne : $acces"
+fi
+
+# Le fichier d'accès dans Secret Manager (une nouvelle version à chaque appel), lisible du seul compte de service.
+publier_acces() {
+  if existe gcloud secrets describe "$secret_acces" --project="$projet"; then
+    executer gcloud secrets versions add "$secret_acces" --project="$projet" --data-file="$acces"
+  else
+    executer gcloud secrets create "$secret_acces" --project="$projet" --replication-policy=automatic \
+      --data-file="$acces"
+  fi
+  executer gcloud secrets add-iam-policy-binding "$secret_acces" --project="$projet" \
+    --member="serviceAccount:$compte_service" --role=roles/secretmanager.secretAccessor --condition=None
+}
+
+# Après le déploiement (la ressource IAP du service doit exister) : l'accès de chaque personne ou domaine.
+accorder_iap() {
+  for membre in "${membres[@]}"; do
+    executer gcloud iap web add-iam-policy-binding --project="$projet" --resource-type=cloud-run \
+      --service="$service" --region="$region" --member="$membre" --role=roles/iap.httpsResourceAccessor \
+      --condition=None
+  done
+}
+
+if [[ "$acces_seulement" == 1 ]]; then
+  echo "== fichier d'accès $acces : secret $secret_acces et droits IAP du service $service"
+  publier_acces
+  accorder_iap
+  echo "Fichier d'accès publié : le service le relit sans redémarrer (au plus une minute)."
+  exit 0
+fi
 
 workers="$cpu"
 concurrence=$((workers * threads))
@@ -318,6 +383,22 @@ options=(
 environnement="GUNICORN_WORKERS=$workers;GUNICORN_THREADS=$threads;GOOGLE_CLOUD_PROJECT=$projet"
 environnement="$environnement;JOURNAL_SEGMENT=$segment_journal;JOURNAL_BORNE=$borne_journal"
 secrets_service="API_TOKEN=$secret_jeton:latest,EFFACEMENT_SEL=$secret_sel:latest"
+if [[ -n "$acces" ]]; then
+  echo "== fichier d'accès ($acces → secret $secret_acces)"
+  publier_acces
+  # Monté en fichier : la dernière version est relue par le service (ACCES_FICHIER) sans redémarrage.
+  environnement="$environnement;ACCES_FICHIER=/secrets/acces/acces.toml"
+  secrets_service="$secrets_service,/secrets/acces/acces.toml=$secret_acces:latest"
+fi
+if [[ "$iap" == 1 ]]; then
+  if [[ "$a_blanc" == 1 ]]; then
+    numero_projet="NUMERO_DU_PROJET"
+  else
+    numero_projet="$(gcloud projects describe "$projet" --format='value(projectNumber)')"
+  fi
+  # L'audience des assertions signées par IAP pour ce service (vérifiée par app.web.jetons).
+  environnement="$environnement;IAP_AUDIENCE=/projects/$numero_projet/locations/$region/services/$service"
+fi
 if [[ "$instance_unique" == 1 ]]; then
   environnement="$environnement;INSTANCE_UNIQUE=1"
 else
@@ -330,6 +411,15 @@ fi
 options+=(--set-env-vars="^;^$environnement" --set-secrets="$secrets_service")
 if [[ "$public" == 1 ]]; then options+=(--allow-unauthenticated); else options+=(--no-allow-unauthenticated); fi
 executer gcloud run deploy "$service" "${options[@]}"
+if [[ "$iap" == 1 ]]; then
+  echo "== Identity-Aware Proxy sur le service $service"
+  executer gcloud services enable iap.googleapis.com --project="$projet"
+  executer gcloud beta run services update "$service" --project="$projet" --region="$region" --iap
+  # L'agent de service d'IAP appelle le service privé : il lui faut roles/run.invoker.
+  executer gcloud run services add-iam-policy-binding "$service" --project="$projet" --region="$region" \
+    --member="serviceAccount:service-$numero_projet@gcp-sa-iap.iam.gserviceaccount.com" --role=roles/run.invoker
+  accorder_iap
+fi
 
 if [[ "$a_blanc" == 1 ]]; then
   url="https://$service-XXXXXXXXXX-ew.a.run.app"
@@ -338,7 +428,11 @@ else
 fi
 echo
 echo "Service déployé : $url"
-if [[ "$public" == 1 ]]; then
+if [[ "$iap" == 1 ]]; then
+  echo "Page des équipes : $url/classe (connexion par le compte Google de l'établissement, via IAP)"
+  echo "Ajouter un conseiller : une ligne [[personnes]] dans $acces, puis"
+  echo "  deploy/deployer.sh --projet $projet --region $region --service $service --acces $acces --acces-seulement"
+elif [[ "$public" == 1 ]]; then
   echo "Essai : curl -s -X POST $url/predire -H 'Content-Type: application/json' -d @test/donnees.json"
 else
   echo "Essai (service privé : jeton d'identité du compte connecté, rôle roles/run.invoker requis) :"

@@ -36,6 +36,8 @@ OPERATIONS = {
     ("get", "/derive"): "deriveRecente", ("post", "/predire/lot/partiel"): "predireLotPartiel",
     ("get", "/classe"): "pageClasse", ("post", "/pretraitement"): "pretraiter",
     ("post", "/historique"): "rechercherHistorique", ("post", "/effacement"): "effacerEleve",
+    ("get", "/acces"): "lireAcces", ("get", "/connexion"): "seConnecter",
+    ("get", "/connexion/retour"): "retourConnexion", ("post", "/deconnexion"): "seDeconnecter",
 }
 """Les operationId publiés : un client généré nomme ses fonctions ainsi, les changer le casse."""
 ENUMERATIONS = {"Ecole", "Sexe", "Adresse", "TailleFamille", "SituationParents", "Metier", "Raison", "Responsable",
@@ -227,9 +229,9 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
         "prediction": ("predire", "predire_lot", "predire_lot_partiel"),  # predire_lot_csv : non généré
         "service": ("lire_accueil", "verifier_sante", "verifier_disponibilite", "lire_fiche_modele", "lire_metriques"),
         "historique": ("lire_prediction", "lire_historique", "effacer_historique", "exporter_predictions",
-                       "rechercher_historique", "effacer_eleve"),
+                       "rechercher_historique", "effacer_eleve", "lire_acces"),
         "surveillance": ("derive_recente",),
-        "pages": ("page_classe",),
+        "pages": ("page_classe", "se_connecter", "retour_connexion", "se_deconnecter"),
         "pretraitement": ("pretraiter",),
     }.items() for nom in noms}
     # raise_on_unexpected_status : un statut que le document ne déclare pas ferait échouer l'appel.
@@ -340,6 +342,16 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     efface = ops["effacer_eleve"].sync(client=jeton, body=modeles.DemandeEffacement(user_id=eleve))
     assert isinstance(efface, modeles.Effacement) and efface.supprimees == 0  # déjà effacé : idempotent
     noter("effacerEleve", 200)
+    acces = ops["lire_acces"].sync(client=jeton, qui="jeton-api")
+    assert isinstance(acces, modeles.JournalAcces) and acces.nombre >= 5 and acces.acces[0].qui == "jeton-api"
+    noter("lireAcces", 200)
+    # Mode local : ni connexion ni retour (404, erreur JSON pour un client de l'API), déconnexion sans session (200).
+    for operation, nom, statut in (("se_connecter", "seConnecter", 404), ("retour_connexion", "retourConnexion", 404),
+                                   ("se_deconnecter", "seDeconnecter", 200)):
+        reponse = ops[operation].sync_detailed(client=client)
+        assert reponse.status_code == statut, (operation, reponse.status_code)
+        assert (b"<html" in reponse.content) if statut == 200 else json.loads(reponse.content)["erreur"]
+        noter(nom, statut)
     return appels
 
 

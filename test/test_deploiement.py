@@ -107,6 +107,44 @@ def test_variables_d_environnement_entieres_pour_gcloud():
     assert variables["JOURNAL_BORNE"] == "64Mio" and variables["GUNICORN_THREADS"] == "8"
 
 
+def test_iap_et_fichier_d_acces_a_blanc():
+    """--iap --acces : IAP activé sur le service, roles/iap.httpsResourceAccessor à chaque personne et domaine du
+    fichier (après le déploiement), fichier monté en secret et lu par ACCES_FICHIER, audience IAP donnée."""
+    import shlex
+
+    acces = str(RACINE / "test" / "acces_essai.toml")
+    sortie = a_blanc("p", "--iap", "--acces", acces)
+    lignes = sortie.splitlines()
+    rang = {nom: next(i for i, ligne in enumerate(lignes) if motif in ligne) for nom, motif in (
+        ("secret", "gcloud secrets create prediction-etudiante-acces"), ("deploiement", "gcloud run deploy"),
+        ("iap", "gcloud beta run services update prediction-etudiante-api --project=p --region=europe-west1 --iap"),
+        ("droit", "gcloud iap web add-iam-policy-binding"))}
+    assert rang["secret"] < rang["deploiement"] < rang["iap"] < rang["droit"]
+    assert f"--data-file={acces}" in lignes[rang["secret"]]
+    membres = {a.removeprefix("--member=") for ligne in lignes if "gcloud iap web add-iam-policy-binding" in ligne
+               for a in shlex.split(ligne) if a.startswith("--member=")}
+    assert membres == {"user:conseil.gp@lycee.example", "user:direction.gp@lycee.example",
+                       "user:dpo@academie.example", "domain:ms.example"}
+    assert all("--role=roles/iap.httpsResourceAccessor" in ligne for ligne in lignes if "gcloud iap web" in ligne)
+    assert "gcloud services enable iap.googleapis.com" in sortie
+    assert "gcp-sa-iap.iam.gserviceaccount.com --role=roles/run.invoker" in sortie
+    deploiement = shlex.split(lignes[rang["deploiement"]])
+    assert "--no-allow-unauthenticated" in deploiement
+    assert "/secrets/acces/acces.toml=prediction-etudiante-acces:latest" in next(
+        a for a in deploiement if a.startswith("--set-secrets="))
+    variables = next(a for a in deploiement if a.startswith("--set-env-vars="))
+    assert "ACCES_FICHIER=/secrets/acces/acces.toml" in variables
+    assert "IAP_AUDIENCE=/projects/NUMERO_DU_PROJET/locations/europe-west1/services/prediction-etudiante-api" in variables
+    # Ajouter un conseiller : une ligne dans le fichier, puis une commande (secret et droits IAP seulement).
+    seul = a_blanc("--projet", "p", "--acces", acces, "--acces-seulement")
+    assert "gcloud run deploy" not in seul and "gcloud builds" not in seul
+    assert "gcloud secrets create prediction-etudiante-acces" in seul and seul.count("gcloud iap web") == 4
+    for arguments, message in ((("p", "--iap"), "--iap exige --acces"),
+                               (("p", "--iap", "--public", "--acces", acces), "s'excluent")):
+        refus = subprocess.run(["bash", str(DEPLOYER), "--a-blanc", *arguments], capture_output=True, text=True)
+        assert refus.returncode == 2 and message in refus.stderr
+
+
 def _job(*arguments: str, env: dict | None = None) -> str:
     sortie = a_blanc("p", "--job", "--entree", "gs://district-entree/2026-t1", "--sortie", "gs://district-sortie",
                      *arguments, env=env)

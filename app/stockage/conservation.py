@@ -446,13 +446,14 @@ class Conservation:
             enregistrement = self.magasin.lire(request_id)
         return enregistrement
 
-    def historique(self, user_id: str, limite: int, decalage: int) -> tuple[list[dict], int]:
+    def historique(self, user_id: str, limite: int, decalage: int,
+                   ecoles: list[str] | None = None) -> tuple[list[dict], int]:
         with self._file:
             en_attente = any(e.get("user_id") == user_id for e, _ in self._a_stocker.values())
         if en_attente:
             self._vider_ou_refuser()
         self._attendre_les_autres(_motif("user_id", user_id))
-        return self.magasin.historique(user_id, limite, decalage)
+        return self.magasin.historique(user_id, limite, decalage, ecoles)
 
     def _attendre_les_autres(self, motif: bytes, delai: float = 0.5) -> bool:
         """Les lignes récentes du journal (partagé par les workers de l'instance) qui contiennent ``motif`` et

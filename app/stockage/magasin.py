@@ -101,6 +101,24 @@ registre d'avant l'issue 28 (sha256 sans clé), migré au premier démarrage ave
 MARGE_PURGE_REGISTRE = dt.timedelta(days=1)
 """Une entrée du registre est purgée un jour après que la rétention a retiré tout ce qu'elle protège : chaque
 instance applique la rétention à son journal toutes les heures et à la réconciliation de son démarrage."""
+ACCES = Table(
+    "acces", metadonnees,
+    Column("numero", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("horodatage", DateTime(timezone=True), nullable=False, index=True),
+    Column("qui", String(320), nullable=False),  # adresse, compte de service ou « jeton-api »
+    Column("route", String(128), nullable=False),  # gabarit de route (jamais l'URL : elle peut porter un user_id)
+    Column("ecole", String(128), nullable=True),  # écoles concernées, séparées par des virgules
+    Column("eleves", Integer, nullable=False),
+    Column("empreinte", String(64), nullable=True),  # empreinte du registre des effacements, jamais le user_id
+)
+"""Le journal des accès aux données personnelles (app.stockage.journal_acces), partagé par les instances."""
+SESSIONS = Table(
+    "sessions", metadonnees,
+    Column("empreinte", String(64), primary_key=True),  # sha256 de l'identifiant de session, jamais lui
+    Column("qui", String(320), nullable=False),
+    Column("expire", DateTime(timezone=True), nullable=False),
+)
+"""Sessions ouvertes du mode OpenID Connect : la déconnexion supprime la ligne, le cookie ne vaut plus rien."""
 CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
 
@@ -476,10 +494,14 @@ class MagasinResultats:
             ligne = connexion.execute(select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id)).mappings().first()
         return None if ligne is None else _depuis_base(ligne)
 
-    def historique(self, user_id: str, limite: int, decalage: int) -> tuple[list[dict], int]:
-        """Les prédictions d'un utilisateur, les plus récentes d'abord, et leur nombre total."""
+    def historique(self, user_id: str, limite: int, decalage: int,
+                   ecoles: list[str] | None = None) -> tuple[list[dict], int]:
+        """Les prédictions d'un utilisateur, les plus récentes d'abord, et leur nombre total ; avec ``ecoles``,
+        seulement celles dont l'élève est de ces écoles (champ ``school`` des entrées)."""
         self._assurer_schema()
         filtre = PREDICTIONS.c.user_id == user_id
+        if ecoles is not None:
+            filtre = filtre & PREDICTIONS.c.entrees["school"].as_string().in_(ecoles)
         requete = (select(PREDICTIONS).where(filtre)
                    .order_by(PREDICTIONS.c.horodatage.desc(), PREDICTIONS.c.numero.desc())
                    .limit(limite).offset(decalage))

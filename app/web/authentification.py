@@ -1,5 +1,8 @@
 """Jeton d'accès des routes d'historique et de ``/derive`` : ``Authorization: Bearer <API_TOKEN>``.
 
+Les routes l'exigent par ``app.web.identite.exiger`` (mode local ; hors mode local, l'identité du personnel
+— IAP ou OpenID Connect — ou ce même jeton pour les scripts).
+
 Sans ``API_TOKEN`` configuré, ces routes sont fermées (403) : relire ou effacer l'historique
 d'un élève ne doit jamais être ouvert à tous par oubli. La comparaison se fait en temps
 constant (``hmac.compare_digest``) ; le jeton reçu n'est jamais journalisé.
@@ -16,7 +19,6 @@ frontal de Google ajoute ; les précédentes viennent du client et ne comptent p
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import threading
@@ -103,13 +105,3 @@ def verifier(en_tete: str | None, attendu: str) -> None:
         _refuser("jeton invalide")
         raise ErreurRequete(401, "jeton d'accès invalide",
                             entetes={"WWW-Authenticate": DEFI + ', error="invalid_token"'})
-
-
-def jeton_requis(vue):
-    """Décorateur de route : vérifie le jeton avant toute autre lecture de la requête."""
-    @functools.wraps(vue)
-    def protegee(*args, **kwargs):
-        verifier(request.headers.get("Authorization"), services().configuration.jeton_api)
-        return vue(*args, **kwargs)
-
-    return protegee

@@ -143,6 +143,22 @@ class Effacement(Reponse):
     avertissements: list[str] = Field(description="Vide, sauf si le journal va aussi sur la sortie standard")
 
 
+class LigneAcces(Reponse):
+    """Une ligne du journal des accès (app.stockage.journal_acces) : jamais d'attribut ni d'identifiant d'élève."""
+    horodatage: str = Field(description="Date et heure UTC (ISO 8601)")
+    qui: str = Field(description="Adresse de la personne, compte de service, ou jeton-api")
+    route: str = Field(description="Méthode et gabarit de la route, par exemple POST /historique")
+    ecole: Optional[str] = Field(description="Écoles concernées, séparées par des virgules ; * : toutes")
+    eleves: int = Field(ge=0, description="Nombre d'élèves concernés")
+    empreinte: Optional[str] = Field(description="Empreinte salée du user_id (celle du registre des effacements)")
+
+
+class JournalAcces(Reponse):
+    acces: list[LigneAcces] = Field(description="Dans l'ordre d'inscription")
+    nombre: int = Field(ge=0)
+    retention_jours: int = Field(ge=1, description="RETENTION_ACCES_JOURS : durée de conservation")
+
+
 class DetailErreur(Reponse):
     model_config = ConfigDict(json_schema_serialization_defaults_required=False)
     element: int = Field(default=None, ge=1, description="Lots seulement : rang de l'élément en cause, à partir de 1 "
@@ -355,4 +371,5 @@ modèles sont des réponses (mode « serialization »)."""
 
 MODELES = (Eleve, DemandePrediction, Facteur, Resultat, ReponsePrediction, ReponsePretraitement, ReponseLot, PredictionConservee, Pagination,
            Historique, Effacement, Fiabilite, DetailErreur, Erreur, Accueil, Sante, Disponibilite, FicheModele, DocumentOpenApi,
-           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement)
+           Derive, ResultatLotPartiel, RejetLot, ReponseLotPartielle, DemandeHistorique, DemandeEffacement,
+           JournalAcces)

@@ -20,7 +20,8 @@ STATUTS = {
     # statut : (message par défaut de la réponse, description du statut dans le document OpenAPI)
     400: ("requête invalide", "Requête invalide (détail par champ)"),
     401: ("authentification requise", "Jeton absent ou invalide (en-tête WWW-Authenticate)"),
-    403: ("accès refusé", "Routes désactivées : API_TOKEN n'est pas configuré sur le serveur"),
+    403: ("accès refusé", "Accès refusé : API_TOKEN non configuré (mode local), personne absente du fichier "
+                          "d'accès, rôle ou école hors de ses droits, ou requête d'une autre origine"),
     404: ("ressource introuvable : consultez GET / pour la liste des routes", "Introuvable"),
     405: ("méthode non permise pour cette route", "Méthode non permise (en-tête Allow)"),
     409: ("conflit avec une ressource existante", "request_id (X-Request-ID) déjà enregistré"),

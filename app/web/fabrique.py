@@ -17,11 +17,13 @@ from app.modele.identifiants import (
 )
 from app.modele.noyau import construire_noyau
 from app.stockage import fils
-from app.web import entetes, erreurs, metriques, observation
+from app.web import entetes, erreurs, metriques, observation, oidc
 from app.web.chemin_direct import CheminDirect
 from app.web.erreurs import ErreurRequete
+from app.web.identification import Identification
 from app.web.lots import PlacesLots
 from app.web.routes import (
+    acces,
     accueil,
     classe,
     derive,
@@ -65,7 +67,13 @@ def create_app(config: Configuration | None = None) -> Flask:
         magasin=magasin,
         conservation=noyau.conservation,
         places_lots=PlacesLots(config.lots_simultanes),
+        identification=Identification(config, magasin),
     )
+    if config.mode_identite == "oidc":  # cookie de session signé (itsdangerous), HttpOnly, SameSite=Lax
+        app.secret_key = config.secret_session
+        app.config.update(SESSION_COOKIE_NAME="session_prediction", SESSION_COOKIE_HTTPONLY=True,
+                          SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=oidc.DUREE_SESSION,
+                          SESSION_COOKIE_SECURE=config.hote not in ("127.0.0.1", "localhost", "::1"))
     erreurs.enregistrer(app)
     # Fils de fond de chaque processus, lancés après le fork (gunicorn.conf.py : post_worker_init ;
     # app.main : au démarrage) : ils ne traversent pas un fork.
@@ -98,12 +106,15 @@ def create_app(config: Configuration | None = None) -> Flask:
         return entetes.poser(reponse)  # nosniff, no-store, CSP (app.web.entetes)
 
     observation.enregistrer(app, config.journaux_json, charges.fiche["version_modele"])  # après l'identifiant
-    for module in (accueil, prediction, lot, historique, derive, documentation, supervision, classe):
+    for module in (accueil, prediction, lot, historique, derive, documentation, supervision, classe, acces, oidc):
         app.register_blueprint(module.bp)
     # POST /predire valide servi sans traverser Flask, à l'identique (app.web.chemin_direct) ; le reste par Flask.
-    app.wsgi_app = CheminDirect(app, app.wsgi_app)
+    # Hors du mode local, chaque prédiction passe par Flask : identité, école et origine y sont vérifiées.
+    if config.mode_identite == "local":
+        app.wsgi_app = CheminDirect(app, app.wsgi_app)
     journal = logging.getLogger("prediction_etudiante")
     journal.info("modèle %s chargé (%s)", charges.fiche["version_modele"], config.chemin_modele)
     journal.info("résultats conservés dans %s (%s) ; historique %s", magasin.nom, magasin.description,
                  "protégé par API_TOKEN" if config.jeton_api else "désactivé (API_TOKEN absent)")
+    journal.info("identité du personnel : mode %s", config.mode_identite)
     return app

@@ -224,6 +224,55 @@ def _exploitation(prediction: dict) -> dict:
     }
 
 
+def _page(description: str, statut: int | None = None) -> dict:
+    """Une page HTML ; pour une erreur (``statut``), la page d'un navigateur ou l'erreur JSON d'un client de l'API."""
+    contenu = {"text/html": {"schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}
+    if statut is not None:
+        contenu.update(_erreurs(statut)[str(statut)]["content"])
+    return {"description": description, "content": contenu}
+
+
+def _identite() -> dict:
+    """Connexion OpenID Connect, déconnexion, journal des accès (docs/securite-identite.md)."""
+    instant = {"type": "string", "format": "date-time"}
+    redirection = {"description": "Redirection", "headers": {"Location": {"schema": {"type": "string"}}}}
+    ligne = {"horodatage": "2026-12-07T08:00:00.000000+00:00", "qui": "conseil.gp@lycee.example",
+             "route": "POST /historique", "ecole": "GP", "eleves": 1, "empreinte": "9f2c…"}
+    return {
+        "/connexion": {"get": _operation(
+            "seConnecter", "pages", "Connexion (mode OIDC) : redirection vers le fournisseur d'identité", {
+                "302": redirection, "404": _page("Mode local : aucune connexion", 404),
+                "503": _page("Fournisseur d'identité injoignable", 503)})},
+        "/connexion/retour": {"get": _operation(
+            "retourConnexion", "pages", "Retour du fournisseur d'identité (code d'autorisation, PKCE)", {
+                "302": redirection, "401": _page("Connexion refusée : état différent, échange refusé ou jeton "
+                                                 "d'identité invalide", 401),
+                "404": _page("Mode local : aucune connexion", 404)})},
+        "/deconnexion": {"post": _operation(
+            "seDeconnecter", "pages", "Déconnexion : la session est fermée", {
+                "200": _page("Déconnecté"), **_erreurs(403)})},
+        "/acces": {"get": _operation(
+            "lireAcces", "historique", "Journal des accès aux données personnelles (dpo)",
+            description="Qui a lu ou effacé quoi : historique, prédiction relue, export, effacement, classe "
+                        "envoyée. Jamais d'attribut ni d'identifiant d'élève en clair.",
+            security=[{"jetonApi": []}],
+            parameters=[{"name": "qui", "in": "query", "required": False, "description": "Une personne",
+                         "schema": {"type": "string"}, "example": "conseil.gp@lycee.example"},
+                        *({"name": nom, "in": "query", "required": False, "description": description,
+                           "schema": instant, "example": exemple} for nom, description, exemple in
+                          (("depuis", "Instant de début (inclus)", "2026-12-01T00:00:00Z"),
+                           ("jusqua", "Instant de fin (exclu)", "2026-12-02T00:00:00Z"))),
+                        {"name": "format", "in": "query", "required": False, "description": "json (par défaut) ou csv",
+                         "schema": {"type": "string", "pattern": "^(json|csv)$"}, "example": "json"}],
+            reponses={"200": {"description": "Le journal des accès", "content": {
+                **_json("JournalAcces", exemple={"acces": [ligne], "nombre": 1, "retention_jours": 365}),
+                "text/csv": {"schema": {"type": "string"},
+                             "example": "horodatage,qui,route,ecole,eleves,empreinte\n"}}},
+                      **_erreurs(400, 401, 403, 503)},
+        )},
+    }
+
+
 def _derive() -> dict:
     """``GET /derive`` : dérive des dernières prédictions par rapport aux données d'entraînement."""
     from app.modele.derive import SEUIL_FORT, SEUIL_MODERE
@@ -313,7 +362,7 @@ def _lot(en_tete_id: dict, exemple: dict, resultat: dict) -> tuple[dict, dict]:
                     "headers": {"X-Request-ID": {"description": "Le X-Request-ID du lot", "schema": {"type": "string"}}},
                     "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
                                                     request_id="$response.body#/resultats/0/request_id")}},
-            **_erreurs(400, 409, 413, 415, exemples={400: refus_json}), **erreurs_lot,
+            **_erreurs(400, 401, 403, 409, 413, 415, exemples={400: refus_json}), **erreurs_lot,
         },
     )}
     csv_lot = {"post": _operation(
@@ -339,7 +388,7 @@ def _lot(en_tete_id: dict, exemple: dict, resultat: dict) -> tuple[dict, dict]:
                                 "X-Model-Version": {"description": "La version du modèle", "schema": {"type": "string"}}},
                     "links": {"premierEleve": _lien("lirePrediction", "La prédiction conservée du premier élève",
                                                     request_id="{$response.header.X-Request-ID}-1")}},
-            **_erreurs(400, 409, 413, 415, exemples={400: refus_csv}), **erreurs_lot,
+            **_erreurs(400, 401, 403, 409, 413, 415, exemples={400: refus_csv}), **erreurs_lot,
         },
     )}
     return json_lot, csv_lot
@@ -539,7 +588,7 @@ def document() -> dict:
                                                           request_id="$response.body#/resultats/request_id"),
                                       "historique": _lien("rechercherHistorique", "L'historique de l'élève (si user_id)",
                                                           corps={"user_id": "$response.body#/resultats/user_id"})}},
-                    **_erreurs(400, 409, 413, 415, 503, exemples={400: refus_eleve}),
+                    **_erreurs(400, 401, 403, 409, 413, 415, 503, exemples={400: refus_eleve}),
                 },
             )},
             "/predire/lot": (lots := _lot(en_tete_id, exemple, resultat))[0],
@@ -560,7 +609,7 @@ def document() -> dict:
                         "valeurs": [1.0, 0.0, 16.0, 0.0], "request_id": "essai-0001", "model_version": "f24ed0ae8859"}),
                             "headers": {"X-Request-ID": {"description": "Le request_id de la requête",
                                                          "schema": {"type": "string"}}}},
-                    **_erreurs(400, 413, 415, exemples={400: refus_eleve}),
+                    **_erreurs(400, 401, 403, 413, 415, 503, exemples={400: refus_eleve}),
                 },
             )},
             "/classe": {"get": _operation(
@@ -568,9 +617,13 @@ def document() -> dict:
                 description="Page HTML en français servie par l'API (scripts et styles servis par elle, sans "
                             "CDN, Content-Security-Policy stricte). Un navigateur qui demande / (Accept: "
                             "text/html) y est redirigé.",
-                reponses={"200": {"description": "Page HTML", "content": {"text/html": {
-                    "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"fr\">…</html>"}}}})},
+                reponses={"200": _page("Page HTML"), "302": {"description": "Mode OIDC sans session : vers /connexion",
+                                                             "headers": {"Location": {"schema": {"type": "string"}}}},
+                          "401": _page("Mode IAP sans assertion valide", 401),
+                          "403": _page("Personne absente du fichier d'accès : à qui demander", 403),
+                          "503": _page("Clés du fournisseur d'identité injoignables", 503)})},
             **_historique(conservee),
+            **_identite(),
             **_exploitation(conservee),
             "/derive": _derive(),
         },

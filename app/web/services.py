@@ -27,6 +27,8 @@ class Services:
     conservation: Conservation
     places_lots: PlacesLots
     """``LOTS_SIMULTANES`` lots traités à la fois par processus (voir ``app.web.lots.PlacesLots``)."""
+    identification: object
+    """``app.web.identification.Identification`` (non importée ici : elle importe ce module). Mode d'identité, fichier d'accès, sessions et journal des accès (``app.web.identite``)."""
 
 
 def services() -> Services:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from app.modele.derive import derive, lire_reference
-from app.web.authentification import jeton_requis
 from app.web.erreurs import ErreurRequete
+from app.web.identite import exiger, identite_courante
 from app.web.parametres import lire_entiers
 from app.web.services import services
 
@@ -26,7 +26,7 @@ def lire_derniers(arguments) -> int:
 
 
 @bp.get("/derive")
-@jeton_requis
+@exiger("pilotage")
 def derive_recente():
     derniers = lire_derniers(request.args)
     s = services()
@@ -37,6 +37,9 @@ def derive_recente():
                                  "(code/reference_derive.json, écrite par make reference ; "
                                  "variable REFERENCE_DERIVE_CHEMIN)") from None
     enregistrements, ignorees = s.journal.dernieres(derniers)
+    identite = identite_courante()
+    if not identite.toutes_ecoles:  # direction : les prédictions de ses écoles seulement
+        enregistrements = [e for e in enregistrements if identite.voit((e.get("entrees") or {}).get("school"))]
     resultat = derive(reference, enregistrements)
     avertissements = []
     if not s.journal.vers_fichier:

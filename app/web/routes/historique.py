@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
+import logging
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, ValidationError
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from app.modele.erreurs_validation import detailler
 from app.modele.identifiants import REGLE_IDENTIFIANT, identifiant_valide
 from app.stockage.journal import ligne_json
-from app.web.authentification import jeton_requis
+from app.stockage.magasin import ErreurMagasin
 from app.web.contrat import (
     DECALAGE_MAX,
     LIMITE_DEFAUT,
@@ -32,11 +34,13 @@ from app.web.contrat import (
     DemandeHistorique,
 )
 from app.web.erreurs import ErreurRequete
+from app.web.identite import exiger, identite_courante, inscrire_acces
 from app.web.parametres import lire_entiers
 from app.web.requetes_json import lire_json
 from app.web.services import services
 
 bp = Blueprint("historique", __name__)
+journal = logging.getLogger("prediction_etudiante")
 
 DEPRECIATION = "@1796601600"
 """En-tête ``Deprecation`` (RFC 9745, date de la version 2 du contrat : 2026-12-07 UTC) des routes GET et DELETE
@@ -73,12 +77,14 @@ def lire_pagination(arguments) -> tuple[int, int]:
 
 
 @bp.get("/predictions/<request_id>")
-@jeton_requis
+@exiger("eleve")
 def lire_prediction(request_id: str):
     valider_identifiant("request_id", request_id)
     enregistrement = services().conservation.lire(request_id)  # ce qui attend la base y est d'abord inséré
-    if enregistrement is None:
+    # Une prédiction d'une autre école reçoit exactement la réponse d'un request_id inconnu.
+    if enregistrement is None or not identite_courante().voit(enregistrement["entrees"].get("school")):
         raise ErreurRequete(404, f"aucune prédiction conservée pour le request_id {request_id}")
+    inscrire_acces([enregistrement["entrees"].get("school")], 1, enregistrement["user_id"])
     return jsonify(enregistrement)
 
 
@@ -99,7 +105,11 @@ def valider_corps(modele: type[BaseModel], document):
 
 
 def _page_historique(user_id: str, limite: int, decalage: int, chemin_suivant: bool):
-    predictions, total = services().conservation.historique(user_id, limite, decalage)
+    # Les prédictions des écoles de la personne seulement : un élève d'une autre école est un élève inconnu.
+    predictions, total = services().conservation.historique(user_id, limite, decalage,
+                                                            identite_courante().ecoles_vues())
+    if total:
+        inscrire_acces({p["entrees"].get("school") for p in predictions}, 1, user_id)
     suivant = decalage_suivant = None
     if decalage + len(predictions) < total:
         decalage_suivant = decalage + limite
@@ -114,14 +124,14 @@ def _page_historique(user_id: str, limite: int, decalage: int, chemin_suivant: b
 
 
 @bp.post("/historique")
-@jeton_requis
+@exiger("eleve")
 def historique_par_corps():
     demande = lire_corps_modele(DemandeHistorique)
     return _page_historique(demande.user_id, demande.limite, demande.decalage, chemin_suivant=False)
 
 
 @bp.get("/predictions/user/<user_id>")
-@jeton_requis
+@exiger("eleve")
 @depreciee
 def historique(user_id: str):
     valider_identifiant("user_id", user_id)
@@ -130,13 +140,13 @@ def historique(user_id: str):
 
 
 @bp.post("/effacement")
-@jeton_requis
+@exiger("eleve")
 def effacement_par_corps():
     return _effacer(lire_corps_modele(DemandeEffacement).user_id)
 
 
 @bp.delete("/predictions/user/<user_id>")
-@jeton_requis
+@exiger("eleve")
 @depreciee
 def effacer(user_id: str):
     return _effacer(valider_identifiant("user_id", user_id))
@@ -144,9 +154,16 @@ def effacer(user_id: str):
 
 def _effacer(user_id: str):
     s = services()
-    effacement = s.conservation.effacer(user_id)  # refus du stockage → 503 (app.web.erreurs)
-    corps = {"user_id": user_id, "supprimees": effacement.predictions,
-             "lignes_journal_supprimees": effacement.lignes_journal, "avertissements": []}
+    # Les écoles de l'élève, vues par la personne : aucune (élève inconnu ou d'une autre école) → réponse d'un
+    # élève inconnu, sans rien effacer.
+    vues, total = s.conservation.historique(user_id, LIMITE_MAX, 0, identite_courante().ecoles_vues())
+    supprimees = lignes = 0
+    if total or identite_courante().toutes_ecoles:
+        effacement = s.conservation.effacer(user_id)  # refus du stockage → 503 (app.web.erreurs)
+        supprimees, lignes = effacement.predictions, effacement.lignes_journal
+        inscrire_acces({p["entrees"].get("school") for p in vues}, 1, user_id)
+    corps = {"user_id": user_id, "supprimees": supprimees, "lignes_journal_supprimees": lignes,
+             "avertissements": []}
     if s.journal.vers_stdout:
         corps["avertissements"] = [
             f"JOURNAL_MODE={s.journal.mode} : les lignes déjà envoyées sur la sortie standard (Cloud Logging) "
@@ -167,7 +184,7 @@ def _instant(nom: str, brut: str | None) -> dt.datetime | None:
 
 
 @bp.get("/predictions/export")
-@jeton_requis
+@exiger("pilotage")
 def exporter():
     """Le journal de toutes les instances, tiré de la base partagée : une ligne JSON par prédiction, au
     format du journal des requêtes, dans l'ordre de conservation ; envoyé au fil de la lecture."""
@@ -177,14 +194,24 @@ def exporter():
                                                        for nom in inconnus])
     depuis, jusqua = _instant("depuis", request.args.get("depuis")), _instant("jusqua", request.args.get("jusqua"))
     services().conservation.vider()  # ce que ce processus a servi d'abord ; les autres suivent (< 1 s)
-    enregistrements = services().magasin.parcourir(depuis, jusqua)
+    identite = identite_courante()
+    enregistrements = (e for e in services().magasin.parcourir(depuis, jusqua)  # direction : ses écoles seulement
+                       if identite.voit(e["entrees"].get("school")))
     premier = next(enregistrements, None)  # une base injoignable répond 503 avant le premier octet
+    inscrire = functools.partial(services().identification.journal_acces.inscrire, identite.qui,
+                                 f"GET {request.url_rule.rule}", identite.ecoles_vues() or ["*"])
 
     def lignes():
-        if premier is not None:
-            yield ligne_json(premier)
-            for enregistrement in enregistrements:
+        eleves = set()
+        try:
+            for enregistrement in (() if premier is None else itertools.chain((premier,), enregistrements)):
+                eleves.add(enregistrement["user_id"] or enregistrement["request_id"])
                 yield ligne_json(enregistrement)
+        finally:  # une ligne au journal des accès par export, même interrompu : les élèves envoyés
+            try:
+                inscrire(len(eleves))
+            except ErreurMagasin as erreur:
+                journal.warning("export : %s", erreur)
 
     reponse = Response(lignes(), mimetype="application/x-ndjson")
     reponse.headers["Content-Disposition"] = 'attachment; filename="predictions.jsonl"'

@@ -26,6 +26,7 @@ from app.web import metriques
 from app.web.bilan_classe import bilan, lire_rappel
 from app.web.erreurs import ErreurRequete
 from app.web.lots import CORPS_PETIT
+from app.web.identite import exiger, inscrire_acces, verifier_ecoles
 from app.web.requetes_json import est_json, lire_corps, lire_json
 from app.web.routes.prediction import enregistrement_journal, resultat
 from app.web.services import Services, services
@@ -75,11 +76,13 @@ def _une_place_pour(servir):
 
 
 @bp.post("/predire/lot")
+@exiger("prediction")
 def predire_lot():
     return _une_place_pour(_servir_lot)
 
 
 @bp.post("/predire/lot/csv")
+@exiger("prediction")
 def predire_lot_csv():
     """Le lot en CSV, opération à part dans le contrat : la réponse 200 de chaque opération a un seul schéma
     (``/predire/lot`` accepte encore un CSV, comme avant la version 2 du contrat, sans le documenter)."""
@@ -87,6 +90,7 @@ def predire_lot_csv():
 
 
 @bp.post("/predire/lot/partiel")
+@exiger("prediction")
 def predire_lot_partiel():
     return _une_place_pour(_servir_lot_partiel)
 
@@ -94,6 +98,7 @@ def predire_lot_partiel():
 def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut: float):
     """(entrées, prédictions, enregistrements, durée en ms) : le lot prédit puis conservé en entier."""
     entrees = [d.entrees() for d in demandes]
+    verifier_ecoles(e["school"] for e in entrees)  # personne connectée : ses écoles seulement (403 sinon)
     lot = s.predicteur.predire_lot(entrees)
     predictions = lot.predictions(entrees)
     duree_ms = (time.perf_counter() - debut) * 1000
@@ -104,6 +109,7 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
                        for rang, demande, valeurs, prediction in zip(rangs, demandes, entrees, predictions)]
     if enregistrements:  # mode partiel : aucune ligne valide, rien à conserver
         s.conservation.conserver(enregistrements, "request_id_fourni" in g)  # refus du stockage → 409 / 503 (app.web.erreurs)
+        inscrire_acces((e["school"] for e in entrees), len(enregistrements))  # journal des accès : une classe envoyée
         metriques.TAILLES_LOTS.observe(len(predictions))
         metriques.compter_predictions((e["configuration"] for e in enregistrements),
                                       (e["prediction"] for e in enregistrements))

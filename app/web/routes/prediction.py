@@ -13,6 +13,7 @@ from app.modele.predicteur import Prediction, enregistrement
 from app.modele.schema import DemandePrediction
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
+from app.web.identite import exiger, verifier_ecoles
 from app.web.requetes_json import demande_directe, est_json, lire_corps, lire_json
 from app.web.services import Services, services
 
@@ -87,17 +88,20 @@ def servir(demande: DemandePrediction, debut: float, request_id: str, fourni: bo
 
 
 @bp.post("/predire")
+@exiger("prediction")
 def predire():
     """Les demandes valides ne passent d'ordinaire pas par ici mais par ``app.web.chemin_direct`` ; cette vue sert
     les autres (erreurs, corps en morceaux…) et le chemin direct s'y conforme (test/test_chemin_direct.py)."""
     debut = time.perf_counter()
     demande = lire_demande(request)
+    verifier_ecoles([demande.entrees()["school"]])  # personne connectée : ses écoles seulement (403 sinon)
     corps, prediction = servir(demande, debut, g.request_id, "request_id_fourni" in g, services())
     g.configuration = prediction.configuration  # pour la ligne de journal de la requête (app.web.observation)
     return jsonify(corps)
 
 
 @bp.post("/pretraitement")
+@exiger("prediction")
 def pretraitement():
     """Le même corps que ``/predire`` ; rien n'est prédit ni conservé (``user_id`` est ignoré)."""
     demande = lire_demande(request)

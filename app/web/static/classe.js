@@ -45,8 +45,12 @@
     e.classList.toggle("erreur", erreur);
   }
 
+  // Personne connectée (OIDC ou IAP) : ni jeton à saisir, et le jeton anti-CSRF de la session sur chaque appel.
+  const csrf = document.querySelector('meta[name="csrf"]');
+
   async function appeler(url, options = {}) {
     let reponse;
+    if (csrf) options = {...options, headers: {...(options.headers || {}), "X-CSRF-Token": csrf.content}};
     try {
       reponse = await fetch(url, options);
     } catch (erreur) {
@@ -784,6 +788,7 @@
   const historique = {user: null, suivant: null};
 
   function enTetesJeton() {
+    if (csrf) return {};
     const valeur = jeton();
     if (!valeur) {
       const e = new Error("saisissez d'abord le code d'accès dans l'onglet Historique");
