@@ -258,7 +258,7 @@ class Configuration:
         config.verifier_magasin_partage()
         if sur_cloud_run and not config.sel_effacement:
             raise ErreurConfiguration(
-                "EFFACEMENT_SEL absent sur Cloud Run (K_SERVICE est défini) : sans ce secret, le registre des "
+                "EFFACEMENT_SEL absent sur Cloud Run (K_SERVICE ou CLOUD_RUN_JOB est défini) : sans ce secret, le registre des "
                 "effacements se laisse inverser en hachant des identifiants candidats. deploy/deployer.sh le crée "
                 "dans Secret Manager ; sinon : python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         if config.borne_journal and config.borne_journal < 2 * config.segment_journal:

@@ -163,7 +163,8 @@ def test_job_de_lot_meme_image_compte_secrets_et_cloud_sql():
     assert options["--image"].startswith("europe-west1-docker.pkg.dev/p/prediction-etudiante/prediction-etudiante-api:")
     assert options["--service-account"] == "prediction-etudiante-api@p.iam.gserviceaccount.com"
     assert options["--set-cloudsql-instances"] == "p:europe-west1:prediction-etudiante"
-    assert options["--set-secrets"] == "DATABASE_PASSWORD=prediction-etudiante-db-password:latest"
+    assert options["--set-secrets"] == ("DATABASE_PASSWORD=prediction-etudiante-db-password:latest,"
+                                        "EFFACEMENT_SEL=prediction-etudiante-effacement-sel:latest")
     assert options["--tasks"] == "12" and "--command" not in options  # l'ENTRYPOINT de l'image reste
     assert options["--args"] == "python,-m,app.lot,/mnt/entree/2026-t1,/mnt/sortie/"
     volumes = [a for a in arguments if a.startswith("--add-volume=")]

@@ -12,6 +12,7 @@ import uuid
 import pytest
 import requests
 
+from app.rpc import prediction_pb2
 from app.stockage.enregistrement import empreinte_sans_cle
 
 JETON = "jeton-de-test-" + "e" * 40
@@ -315,7 +316,7 @@ def test_metrics_ferme_sur_cloud_run_sans_jeton(demarrer_serveur):
 # --- B9 : injection de formules dans les CSV (la page : test_page_classe) --------------------------------
 
 def test_neutraliser_chaque_debut_de_formule_apres_tout_separateur():
-    from app.web.lots import neutraliser
+    from app.modele.lots import neutraliser
 
     assert neutraliser("x,=cmd|' /C calc'!A0") == "x,'=cmd|' /C calc'!A0"
     assert neutraliser("y\t=2+2") == "y\t'=2+2"
@@ -487,7 +488,7 @@ def test_flux_grpc_inactifs_n_affament_ni_la_sante_ni_les_appels_unaires(tmp_pat
         assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * (8 - ouverts)  # les autres tiennent leur place
         assert rpc.sante.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
             health_pb2.HealthCheckResponse.SERVING
-        assert rpc.stub.Predire(message(exemple), timeout=5).configuration == "A"
+        assert rpc.stub.Predire(message(exemple), timeout=5).configuration == prediction_pb2.CONFIGURATION_A
         assert _attendre(lambda: len(codes) == 8, delai=60), codes  # inactivité : fermés par le serveur
         assert codes[8 - ouverts:] == [grpc.StatusCode.DEADLINE_EXCEEDED] * ouverts
     finally:

@@ -49,16 +49,20 @@ def temps_cpu(pid: int) -> float:
     return (int(champs[11]) + int(champs[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def lire_journal(serveur) -> list[dict]:
-    """Toutes les lignes du journal ; chacune doit être un objet JSON complet (sinon échec)."""
+def lire_journal(serveur, fragments_permis: int = 0) -> list[dict]:
+    """Toutes les lignes du journal ; chacune doit être un objet JSON complet (sinon échec), sauf au plus
+    ``fragments_permis`` débuts de ligne laissés par un worker tué pendant son écriture (kill -9) : seuls sur
+    leur ligne (l'écrivain suivant commence par un saut de ligne), ils ne rendent illisible aucune ligne servie."""
     lignes = serveur.journal.read_bytes().split(b"\n")
     assert lignes[-1] == b"", "le journal doit finir par un saut de ligne (pas de ligne tronquée)"
-    enregistrements = []
+    enregistrements, fragments = [], 0
     for numero, ligne in enumerate(lignes[:-1], 1):
         try:
             enregistrements.append(json.loads(ligne))
         except ValueError:
-            pytest.fail(f"ligne {numero} du journal illisible ({len(ligne)} octets)")  # jamais son contenu
+            fragments += 1
+            if fragments > fragments_permis or not ligne.startswith(b'{"horodatage"'):
+                pytest.fail(f"ligne {numero} du journal illisible ({len(ligne)} octets)")  # jamais son contenu
     return enregistrements
 
 
@@ -127,7 +131,7 @@ def test_charge_avec_un_worker_tue(demarrer_serveur, url_base, exemple, mesurer)
     assert apres > 0, "aucune requête servie après la panne"
 
     # Journal : chaque ligne se lit, aucun request_id deux fois, une ligne par 200.
-    enregistrements = lire_journal(serveur)
+    enregistrements = lire_journal(serveur, fragments_permis=1)  # le worker tué a pu être coupé en écrivant
     dans_journal = [e["request_id"] for e in enregistrements]
     assert len(dans_journal) == len(set(dans_journal)), "request_id en double dans le journal"
     assert ok <= set(dans_journal), f"{len(ok - set(dans_journal))} réponses 200 sans ligne au journal"

@@ -8,6 +8,7 @@ PostgreSQL (``/usr/lib/postgresql/*/bin``) et être root (ou ``postgres``) ; sin
 
 from __future__ import annotations
 
+import json
 import glob
 import os
 import shutil
@@ -111,3 +112,17 @@ def test_postgresql_arrete_puis_relance_pendant_le_service(demarrer_serveur, pos
     assert set(ids_en_base(postgresql_prive.url)) == {l["request_id"] for l in serveur.lignes_journal()}
     mesurer("PostgreSQL arrêté puis relancé", f"{len(panne)} prédictions servies (200) et journalisées pendant la "
                                               f"panne ; arriéré en base {rattrape:.1f} s après le retour ; base = journal")
+
+
+def test_un_debut_de_ligne_laisse_par_un_worker_tue_ne_colle_pas_la_ligne_suivante(registre, exemple):
+    """Un kill -9 pendant une écriture peut laisser un début de ligne sans fin (le noyau arrête l'écriture à une
+    frontière de page). La ligne suivante, servie en 200, doit rester lisible : l'écrivain la met sur sa ligne."""
+    from test.conftest import enregistrement
+
+    registre.ecrire([enregistrement("eleve-1", exemple, 0, request_id="avant")])
+    with open(registre.chemin, "ab") as fichier:
+        fichier.write(b'{"horodatage":"20')  # ce qu'a laissé le worker tué
+    registre.ecrire([enregistrement("eleve-2", exemple, 1, request_id="apres")])
+    lignes = registre.chemin.read_bytes().split(b"\n")
+    assert lignes[-1] == b"" and lignes[1] == b'{"horodatage":"20'
+    assert [json.loads(lignes[i])["request_id"] for i in (0, 2)] == ["avant", "apres"]

@@ -196,7 +196,10 @@ def test_configuration_d_une_tache_de_job():
                          ({"CLOUD_RUN_JOB": "lot"}, "CLOUD_RUN_JOB")):  # job Cloud Run sans base partagée
         with pytest.raises(ErreurConfiguration, match=message):
             Configuration.depuis_environnement(env)
-    job = Configuration.depuis_environnement({"CLOUD_RUN_JOB": "lot", "DATABASE_URL": "postgresql+psycopg://u@h/b"})
+    with pytest.raises(ErreurConfiguration, match="EFFACEMENT_SEL"):  # le job écrit au registre des effacements
+        Configuration.depuis_environnement({"CLOUD_RUN_JOB": "lot", "DATABASE_URL": "postgresql+psycopg://u@h/b"})
+    job = Configuration.depuis_environnement({"CLOUD_RUN_JOB": "lot", "DATABASE_URL": "postgresql+psycopg://u@h/b",
+                                              "EFFACEMENT_SEL": "s" * 32})
     assert job.sur_cloud_run and job.journaux_json and job.borne_journal == 64 << 20
 
 

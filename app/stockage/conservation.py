@@ -608,6 +608,13 @@ class Conservation:
                               "permettra") from erreur
         with self._file:
             self.effacements_dus.pop(empreinte, None)
+        # Les réservations d'X-Request-ID des prédictions pas encore en base (attente d'un autre worker) : sans
+        # cela, leurs identifiants resteraient une heure dans la base, après l'effacement de l'élève.
+        restes = sorted((set(au_journal) | en_attente) - en_base - {""})
+        if restes:
+            with contextlib.suppress(ErreurMagasin):
+                self.magasin.liberer(restes)
+                self.magasin.purger_apres_effacement()
         return Effacement(predictions=len((en_base | en_attente | set(au_journal)) - {""}),
                           lignes_journal=len(au_journal) if self.registre.vers_fichier else None)
 

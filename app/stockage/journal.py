@@ -152,10 +152,16 @@ class JournalRequetes:
             scelle = None
             try:
                 with self.verrou():
-                    descripteur = os.open(self.chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, DROITS)
+                    descripteur = os.open(self.chemin, os.O_RDWR | os.O_APPEND | os.O_CREAT, DROITS)
                     try:
+                        etat = os.fstat(descripteur)
                         if self.borne_octets:
-                            self._controler_borne(os.fstat(descripteur), len(octets))
+                            self._controler_borne(etat, len(octets))
+                        if etat.st_size and os.pread(descripteur, 1, etat.st_size - 1) != b"\n":
+                            # Un processus tué (kill -9) pendant son écriture peut laisser un début de ligne sans
+                            # fin (le noyau arrête une écriture à une frontière de page) : sans ce saut de ligne,
+                            # la ligne suivante, servie en 200, y serait collée et illisible.
+                            octets = b"\n" + octets
                         ecrits = os.write(descripteur, octets)
                         taille = os.fstat(descripteur).st_size
                         if ecrits != len(octets):

@@ -461,7 +461,8 @@ def _lot_partiel(lot: dict, lot_csv: dict, resultat: dict) -> dict:
 
     # Ici, une ligne invalide n'est jamais une raison de tout refuser : le CSV accepté est exactement
     # un en-tête UCI puis au moins une cellule non vide (un générateur comme schemathesis s'y fie).
-    forme_csv = f"^{';'.join(CHAMPS)}\\n[\\s\\S]*[^\\s;,\"\\x1c-\\x1f\\x85][\\s\\S]*$"
+    # Sans octet nul : un fichier qui en contient est un classeur (.xlsx, .ods), refusé avec le conseil d'enregistrer en CSV.
+    forme_csv = f"^{';'.join(CHAMPS)}\\n[^\\x00]*[^\\s;,\"\\x00\\x1c-\\x1f\\x85][^\\x00]*$"
     csv_partiel = {**lot_csv["post"]["requestBody"]["content"]["text/csv"]}
     csv_partiel["schema"] = {"type": "string", "pattern": forme_csv,
                              "description": "Fichier UCI, au moins une ligne ; aussi accepté : G3 (mise à part), séparateur "
