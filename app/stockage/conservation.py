@@ -584,21 +584,37 @@ class Conservation:
         with self.registre.verrou():
             instant = dt.datetime.now(dt.timezone.utc)  # après chaque ligne déjà écrite, avant chaque ligne à venir
         instant_iso = instant.isoformat(timespec="microseconds")
-        # La base et le registre d'abord (validés) : toute insertion lit le registre, rien d'effacé n'y revient,
-        # même si le journal ne peut pas encore être réécrit (disque plein).
-        with self.magasin.transaction() as transaction:
-            en_base = transaction.supprimer_utilisateur(user_id, instant)
-            transaction.valider()
-        with self._file:
-            en_attente = {r for r, (e, _) in self._a_stocker.items()
-                          if e.get("user_id") == user_id and e["horodatage"] <= instant_iso}
-            for request_id in en_attente:
-                del self._a_stocker[request_id]
-        self.magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
-        empreinte = empreinte_utilisateur(user_id)
-        try:
-            au_journal = self.registre.effacer({empreinte: instant_iso}, _motif("user_id", user_id))
-        except ErreurJournal as erreur:
+        # Le verrou des segments, pris avant que la base ne valide : le suivi des effacements des autres workers
+        # de l'instance (réveillé par la validation, PostgreSQL) attend que ce worker ait réécrit le journal qu'ils
+        # partagent, et le compte des lignes retirées rendu à l'appelant est juste. Disque plein (verrou
+        # impossible à créer) : l'effacement se fait sans lui, la base et le registre d'abord.
+        verrou = contextlib.ExitStack()
+        verrou_pris = False
+        if self.registre.vers_fichier:
+            with contextlib.suppress(OSError):
+                verrou.enter_context(self.registre.segments.verrou())
+                verrou_pris = True
+        with verrou:
+            # La base et le registre d'abord (validés) : toute insertion lit le registre, rien d'effacé n'y revient,
+            # même si le journal ne peut pas encore être réécrit (disque plein).
+            with self.magasin.transaction() as transaction:
+                en_base = transaction.supprimer_utilisateur(user_id, instant)
+                transaction.valider()
+            with self._file:
+                en_attente = {r for r, (e, _) in self._a_stocker.items()
+                              if e.get("user_id") == user_id and e["horodatage"] <= instant_iso}
+                for request_id in en_attente:
+                    del self._a_stocker[request_id]
+            self.magasin.purger_apres_effacement()  # SQLite : plus rien de l'élève dans le WAL
+            empreinte = empreinte_utilisateur(user_id)
+            try:
+                au_journal = self.registre.effacer({empreinte: instant_iso}, _motif("user_id", user_id), verrou_pris)
+            except ErreurJournal as erreur:
+                erreur_journal = erreur
+            else:
+                erreur_journal = None
+        if erreur_journal is not None:
+            erreur = erreur_journal
             with self._file:
                 self.effacements_dus[empreinte] = instant_iso
             self._assurer_fil()

@@ -343,7 +343,7 @@ class JournalRequetes:
 
     # --- effacement, rétention, confirmation (segments) ------------------------------------------------
 
-    def effacer(self, empreintes: dict[str, str | None], motif: bytes = b"") -> list[str]:
+    def effacer(self, empreintes: dict[str, str | None], motif: bytes = b"", verrou_pris: bool = False) -> list[str]:
         """Retire du journal les lignes des utilisateurs dont l'empreinte est donnée, antérieures ou égales à
         l'instant associé (``None`` : toutes) ; renvoie leurs request_id. ``motif`` : extrait que contient
         toute ligne visée (tri rapide, sans décoder).
@@ -351,11 +351,12 @@ class JournalRequetes:
         Le journal actif n'est lu que s'il peut contenir ces lignes, et sans verrou pour l'essentiel ; s'il
         en contient, il est scellé (un renommage sous le verrou des écrivains : ce qu'ils attendent). Les
         segments que l'index désigne sont ensuite réécrits sous le verrou des segments, sans retenir les
-        écrivains. Coût : le journal actif, les segments de ces utilisateurs, et l'index des nouveaux."""
+        écrivains. Coût : le journal actif, les segments de ces utilisateurs, et l'index des nouveaux.
+        ``verrou_pris`` : l'appelant tient déjà le verrou des segments (``Conservation.effacer``)."""
         if not self.vers_fichier or not empreintes:
             return []
         cible = Cible(empreintes, motif)
-        with _disque("un effacement"), self.segments.verrou():
+        with _disque("un effacement"), (contextlib.nullcontext() if verrou_pris else self.segments.verrou()):
             self._sceller_si(cible)
             retirees: list[bytes] = []
             with self.segments.index() as index:
