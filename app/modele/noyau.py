@@ -54,9 +54,7 @@ def construire_noyau(config: Configuration) -> Noyau:
         magasin.preparer()
     except ErreurSelEffacement as erreur:
         raise ErreurConfiguration(str(erreur)) from None
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal,
-                               config.periode_fsync, segment_octets=config.segment_journal,
-                               borne_octets=config.borne_journal)
+    registre = JournalRequetes.depuis_configuration(config)
     suivi = SuiviEffacements(magasin, registre)
     conservation = Conservation(magasin, registre, config.retention_jours)
     try:  # avant de servir : les effacements reçus par d'autres instances pendant notre absence

@@ -101,6 +101,13 @@ class JournalRequetes:
         self._prochain_controle = 0.0
         self._fil = threading.local()
 
+    @classmethod
+    def depuis_configuration(cls, config) -> JournalRequetes:
+        """Le journal que décrit la configuration (``app.config.Configuration``) : service, serveur gRPC,
+        sauvegarde et restauration ouvrent le même, avec les mêmes réglages."""
+        return cls(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal, config.periode_fsync,
+                   segment_octets=config.segment_journal, borne_octets=config.borne_journal)
+
     @property
     def vers_fichier(self) -> bool:
         return self.mode in ("fichier", "les_deux")
@@ -487,6 +494,19 @@ class JournalRequetes:
                 if self.chemin.exists():
                     lignes += _copier(self.chemin, dossier / self.chemin.name)
         return lignes
+
+    def reprendre_de(self, dossier: Path, nom_actif: str) -> None:
+        """L'inverse de ``copier_vers`` : le journal actif (``nom_actif``) et les segments copiés dans
+        ``dossier`` remis à leur place (droits 0600, fsync), quand le journal d'ici a disparu."""
+        self.chemin.parent.mkdir(parents=True, exist_ok=True)
+        if (dossier / nom_actif).exists():
+            _copier(dossier / nom_actif, self.chemin)
+        segments = dossier / self.segments.dossier.name
+        if segments.exists():
+            self.segments.creer()
+            for fichier in segments.iterdir():
+                _copier(fichier, self.segments.dossier / fichier.name)
+            synchroniser_dossier(self.segments.dossier)
 
     def existe(self) -> bool:
         """Un journal est-il là (actif ou segments) ? Sinon, une restauration le reprend de la sauvegarde."""

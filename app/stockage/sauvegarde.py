@@ -58,10 +58,7 @@ class Restauration:
 
 def _ouvrir(config: Configuration) -> tuple[MagasinResultats, JournalRequetes]:
     magasin = MagasinResultats(config.url_base, connexions=1)
-    registre = JournalRequetes(config.chemin_journal, config.mode_journal, config.chemin_verrou_journal,
-                               config.periode_fsync, segment_octets=config.segment_journal,
-                               borne_octets=config.borne_journal)
-    return magasin, registre
+    return magasin, JournalRequetes.depuis_configuration(config)
 
 
 def _sha256(chemin: Path) -> str:
@@ -186,17 +183,7 @@ def _reprendre_journal(registre: JournalRequetes, dossier: Path, manifeste: dict
     source = dossier / DOSSIER_JOURNAL
     if not source.exists():
         return False
-    registre.chemin.parent.mkdir(parents=True, exist_ok=True)
-    actif = source / manifeste["nom_journal"]
-    if actif.exists():
-        shutil.copy2(actif, registre.chemin)
-        os.chmod(registre.chemin, 0o600)
-    segments = source / registre.segments.dossier.name
-    if segments.exists():
-        registre.segments.creer()
-        for fichier in segments.iterdir():
-            shutil.copy2(fichier, registre.segments.dossier / fichier.name)
-            os.chmod(registre.segments.dossier / fichier.name, 0o600)
+    registre.reprendre_de(source, manifeste["nom_journal"])
     return True
 
 
