@@ -124,6 +124,12 @@ class Configuration:
     def mode_identite(self) -> str:
         """``iap``, ``oidc`` ou ``local`` (ni l'un ni l'autre : mode mono-utilisateur, jeton API)."""
         return "iap" if self.iap_audience else "oidc" if self.oidc_issuer else "local"
+
+    @property
+    def justificatifs_configures(self) -> bool:
+        """Un appelant peut s'identifier (API_TOKEN, IAP ou OpenID Connect) : un appelant anonyme ne choisit
+        alors pas son identifiant de requête (``app.modele.identifiants.choix_permis``)."""
+        return bool(self.jeton_api) or self.mode_identite != "local"
     job_cloud_run: str = ""
     """CLOUD_RUN_JOB, que Cloud Run Jobs définit : la commande de lot (``app.lot``) y écrit des lignes JSON."""
     tache_index: int = 0

@@ -34,6 +34,7 @@ import requests
 
 ICI = Path(__file__).resolve().parent.parent
 JETON = "j" * 40
+AUTORISE = {"Authorization": f"Bearer {JETON}"}
 SEL = "s" * 40
 EXEMPLE = json.loads((ICI / "test" / "donnees.json").read_text(encoding="utf-8"))
 
@@ -254,14 +255,14 @@ def b5_meme_identifiant(arbre: Arbre) -> str:
         def http(k: int) -> None:
             depart.wait()
             if sessions[k].post(url + "/predire", json={**EXEMPLE, "user_id": f"h{k}-{n}"},
-                                headers={"X-Request-ID": request_id}, timeout=30).status_code == 200:
+                                headers={"X-Request-ID": request_id, **AUTORISE}, timeout=30).status_code == 200:
                 servis.append(f"h{k}-{n}")
 
         def rpc() -> None:
             depart.wait()
             try:
                 stub.Predire(prediction_pb2.DemandePrediction(**{**EXEMPLE, "user_id": f"g-{n}"}), timeout=30,
-                             metadata=(("x-request-id", request_id),))
+                             metadata=(("x-request-id", request_id), ("authorization", f"Bearer {JETON}")))
                 servis.append(f"g-{n}")
             except grpc.RpcError:
                 pass
@@ -271,8 +272,20 @@ def b5_meme_identifiant(arbre: Arbre) -> str:
         time.sleep(0.3)  # la base suit le journal
         relu = requests.get(url + f"/predictions/{request_id}", headers={"Authorization": f"Bearer {JETON}"}, timeout=30)
         autre_dossier += sum(1 for u in servis if relu.ok and relu.json().get("user_id") != u)
+    # Un appelant anonyme sonde un identifiant pris et un neuf : ses deux réponses disent-elles lequel existe ?
+    pris = requests.post(url + "/predire", json=EXEMPLE, headers={"X-Request-ID": request_id}, timeout=30)
+    neuf = requests.post(url + "/predire", json=EXEMPLE, headers={"X-Request-ID": f"neuf-{time.time_ns()}"}, timeout=30)
+    sondes = []
+    for identifiant in (request_id, f"neuf-g-{time.time_ns()}"):
+        try:
+            stub.Predire(prediction_pb2.DemandePrediction(**EXEMPLE), timeout=30, metadata=(("x-request-id", identifiant),))
+            sondes.append("OK")
+        except grpc.RpcError as erreur:
+            sondes.append(erreur.code().name)
     canal.close()
-    return f"{plusieurs}/50 identifiants servis à plusieurs clients ; {autre_dossier} client(s) relisant le dossier d'un autre"
+    return (f"{plusieurs}/50 identifiants servis à plusieurs clients ; {autre_dossier} client(s) relisant le dossier "
+            f"d'un autre ; appelant anonyme, identifiant pris / neuf : HTTP {pris.status_code} / {neuf.status_code}, "
+            f"gRPC {sondes[0]} / {sondes[1]}")
 
 
 def b6_disque_plein(arbre: Arbre) -> str:

@@ -262,7 +262,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     demande = modeles.DemandePrediction.from_dict({**exemple, "user_id": eleve})
     assert demande.sex is modeles.Sexe.F and demande.mjob is modeles.Metier.SERVICES
     identifiant = f"contrat-{uuid.uuid4().hex}"
-    reponse = ops["predire"].sync(client=client, body=demande, x_request_id=identifiant)
+    reponse = ops["predire"].sync(client=jeton, body=demande, x_request_id=identifiant)
     assert isinstance(reponse, modeles.ReponsePrediction), reponse
     assert reponse.request_id == reponse.resultats.request_id == identifiant and reponse.resultats.user_id == eleve
     assert reponse.resultats.avertissements == [] and isinstance(reponse.resultats.age, int)
@@ -275,12 +275,12 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
     assert refus.parsed.details[0].champ == "age" and "entier" in refus.parsed.details[0].message
     assert isinstance(refus.parsed.details[0].element, client_mod.types.Unset)  # hors d'un lot : absent
     noter("predire", 400)
-    doublon = ops["predire"].sync_detailed(client=client, body=demande, x_request_id=identifiant)
+    doublon = ops["predire"].sync_detailed(client=jeton, body=demande, x_request_id=identifiant)
     assert doublon.status_code == 409 and isinstance(doublon.parsed, modeles.Erreur)
     noter("predire", 409)
 
     sans_notes = {k: v for k, v in exemple.items() if k not in ("G1", "G2")}
-    lot = ops["predire_lot"].sync(client=client, x_request_id=f"lot-{uuid.uuid4().hex[:8]}",
+    lot = ops["predire_lot"].sync(client=jeton, x_request_id=f"lot-{uuid.uuid4().hex[:8]}",
                                   body=[demande, modeles.DemandePrediction.from_dict({**sans_notes, "user_id": eleve})])
     assert isinstance(lot, modeles.ReponseLot) and lot.nombre == 2
     assert lot.resultats[1].configuration is modeles.Configuration.C and lot.resultats[1].avertissements
@@ -290,7 +290,7 @@ def _appeler_chaque_route(url: str, exemple: dict) -> list[str]:
         {**exemple, "famrel": 9})])
     assert refus_lot.status_code == 400 and [(d.element, d.champ) for d in refus_lot.parsed.details] == [(2, "famrel")]
     noter("predireLot", 400)
-    partiel = ops["predire_lot_partiel"].sync(client=client, x_request_id=f"partiel-{uuid.uuid4().hex[:8]}",
+    partiel = ops["predire_lot_partiel"].sync(client=jeton, x_request_id=f"partiel-{uuid.uuid4().hex[:8]}",
                                               body=[modeles.DemandePrediction.from_dict(exemple),
                                                     modeles.DemandePrediction.from_dict({**exemple, "age": 40})])
     assert isinstance(partiel, modeles.ReponseLotPartielle) and (partiel.nombre, partiel.recus) == (1, 2)

@@ -4,7 +4,7 @@ web → modele → stockage ; ``rpc`` (serveur gRPC) au rang du web : second ada
 noyau, il importe modele et stockage, jamais web (ni web lui) ; ``lot`` (``python -m app.lot``, un district
 en tâche de fond) au même rang, troisième entrée du même noyau ; ``entrainement`` à côté (il lit le
 modèle), jamais importé par le service ;
-``config``, ``json_rapide`` et ``journalisation`` sont des feuilles que tout le monde peut lire.
+``config``, ``json_rapide``, ``journalisation`` et ``limite_essais`` sont des feuilles que tout le monde peut lire.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from test.conftest import RACINE
 APP = RACINE / "app"
 # Rang de chaque couche : un module n'importe que des rangs strictement inférieurs, ou sa propre couche.
 RANGS = {"feuille": 0, "stockage": 1, "modele": 2, "web": 3, "rpc": 3, "lot": 3, "entrainement": 3, "entree": 4}
-FEUILLES = {"app.config", "app.json_rapide", "app.journalisation"}
+FEUILLES = {"app.config", "app.json_rapide", "app.journalisation", "app.limite_essais"}
 ENTREES = {"app", "app.main", "app.wsgi"}
 
 

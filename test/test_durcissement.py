@@ -220,7 +220,7 @@ def test_apres_effacement_aucun_fichier_du_dossier_de_donnees_ne_contient_l_elev
     identifiants = [f"req-effacee-{i:03d}" for i in range(30)]
     for i, identifiant in enumerate(identifiants):
         assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": eleve, "absences": i},
-                             headers={"X-Request-ID": identifiant}, timeout=30).status_code == 200
+                             headers={"X-Request-ID": identifiant, **AUTORISE}, timeout=30).status_code == 200
         assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": autre}, timeout=30).status_code == 200
     traces = [eleve.encode(), *(i.encode() for i in identifiants)]
 

@@ -612,14 +612,14 @@ def test_meme_request_id_par_trois_clients_un_seul_servi(tmp_path, exemple, mesu
             def par_http(k: int) -> None:
                 depart.wait()
                 r = sessions[k].post(http.url + "/predire", json={**exemple, "user_id": f"eleve-http{k}-{n}"},
-                                     headers={"X-Request-ID": request_id}, timeout=30)
+                                     headers={"X-Request-ID": request_id, **AUTORISE}, timeout=30)
                 issues.append((r.status_code, f"eleve-http{k}-{n}"))
 
             def par_grpc() -> None:
                 depart.wait()
                 try:
                     rpc.stub.Predire(message({**exemple, "user_id": f"eleve-grpc-{n}"}), timeout=30,
-                                     metadata=(("x-request-id", request_id),))
+                                     metadata=(("x-request-id", request_id), ("authorization", f"Bearer {JETON}")))
                     issues.append((200, f"eleve-grpc-{n}"))
                 except grpc.RpcError as erreur:
                     issues.append((409 if erreur.code() == grpc.StatusCode.ALREADY_EXISTS else erreur.code(), None))

@@ -46,9 +46,9 @@ def test_erreurs_400_404_409(serveur_sqlite, exemple):
     mauvais = predire(url, exemple, user_id="pas valide !")
     assert mauvais.status_code == 400 and mauvais.json()["details"][0]["champ"] == "user_id"
     assert predire(url, {**exemple, "user_id": 42}).status_code == 400
-    premier = predire(url, exemple, user_id="u409", headers={"X-Request-ID": "rid-409"})
+    premier = predire(url, exemple, user_id="u409", headers={"X-Request-ID": "rid-409", **AUTORISE})
     assert premier.status_code == 200 and premier.json()["resultats"]["user_id"] == "u409"
-    doublon = predire(url, exemple, user_id="u409", headers={"X-Request-ID": "rid-409"})
+    doublon = predire(url, exemple, user_id="u409", headers={"X-Request-ID": "rid-409", **AUTORISE})
     assert doublon.status_code == 409 and "X-Request-ID" in doublon.json()["erreur"]
     assert sum(l["request_id"] == "rid-409" for l in serveur_sqlite.lignes_journal()) == 1
     assert requests.get(url + "/predictions/rid-inconnu", headers=AUTORISE, timeout=10).status_code == 404

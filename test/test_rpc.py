@@ -4,6 +4,7 @@ santé standard, réflexion, arrêt propre sur SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -83,18 +84,24 @@ class ServeurGrpc:
         self._fichier.close()
 
 
-@pytest.fixture(scope="module")
-def deux_canaux(tmp_path_factory):
-    """Un gunicorn et un serveur gRPC qui partagent le journal et la base SQLite."""
-    dossier = tmp_path_factory.mktemp("deux-canaux")
-    http = Serveur(dossier / "http").attendre()
-    rpc = ServeurGrpc(dossier / "grpc", {"JOURNAL_CHEMIN": str(http.journal), "BASE_SQLITE_CHEMIN": str(http.base)})
+@contextlib.contextmanager
+def demarrer_deux_canaux(dossier: Path, env: dict | None = None):
+    """Un gunicorn et un serveur gRPC qui partagent le journal et la base SQLite (et ``env``)."""
+    http = Serveur(dossier / "http", env=env).attendre()
+    rpc = ServeurGrpc(dossier / "grpc", {"JOURNAL_CHEMIN": str(http.journal), "BASE_SQLITE_CHEMIN": str(http.base),
+                                         **(env or {})})
     try:
         rpc.attendre()
         yield http, rpc
     finally:
         rpc.arreter()
         http.arreter()
+
+
+@pytest.fixture(scope="module")
+def deux_canaux(tmp_path_factory):
+    with demarrer_deux_canaux(tmp_path_factory.mktemp("deux-canaux")) as canaux:
+        yield canaux
 
 
 def message(document: dict) -> pb.DemandePrediction:

@@ -9,6 +9,18 @@ import uuid
 
 FORME_IDENTIFIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 REGLE_IDENTIFIANT = "1 à 128 caractères parmi lettres, chiffres, . _ : - (commençant par une lettre ou un chiffre)"
+REGLE_IDENTIFIANT_CHOISI = ("un identifiant choisi est réservé aux appelants identifiés (Authorization: Bearer "
+                            "<API_TOKEN>, ou la connexion du personnel) : sans justificatif, omettez-le et le service "
+                            "en attribue un")
+
+
+def choix_permis(identifie: bool, justificatifs_configures: bool) -> bool:
+    """Issue 28 (B5) : un identifiant déjà pris est refusé (409, ALREADY_EXISTS) ; choisi par un appelant anonyme,
+    ce refus lui dirait qu'une prédiction le porte. Seul un appelant identifié choisit donc l'identifiant
+    conservé, dès qu'un justificatif existe (API_TOKEN, IAP, OpenID Connect). Sans aucun (mode local sans
+    API_TOKEN : un seul utilisateur, sur la boucle locale par défaut, et personne ne peut relire), rien ne
+    distingue un appelant d'un autre : le choix reste permis. HTTP et gRPC appliquent cette même règle."""
+    return identifie or not justificatifs_configures
 
 _RESERVE = 4096
 """Octets aléatoires tirés d'un coup (256 identifiants) : un appel système pour 256 requêtes au lieu d'un par

@@ -28,7 +28,7 @@ from app.modele.artefacts import ErreurArtefacts
 from app.modele.noyau import construire_noyau
 from app.rpc import prediction_pb2, prediction_pb2_grpc
 from app.rpc.reflexion import activer_reflexion
-from app.rpc.service import PlacesFlux, ServicePrediction
+from app.rpc.service import Justificatifs, PlacesFlux, ServicePrediction
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -83,7 +83,9 @@ def construire(config: Configuration, adresse: str) -> tuple[grpc.Server, health
     serveur = grpc.server(ThreadPoolExecutor(max_workers=config.fils_grpc, thread_name_prefix="grpc"),
                           options=[("grpc.so_reuseport", 0)])
     service = ServicePrediction(places=PlacesFlux(config.flux_grpc_total, config.flux_grpc_par_client),
-                                inactivite_s=config.inactivite_flux_s)
+                                inactivite_s=config.inactivite_flux_s,
+                                justificatifs=Justificatifs(config.jeton_api, config.justificatifs_configures,
+                                                            config.essais_jeton_max))
     prediction_pb2_grpc.add_PredictionServicer_to_server(service, serveur)
     sante = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(sante, serveur)

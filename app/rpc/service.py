@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hmac
 import inspect
 import logging
 import queue
@@ -25,8 +26,11 @@ from grpc_status import rpc_status
 from pydantic import ValidationError
 
 from app.modele.erreurs_validation import detailler, resume
+from app.limite_essais import FENETRE_ESSAIS_S, LimiteEssais
 from app.modele.identifiants import (
     REGLE_IDENTIFIANT,
+    REGLE_IDENTIFIANT_CHOISI,
+    choix_permis,
     identifiant_valide,
     nouvel_identifiant,
 )
@@ -42,6 +46,7 @@ from app.stockage.magasin import DoublonRequete, ErreurMagasin
 journal = logging.getLogger("prediction_etudiante")
 
 METADONNEE_ID = "x-request-id"
+METADONNEE_JETON = "authorization"
 MORCEAU_MAX = 512
 """Messages d'un flux prédits et conservés ensemble au plus (ceux déjà arrivés : jamais d'attente ajoutée)."""
 MESSAGES_MAX_FLUX = 9_999_999
@@ -206,14 +211,44 @@ def client_de(contexte) -> str:
     return pair.rsplit(":", 1)[0] if pair.count(":") >= 2 else pair
 
 
+@dataclasses.dataclass
+class Justificatifs:
+    """Qui appelle le serveur gRPC : ``authorization: Bearer <API_TOKEN>`` en métadonnée identifie l'appelant
+    (les scripts, comme en HTTP) ; sans elle, il est anonyme. ``configures`` : un justificatif existe (API_TOKEN,
+    ou l'identité du personnel côté HTTP) ; un appelant anonyme ne choisit alors pas son x-request-id."""
+
+    jeton_api: str = dataclasses.field(default="", repr=False)
+    configures: bool = False
+    essais_max: int = 10
+    limite: LimiteEssais = dataclasses.field(default_factory=LimiteEssais, repr=False)
+
+    def identifier(self, en_tete: str | None, client: str) -> bool:
+        """Vrai si le jeton présenté est API_TOKEN ; UNAUTHENTICATED s'il est faux (essais ratés limités par
+        client, RESOURCE_EXHAUSTED au-delà, sans comparer) ; faux sans jeton, ou sans API_TOKEN configuré."""
+        if not en_tete or not self.jeton_api:
+            return False
+        attente = self.limite.attente(client, self.essais_max)
+        if attente > 0:
+            raise Refus(code_pb2.RESOURCE_EXHAUSTED, f"trop d'essais de jeton ratés ({self.essais_max} par "
+                                                     f"{FENETRE_ESSAIS_S:.0f} s) : réessayez dans {attente:.0f} s")
+        schema, _, fourni = en_tete.strip().partition(" ")
+        if schema.lower() == "bearer" and hmac.compare_digest(fourni.strip().encode("utf-8"),
+                                                              self.jeton_api.encode("utf-8")):
+            return True
+        self.limite.rate(client, self.essais_max)
+        raise Refus(code_pb2.UNAUTHENTICATED, "jeton d'accès invalide (métadonnée authorization: Bearer <API_TOKEN>)")
+
+
 class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
     """Enregistré avant le démarrage du serveur (gRPC l'exige), servi une fois le noyau chargé : avant,
     UNAVAILABLE (et la santé standard dit NOT_SERVING)."""
 
-    def __init__(self, noyau: Noyau | None = None, places: PlacesFlux | None = None, inactivite_s: float = 30.0):
+    def __init__(self, noyau: Noyau | None = None, places: PlacesFlux | None = None, inactivite_s: float = 30.0,
+                 justificatifs: Justificatifs | None = None):
         self._noyau = noyau
         self.places = places or PlacesFlux(6, 2)
         self.inactivite_s = inactivite_s
+        self.justificatifs = justificatifs or Justificatifs()
 
     @property
     def noyau(self) -> Noyau:
@@ -227,13 +262,18 @@ class ServicePrediction(prediction_pb2_grpc.PredictionServicer):
 
     def _identifiant(self, contexte, longueur_max: int = 128) -> tuple[str, bool]:
         """(request_id, fourni par l'appelant ?) : un identifiant fourni et déjà conservé sera refusé."""
-        fourni = dict(contexte.invocation_metadata()).get(METADONNEE_ID)
+        metadonnees = dict(contexte.invocation_metadata())
+        fourni = metadonnees.get(METADONNEE_ID)
+        identifie = self.justificatifs.identifier(metadonnees.get(METADONNEE_JETON), client_de(contexte))
         if fourni is None:
             return nouvel_identifiant(), False
         if not identifiant_valide(fourni) or len(fourni) > longueur_max:
             regle = REGLE_IDENTIFIANT if len(fourni) <= longueur_max else f"{longueur_max} caractères au plus pour un flux"
             raise Refus(code_pb2.INVALID_ARGUMENT, f"métadonnée {METADONNEE_ID} invalide",
                         [{"champ": METADONNEE_ID, "message": regle}])
+        if not choix_permis(identifie, self.justificatifs.configures):  # comme app.web.identite (issue 28, B5)
+            raise Refus(code_pb2.INVALID_ARGUMENT, f"métadonnée {METADONNEE_ID} refusée à un appelant anonyme",
+                        [{"champ": METADONNEE_ID, "message": REGLE_IDENTIFIANT_CHOISI}])
         return fourni, True
 
     def _conserver(self, enregistrements: list[dict], consequence: str, fourni: bool) -> None:

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
-import time
-from collections import OrderedDict
 
 from flask import request
 
+from app.limite_essais import FENETRE_ESSAIS_S, LimiteEssais
 from app.web.erreurs import ErreurRequete
 from app.web.services import services
 
@@ -38,36 +36,6 @@ def _refuser(motif: str) -> None:
     """Journalise une tentative refusée : le motif et le gabarit de route, jamais le jeton ni le chemin."""
     route = request.url_rule.rule if request.url_rule is not None else "<inconnue>"
     journal.warning("accès refusé aux routes d'historique : %s (route %s)", motif, route)
-
-
-FENETRE_ESSAIS_S = 60.0
-CLIENTS_SUIVIS_MAX = 10_000
-"""Mémoire bornée : au-delà, le client suivi depuis le plus longtemps est oublié."""
-
-
-class LimiteEssais:
-    """Essais ratés par client sur une fenêtre glissante (par processus)."""
-
-    def __init__(self) -> None:
-        self._essais: OrderedDict[str, list[float]] = OrderedDict()
-        self._verrou = threading.Lock()
-
-    def attente(self, client: str, maximum: int) -> float:
-        """Secondes avant qu'un nouvel essai de ce client soit examiné (0 : tout de suite)."""
-        maintenant = time.monotonic()
-        with self._verrou:
-            essais = [t for t in self._essais.get(client, ()) if maintenant - t < FENETRE_ESSAIS_S]
-            if len(essais) < maximum:
-                return 0.0
-            return FENETRE_ESSAIS_S - (maintenant - essais[-maximum])
-
-    def rate(self, client: str, maximum: int) -> None:
-        maintenant = time.monotonic()
-        with self._verrou:
-            essais = [t for t in self._essais.pop(client, ()) if maintenant - t < FENETRE_ESSAIS_S]
-            self._essais[client] = [*essais, maintenant][-maximum:]
-            while len(self._essais) > CLIENTS_SUIVIS_MAX:
-                self._essais.popitem(last=False)
 
 
 LIMITE = LimiteEssais()

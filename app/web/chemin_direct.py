@@ -12,7 +12,8 @@ métriques et ligne de journal (``app.web.observation.observer``), les mêmes en
 
 Tout le reste passe par Flask, le corps déjà lu rendu tel quel : autre route ou méthode, corps en morceaux,
 compressé, trop grand, invalide (la lecture stricte de Flask en nomme l'erreur en français), en-tête
-``X-Request-ID`` invalide. test/test_chemin_direct.py vérifie que les deux chemins répondent la même chose.
+``X-Request-ID`` invalide, ou (API_TOKEN défini) un ``Authorization`` ou un ``X-Request-ID`` choisi, dont
+Flask vérifie le jeton. test/test_chemin_direct.py vérifie que les deux chemins répondent la même chose.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class CheminDirect:
         self.limite = app.config["MAX_CONTENT_LENGTH"]
         config = self.services.configuration
         self.journaux_json = config.journaux_json
+        # API_TOKEN défini : un Authorization présenté est vérifié, et un X-Request-ID choisi demande le jeton
+        # (app.web.identite) ; ces requêtes passent par Flask, qui en décide.
+        self.jeton_configure = bool(config.jeton_api)
         self.version_modele = self.services.artefacts.fiche["version_modele"]
 
     def __call__(self, environ, start_response):
@@ -64,7 +68,8 @@ class CheminDirect:
         if not (longueur.isascii() and longueur.isdigit() and int(longueur) <= self.limite) \
                 or not (type_contenu == "application/json" or type_contenu.endswith("+json")) \
                 or environ.get("HTTP_CONTENT_ENCODING") or environ.get("HTTP_TRANSFER_ENCODING") \
-                or (fourni is not None and not identifiant_valide(fourni)):
+                or (fourni is not None and not identifiant_valide(fourni)) \
+                or (self.jeton_configure and (fourni is not None or "HTTP_AUTHORIZATION" in environ)):
             return self.suivant(environ, start_response)
         brut = environ["wsgi.input"].read(int(longueur))
         demande = demande_directe(brut) if len(brut) == int(longueur) else None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import g, request, session
 
+from app.modele.identifiants import REGLE_IDENTIFIANT_CHOISI, choix_permis
 from app.web.authentification import DEFI, verifier
 from app.web.droits import TOUTES
 from app.web.erreurs import ErreurRequete
@@ -99,8 +100,8 @@ def identifier(capacite: str) -> Identite:
     config = s.configuration
     autorisation = request.headers.get("Authorization")
     if config.mode_identite == "local":
-        if capacite == "prediction":
-            return LOCAL
+        if capacite == "prediction" and not (autorisation and config.jeton_api):
+            return LOCAL  # prédire reste ouvert ; un jeton présenté est vérifié (il identifie l'appelant)
         verifier(autorisation, config.jeton_api)
         return JETON
     schema, _, fourni = (autorisation or "").strip().partition(" ")
@@ -146,12 +147,24 @@ def verifier_origine(source: str) -> None:
             raise ErreurRequete(403, f"jeton anti-CSRF absent ou invalide (en-tête {EN_TETE_CSRF})")
 
 
+def verifier_identifiant_choisi(identite: Identite) -> None:
+    """400 si un appelant anonyme a choisi son X-Request-ID alors qu'un justificatif existe (``choix_permis``)."""
+    config = services().configuration
+    if "request_id_fourni" in g and not choix_permis(identite.source != "local",
+                                                     config.justificatifs_configures):
+        raise ErreurRequete(400, "en-tête X-Request-ID refusé à un appelant anonyme",
+                            [{"champ": "X-Request-ID", "message": REGLE_IDENTIFIANT_CHOISI}])
+
+
 def exiger(capacite: str):
-    """Décorateur de route : identité vérifiée (``g.identite``) avant toute autre lecture de la requête."""
+    """Décorateur de route : identité vérifiée (``g.identite``) avant toute autre lecture de la requête ; pour
+    prédire, un X-Request-ID choisi demande une identité (``verifier_identifiant_choisi``)."""
     def decorer(vue):
         @functools.wraps(vue)
         def protegee(*args, **kwargs):
             g.identite = identifier(capacite)
+            if capacite == "prediction":
+                verifier_identifiant_choisi(g.identite)
             return vue(*args, **kwargs)
 
         return protegee

@@ -519,7 +519,9 @@ def document() -> dict:
                                         ref_template=_REF, schema_generator=SchemaSansDefaut)
     exemple = dict(EXEMPLE_ELEVE)
     en_tete_id = {"name": "X-Request-ID", "in": "header", "required": False,
-                  "description": "Identifiant de la requête, renvoyé dans la réponse ; généré s'il manque",
+                  "description": "Identifiant de la requête, renvoyé dans la réponse ; généré s'il manque. Quand "
+                                 "le serveur a un justificatif (API_TOKEN, IAP, OpenID Connect), un identifiant "
+                                 "choisi demande un appelant identifié (400 sinon) ; déjà utilisé : 409",
                   "schema": {"type": "string", "pattern": FORME_IDENTIFIANT.pattern}, "example": "essai-0001"}
     resultat = {**exemple, "prediction": 1, "libelle": "réussite", "probabilite_echec": 0.0512,
                 "probabilite_reussite": 0.9488, "confiance_prediction": 0.6304, "seuil": 0.1385, "configuration": "A",

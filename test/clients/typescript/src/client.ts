@@ -40,6 +40,7 @@ async function principal(): Promise<void> {
   const predite = await client.POST("/predire", {
     body: { ...eleve, user_id: userId },
     params: { header: { "X-Request-ID": `ts-un-${marque}` } },
+    headers: autorisation, // un identifiant choisi demande un appelant identifié
   });
   if (predite.error !== undefined) throw new Error(`predire : ${predite.error.erreur}`);
   const un = predite.data.resultats;
@@ -54,6 +55,7 @@ async function principal(): Promise<void> {
   const lot = await client.POST("/predire/lot", {
     body: [eleve, { ...sansNotes, user_id: userId }],
     params: { header: { "X-Request-ID": `ts-lot-${marque}` } },
+    headers: autorisation, // un identifiant choisi demande un appelant identifié
   });
   if (lot.error !== undefined) throw new Error(`lot : ${lot.error.erreur}`);
   const second = lot.data.resultats[1];
@@ -67,7 +69,7 @@ async function principal(): Promise<void> {
   const csv = await client.POST("/predire/lot/csv", {
     body: `${entete}\n${ligne}\n${ligne}\n`,
     bodySerializer: (corps) => corps,
-    headers: { "Content-Type": "text/csv" },
+    headers: { "Content-Type": "text/csv", ...autorisation }, // identifiant choisi : appelant identifié
     params: { header: { "X-Request-ID": `ts-csv-${marque}` } },
     parseAs: "text",
   });
