@@ -135,16 +135,17 @@ def _port_libre() -> int:
 
 
 def _lancer(dossier: Path, env_supplementaire: dict | None = None,
-            arguments: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+            arguments: list[str] | None = None, racine: Path = RACINE) -> tuple[subprocess.Popen, str]:
     """gunicorn sur un port libre de la boucle locale ; ``arguments`` : la configuration de production
-    (``-c gunicorn.conf.py``, application ``app.wsgi:app``) par défaut."""
+    (``-c gunicorn.conf.py``, application ``app.wsgi:app``) par défaut ; ``racine`` : l'arbre du projet servi
+    (une version antérieure extraite par ``--avant``)."""
     port = _port_libre()
     env = {**os.environ, "PORT": str(port), "JOURNAL_CHEMIN": str(dossier / "requetes.jsonl"),
            "BASE_SQLITE_CHEMIN": str(dossier / "resultats.sqlite3"), "DATABASE_URL": "", "API_TOKEN": "",
            **(env_supplementaire or {})}
-    arguments = arguments or ["-c", str(RACINE / "gunicorn.conf.py")]
+    arguments = arguments or ["-c", str(racine / "gunicorn.conf.py")]
     processus = subprocess.Popen([sys.executable, "-m", "gunicorn", *arguments,
-                                  "--bind", f"127.0.0.1:{port}"], cwd=RACINE, env=env,
+                                  "--bind", f"127.0.0.1:{port}"], cwd=racine, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return processus, f"http://127.0.0.1:{port}"
 
@@ -753,6 +754,9 @@ def main(arguments: list[str] | None = None) -> int:
     analyseur.add_argument("--parties", nargs="+", choices=PARTIES, default=list(PARTIES),
                            help="parties à mesurer (défaut : toutes) ; « pairs » : MLflow, MLServer, lots et classe CSV "
                                 "(outils/banc_pairs.py)")
+    analyseur.add_argument("--avant", metavar="REVISION",
+                           help="partie « pairs » : sert aussi cette révision git du projet (p. ex. main), mesurée "
+                                "dans les mêmes tours : avant / après une optimisation")
     analyseur.add_argument("--clients-lot", type=int, default=2,
                            help="lots de 1 000 élèves envoyés à la fois, partie « pairs » (défaut 2 : un par worker)")
     options = analyseur.parse_args(arguments)
@@ -777,7 +781,8 @@ def main(arguments: list[str] | None = None) -> int:
             from outils import banc_pairs
 
             pairs = banc_pairs.lignes(banc_pairs.mesurer(dossier, options.duree, options.connexions,
-                                                         options.clients_lot, lambda texte: print(texte, flush=True)))
+                                                         options.clients_lot, lambda texte: print(texte, flush=True),
+                                                         options.avant))
     print(tableau(memoire, http, froid))
     if pairs:
         print("\n".join(pairs))

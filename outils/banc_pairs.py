@@ -195,17 +195,27 @@ def lancer_pairs(dossier: Path, journal=print) -> tuple[list[Cible], list[pairs.
     return prets, sautes
 
 
-def notre_cible(dossier: Path) -> Cible:
-    (dossier / "nous").mkdir()
-    processus, url = _lancer(dossier / "nous")
+def notre_cible(dossier: Path, revision: str | None = None) -> Cible:
+    """Notre API ; ``revision`` : celle d'une révision git antérieure (``git archive``), extraite dans ``dossier``
+    et servie par le même environnement Python (son modèle compilé est refait au démarrage)."""
+    nom = "nous" if revision is None else "avant"
+    (dossier / nom).mkdir()
+    racine = RACINE
+    if revision is not None:
+        racine = dossier / nom / "arbre"
+        racine.mkdir()
+        archive = subprocess.run(["git", "-C", str(RACINE), "archive", revision], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(racine)], input=archive.stdout, check=True)
+    processus, url = _lancer(dossier / nom, racine=racine)
     _attendre_200(url, _exemple(), processus)
+    libelle = "notre API (gunicorn -c gunicorn.conf.py)" if revision is None else f"notre API à la révision {revision}"
 
     def corps_une(eleves):
         return json.dumps(eleves[0]).encode()
 
     def corps_lot(eleves):
         return json.dumps(list(eleves)).encode()
-    return Cible("nous", "notre API (gunicorn -c gunicorn.conf.py)", processus, url + "/predire", corps_une,
+    return Cible(nom, libelle, processus, url + "/predire", corps_une,
                  url + "/predire/lot", corps_lot, _nos_probabilites, "/health")
 
 
@@ -378,22 +388,27 @@ def mesurer_decomposition_lot(dossier: Path, eleves: list[dict], lots: int = 40)
     return resultat
 
 
-def mesurer(dossier: Path, duree: int, connexions: list[int], clients_lot: int, journal=print) -> dict:
+def mesurer(dossier: Path, duree: int, connexions: list[int], clients_lot: int, journal=print,
+            avant: str | None = None) -> dict:
     """Toute la partie : pairs lancés, vérification bit pour bit, prédictions une à une, lots, classe CSV,
-    décomposition ; les pairs sont toujours arrêtés."""
+    décomposition ; les pairs sont toujours arrêtés. ``avant`` : une révision git du projet servie à côté."""
     from app.modele.eleves_aleatoires import eleves_aleatoires
 
     eleves = eleves_aleatoires(TAILLE_LOT, graine=7, notes_absentes=0.0)  # configuration A : celle des pairs
     nous = notre_cible(dossier)
     autres, sautes = [], []
     try:
-        autres, sautes = lancer_pairs(dossier, journal)
+        if avant:
+            journal(f"pairs : notre API à la révision {avant}, servie à côté…")
+            autres.append(notre_cible(dossier, avant))
+        lances, sautes = lancer_pairs(dossier, journal)
+        autres.extend(lances)
         cibles = [nous, *autres]
         journal("pairs : vérification bit pour bit, puis charges (tours alternés)…")
         verification = verifier_identiques(nous, autres, eleves)
         une = mesurer_une(cibles, dossier, eleves[0], duree, connexions)
         lots = mesurer_lots(cibles, eleves, duree, clients_lot)
-        classe = mesurer_classe(nous)
+        classe = {c.nom: mesurer_classe(c) for c in cibles if c.nom in ("nous", "avant")}
     finally:
         for cible in [nous, *autres]:
             _arreter_arbre(cible.processus)
@@ -462,10 +477,15 @@ def lignes(m: dict) -> list[str]:
             f"{rapport:.2f}× élèves/s ; CPU/lot {n['cpu_ms'] / p['cpu_ms']:.2f}×",
             f"≥ {objectif}×" if objectif else "rapporté",
             (rapport >= objectif and not n["erreurs"]) if objectif else None))
-    c = m["classe"]
-    resultat.append(_ligne(f"classe CSV de {TAILLE_CLASSE} élèves, POST /predire/lot/partiel (l'une après l'autre)",
-                           f"{c['mediane_ms']:.1f} ms de bout en bout (médiane ; p90 {c['p90_ms']:.1f} ms)",
-                           f"{c['cpu_ms']:.1f} ms de CPU serveur par classe ; {_milliers(c['octets'])} octets", "",
+    c = m["classe"]["nous"]
+    a = m["classe"].get("avant")
+    resultat.append(_ligne(f"classe CSV de {TAILLE_CLASSE} élèves, POST /predire/lot/partiel (l'une après l'autre, "
+                           f"{_milliers(c['octets'])} octets)",
+                           f"{c['mediane_ms']:.1f} ms de bout en bout (médiane ; p90 {c['p90_ms']:.1f} ms) ; "
+                           f"{c['cpu_ms']:.1f} ms de CPU serveur par classe",
+                           f"{libelles['avant']} : {a['mediane_ms']:.1f} ms (p90 {a['p90_ms']:.1f} ms) ; "
+                           f"{a['cpu_ms']:.1f} ms CPU" if a else "",
+                           f"{c['mediane_ms'] / a['mediane_ms']:.2f}× la durée" if a else "",
                            f"≤ {OBJECTIFS['classe_ms']:.0f} ms", c["mediane_ms"] <= OBJECTIFS["classe_ms"]))
     d = m["decomposition"]
     total = d["total_us"]
