@@ -21,7 +21,11 @@ partagée et bruyante : seuls les rapports mesurés ensemble comptent) :
    serveur par requête) ; puis un flux ``PredireFlux`` du plus grand lot permis contre
    ``POST /predire/lot`` du même lot en JSON ;
 5. démarrage à froid : du lancement de gunicorn à la première réponse 200 de ``/predire`` ;
-6. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge.
+6. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge ;
+7. les pairs (``outils/banc_pairs.py``) : le même pipeline servi par ``mlflow models serve`` et par MLServer,
+   vérifié bit pour bit, une prédiction et un lot de 1 000 élèves côte à côte, une classe CSV de 400 par
+   ``/predire/lot/partiel``, et le CPU d'un lot décomposé. ``--parties`` choisit les parties (un passage de
+   toutes dépasse les 3 minutes), ``--avant REVISION`` sert aussi une version antérieure du projet.
 
 Aucune donnée d'élève réel n'est utilisée ni affichée : les élèves sont tirés au hasard dans le
 schéma ; journal et base vont dans un dossier temporaire, effacé à la fin.
