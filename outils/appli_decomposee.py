@@ -47,6 +47,28 @@ ETAPES = {
     "observer": ("wsgi", "métriques Prometheus de la requête (+ ligne de journal si JSON)"),
     "flask": ("wsgi", "Flask : requêtes que le chemin direct lui laisse (aucune attendue ici)"),
 }
+ETAPES_LOT = {
+    # POST /predire/lot (JSON) : Flask sert la requête, le chemin direct la lui passe.
+    "wsgi": (None, "chemin direct (app.web.chemin_direct) : tri de la requête, passée à Flask"),
+    "flask": ("wsgi", "Flask : contexte, routage, identifiant, en-têtes, métriques et journal de la requête"),
+    "une_place": ("flask", "place de traitement et lecture du corps (_une_place_pour)"),
+    "servir_lot": ("une_place", "service du lot : reste (dicts des résultats)"),
+    "lire_lot": ("servir_lot", "lecture du lot : reste (type de contenu)"),
+    "lot_direct": ("lire_lot", "analyse JSON + validation pydantic en une passe (lot_direct)"),
+    "lire_json": ("lire_lot", "analyse JSON stricte (lire_json : doublons, NaN)"),
+    "lot_json": ("lire_lot", "validation pydantic élève par élève (lot_json)"),
+    "predire_et_conserver": ("servir_lot", "entrées validées, écoles, enregistrements, métriques (reste)"),
+    "predire_lot": ("predire_et_conserver", "prédiction : encodage + arbres compilés + contributions"),
+    "lot_predictions": ("predire_et_conserver", "explication en français (facteurs) et objets Prediction"),
+    "conserver": ("predire_et_conserver", "conservation : verrou, horodatage, confiance au fil d'alimentation"),
+    "journal_ecrire": ("conserver", "journal : flock + write"),
+    "ligne_json": ("journal_ecrire", "journal : lignes JSON (orjson)"),
+    "inscrire_acces": ("predire_et_conserver", "journal des accès (une ligne par lot)"),
+    "jsonify": ("servir_lot", "réponse JSON (orjson) et objet Response"),
+}
+"""Les étapes d'un lot ; un compteur du même nom que dans ``ETAPES`` est le même compteur (seuls les parents
+diffèrent : la fenêtre de mesure d'un lot ne contient que des lots)."""
+COMPTEURS = tuple(dict.fromkeys([*ETAPES, *ETAPES_LOT]))
 
 _par_fil: list[dict] = []
 _local = threading.local()
@@ -56,7 +78,7 @@ _verrou = threading.Lock()
 def _compteurs() -> dict:
     compteurs = getattr(_local, "compteurs", None)
     if compteurs is None:
-        compteurs = _local.compteurs = {nom: [0, 0] for nom in ETAPES}
+        compteurs = _local.compteurs = {nom: [0, 0] for nom in COMPTEURS}
         with _verrou:
             _par_fil.append(compteurs)
     return compteurs
@@ -85,8 +107,8 @@ def _production():
     from app.stockage.conservation import Conservation
     from app.wsgi import app
 
-    for nom in ("enregistrement_journal", "resultats"):
-        setattr(module_prediction, nom, _chronometrer(nom, getattr(module_prediction, nom)))
+    for nom, etape in (("enregistrement_journal", "enregistrement_journal"), ("resultat", "resultats")):
+        setattr(module_prediction, nom, _chronometrer(etape, getattr(module_prediction, nom)))
     module_prediction.metriques = type("Metriques", (), {
         "compter_predictions": staticmethod(_chronometrer("compter_predictions",
                                                          module_prediction.metriques.compter_predictions))})
@@ -97,11 +119,28 @@ def _production():
     module_journal.ligne_json = _chronometrer("ligne_json", module_journal.ligne_json)
     module_journal.JournalRequetes.ecrire = _chronometrer("journal_ecrire", module_journal.JournalRequetes.ecrire)
     Conservation.conserver = _chronometrer("conserver", Conservation.conserver)
+    _chronometrer_lots()
     direct = app.wsgi_app
     direct.suivant = _chronometrer("flask", direct.suivant)
     app.wsgi_app = _chronometrer("wsgi", direct)
     app.extensions["taches_de_fond"] = [*app.extensions.get("taches_de_fond", []), _demarrer_ecoute]
     return app
+
+
+def _chronometrer_lots() -> None:
+    """Les étapes de ``POST /predire/lot`` (``ETAPES_LOT``) ; celles que la route n'a pas (``lot_direct`` avant
+    la lecture en une passe) restent à zéro."""
+    import app.web.routes.lot as module_lot
+    from app.modele.predicteur import LotPredictions, Predicteur
+
+    for nom in ("_une_place_pour", "_servir_lot", "_lire_lot", "_predire_et_conserver", "lot_direct", "lire_json",
+                "lot_json", "inscrire_acces", "jsonify"):
+        if hasattr(module_lot, nom):
+            etape = {"_une_place_pour": "une_place", "_servir_lot": "servir_lot", "_lire_lot": "lire_lot",
+                     "_predire_et_conserver": "predire_et_conserver"}.get(nom, nom)
+            setattr(module_lot, nom, _chronometrer(etape, getattr(module_lot, nom)))
+    Predicteur.predire_lot = _chronometrer("predire_lot", Predicteur.predire_lot)
+    LotPredictions.predictions = _chronometrer("lot_predictions", LotPredictions.predictions)
 
 
 def _triviale():
@@ -143,7 +182,7 @@ def _fils() -> dict[str, float]:
 
 def _releve() -> dict:
     with _verrou:
-        etapes = {nom: [sum(c[nom][0] for c in _par_fil), sum(c[nom][1] for c in _par_fil)] for nom in ETAPES}
+        etapes = {nom: [sum(c[nom][0] for c in _par_fil), sum(c[nom][1] for c in _par_fil)] for nom in COMPTEURS}
     return {"processus": time.process_time(), "fils": _fils(), "etapes": etapes}
 
 
@@ -151,7 +190,7 @@ def _difference(avant: dict, apres: dict) -> dict:
     return {"processus_s": apres["processus"] - avant["processus"],
             "fils_s": {c: apres["fils"].get(c, 0.0) - avant["fils"].get(c, 0.0) for c in apres["fils"]},
             "etapes": {nom: [apres["etapes"][nom][0] - avant["etapes"][nom][0],
-                             apres["etapes"][nom][1] - avant["etapes"][nom][1]] for nom in ETAPES}}
+                             apres["etapes"][nom][1] - avant["etapes"][nom][1]] for nom in COMPTEURS}}
 
 
 def _ecouter(dossier: Path) -> None:

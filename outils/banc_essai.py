@@ -21,7 +21,11 @@ partagée et bruyante : seuls les rapports mesurés ensemble comptent) :
    serveur par requête) ; puis un flux ``PredireFlux`` du plus grand lot permis contre
    ``POST /predire/lot`` du même lot en JSON ;
 5. démarrage à froid : du lancement de gunicorn à la première réponse 200 de ``/predire`` ;
-6. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge.
+6. mémoire résidente de chaque worker gunicorn (RSS et PSS) après la charge ;
+7. les pairs (``outils/banc_pairs.py``) : le même pipeline servi par ``mlflow models serve`` et par MLServer,
+   vérifié bit pour bit, une prédiction et un lot de 1 000 élèves côte à côte, une classe CSV de 400 par
+   ``/predire/lot/partiel``, et le CPU d'un lot décomposé. ``--parties`` choisit les parties (un passage de
+   toutes dépasse les 3 minutes), ``--avant REVISION`` sert aussi une version antérieure du projet.
 
 Aucune donnée d'élève réel n'est utilisée ni affichée : les élèves sont tirés au hasard dans le
 schéma ; journal et base vont dans un dossier temporaire, effacé à la fin.
@@ -57,6 +61,8 @@ TOURS_HTTP = 3
 """Tours alternés /health, /predire, route triviale, ancienne application sous wrk ; les médianes sont comparées."""
 CONNEXIONS = (8, 32)
 FILS_GRPC = 8
+PARTIES = ("memoire", "froid", "http", "pairs")
+"""Les parties du banc (``--parties``) : en mémoire, démarrage à froid, HTTP et gRPC, pairs et lots."""
 OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.70, "p99_rapport": 3.0,
              "ancienne_rapport": 12.0, "lot_par_s": 200_000.0, "froid_s": 1.0}
 
@@ -133,16 +139,17 @@ def _port_libre() -> int:
 
 
 def _lancer(dossier: Path, env_supplementaire: dict | None = None,
-            arguments: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+            arguments: list[str] | None = None, racine: Path = RACINE) -> tuple[subprocess.Popen, str]:
     """gunicorn sur un port libre de la boucle locale ; ``arguments`` : la configuration de production
-    (``-c gunicorn.conf.py``, application ``app.wsgi:app``) par défaut."""
+    (``-c gunicorn.conf.py``, application ``app.wsgi:app``) par défaut ; ``racine`` : l'arbre du projet servi
+    (une version antérieure extraite par ``--avant``)."""
     port = _port_libre()
     env = {**os.environ, "PORT": str(port), "JOURNAL_CHEMIN": str(dossier / "requetes.jsonl"),
            "BASE_SQLITE_CHEMIN": str(dossier / "resultats.sqlite3"), "DATABASE_URL": "", "API_TOKEN": "",
            **(env_supplementaire or {})}
-    arguments = arguments or ["-c", str(RACINE / "gunicorn.conf.py")]
+    arguments = arguments or ["-c", str(racine / "gunicorn.conf.py")]
     processus = subprocess.Popen([sys.executable, "-m", "gunicorn", *arguments,
-                                  "--bind", f"127.0.0.1:{port}"], cwd=RACINE, env=env,
+                                  "--bind", f"127.0.0.1:{port}"], cwd=racine, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return processus, f"http://127.0.0.1:{port}"
 
@@ -482,7 +489,6 @@ def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int], cibl
     la fenêtre, additionnés ici."""
     sous_dossier = dossier / f"decomposition-{cible}"
     sous_dossier.mkdir()
-    commande = sous_dossier / "commande"
     processus, url = _lancer(sous_dossier, {"DECOMPOSITION_DOSSIER": str(sous_dossier)},
                              ["-c", str(RACINE / "gunicorn.conf.py"), f"outils.appli_decomposee:{cible}"])
     resultats = {}
@@ -492,31 +498,43 @@ def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int], cibl
         script = _script_predire(sous_dossier, corps)
         for nombre in connexions:
             _wrk(url + "/predire", 2, nombre, script)  # échauffement
-            workers = _workers(processus.pid)
-            for fichier in sous_dossier.glob("*.json"):
-                fichier.unlink()
-            commande.write_text(f"debut {nombre}", encoding="utf-8")
-            time.sleep(0.2)  # chaque worker relève ses compteurs (toutes les 20 ms)
-            mesure = _charge(processus.pid, url + "/predire", duree, nombre, script)
-            time.sleep(0.2)  # fin de la dernière requête
-            commande.write_text(f"fin {nombre}", encoding="utf-8")
-            fin = time.monotonic() + 10
-            while len(list(sous_dossier.glob("*.json"))) < len(workers) and time.monotonic() < fin:
-                time.sleep(0.05)
-            releves = [json.loads(f.read_text(encoding="utf-8")) for f in sous_dossier.glob("*.json")]
-            if len(releves) < len(workers):
-                raise RuntimeError("décomposition : un worker n'a pas écrit ses compteurs")
+            mesure, releves = fenetre_decomposition(
+                sous_dossier, str(nombre), processus.pid,
+                lambda: _charge(processus.pid, url + "/predire", duree, nombre, script))  # noqa: B023
             resultats[nombre] = {"wrk": mesure, **_additionner(releves, cible == "triviale")}
     finally:
         _arreter(processus)
     return resultats
 
 
-def _additionner(releves: list[dict], triviale: bool = False) -> dict:
-    """Compteurs de tous les workers additionnés ; puis microsecondes de CPU par requête, par poste
-    (temps exclusifs : une étape sans ses sous-étapes)."""
-    from outils.appli_decomposee import ETAPES
+def fenetre_decomposition(dossier: Path, nom: str, pid_maitre: int, charge):
+    """Une fenêtre de mesure de ``outils/appli_decomposee.py`` : ``debut`` écrit dans ``dossier/commande``,
+    ``charge()``, puis ``fin`` ; (ce que rend ``charge``, relevés des compteurs de chaque worker)."""
+    workers = _workers(pid_maitre)
+    for fichier in dossier.glob("*.json"):
+        fichier.unlink()
+    commande = dossier / "commande"
+    commande.write_text(f"debut {nom}", encoding="utf-8")
+    time.sleep(0.2)  # chaque worker relève ses compteurs (toutes les 20 ms)
+    mesure = charge()
+    time.sleep(0.2)  # fin de la dernière requête
+    commande.write_text(f"fin {nom}", encoding="utf-8")
+    fin = time.monotonic() + 10
+    while len(list(dossier.glob("*.json"))) < len(workers) and time.monotonic() < fin:
+        time.sleep(0.05)
+    releves = [json.loads(f.read_text(encoding="utf-8")) for f in dossier.glob("*.json")]
+    if len(releves) < len(workers):
+        raise RuntimeError("décomposition : un worker n'a pas écrit ses compteurs")
+    return mesure, releves
 
+
+def _additionner(releves: list[dict], triviale: bool = False, arbre: dict | None = None) -> dict:
+    """Compteurs de tous les workers additionnés ; puis microsecondes de CPU par requête, par poste
+    (temps exclusifs : une étape sans ses sous-étapes) ; ``arbre`` : les étapes et leurs parents
+    (``ETAPES`` de ``outils/appli_decomposee.py`` par défaut, ``ETAPES_LOT`` pour un lot)."""
+    from outils.appli_decomposee import ETAPES as PAR_DEFAUT
+
+    ETAPES = arbre or PAR_DEFAUT  # noqa: N806
     etapes = {nom: sum(r["etapes"][nom][0] for r in releves) / 1e3 for nom in ETAPES}  # µs
     n = max(1, sum(r["etapes"]["wsgi"][1] for r in releves))
     processus = sum(r["processus_s"] for r in releves) * 1e6
@@ -737,22 +755,41 @@ def main(arguments: list[str] | None = None) -> int:
     analyseur.add_argument("--lot", type=int, default=LOT_BANC, help=f"taille du lot en mémoire (défaut {LOT_BANC})")
     analyseur.add_argument("--demarrages", type=int, default=5, help="démarrages à froid mesurés (défaut 5)")
     analyseur.add_argument("--sans-http", action="store_true", help="mesures en mémoire seulement")
+    analyseur.add_argument("--parties", nargs="+", choices=PARTIES, default=list(PARTIES),
+                           help="parties à mesurer (défaut : toutes) ; « pairs » : MLflow, MLServer, lots et classe CSV "
+                                "(outils/banc_pairs.py)")
+    analyseur.add_argument("--avant", metavar="REVISION",
+                           help="partie « pairs » : sert aussi cette révision git du projet (p. ex. main), mesurée "
+                                "dans les mêmes tours : avant / après une optimisation")
+    analyseur.add_argument("--clients-lot", type=int, default=2,
+                           help="lots de 1 000 élèves envoyés à la fois, partie « pairs » (défaut 2 : un par worker)")
     options = analyseur.parse_args(arguments)
+    parties = set(options.parties) - ({"froid", "http", "pairs"} if options.sans_http else set())
     print(f"machine : {os.cpu_count()} cœur(s), {platform.machine()}, Python {platform.python_version()} ; "
           "mesures bruitées si la machine est partagée : comparez les rapports", flush=True)
     with tempfile.TemporaryDirectory(prefix="banc-") as temporaire:
         dossier = Path(temporaire)
-        memoire = mesurer_en_memoire(options.repetitions, options.lot)
-        print(f"modèle : {memoire['classifieurs']} ; compilées : {', '.join(memoire['compilees']) or 'aucune'}",
-              flush=True)
-        http = froid = None
-        if not options.sans_http:
+        memoire = http = froid = pairs = None
+        if "memoire" in parties:
+            memoire = mesurer_en_memoire(options.repetitions, options.lot)
+            print(f"modèle : {memoire['classifieurs']} ; compilées : {', '.join(memoire['compilees']) or 'aucune'}",
+                  flush=True)
+        if "froid" in parties:
             froid = mesurer_demarrage(dossier, options.demarrages)
+        if "http" in parties:
             http = mesurer_http(dossier, options.duree, options.connexions)
             http["decomposition"] = mesurer_decomposition(dossier, options.duree * 2, options.connexions)
             http["decomposition_triviale"] = mesurer_decomposition(dossier, options.duree * 2, options.connexions,
                                                                    "triviale")
+        if "pairs" in parties:
+            from outils import banc_pairs
+
+            pairs = banc_pairs.lignes(banc_pairs.mesurer(dossier, options.duree, options.connexions,
+                                                         options.clients_lot, lambda texte: print(texte, flush=True),
+                                                         options.avant))
     print(tableau(memoire, http, froid))
+    if pairs:
+        print("\n".join(pairs))
     return 0
 
 

@@ -142,6 +142,30 @@ def test_erreurs_csv(serveur, jeu):
     assert "(ligne 6 du fichier)" in detail["message"]
 
 
+def test_lecture_en_une_passe_ne_laisse_passer_que_ce_que_la_lecture_stricte_accepte(serveur, exemple):
+    """Un lot JSON valide est lu et validé en une passe (``lot_direct``) ; tout ce qu'elle ne sait pas juger
+    passe par la lecture stricte : une clé en double (collée ou non à ses deux-points), un NaN, sont refusés
+    comme pour un élève seul ; un ``user_id`` avec « : » (seule valeur permise qui en contient) est servi."""
+    avant = len(serveur.lignes_journal())
+    corps = json.dumps([exemple, exemple])
+    for double in (corps.replace('"age": ', '"age": 16, "age": ', 1), corps.replace('"age": ', '"age" : 16, "age":', 1)):
+        reponse = requests.post(serveur.url + URL, data=double, headers={"Content-Type": "application/json"}, timeout=30)
+        assert reponse.status_code == 400 and "double" in reponse.json()["erreur"], reponse.text
+        assert reponse.json()["details"][0]["champ"] == "age"
+    nan = json.dumps([exemple, {**exemple, "age": float("nan")}])  # json.dumps écrit NaN
+    reponse = requests.post(serveur.url + URL, data=nan, headers={"Content-Type": "application/json"}, timeout=30)
+    assert reponse.status_code == 400 and "NaN" in reponse.json()["erreur"], reponse.text
+    assert len(serveur.lignes_journal()) == avant  # rien de conservé
+    deux_points = [{**exemple, "user_id": "classe:3b-1"}, {**exemple, "user_id": "eleve-2"}]
+    servis = {}
+    for nom, lot in (("deux-points", deux_points), ("sans", [{**e, "user_id": f"eleve-{i}"} for i, e in enumerate(deux_points)])):
+        reponse = requests.post(serveur.url + URL, json=lot, headers={"X-Request-ID": f"une-passe-{nom}"}, timeout=30)
+        assert reponse.status_code == 200, reponse.text
+        servis[nom] = [{k: v for k, v in r.items() if k not in ("request_id", "user_id")} for r in reponse.json()["resultats"]]
+    assert servis["deux-points"] == servis["sans"]
+    assert [l["user_id"] for l in _lignes_du_lot(serveur, "une-passe-deux-points")] == ["classe:3b-1", "eleve-2"]
+
+
 def test_x_request_id_trop_long_refuse_avant_de_lire_le_corps(serveur):
     avant = len(serveur.lignes_journal())
     reponse = requests.post(serveur.url + URL, data=b"pas du JSON", headers={"X-Request-ID": "a" * 123,

@@ -81,6 +81,21 @@ def test_entiers_en_texte_acceptes_booleens_et_decimaux_refuses(exemple):
         assert "chiffres 0-9" in erreurs({**exemple, "age": texte})["age"], texte
 
 
+def test_entiers_en_texte_du_dict_exactement_ceux_de_l_expression_reguliere():
+    """``ENTIERS_TEXTE`` (la recherche rapide) accepte exactement ce que ``FORME_ENTIER_TEXTE`` accepte, avec la même
+    valeur : tous les textes de 1 à 4 caractères parmi chiffres, signes, espace, chiffre arabe-indien."""
+    import itertools
+
+    from app.modele.schema import ENTIERS_TEXTE, FORME_ENTIER_TEXTE
+
+    alphabet = "0123456789+- ٣"
+    for longueur in range(1, 5):
+        for caracteres in itertools.product(alphabet, repeat=longueur):
+            texte = "".join(caracteres)
+            attendu = int(texte) if FORME_ENTIER_TEXTE.fullmatch(texte) else None
+            assert ENTIERS_TEXTE.get(texte) == attendu, texte
+
+
 def test_null_refuse_sauf_pour_les_notes(exemple):
     assert "null" in erreurs({**exemple, "age": None})["age"]
     assert "null" in erreurs({**exemple, "school": None})["school"]

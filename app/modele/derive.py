@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -78,13 +79,9 @@ def cases_reference(nom: str, valeurs: np.ndarray) -> dict:
 def compter(cases: dict, valeurs: Iterable) -> np.ndarray:
     """Effectif de chaque case (les valeurs None, notes absentes, ne comptent pas)."""
     presentes = [v for v in valeurs if v is not None]
-    if cases["type"] == "categories":
-        rang = {v: i for i, v in enumerate(cases["valeurs"])}
-        comptes = np.zeros(len(rang))
-        for v in presentes:
-            if v in rang:
-                comptes[rang[v]] += 1
-        return comptes
+    if cases["type"] == "categories":  # compté par Counter (en C), pas élément par élément dans un tableau numpy
+        frequences = Counter(presentes)
+        return np.array([frequences[v] for v in dict.fromkeys(cases["valeurs"])], dtype=float)
     limites = np.asarray(cases["bornes"], dtype=float)
     positions = np.searchsorted(limites, np.asarray(presentes, dtype=float), side="right")
     return np.bincount(positions, minlength=len(limites) + 1).astype(float)

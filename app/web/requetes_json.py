@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from flask import Request
+from pydantic import TypeAdapter
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.modele.schema import DemandePrediction
@@ -138,3 +139,27 @@ def demande_directe(brut: bytes) -> DemandePrediction | None:
     if len(_FIN_DE_CLE.findall(brut)) != len(demande.model_fields_set):
         return None
     return demande
+
+
+_LISTE_DEMANDES = TypeAdapter(list[DemandePrediction])
+
+
+def lot_direct(brut: bytes, objets_max: int) -> list[DemandePrediction] | None:
+    """Le corps d'un ``POST /predire/lot`` JSON valide (1 à ``objets_max`` élèves), analysé et validé en une
+    passe (``validate_json`` de pydantic, comme ``demande_directe`` pour un élève) ; None pour tout autre corps :
+    la lecture stricte (``lire_json`` puis ``app.modele.lots.lot_json``) en donne alors l'erreur exacte, par
+    élément. Lire puis valider élève par élève coûtait le quart du CPU d'un lot de 1 000 (``make banc``).
+
+    Cette passe ne juge seule aucun refus, sauf celui de ``borner_elements`` (le même, fait avant toute
+    analyse, que la lecture stricte ferait). Une clé en double, que l'analyseur de pydantic confondrait avec
+    l'autre, se voit aux deux-points : chaque clé en a un, et dans un lot valide aucune autre valeur n'en
+    contient qu'un ``user_id`` (qui envoie alors par la lecture stricte) ; autant de « : » que de champs reçus,
+    c'est une clé par champ."""
+    borner_elements(brut, objets_max)
+    try:
+        demandes = _LISTE_DEMANDES.validate_json(brut)
+    except (ValueError, RecursionError):  # ValidationError (JSON mal formé compris), ou imprévu : la voie stricte
+        return None
+    if not 0 < len(demandes) <= objets_max or brut.count(b":") != sum(len(d.model_fields_set) for d in demandes):
+        return None
+    return demandes

@@ -27,7 +27,7 @@ from app.web.bilan_classe import bilan, lire_rappel
 from app.web.erreurs import ErreurRequete
 from app.web.lots import CORPS_PETIT
 from app.web.identite import exiger, inscrire_acces, verifier_ecoles
-from app.web.requetes_json import est_json, lire_corps, lire_json
+from app.web.requetes_json import est_json, lire_corps, lire_json, lot_direct
 from app.web.routes.prediction import enregistrement_journal, resultat
 from app.web.services import Services, services
 
@@ -54,7 +54,8 @@ def _lire_lot(partiel: bool = False, csv_seul: bool = False):
                                  "Content-Type: application/json (liste d'élèves) ou text/csv (fichier UCI)")
     if partiel:
         return lot_json_partiel(lire_json(request, LOT_MAX))
-    return lot_json(lire_json(request, LOT_MAX)), None
+    demandes = None if request.content_encoding else lot_direct(lire_corps(request, "JSON"), LOT_MAX)
+    return (lot_json(lire_json(request, LOT_MAX)) if demandes is None else demandes), None
 
 
 def _une_place_pour(servir):
