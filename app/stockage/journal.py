@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -30,6 +31,8 @@ from pathlib import Path
 from app.json_rapide import en_octets
 from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
                                    rendre_durable, sceller, synchroniser_dossier, valeur)
+
+journal = logging.getLogger("prediction_etudiante")
 
 BLOC_LECTURE = 1 << 16
 BLOC_PARCOURS = 4 << 20
@@ -436,25 +439,41 @@ class JournalRequetes:
             synchroniser_dossier(self.segments.dossier)
             return retirees
 
-    def segments_confirmes(self, jeunes_depuis: str = "") -> set[str]:
+    def segments_confirmes(self, jeunes_depuis: str = "", identite: str | None = None) -> set[str]:
         """Les noms des segments scellés dont chaque ligne est en base (index mis à jour d'abord) ; avec
         ``jeunes_depuis`` (ISO UTC), aussi ceux dont la dernière ligne est plus récente : le fil
-        d'alimentation de leur worker les insère encore, les confirmer maintenant referait son travail."""
+        d'alimentation de leur worker les insère encore, les confirmer maintenant referait son travail.
+        ``identite`` (``MagasinResultats.identite``) : la base où « en base » doit valoir ; des confirmations
+        notées pour une autre sont annulées d'abord. Un segment inconnu de l'index, ou dont la taille a
+        changé, n'est pas confirmé."""
         if not self.vers_fichier or not self.segments.dossier.exists():
             return set()
         with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
+            if identite is not None:
+                annulees = self.segments.accorder_a_la_base(index, identite)
+                if annulees:
+                    journal.warning("index des segments : %d segment(s) confirmé(s) pour une autre base (DATABASE_URL "
+                                    "changée, base restaurée ou remplacée) ; confirmations annulées, tout le journal "
+                                    "est réconcilié avec cette base", annulees)
+            modifies = self.segments.oublier_les_modifies(index)
+            if modifies:
+                journal.warning("index des segments : %d segment(s) confirmé(s) modifié(s) depuis (taille) : "
+                                "réconciliés de nouveau", modifies)
             self.segments.indexer(index, Cible({}))
             return {nom for (nom,) in index.execute(
                 "SELECT nom FROM segments WHERE en_base = 1 OR (? != '' AND dernier > ?)", (jeunes_depuis, jeunes_depuis))}
 
-    def confirmer(self, segments: list[Path]) -> int:
+    def confirmer(self, segments: list[Path], identite: str | None = None) -> int:
         """Ces segments sont entièrement en base (réconciliés) : notés comme tels, ou retirés du disque avec
         une borne ; renvoie le nombre de segments retirés. Un segment réécrit entre-temps par un effacement
-        n'a pu que perdre des lignes : il reste confirmé."""
+        n'a pu que perdre des lignes : il reste confirmé. ``identite`` : la base où ils ont été réconciliés ;
+        si l'index est accordé à une autre depuis (``segments_confirmes``), rien n'est confirmé."""
         if not segments:
             return 0
         retires = 0
         with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
+            if identite is not None and not self.segments.confirmations_pour(index, identite):
+                return 0
             for chemin in segments:
                 if self.borne_octets:
                     with contextlib.suppress(FileNotFoundError):
