@@ -250,8 +250,7 @@ class DossierSegments:
         """Les confirmations valent pour la base d'identité ``identite`` ; notées pour une autre (ou avant
         l'issue 26, sans identité), elles sont annulées. Renvoie le nombre de segments qui ne sont plus
         confirmés."""
-        inscrite = index.execute("SELECT identite FROM confirmations").fetchone()
-        if inscrite is not None and inscrite[0] == identite:
+        if DossierSegments.confirmations_pour(index, identite):
             return 0
         annulees = index.execute("UPDATE segments SET en_base = 0 WHERE en_base = 1").rowcount
         index.execute("DELETE FROM confirmations")
@@ -260,6 +259,7 @@ class DossierSegments:
 
     @staticmethod
     def confirmations_pour(index: sqlite3.Connection, identite: str) -> bool:
+        """Les confirmations de l'index sont-elles notées pour la base d'identité ``identite`` ?"""
         inscrite = index.execute("SELECT identite FROM confirmations").fetchone()
         return inscrite is not None and inscrite[0] == identite
 
