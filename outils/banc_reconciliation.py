@@ -162,10 +162,10 @@ def _jusqu_a_ready(dossier: Path, env: dict, nom: str) -> tuple[float, str]:
     return duree, f"{int(ligne.group(1)):,} lignes relues, {ligne.group(2)} segments sautés" if ligne else "?"
 
 
-def mesurer_demarrage(lignes: int, url_pg: str, essais: int = 3) -> None:
+def mesurer_demarrage(lignes: int, url_pg: str, essais: int = 3, sqlite: bool = True) -> None:
     definir_sel(Configuration.depuis_environnement().sel_effacement)  # l'index est écrit avec le sel du service
     with tempfile.TemporaryDirectory() as racine:
-        for nom_base in ("SQLite", "PostgreSQL") if url_pg else ("SQLite",):
+        for nom_base in ("SQLite",) * sqlite + ("PostgreSQL",) * bool(url_pg):
             dossier = Path(racine) / nom_base
             dossier.mkdir()
             with _base(url_pg if nom_base == "PostgreSQL" else "", dossier) as url:
@@ -220,9 +220,10 @@ def main() -> None:
     analyseur.add_argument("--url", default="")
     analyseur.add_argument("--demarrage", type=int, default=0,
                            help="seulement le démarrage (temps jusqu'à /ready) avec un journal de ce nombre de lignes")
+    analyseur.add_argument("--sans-sqlite", action="store_true", help="avec --demarrage et --url : PostgreSQL seul")
     options = analyseur.parse_args()
     if options.demarrage:
-        mesurer_demarrage(options.demarrage, options.url)
+        mesurer_demarrage(options.demarrage, options.url, sqlite=not options.sans_sqlite)
         return
     with tempfile.TemporaryDirectory() as dossier:
         journal = Path(dossier) / "requetes.jsonl"

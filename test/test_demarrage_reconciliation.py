@@ -54,10 +54,12 @@ def _servir_et_confirmer(demarrer_serveur, url: str, exemple: dict, env: dict | 
     """Un gunicorn sert 60 prédictions en segments de 8 Kio ; chaque segment scellé est confirmé en base,
     puis le serveur est arrêté (SIGTERM). Renvoie (serveur arrêté, journal, noms des segments confirmés)."""
     serveur = demarrer_serveur(env={"DATABASE_URL": url, "JOURNAL_SEGMENT": SEGMENT, **(env or {})}).attendre()
-    for _ in range(60):
+    registre = JournalRequetes(serveur.journal)
+    for rang in range(200):  # 60 prédictions, et au moins deux lignes au journal actif
+        if rang >= 60 and registre.chemin.exists() and registre.chemin.read_bytes().count(b"\n") >= 2:
+            break
         assert requests.post(serveur.url + "/predire", json={**exemple, "user_id": "eleve-dem"},
                              timeout=10).status_code == 200
-    registre = JournalRequetes(serveur.journal)
     segments = {s.name for s in registre.segments.lister()}
     assert len(segments) >= 3
     assert _attendre(lambda: segments <= registre.segments_confirmes())
@@ -109,6 +111,15 @@ def test_le_demarrage_ne_relit_pas_les_segments_confirmes(demarrer_serveur, url_
     noms = sorted(confirmes)
     # Un segment confirmé, changé sur le disque à taille égale : s'il était relu, ses lignes iraient en base.
     alteres = _alterer_a_taille_egale(registre.segments.dossier / noms[0])
+    # De même la dernière ligne du journal actif, déjà réconciliée à l'arrêt (après ses 512 premiers octets).
+    actif = registre.chemin.read_bytes()
+    debut_derniere = actif.rstrip(b"\n").rfind(b"\n") + 1
+    assert debut_derniere > 512
+    derniere = registre.chemin.with_name("derniere.tmp")
+    derniere.write_bytes(actif[debut_derniere:])
+    alteres += _alterer_a_taille_egale(derniere)
+    registre.chemin.write_bytes(actif[:debut_derniere] + derniere.read_bytes())  # même fichier (inode), même taille
+    derniere.unlink()
     # Un segment confirmé qui a grandi (recopié à la main) : sa taille n'est plus celle de l'index, il est relu.
     ajoutee = enregistrement("eleve-dem", exemple, 1)
     with open(registre.segments.dossier / noms[1], "ab") as segment:
@@ -129,7 +140,8 @@ def test_le_demarrage_ne_relit_pas_les_segments_confirmes(demarrer_serveur, url_
     assert en_base.isdisjoint(alteres)  # le segment confirmé n'a pas été lu
     assert sautes == len(confirmes) - 1  # tous les confirmés, sauf celui qui a grandi
     total = len(contenu_journal(premier.journal).splitlines())
-    assert lues < total - len(alteres)
+    grandi = (registre.segments.dossier / noms[1]).read_bytes().count(b"\n")
+    assert lues == grandi + len(inconnues) + len(orphelines)  # rien d'autre : ni confirmé, ni début de l'actif
     serveur.arreter()
 
     # Sur demande, tout le journal : les lignes du segment changé vont en base cette fois.
@@ -199,4 +211,21 @@ def test_un_index_perdu_ou_illisible_fait_tout_relire(demarrer_serveur, url_base
     if index == "illisible":
         assert "index des segments du journal illisible" in serveur.journal_serveur()
         assert [p.name for p in chemin_index.parent.glob("index.sqlite3.illisible-*")]
+    serveur.arreter()
+
+
+def test_un_journal_actif_vide_puis_reecrit_est_relu_depuis_le_debut(demarrer_serveur, url_base, exemple):
+    """Le début du journal actif réconcilié est reconnu à son inode et à ses premiers octets : le même fichier
+    vidé puis réécrit (scellement recopié, EXDEV) est relu en entier."""
+    premier, registre, _ = _servir_et_confirmer(demarrer_serveur, url_base, exemple)
+    taille = registre.chemin.stat().st_size
+    inode = registre.chemin.stat().st_ino
+    nouvelles = [enregistrement("eleve-dem", exemple, i) for i in range(10, 30)]
+    with open(registre.chemin, "r+b") as actif:
+        actif.truncate(0)
+        actif.write(b"".join(ligne_json(e) for e in nouvelles))
+    assert registre.chemin.stat().st_ino == inode and registre.chemin.stat().st_size >= taille
+    serveur = _redemarrer(demarrer_serveur, premier.journal, url_base)
+    assert {e["request_id"] for e in nouvelles} <= set(ids_en_base(url_base))
+    assert _bilan_demarrage(serveur)[0] == len(nouvelles)
     serveur.arreter()

@@ -503,8 +503,8 @@ class Conservation:
         """Insère en base chaque ligne du journal dont le request_id y manque (idempotent ; les prédictions
         d'un utilisateur effacé depuis sont sautées), puis confirme les segments scellés lus en entier.
         Les segments que l'index dit confirmés dans cette base (même identité, même taille) sont sautés,
-        sauf avec ``complete`` (tout le journal : ``make reconcilier``) ; ``actif`` : le journal actif
-        aussi. ``echeance`` (``time.monotonic()``) : arrêt entre deux paquets passé cet instant
+        comme le début du journal actif déjà réconcilié (``PrefixeActif``), sauf avec ``complete`` (tout le
+        journal : ``make reconcilier``) ; ``actif`` : le journal actif aussi. ``echeance`` (``time.monotonic()``) : arrêt entre deux paquets passé cet instant
         (``Reconciliation.complete`` faux ; le prochain démarrage reprendra le reste)."""
         debut = time.monotonic()
         lues = inserees = illisibles = 0
@@ -513,9 +513,12 @@ class Conservation:
         identite = self.magasin.identite() if self.registre.vers_fichier else None
         confirmes = self.registre.segments_confirmes(jeunes_depuis, identite)
         exclure = set() if complete else confirmes
+        prefixe = self.registre.prefixe_confirme(identite) if actif and identite and not complete else None
         lus: list = []
+        actif_lu: list = []
         interrompue = False
-        for _, bloc in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus):
+        for _, bloc in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus, actif_depuis=prefixe,
+                                               actif_lu=actif_lu):
             trouves = [(t.group(1).decode("utf-8", "replace"), t.start()) for t in REQUEST_ID.finditer(bloc)]
             for rang in range(0, len(trouves), PAQUET_RECONCILIATION):
                 if echeance is not None and time.monotonic() >= echeance:
@@ -538,7 +541,7 @@ class Conservation:
                 self._retirer_de_l_attente(paquet)
             if interrompue:
                 break
-        self.registre.confirmer(lus, identite)
+        self.registre.confirmer(lus, identite, actif_lu[0] if actif_lu and not interrompue else None)
         if actif and not jeunes_depuis and not interrompue:  # le reste du journal est confirmé dans cette base
             self.reconciliation_due = False
         return Reconciliation(lignes=lues, inserees=inserees, illisibles=illisibles,

@@ -228,6 +228,8 @@ class DossierSegments:
                     WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS cle (controle TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS confirmations (identite TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS actif (inode INTEGER NOT NULL, octets INTEGER NOT NULL,
+                    longueur_tete INTEGER NOT NULL, tete TEXT NOT NULL);
             """)
         except BaseException:
             connexion.close()
@@ -253,6 +255,7 @@ class DossierSegments:
         if DossierSegments.confirmations_pour(index, identite):
             return 0
         annulees = index.execute("UPDATE segments SET en_base = 0 WHERE en_base = 1").rowcount
+        index.execute("DELETE FROM actif")  # le début du journal actif noté en base (journal.PrefixeActif)
         index.execute("DELETE FROM confirmations")
         index.execute("INSERT INTO confirmations VALUES (?)", (identite,))
         return annulees
