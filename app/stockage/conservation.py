@@ -8,8 +8,8 @@
   derrière la réponse (idempotent par request_id) ; base injoignable : il réessaie avec un délai
   croissant (0,1 s à 5 s), ``/ready`` et les journaux disent que la base est en retard, et le retard
   se résorbe quand elle revient. À l'arrêt (SIGTERM), il vide ce qui reste avant la sortie.
-- ``reconcilier`` : au démarrage comme à l'arrêt (SIGTERM, maître gunicorn), le journal actif et les
-  segments que l'index ne dit pas confirmés *dans cette base* : chaque ligne dont le request_id manque
+- ``reconcilier`` : au démarrage comme à l'arrêt (SIGTERM, maître gunicorn), le journal actif (au-delà
+  du début déjà réconcilié) et les segments que l'index ne dit pas confirmés *dans cette base* : chaque ligne dont le request_id manque
   en base y est insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt) ; un temps borné
   par la taille d'un segment, pas par celle du journal (issue 26). Le fil d'alimentation confirme chaque
   segment scellé (réconcilié puis noté avec l'identité de la base, ou retiré du disque avec
@@ -504,8 +504,9 @@ class Conservation:
         d'un utilisateur effacé depuis sont sautées), puis confirme les segments scellés lus en entier.
         Les segments que l'index dit confirmés dans cette base (même identité, même taille) sont sautés,
         comme le début du journal actif déjà réconcilié (``PrefixeActif``), sauf avec ``complete`` (tout le
-        journal : ``make reconcilier``) ; ``actif`` : le journal actif aussi. ``echeance`` (``time.monotonic()``) : arrêt entre deux paquets passé cet instant
-        (``Reconciliation.complete`` faux ; le prochain démarrage reprendra le reste)."""
+        journal : ``make reconcilier``) ; ``actif`` : le journal actif aussi. ``echeance``
+        (``time.monotonic()``) : arrêt entre deux paquets passé cet instant (``Reconciliation.complete`` faux ;
+        le prochain démarrage reprendra le reste)."""
         debut = time.monotonic()
         lues = inserees = illisibles = 0
         limite = self.limite_retention()

@@ -521,8 +521,8 @@ class JournalRequetes:
         n'a pu que perdre des lignes : il reste confirmé. ``identite`` : la base où ils ont été réconciliés ;
         si l'index est accordé à une autre depuis (``segments_confirmes``), rien n'est confirmé. ``actif`` : le
         début du journal actif réconcilié, noté aussi (``prefixe_confirme``)."""
-        if not segments and actif is None:
-            return 0
+        if not segments and (actif is None or not self.segments.dossier.exists()):
+            return 0  # un journal jamais scellé (moins d'un segment, vite relu) : pas de dossier créé pour lui
         retires = 0
         with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
             if identite is not None and not self.segments.confirmations_pour(index, identite):
