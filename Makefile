@@ -7,7 +7,7 @@ RAPPEL ?= 0.80
 JOURNAL ?=
 
 .PHONY: installer api grpc talons dev lot tests captures entrainer entrainer-rapide compiler banc rapport recalibrer reference \
-	sauvegarde restauration docs clean
+	sauvegarde restauration reconcilier docs clean
 
 # DEJA_INSTALLE=1 : .venv est déjà prêt, rien à réinstaller (exemples de docs/ exécutés par les tests).
 installer: $(if $(DEJA_INSTALLE),,$(VENV)/.installe)
@@ -60,6 +60,9 @@ sauvegarde: installer  ## base (SQLite en ligne ou pg_dump) + journal et segment
 restauration: installer  ## service arrêté : make restauration SAUVEGARDE=sauvegardes/AAAAMMJJT…Z
 	@test -n "$(SAUVEGARDE)" || { echo "précisez SAUVEGARDE=sauvegardes/<dossier> (ls sauvegardes/)" >&2; exit 2; }
 	$(BIN)/python -m app.stockage.sauvegarde restaurer $(SAUVEGARDE)
+
+reconcilier: installer  ## relit tout le journal et insère en base ce qui y manque (le démarrage ne relit que le non confirmé)
+	$(BIN)/python -m app.stockage.reconciliation
 
 docs: installer  ## site de la documentation (docs/ → site/) en --strict ; captures prises par les tests de la page
 	@{ test -f docs/captures/1b-classe-tableau.png && test -f docs/captures/6-fiche-eleve.png && \

@@ -45,6 +45,16 @@ def _en_base(url_base: str) -> tuple[Counter, Counter]:
     return Counter(r for r, _ in lignes), Counter(u for _, u in lignes)
 
 
+def _identite(url_base: str) -> str:
+    """L'identité de la base (issue 26) : les confirmations de l'index des segments ne valent que pour elle."""
+    moteur = create_engine(url_base)
+    try:
+        with moteur.connect() as connexion:
+            return connexion.scalar(text("SELECT identifiant FROM identite_base"))
+    finally:
+        moteur.dispose()
+
+
 def _perdre_la_base(url_base: str, chemin_sqlite: Path) -> None:
     if url_base.startswith("sqlite"):
         for suffixe in ("", "-wal", "-shm"):
@@ -91,9 +101,12 @@ def test_exercice_de_restauration(demarrer_serveur, base, exemple, tmp_path):
     serveur.arreter()
     assert any((donnees / "requetes_enrg.jsonl.segments").glob("*.jsonl")), "aucun segment scellé : essai trop petit"
 
+    identite = _identite(url_base)
     _perdre_la_base(url_base, chemin_sqlite)
     restauration = _commande(env, "restaurer", str(dossier))
     assert restauration.returncode == 0, restauration.stderr
+    # Une nouvelle identité : l'index de toute autre instance sur cette base ne vaut plus (tout y sera relu).
+    assert _identite(url_base) not in (identite, None)
     assert "1 effacement(s) postérieur(s) à la sauvegarde réappliqué(s)" in restauration.stdout
 
     serveur = demarrer_serveur(workers=2, env=env).attendre()  # la réconciliation au démarrage, avant de servir

@@ -63,9 +63,12 @@ def construire_noyau(config: Configuration) -> Noyau:
         journal.warning("registre des effacements non appliqué au démarrage (%s) : il le sera dès que possible",
                         erreur)
     try:  # avant de servir (et donc avant que /ready réponde 200) : chaque ligne du journal est en base
+        # Le journal actif et les segments que l'index ne dit pas confirmés dans cette base, seulement : le
+        # démarrage ne grandit pas avec le journal (issue 26) ; tout le journal : make reconcilier.
         bilan = conservation.reconcilier()
-        journal.info("réconciliation : %d ligne(s) du journal lues, %d insérée(s) en base, %d illisible(s), en "
-                     "%.2f s", bilan.lignes, bilan.inserees, bilan.illisibles, bilan.duree_s)
+        journal.info("réconciliation : %d ligne(s) du journal lues (journal actif et segments non confirmés ; "
+                     "%d segment(s) confirmé(s) dans cette base non relus), %d insérée(s) en base, %d illisible(s), "
+                     "en %.2f s", bilan.lignes, bilan.sautes, bilan.inserees, bilan.illisibles, bilan.duree_s)
     except (ErreurMagasin, ErreurJournal) as erreur:
         conservation.reconciliation_due = True  # le fil d'alimentation de chaque processus la refera
         journal.warning("réconciliation du journal impossible au démarrage (%s) : elle sera refaite dès que la "

@@ -8,11 +8,13 @@
   derrière la réponse (idempotent par request_id) ; base injoignable : il réessaie avec un délai
   croissant (0,1 s à 5 s), ``/ready`` et les journaux disent que la base est en retard, et le retard
   se résorbe quand elle revient. À l'arrêt (SIGTERM), il vide ce qui reste avant la sortie.
-- ``reconcilier`` : au démarrage, chaque ligne du journal dont le request_id manque en base y est
-  insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt) ; à l'arrêt (SIGTERM, maître
-  gunicorn), seulement le journal actif et les segments pas encore confirmés : un temps borné par la
-  taille d'un segment, pas par celle du journal. Le fil d'alimentation confirme chaque segment scellé
-  (réconcilié puis noté, ou retiré du disque avec ``JOURNAL_BORNE``).
+- ``reconcilier`` : au démarrage comme à l'arrêt (SIGTERM, maître gunicorn), le journal actif (au-delà
+  du début déjà réconcilié) et les segments que l'index ne dit pas confirmés *dans cette base* : chaque ligne dont le request_id manque
+  en base y est insérée (lignes d'un worker tué, d'une base tombée pendant un arrêt) ; un temps borné
+  par la taille d'un segment, pas par celle du journal (issue 26). Le fil d'alimentation confirme chaque
+  segment scellé (réconcilié puis noté avec l'identité de la base, ou retiré du disque avec
+  ``JOURNAL_BORNE``). Tout le journal est relu si l'index ne vaut pas pour cette base (autre
+  ``DATABASE_URL``, base restaurée, index perdu ou illisible), et sur demande : ``make reconcilier``.
 - ``Conservation.effacer`` : l'instant de l'effacement est pris sous le verrou du journal (chaque ligne
   déjà écrite lui est antérieure, chaque ligne à venir postérieure) ; puis, sans ce verrou, dans une
   transaction validée : suppression en base et inscription au registre des effacements ; puis retrait des
@@ -93,6 +95,8 @@ class Reconciliation:
     illisibles: int
     duree_s: float
     complete: bool = True
+    sautes: int = 0
+    """Segments scellés non relus : confirmés dans cette base par l'index."""
 
 
 def _motif(cle: str, valeur: str) -> bytes:
@@ -494,21 +498,28 @@ class Conservation:
                          self.retention_jours, lignes, supprimees)
         return lignes, supprimees
 
-    def reconcilier(self, complete: bool = True, actif: bool = True, echeance: float | None = None,
+    def reconcilier(self, complete: bool = False, actif: bool = True, echeance: float | None = None,
                     jeunes_depuis: str = "") -> Reconciliation:
         """Insère en base chaque ligne du journal dont le request_id y manque (idempotent ; les prédictions
         d'un utilisateur effacé depuis sont sautées), puis confirme les segments scellés lus en entier.
-        ``complete`` : tout le journal (démarrage) ; sinon les segments pas encore confirmés et, avec
-        ``actif``, le journal actif. ``echeance`` (``time.monotonic()``) : arrêt entre deux paquets passé
-        cet instant (``Reconciliation.complete`` faux ; le prochain démarrage reprendra le reste)."""
+        Les segments que l'index dit confirmés dans cette base (même identité, même taille) sont sautés,
+        comme le début du journal actif déjà réconcilié (``PrefixeActif``), sauf avec ``complete`` (tout le
+        journal : ``make reconcilier``) ; ``actif`` : le journal actif aussi. ``echeance``
+        (``time.monotonic()``) : arrêt entre deux paquets passé cet instant (``Reconciliation.complete`` faux ;
+        le prochain démarrage reprendra le reste)."""
         debut = time.monotonic()
         lues = inserees = illisibles = 0
         limite = self.limite_retention()
         limite_iso = limite.isoformat(timespec="microseconds") if limite else ""
-        exclure = set() if complete else self.registre.segments_confirmes(jeunes_depuis)
+        identite = self.magasin.identite() if self.registre.vers_fichier else None
+        confirmes = self.registre.segments_confirmes(jeunes_depuis, identite)
+        exclure = set() if complete else confirmes
+        prefixe = self.registre.prefixe_confirme(identite) if actif and identite and not complete else None
         lus: list = []
+        actif_lu: list = []
         interrompue = False
-        for _, bloc in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus):
+        for _, bloc in self.registre.parcourir(exclure=exclure, actif=actif, lus=lus, actif_depuis=prefixe,
+                                               actif_lu=actif_lu):
             trouves = [(t.group(1).decode("utf-8", "replace"), t.start()) for t in REQUEST_ID.finditer(bloc)]
             for rang in range(0, len(trouves), PAQUET_RECONCILIATION):
                 if echeance is not None and time.monotonic() >= echeance:
@@ -531,11 +542,12 @@ class Conservation:
                 self._retirer_de_l_attente(paquet)
             if interrompue:
                 break
-        self.registre.confirmer(lus)
-        if complete and not interrompue:
+        self.registre.confirmer(lus, identite, actif_lu[0] if actif_lu and not interrompue else None)
+        if actif and not jeunes_depuis and not interrompue:  # le reste du journal est confirmé dans cette base
             self.reconciliation_due = False
         return Reconciliation(lignes=lues, inserees=inserees, illisibles=illisibles,
-                              duree_s=time.monotonic() - debut, complete=not interrompue)
+                              duree_s=time.monotonic() - debut, complete=not interrompue,
+                              sautes=len(exclure & {c.name for c in self.registre.segments.lister()}))
 
     def _retirer_de_l_attente(self, paquet: list[tuple[str, int]]) -> None:
         """Ces request_id sont en base (réconciliés) : le fil d'alimentation n'a plus à les insérer."""

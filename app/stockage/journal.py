@@ -18,18 +18,23 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
+import logging
 import os
 import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.json_rapide import en_octets
 from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
                                    rendre_durable, sceller, synchroniser_dossier, valeur)
+
+journal = logging.getLogger("prediction_etudiante")
 
 BLOC_LECTURE = 1 << 16
 BLOC_PARCOURS = 4 << 20
@@ -72,6 +77,38 @@ def _disque(action: str) -> Iterator[None]:
     except sqlite3.Error as erreur:
         raise ErreurJournal(errno.EIO, f"index des segments du journal inutilisable pendant {action} "
                                        f"({type(erreur).__name__} : {erreur})") from erreur
+
+
+TETE_PREFIXE = 512
+"""Octets du début du journal actif dont l'empreinte identifie le fichier avec son inode (``PrefixeActif``)."""
+
+
+@dataclass(frozen=True)
+class PrefixeActif:
+    """Le début du journal actif dont chaque ligne est en base (réconcilié) : ``octets`` (une fin de ligne) du
+    fichier d'inode ``inode`` dont les ``longueur_tete`` premiers octets ont l'empreinte ``tete`` (sha256 ; un
+    autre fichier sous un inode réutilisé, ou le même vidé et réécrit, ne l'a pas). Le journal actif ne fait
+    que grandir entre deux scellements : ce début ne change pas ; un démarrage le saute."""
+
+    inode: int
+    octets: int
+    longueur_tete: int
+    tete: str
+
+    @classmethod
+    def de(cls, descripteur: int, octets: int) -> PrefixeActif:
+        longueur = min(TETE_PREFIXE, octets)
+        return cls(os.fstat(descripteur).st_ino, octets, longueur,
+                   hashlib.sha256(os.pread(descripteur, longueur, 0)).hexdigest())
+
+    def debut_dans(self, descripteur: int) -> int:
+        """Où commencer la lecture de ce fichier : après ce début s'il est bien le sien, sinon 0."""
+        etat = os.fstat(descripteur)
+        if etat.st_ino != self.inode or etat.st_size < self.octets:
+            return 0
+        if hashlib.sha256(os.pread(descripteur, self.longueur_tete, 0)).hexdigest() != self.tete:
+            return 0
+        return self.octets
 
 
 def ligne_json(enregistrement: dict) -> bytes:
@@ -246,14 +283,17 @@ class JournalRequetes:
         return [*self.segments.lister(), self.chemin]
 
     def parcourir(self, bloc: int = BLOC_PARCOURS, exclure: set[str] = frozenset(), actif: bool = True,
-                  lus: list[Path] | None = None) -> Iterator[tuple[Path | None, bytes]]:
+                  lus: list[Path] | None = None, actif_depuis: PrefixeActif | None = None,
+                  actif_lu: list[PrefixeActif] | None = None) -> Iterator[tuple[Path | None, bytes]]:
         """Le journal par blocs de lignes entières (~``bloc`` octets, chacune finie par ``\\n``), avec le
         segment scellé d'où ils viennent (None : le journal actif) ; ``exclure`` : noms de segments à sauter ;
         ``actif`` : le journal actif aussi ; ``lus`` reçoit chaque segment lu en entier. La dernière ligne du
         journal actif, en cours d'écriture (sans fin de ligne), est laissée. Des blocs plutôt que des lignes :
         l'appelant y cherche les request_id en C (``segments.REQUEST_ID``), sans un objet Python par ligne.
         Sans verrou : le journal actif est ouvert avant la liste des segments (un scellement pendant la
-        lecture ne le fait pas perdre, et il n'est pas relu en double)."""
+        lecture ne le fait pas perdre, et il n'est pas relu en double). ``actif_depuis`` : le début du journal
+        actif déjà en base, sauté s'il est bien celui de ce fichier ; ``actif_lu`` reçoit, le journal actif lu
+        jusqu'au bout, le ``PrefixeActif`` de ce qui a été lu."""
         if not self.vers_fichier:
             return
         try:
@@ -278,8 +318,13 @@ class JournalRequetes:
                 if lus is not None:
                     lus.append(chemin)
             if source_active is not None:
+                fin = actif_depuis.debut_dans(source_active.fileno()) if actif_depuis else 0
+                source_active.seek(fin)
                 for morceau in _blocs(source_active, bloc):
+                    fin += len(morceau)
                     yield None, morceau
+                if actif_lu is not None and fin:
+                    actif_lu.append(PrefixeActif.de(source_active.fileno(), fin))
 
     def recents(self, motif: bytes, octets: int = 2 << 20) -> list[tuple[str, bytes]]:
         """(request_id, ligne) des lignes des ``octets`` derniers octets du journal (actif, puis le segment
@@ -436,25 +481,56 @@ class JournalRequetes:
             synchroniser_dossier(self.segments.dossier)
             return retirees
 
-    def segments_confirmes(self, jeunes_depuis: str = "") -> set[str]:
+    def segments_confirmes(self, jeunes_depuis: str = "", identite: str | None = None) -> set[str]:
         """Les noms des segments scellés dont chaque ligne est en base (index mis à jour d'abord) ; avec
         ``jeunes_depuis`` (ISO UTC), aussi ceux dont la dernière ligne est plus récente : le fil
-        d'alimentation de leur worker les insère encore, les confirmer maintenant referait son travail."""
+        d'alimentation de leur worker les insère encore, les confirmer maintenant referait son travail.
+        ``identite`` (``MagasinResultats.identite``) : la base où « en base » doit valoir ; des confirmations
+        notées pour une autre sont annulées d'abord. Un segment inconnu de l'index, ou dont la taille a
+        changé, n'est pas confirmé."""
         if not self.vers_fichier or not self.segments.dossier.exists():
             return set()
         with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
+            if identite is not None:
+                annulees = self.segments.accorder_a_la_base(index, identite)
+                if annulees:
+                    journal.warning("index des segments : %d segment(s) confirmé(s) pour une autre base (DATABASE_URL "
+                                    "changée, base restaurée ou remplacée) ; confirmations annulées, tout le journal "
+                                    "est réconcilié avec cette base", annulees)
+            modifies = self.segments.oublier_les_modifies(index)
+            if modifies:
+                journal.warning("index des segments : %d segment(s) confirmé(s) modifié(s) depuis (taille) : "
+                                "réconciliés de nouveau", modifies)
             self.segments.indexer(index, Cible({}))
             return {nom for (nom,) in index.execute(
                 "SELECT nom FROM segments WHERE en_base = 1 OR (? != '' AND dernier > ?)", (jeunes_depuis, jeunes_depuis))}
 
-    def confirmer(self, segments: list[Path]) -> int:
+    def prefixe_confirme(self, identite: str) -> PrefixeActif | None:
+        """Le début du journal actif noté en base d'identité ``identite`` (``confirmer``), s'il y en a un."""
+        if not self.vers_fichier or not self.segments.chemin_index.exists():
+            return None
+        with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
+            if not self.segments.confirmations_pour(index, identite):
+                return None
+            ligne = index.execute("SELECT inode, octets, longueur_tete, tete FROM actif").fetchone()
+        return PrefixeActif(*ligne) if ligne else None
+
+    def confirmer(self, segments: list[Path], identite: str | None = None, actif: PrefixeActif | None = None) -> int:
         """Ces segments sont entièrement en base (réconciliés) : notés comme tels, ou retirés du disque avec
         une borne ; renvoie le nombre de segments retirés. Un segment réécrit entre-temps par un effacement
-        n'a pu que perdre des lignes : il reste confirmé."""
-        if not segments:
-            return 0
+        n'a pu que perdre des lignes : il reste confirmé. ``identite`` : la base où ils ont été réconciliés ;
+        si l'index est accordé à une autre depuis (``segments_confirmes``), rien n'est confirmé. ``actif`` : le
+        début du journal actif réconcilié, noté aussi (``prefixe_confirme``)."""
+        if not segments and (actif is None or not self.segments.dossier.exists()):
+            return 0  # un journal jamais scellé (moins d'un segment, vite relu) : pas de dossier créé pour lui
         retires = 0
         with _disque("la confirmation des segments"), self.segments.verrou(), self.segments.index() as index:
+            if identite is not None and not self.segments.confirmations_pour(index, identite):
+                return 0
+            if actif is not None:
+                index.execute("DELETE FROM actif")
+                index.execute("INSERT INTO actif VALUES (?, ?, ?, ?)",
+                              (actif.inode, actif.octets, actif.longueur_tete, actif.tete))
             for chemin in segments:
                 if self.borne_octets:
                     with contextlib.suppress(FileNotFoundError):
@@ -524,6 +600,7 @@ class JournalRequetes:
         if self.vers_fichier and self.segments.chemin_index.exists():
             with self.segments.verrou(), self.segments.index() as index:
                 index.execute("UPDATE segments SET en_base = 0")
+                index.execute("DELETE FROM actif")
 
     def inscriptible(self) -> tuple[bool, str]:
         """Le journal peut-il recevoir une ligne ? (pour ``/ready``) — sans rien y écrire."""

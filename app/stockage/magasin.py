@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from operator import itemgetter
@@ -119,6 +120,14 @@ SESSIONS = Table(
     Column("expire", DateTime(timezone=True), nullable=False),
 )
 """Sessions ouvertes du mode OpenID Connect : la déconnexion supprime la ligne, le cookie ne vaut plus rien."""
+IDENTITE = Table(
+    "identite_base", metadonnees,
+    Column("cle", Integer, primary_key=True),  # toujours 1 : une seule ligne, même créée par deux processus
+    Column("identifiant", String(32), nullable=False),
+)
+"""L'identité de cette base (un nombre aléatoire écrit une fois, refait à chaque restauration) : l'index des
+segments du journal la note avec ses confirmations ; une autre (autre fichier SQLite, autre schéma ou serveur
+PostgreSQL, base restaurée) les rend caduques et le démarrage réconcilie tout le journal (issue 26)."""
 CANAL_EFFACEMENTS = "prediction_etudiante_effacements"
 """Canal PostgreSQL (LISTEN/NOTIFY) qui réveille les autres instances à chaque effacement."""
 
@@ -453,6 +462,8 @@ class MagasinResultats:
                         INDEX_EFFACEMENTS.create(connexion, checkfirst=True)  # base créée avant l'index
                         _ajouter_colonnes_manquantes(connexion)
                         _migrer_registre(connexion)
+                        if connexion.execute(select(IDENTITE.c.identifiant)).first() is None:
+                            connexion.execute(insert(IDENTITE).values(cle=1, identifiant=secrets.token_hex(16)))
                     break
                 except SQLAlchemyError:
                     if essai == 2:
@@ -610,6 +621,24 @@ class MagasinResultats:
             return None
         with _traduire("la lecture du schéma"), self.moteur.connect() as connexion:
             return connexion.scalar(text("SELECT current_schema()"))
+
+    def identite(self) -> str:
+        """L'identité de cette base (``IDENTITE``), lue à chaque appel : une base remplacée sous le même
+        ``DATABASE_URL`` (restauration) en change."""
+        self._assurer_schema()
+        with _traduire("la lecture de l'identité de la base"), self.moteur.connect() as connexion:
+            identifiant = connexion.scalar(select(IDENTITE.c.identifiant).where(IDENTITE.c.cle == 1))
+        return identifiant or self.renouveler_identite()  # ligne retirée à la main : une nouvelle identité
+
+    def renouveler_identite(self) -> str:
+        """Après une restauration : une nouvelle identité, pour que les confirmations de l'index des segments
+        de chaque instance (faites avant, contre la base d'avant) ne valent plus."""
+        self._assurer_schema()
+        identifiant = secrets.token_hex(16)
+        with _traduire("le renouvellement de l'identité de la base"), self.moteur.begin() as connexion:
+            connexion.execute(delete(IDENTITE))
+            connexion.execute(insert(IDENTITE).values(cle=1, identifiant=identifiant))
+        return identifiant
 
     def reappliquer_effacements(self, effacements: dict[str, str]) -> int:
         """Après la restauration d'une sauvegarde : chaque effacement du registre côté journal (empreinte →

@@ -205,6 +205,7 @@ def restaurer(config: Configuration, dossier: Path, dossier_mise_de_cote: Path |
         magasin = MagasinResultats(config.url_base, connexions=1)  # nouvelle base : nouvelles connexions
         journal_repris = _reprendre_journal(registre, dossier, manifeste)
         registre.oublier_les_confirmations()  # la base restaurée est plus ancienne que ce que l'index a confirmé
+        magasin.renouveler_identite()  # et pour l'index de toute autre instance : ses confirmations ne valent plus
         effacements = registre.effacements_notes()
         avant = magasin.compter()["effacements"]
         reeffacees = magasin.reappliquer_effacements(effacements)

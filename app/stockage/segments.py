@@ -9,7 +9,10 @@ retirent, sous le verrou des segments (``.verrou`` du dossier), que les écrivai
 
 L'index (``index.sqlite3`` du dossier, 0600, lu et écrit sous ce verrou seulement) dit quels
 segments contiennent quelle empreinte d'utilisateur (HMAC par EFFACEMENT_SEL, jamais le user_id), leurs
-nombres de lignes, premier et dernier horodatages, et si chacune de leurs lignes est en base.
+nombres de lignes, premier et dernier horodatages, et si chacune de leurs lignes est en base : en base
+*de l'identité notée* (table ``confirmations``, ``MagasinResultats.identite``). Une autre base (``DATABASE_URL``
+changée, base restaurée) rend ces confirmations caduques ; un index perdu ou illisible est mis de côté et
+refait, sans rien de confirmé : le démarrage suivant réconcilie alors tout le journal (issue 26).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import sqlite3
@@ -27,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.stockage.enregistrement import avec_cle, controle_sel, empreinte_utilisateur
+
+journal = logging.getLogger("prediction_etudiante")
 
 DROITS = 0o600
 SUFFIXE = ".jsonl"
@@ -191,6 +197,21 @@ class DossierSegments:
     @contextlib.contextmanager
     def index(self) -> Iterator[sqlite3.Connection]:
         """L'index, sous le verrou des segments ; une transaction validée à la sortie."""
+        try:
+            connexion = self._ouvrir_index()
+        except sqlite3.DatabaseError as erreur:
+            if type(erreur) is not sqlite3.DatabaseError:  # verrou, disque plein… : pas une corruption
+                raise
+            self._mettre_de_cote_index(erreur)
+            connexion = self._ouvrir_index()
+        try:
+            with connexion:
+                _accorder_au_sel(connexion)
+                yield connexion
+        finally:
+            connexion.close()
+
+    def _ouvrir_index(self) -> sqlite3.Connection:
         if not self.chemin_index.exists():
             os.close(os.open(self.chemin_index, os.O_WRONLY | os.O_CREAT, DROITS))
         connexion = sqlite3.connect(self.chemin_index, timeout=30)
@@ -206,12 +227,58 @@ class DossierSegments:
                 CREATE TABLE IF NOT EXISTS effacements (empreinte TEXT PRIMARY KEY, instant TEXT NOT NULL)
                     WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS cle (controle TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS confirmations (identite TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS actif (inode INTEGER NOT NULL, octets INTEGER NOT NULL,
+                    longueur_tete INTEGER NOT NULL, tete TEXT NOT NULL);
             """)
-            with connexion:
-                _accorder_au_sel(connexion)
-                yield connexion
-        finally:
+        except BaseException:
             connexion.close()
+            raise
+        return connexion
+
+    def _mettre_de_cote_index(self, erreur: sqlite3.DatabaseError) -> None:
+        """Index illisible (« file is not a database », « malformed ») : mis de côté (0600, pour l'exploitant),
+        puis refait à partir des segments, aucun confirmé (ce n'est qu'un index ; le registre des effacements
+        qu'il gardait est aussi dans la base)."""
+        cote = self.chemin_index.with_name(f"{self.chemin_index.name}.illisible-{time.time_ns()}")
+        os.replace(self.chemin_index, cote)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{self.chemin_index}-journal")
+        journal.warning("index des segments du journal illisible (%s) : mis de côté sous %s et refait ; aucun "
+                        "segment n'est plus confirmé, la réconciliation relira tout le journal", erreur, cote.name)
+
+    @staticmethod
+    def accorder_a_la_base(index: sqlite3.Connection, identite: str) -> int:
+        """Les confirmations valent pour la base d'identité ``identite`` ; notées pour une autre (ou avant
+        l'issue 26, sans identité), elles sont annulées. Renvoie le nombre de segments qui ne sont plus
+        confirmés."""
+        if DossierSegments.confirmations_pour(index, identite):
+            return 0
+        annulees = index.execute("UPDATE segments SET en_base = 0 WHERE en_base = 1").rowcount
+        index.execute("DELETE FROM actif")  # le début du journal actif noté en base (journal.PrefixeActif)
+        index.execute("DELETE FROM confirmations")
+        index.execute("INSERT INTO confirmations VALUES (?)", (identite,))
+        return annulees
+
+    @staticmethod
+    def confirmations_pour(index: sqlite3.Connection, identite: str) -> bool:
+        """Les confirmations de l'index sont-elles notées pour la base d'identité ``identite`` ?"""
+        inscrite = index.execute("SELECT identite FROM confirmations").fetchone()
+        return inscrite is not None and inscrite[0] == identite
+
+    def oublier_les_modifies(self, index: sqlite3.Connection) -> int:
+        """Un segment confirmé dont la taille n'est plus celle de l'index (remplacé ou recopié à la main) est
+        oublié : ``indexer`` le reprend, non confirmé. Un ``stat`` par segment confirmé, sans le lire."""
+        oublies = 0
+        for nom, octets in index.execute("SELECT nom, octets FROM segments WHERE en_base = 1").fetchall():
+            try:
+                taille = os.stat(self.dossier / nom).st_size
+            except FileNotFoundError:
+                continue  # disparu : indexer l'oublie
+            if taille != octets:
+                self.oublier(index, nom)
+                oublies += 1
+        return oublies
 
     def indexer(self, index: sqlite3.Connection, cible: Cible) -> int:
         """Indexe les segments scellés qui ne le sont pas encore, et oublie ceux qui ont disparu ; renvoie
