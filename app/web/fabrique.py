@@ -86,7 +86,10 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.extensions["taches_d_arret"] = [noyau.conservation.arreter, noyau.suivi.arreter]
     # À l'arrêt de l'instance (gunicorn.conf.py : on_exit, dans le maître après ses workers ; app.main :
     # atexit) : chaque ligne du journal actif et des segments non confirmés est en base.
-    app.extensions["taches_de_sortie"] = [noyau.conservation.reconcilier_a_l_arret]
+    app.extensions["taches_de_sortie"] = [noyau.arreter_instance]
+    # Au lancement de l'instance (gunicorn.conf.py : when_ready, dans le maître avant le fork des workers ;
+    # app.main) : le suiveur du journal, avec les métriques de GET /metrics (app.web.suiveur).
+    app.extensions["taches_au_lancement"] = [lambda: noyau.lancer_suiveur("app.web.suiveur")]
 
     @app.before_request
     def _identifiant():

@@ -1,0 +1,569 @@
+"""Le suiveur du journal : un processus par instance (par journal) fait tout ce qui suit l'écriture.
+
+Les workers ne font qu'ajouter leurs lignes au journal (``Conservation.conserver``) ; le suiveur :
+- lit le journal actif à la suite (inode et position ; à un scellement, un renommage fait sous le verrou
+  des écrivains, il finit l'ancien inode avant de passer au nouveau fichier) ;
+- insère les lignes nouvelles en base par paquets (``inserer_nouveaux`` : idempotent, registre des
+  effacements lu, un élève effacé ne revient jamais) ; fsync du journal selon ``JOURNAL_FSYNC`` ;
+- note confirmé dans l'index chaque segment qu'il a lu en entier et mis en base (sans le relire ; retiré
+  du disque avec ``JOURNAL_BORNE``) ; les segments qu'il n'a pas lus lui-même (suiveur tué, segment réécrit
+  par un effacement) sont réconciliés par ``Conservation.confirmer_segments`` ;
+- purge la rétention, applique au journal les effacements des autres instances (une fois par instance,
+  pas une fois par worker) et ceux restés dus (disque plein) ;
+- publie où il en est dans ``<journal>.segments/.suiveur.etat`` (une page partagée en mémoire,
+  ``EtatSuiveur``) : ``/ready``, ``/metrics`` et les lectures (``Conservation.lire``) la lisent sans
+  appel système.
+
+Un seul suiveur actif par journal : il tient le verrou ``.suiveur`` du dossier des segments ; un second
+(``python -m app.rpc`` sur le même journal que gunicorn) attend en réserve et prend la suite si le
+premier meurt. Tué (kill -9), il ne perd rien : le journal est le point de durabilité, et le suivant
+reprend à la position publiée (page persistée sur le disque), ou réconcilie la partie non confirmée.
+
+Lancé par ``Superviseur`` (maître gunicorn, ``app.main``, ``app.rpc``) : relancé s'il meurt (fin du
+tube qu'il tient, pas ``waitpid`` : gunicorn récolte tous ses fils), averti à l'arrêt (il vide ce qui
+reste en ``DELAI_VIDAGE_ARRET_S`` au plus), et il s'arrête seul si son lanceur disparaît.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from app.stockage.conservation import Conservation
+from app.stockage.effacements import SuiviEffacements
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT
+from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
+from app.stockage.journal import ErreurJournal, JournalRequetes
+from app.stockage.magasin import ErreurMagasin, MagasinResultats
+
+journal = logging.getLogger("prediction_etudiante")
+
+NOM_VERROU = ".suiveur"
+LOT_MAX = 2000
+"""Enregistrements insérés au plus par transaction."""
+PERIODE_LOT_S = 0.1
+"""Un paquet attend au plus ce temps d'autres lignes (moins de transactions, moins de CPU par prédiction) ;
+une lecture qui attend (``EtatSuiveur.presser``) ou l'arrêt l'envoie tout de suite."""
+ATTENTE_S = 0.005
+"""Sommeil quand rien n'est neuf au journal (une lecture ``pread`` par réveil)."""
+BLOC_LECTURE = 4 << 20
+PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
+"""Délais entre deux essais quand la base refuse (doublé à chaque échec)."""
+PERIODE_EFFACEMENTS_S = 5.0
+"""Registre des effacements relu au moins à cette période (effacements dus au journal, SQLite compris)."""
+PERIODE_CONFIRMATION_S = 1.0
+PERIODE_RETENTION_S = 3600.0
+BATTEMENT_S = 0.25
+"""Le suiveur actif publie au moins à cette période (voir ``etat_suiveur.ABSENT_S``)."""
+DELAI_VIDAGE_ARRET_S = 1.3
+"""À l'arrêt de l'instance (maître gunicorn, après ses workers) : 8 s + 1,5 s sous les 10 s de Cloud Run."""
+PAUSE_RELANCE_S = 1.0
+
+
+def _signature(descripteur: int | None) -> int:
+    """crc32 de la première ligne entière du fichier (0 s'il n'en a pas encore) : avec l'inode, l'identité
+    du fichier lu (un inode libéré peut être redonné à un autre journal, après une restauration)."""
+    if descripteur is None:
+        return 0
+    debut = os.pread(descripteur, 4096, 0)
+    fin = debut.find(b"\n")
+    return zlib.crc32(debut[:fin]) + 1 if fin >= 0 else 0
+
+
+# --- le suiveur -------------------------------------------------------------------------------------
+
+
+def enregistrements_de(bloc: bytes) -> tuple[list[dict], int]:
+    """Les enregistrements des lignes entières de ``bloc`` (un seul décodage JSON par ligne, en C) et le
+    nombre de lignes illisibles (début de ligne laissé par un worker tué, champ manquant)."""
+    enregistrements = []
+    illisibles = 0
+    colonnes = COLONNES_ENREGISTREMENT
+    for ligne in bloc.split(b"\n"):
+        if not ligne:
+            continue
+        try:
+            document = orjson.loads(ligne)
+            document.setdefault("canal", "http")  # lignes d'avant le serveur gRPC
+            enregistrements.append({cle: document[cle] for cle in colonnes})
+        except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
+            illisibles += 1
+    return enregistrements, illisibles
+
+
+class Suiveur:
+    """La boucle du suiveur actif (voir le module)."""
+
+    def __init__(self, magasin: MagasinResultats, registre: JournalRequetes, retention_jours: int = 0,
+                 observateur: Callable[[list[float], int, int | None], None] | None = None):
+        self.magasin = magasin
+        self.registre = registre
+        self.conservation = Conservation(magasin, registre, retention_jours)
+        self.suivi = SuiviEffacements(magasin, registre)
+        self.observateur = observateur
+        self.etat = EtatSuiveur.de(registre)
+        self.arret = threading.Event()
+        self.vidage_echeance: float | None = None
+        self._fichier: int | None = None  # descripteur du fichier lu
+        self._inode = 0
+        self._signature = 0
+        self._lue = 0  # position après la dernière ligne entière lue
+        self._stockee = 0
+        self._lot: list[dict] = []
+        self._debut_lot = 0.0
+        self._a_lire: list[Path] = []  # segments scellés à lire en entier avant le journal actif (reprise)
+        self._synchronisee = 0
+        self._dernier_fsync = time.monotonic()
+        self._demandes = self.etat.demandes()
+        self._pause = 0.0
+        self._en_retard_depuis = 0.0
+        self._prochaine_confirmation = 0.0
+        self._prochains_effacements = 0.0
+        self._prochaine_retention = time.monotonic() + 60
+        self._prochain_battement = 0.0
+        self._stockees = 0
+        self._taille_moyenne = 740.0
+        self._prochaine_taille, self._taille = 0.0, 0
+        self.illisibles = 0
+
+    # --- position ------------------------------------------------------------------------------------
+
+    def reprendre(self) -> None:
+        """Au démarrage : reprend à la position publiée par le suiveur précédent si son fichier est là (journal
+        actif, ou segment scellé depuis, lu en entier avant les suivants) ; sinon, le journal actif depuis le
+        début (insertion idempotente) et les segments non confirmés par la réconciliation de secours."""
+        publie = self.etat.lire()
+        inode_actif, _ = position_du_journal(self.registre.chemin)
+        self._a_lire = []
+        if publie["inode"] and publie["inode"] != inode_actif:
+            segments = self.registre.segments.lister()
+            for rang, chemin in enumerate(segments):
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(chemin).st_ino == publie["inode"]:
+                        self._a_lire = segments[rang:]
+                        break
+        if publie["inode"] and (publie["inode"] == inode_actif or self._a_lire):
+            self._ouvrir(self._a_lire.pop(0) if self._a_lire else self.registre.chemin, publie["stockee"],
+                         publie["signature"])
+        else:
+            self._ouvrir(self.registre.chemin, 0)
+            self._prochaine_confirmation = 0.0
+        self._publier()
+
+    def _ouvrir(self, chemin: Path, position: int, signature: int = 0) -> bool:
+        self._fermer()
+        try:
+            self._fichier = os.open(chemin, os.O_RDONLY)
+        except FileNotFoundError:
+            self._fichier, self._inode, self._lue = None, 0, 0
+            self._stockee = 0
+            return False
+        etat = os.fstat(self._fichier)
+        self._inode = etat.st_ino
+        self._lue = self._stockee = self._synchronisee = min(position, etat.st_size)
+        self._signature = _signature(self._fichier)
+        if self._lue and (self._signature != signature or os.pread(self._fichier, 1, self._lue - 1) != b"\n"):
+            # Un autre fichier sous le même inode, ou une position hors fin de ligne : tout relire (idempotent).
+            self._lue = self._stockee = self._synchronisee = 0
+        return True
+
+    def _fermer(self) -> None:
+        if self._fichier is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fichier)
+            self._fichier = None
+
+    def _lire(self) -> int:
+        """Les lignes entières nouvelles du fichier lu, ajoutées au paquet ; renvoie les octets consommés."""
+        if self._fichier is None or len(self._lot) >= LOT_MAX:
+            return 0
+        morceau = os.pread(self._fichier, BLOC_LECTURE, self._lue)
+        fin = morceau.rfind(b"\n") + 1
+        if not fin:
+            return 0  # rien, ou une ligne en cours d'écriture
+        enregistrements, illisibles = enregistrements_de(morceau[:fin])
+        if illisibles:
+            self.illisibles += illisibles
+            journal.warning("suiveur du journal : %d ligne(s) illisible(s) sautée(s)", illisibles)
+        if enregistrements:
+            if not self._lot:
+                self._debut_lot = time.monotonic()
+            self._lot += enregistrements
+            self._taille_moyenne = fin / len(enregistrements)
+        self._lue += fin
+        return fin
+
+    def _fichier_suivant(self) -> bool:
+        """Le fichier lu est fini (tout en base) : passe au suivant s'il a été scellé ; vrai si c'est fait."""
+        if self._a_lire:
+            self._confirmer_lu()
+            self._ouvrir(self._a_lire.pop(0) if self._a_lire else self.registre.chemin, 0)
+            return True
+        inode_actif, _ = position_du_journal(self.registre.chemin)
+        if inode_actif == self._inode or (inode_actif == 0 and self._fichier is None):
+            return False
+        if self._fichier is not None:
+            # Scellé (renommé sous le verrou des écrivains) : plus personne n'y écrit ; ce qui reste est lu d'abord.
+            if self._lire():
+                return True
+            self._confirmer_lu()
+        self._ouvrir(self.registre.chemin, 0)
+        return True
+
+    def _confirmer_lu(self) -> None:
+        """Le segment scellé qu'on vient de finir est en base : noté confirmé (ou retiré avec une borne),
+        sans le relire. Retrouvé par son inode ; réécrit entre-temps (effacement), il ne l'est plus : la
+        réconciliation de secours le confirmera."""
+        inode = self._inode
+        for chemin in reversed(self.registre.segments.lister()):
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(chemin).st_ino == inode:
+                    try:
+                        self.registre.segments_confirmes()  # indexé d'abord : la confirmation porte sur une ligne connue
+                        self.registre.confirmer([chemin])
+                    except ErreurJournal as erreur:
+                        journal.warning("suiveur du journal : segment non confirmé (%s)", erreur.strerror)
+                    return
+
+    # --- base ---------------------------------------------------------------------------------------
+
+    def _envoyer(self) -> bool:
+        """Insère le paquet ; faux si la base refuse (le paquet est gardé, nouvel essai plus tard)."""
+        lot = self._lot
+        try:
+            self.magasin.inserer_nouveaux(lot)
+        except Exception as erreur:  # noqa: BLE001 - base injoignable (ErreurMagasin) ou imprévu
+            message = str(erreur) if isinstance(erreur, ErreurMagasin) else type(erreur).__name__
+            if not isinstance(erreur, ErreurMagasin):
+                journal.exception("suiveur du journal : erreur imprévue à l'insertion")
+            self._pause = min(max(self._pause * 2, PAUSE_MIN_S), PAUSE_MAX_S)
+            if not self._en_retard_depuis:
+                self._en_retard_depuis = time.monotonic()
+            journal.warning("base des résultats en retard : %d prédiction(s) journalisée(s) en attente ; nouvel "
+                            "essai dans %.1f s", self._en_attente(), self._pause)
+            self.etat.publier(erreur=message)
+            self._publier()
+            return False
+        fin = time.monotonic()
+        retard = fin - self._debut_lot
+        self._stockees += len(lot)
+        self._lot = []
+        self._stockee = self._lue
+        if not self._signature:
+            self._signature = _signature(self._fichier)
+        self._pause = 0.0
+        if self._en_retard_depuis:
+            journal.info("base des résultats rattrapée après %.1f s de retard ; %d en attente",
+                         fin - self._en_retard_depuis, self._en_attente())
+            self._en_retard_depuis = 0.0
+            self.etat.publier(erreur="")
+        self._publier(retard)
+        if self.observateur is not None:
+            try:
+                self.observateur([retard], self._en_attente(), self._taille_journal())
+            except Exception:  # noqa: BLE001 - une métrique ne doit jamais arrêter le suiveur
+                journal.exception("métriques du suiveur")
+        return True
+
+    def _en_attente(self) -> int:
+        """Prédictions journalisées pas encore en base : le paquet, plus le reste du fichier estimé."""
+        non_lus = 0
+        if self._fichier is not None:
+            with contextlib.suppress(OSError):
+                non_lus = max(0, os.fstat(self._fichier).st_size - self._lue)
+        return len(self._lot) + int(non_lus / self._taille_moyenne)
+
+    def _taille_journal(self) -> int | None:
+        if time.monotonic() >= self._prochaine_taille:
+            self._prochaine_taille = time.monotonic() + 1.0
+            with contextlib.suppress(OSError):
+                self._taille = self.registre.taille()
+        return self._taille
+
+    def _publier(self, retard: float | None = None) -> None:
+        champs = dict(pid=os.getpid(), inode=self._inode, signature=self._signature, stockee=self._stockee, lue=self._lue,
+                      stockees=self._stockees, en_attente=self._en_attente(), battement=time.monotonic(),
+                      en_retard_depuis=self._en_retard_depuis, effacements_dus=int(bool(self.suivi_en_echec)),
+                      reconciliation_due=self.conservation.reconciliation_due)
+        if retard is not None:
+            champs["retard"] = retard
+        self.etat.publier(**champs)
+        self._prochain_battement = time.monotonic() + BATTEMENT_S
+
+    suivi_en_echec = False
+
+    # --- tâches périodiques ---------------------------------------------------------------------------
+
+    def _synchroniser(self, force: bool = False) -> None:
+        """fsync du journal actif selon ``JOURNAL_FSYNC`` (les workers n'en font aucun, sauf ``toujours``)."""
+        periode = self.registre.periode_fsync
+        if periode is None or not periode or self._fichier is None or self._lue <= self._synchronisee:
+            return
+        if force or time.monotonic() - self._dernier_fsync >= periode:
+            with contextlib.suppress(OSError):
+                os.fsync(self._fichier)
+            self._synchronisee = self._lue
+            self._dernier_fsync = time.monotonic()
+
+    def _periodiques(self) -> None:
+        maintenant = time.monotonic()
+        if maintenant >= self._prochains_effacements:
+            self._prochains_effacements = maintenant + PERIODE_EFFACEMENTS_S
+            try:
+                self.suivi.rattraper()  # effacements d'autres instances (SQLite : restés dus au journal)
+                self.suivi_en_echec = False
+            except (ErreurMagasin, ErreurJournal) as erreur:
+                self.suivi_en_echec = True
+                journal.warning("suiveur du journal : effacements non appliqués au journal (%s) ; nouvel essai "
+                                "dans %.0f s", type(erreur).__name__, PERIODE_EFFACEMENTS_S)
+        if self.conservation.retention_jours and maintenant >= self._prochaine_retention:
+            self._prochaine_retention = maintenant + PERIODE_RETENTION_S
+            try:
+                self.conservation.purger_retention()
+            except (ErreurMagasin, ErreurJournal) as erreur:
+                journal.warning("rétention : purge reportée (%s)", type(erreur).__name__)
+        if maintenant >= self._prochaine_confirmation and not self._lot and not self._a_lire:
+            self._prochaine_confirmation = maintenant + PERIODE_CONFIRMATION_S
+            try:
+                if self.conservation.reconciliation_due:
+                    self.conservation.reconcilier()
+                else:  # segments que ce suiveur n'a pas lus (réécrits, ou scellés pendant son absence)
+                    self.conservation.confirmer_segments()
+            except (ErreurMagasin, ErreurJournal) as erreur:
+                journal.warning("suiveur du journal : confirmation des segments reportée (%s)", type(erreur).__name__)
+
+    # --- boucle ----------------------------------------------------------------------------------------
+
+    def tourner(self) -> None:
+        """Jusqu'à ``arret`` ; avec ``vidage_echeance``, tout ce qui est au journal est mis en base avant."""
+        self.suivi.demarrer()  # écoute PostgreSQL des effacements des autres instances
+        self.reprendre()
+        while True:
+            vidage = self.vidage_echeance is not None
+            if self._pause and not vidage:
+                self.arret.wait(self._pause)
+            neuf = self._lire()
+            demande = self.etat.demandes()
+            presse = demande != self._demandes
+            self._demandes = demande
+            if self._lot and (len(self._lot) >= LOT_MAX or presse or vidage
+                              or time.monotonic() - self._debut_lot >= PERIODE_LOT_S):
+                if not self._envoyer() and vidage:
+                    break  # base absente à l'arrêt : le prochain démarrage réconciliera depuis le journal
+            if not self._lot and not neuf:
+                if not self._fichier_suivant():
+                    if vidage:
+                        break
+                    if self.arret.is_set():
+                        break
+                    self._synchroniser()
+                    self._periodiques()
+                    if time.monotonic() >= self._prochain_battement:
+                        self._publier()
+                    self.arret.wait(ATTENTE_S)
+                    continue
+            if vidage and time.monotonic() >= self.vidage_echeance:
+                break
+            if time.monotonic() >= self._prochain_battement:
+                self._publier()
+        self._synchroniser(force=True)
+        self.suivi.arreter()
+        self._publier()
+
+    def vider(self, delai: float = DELAI_VIDAGE_ARRET_S) -> None:
+        self.vidage_echeance = time.monotonic() + delai
+
+
+# --- processus : verrou d'instance, lanceur, superviseur -----------------------------------------------
+
+
+def _verrou_instance(registre: JournalRequetes, ordres: int | None) -> int | None:
+    """Le verrou ``.suiveur`` du dossier des segments (un suiveur actif par journal) ; en réserve, attend
+    qu'il se libère, ou que le lanceur disparaisse (None)."""
+    registre.segments.creer()
+    descripteur = os.open(registre.segments.dossier / NOM_VERROU, os.O_RDWR | os.O_CREAT, 0o600)
+    annonce = False
+    while True:
+        try:
+            fcntl.flock(descripteur, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return descripteur
+        except BlockingIOError:
+            if not annonce:
+                journal.info("suiveur du journal en réserve : un autre suit déjà ce journal")
+                annonce = True
+        if ordres is not None:
+            pret, _, _ = select.select([ordres], [], [], 0.5)
+            if pret:  # « v » ou fin du tube : le lanceur s'arrête
+                os.close(descripteur)
+                return None
+        else:
+            time.sleep(0.5)
+
+
+def _ecouter_ordres(suiveur: Suiveur, ordres: int) -> None:
+    """Le tube du lanceur : « v » (vider puis sortir) ; sa fin (lanceur mort) : vider puis sortir."""
+    while True:
+        try:
+            donnees = os.read(ordres, 64)
+        except OSError:
+            donnees = b""
+        if not donnees or b"v" in donnees:
+            suiveur.vider()
+            suiveur.arret.set()
+            return
+
+
+def servir(magasin: MagasinResultats, registre: JournalRequetes, retention_jours: int = 0, ordres: int | None = None,
+           compte_rendu: int | None = None, observateur=None, au_depart: Callable[[int], None] | None = None) -> int:
+    """Le processus suiveur : verrou d'instance (réserve tant qu'un autre le tient), puis la boucle."""
+    verrou = _verrou_instance(registre, ordres)
+    if verrou is None:
+        return 0
+    suiveur = Suiveur(magasin, registre, retention_jours, observateur)
+    if au_depart is not None:
+        au_depart(suiveur.etat.lire()["pid"])
+    if ordres is not None:
+        threading.Thread(target=_ecouter_ordres, args=(suiveur, ordres), name="ordres", daemon=True).start()
+    journal.info("suiveur du journal actif (pid %d)", os.getpid())
+    try:
+        suiveur.tourner()
+    finally:
+        if compte_rendu is not None:
+            with contextlib.suppress(OSError):
+                os.write(compte_rendu, b"f" if not suiveur._lot else b"r")
+        magasin.moteur.dispose()
+        os.close(verrou)
+    return 0
+
+
+class Superviseur:
+    """Dans le processus qui sert : lance le suiveur (``python -m <module>``), le relance s'il meurt,
+    lui demande de vider le journal à l'arrêt. Sa mort se voit à la fin d'un tube (jamais par ``waitpid`` :
+    le maître gunicorn récolte tous ses fils) ; il est détaché (double fork) : ce n'est pas un worker."""
+
+    def __init__(self, module: str = "app.stockage.suiveur"):
+        self.module = module
+        self._ordres: int | None = None  # écriture : vers le suiveur
+        self._comptes_rendus: int | None = None  # lecture : depuis le suiveur
+        self._pid = os.getpid()
+        self._arret = threading.Event()
+        self._fini = threading.Event()
+        self._vide = False
+        self.relances = 0
+
+    def demarrer(self) -> None:
+        self._lancer()
+        threading.Thread(target=self._surveiller, name="superviseur-suiveur", daemon=True).start()
+
+    def _lancer(self) -> None:
+        ordres_lecture, ordres_ecriture = os.pipe()
+        rendus_lecture, rendus_ecriture = os.pipe()
+        processus = subprocess.Popen(
+            [sys.executable, "-m", self.module, "--ordres", str(ordres_lecture), "--compte-rendu",
+             str(rendus_ecriture), "--detacher"], pass_fds=(ordres_lecture, rendus_ecriture), stdin=subprocess.DEVNULL)
+        os.close(ordres_lecture)
+        os.close(rendus_ecriture)
+        with contextlib.suppress(ChildProcessError):
+            processus.wait()  # le processus intermédiaire du double fork (gunicorn peut l'avoir récolté avant)
+        self._ordres, self._comptes_rendus = ordres_ecriture, rendus_lecture
+
+    def _surveiller(self) -> None:
+        while True:
+            lecture = self._comptes_rendus
+            try:
+                donnees = os.read(lecture, 64) if lecture is not None else b""
+            except OSError:
+                donnees = b""
+            if donnees:
+                if b"f" in donnees:
+                    self._vide = True
+                continue
+            self._fini.set()
+            if self._arret.is_set() or os.getpid() != self._pid:
+                return
+            self.relances += 1
+            journal.warning("suiveur du journal arrêté ; relancé dans %.0f s", PAUSE_RELANCE_S)
+            with contextlib.suppress(OSError):
+                os.close(lecture)
+                os.close(self._ordres)
+            if self._arret.wait(PAUSE_RELANCE_S):
+                return
+            self._fini.clear()
+            self._lancer()
+
+    def arreter(self, delai: float = DELAI_VIDAGE_ARRET_S) -> bool:
+        """Demande au suiveur de vider le journal en base puis de sortir ; vrai s'il l'a fait dans ``delai``."""
+        if os.getpid() != self._pid or self._ordres is None:
+            return False
+        self._arret.set()
+        with contextlib.suppress(OSError):
+            os.write(self._ordres, b"v")
+        self._fini.wait(delai + 0.2)
+        return self._vide
+
+    def oublier(self) -> None:
+        """Dans un worker (après le fork du maître) : ses bouts des tubes du suiveur sont fermés (la fin du
+        tube des ordres doit suivre la mort du maître seul)."""
+        if os.getpid() == self._pid:
+            return
+        for descripteur in (self._ordres, self._comptes_rendus):
+            if descripteur is not None:
+                with contextlib.suppress(OSError):
+                    os.close(descripteur)
+        self._ordres = self._comptes_rendus = None
+
+
+def main(arguments: list[str] | None = None, observateur=None, au_depart=None) -> int:
+    from app.config import Configuration, ErreurConfiguration
+    from app.journalisation import configurer as configurer_journaux
+    from app.stockage.enregistrement import definir_sel
+
+    analyseur = argparse.ArgumentParser(prog="python -m app.stockage.suiveur")
+    analyseur.add_argument("--ordres", type=int)
+    analyseur.add_argument("--compte-rendu", type=int)
+    analyseur.add_argument("--detacher", action="store_true")
+    options = analyseur.parse_args(arguments)
+    if options.detacher and os.fork():
+        os._exit(0)  # le lanceur récolte ce processus intermédiaire ; le suiveur n'est pas un fils du maître
+    for numero in (signal.SIGTERM, signal.SIGINT):
+        # Seul son lanceur l'arrête (ordre « v », ou fin du tube) : un Ctrl-C au groupe ou un SIGTERM à tous les
+        # processus ne doit pas l'arrêter avant les workers, qui écrivent encore pendant leur arrêt.
+        signal.signal(numero, signal.SIG_IGN)
+    configurer_journaux()
+    try:
+        config = Configuration.depuis_environnement()
+    except ErreurConfiguration as erreur:
+        journal.error("suiveur du journal : configuration invalide (%s)", erreur)
+        return 3
+    definir_sel(config.sel_effacement)
+    registre = JournalRequetes.depuis_configuration(config)
+    if not registre.vers_fichier:
+        return 0
+    magasin = MagasinResultats(config.url_base, connexions=2)
+    try:
+        return servir(magasin, registre, config.retention_jours, options.ordres, options.compte_rendu,
+                      observateur, au_depart)
+    except OSError as erreur:
+        if erreur.errno in (errno.EROFS, errno.ENOSPC, errno.EACCES):
+            journal.error("suiveur du journal : dossier des segments inutilisable (%s)", erreur.strerror)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Le suiveur du journal (``app.stockage.suiveur``) : les workers n'écrivent qu'au journal, un processus par
+instance alimente la base. Sous un vrai gunicorn : suiveur tué (kill -9) sous charge, rien de perdu, il est
+relancé et reprend ; dans le processus : scellements suivis (segments confirmés sans relecture) et réserve
+(un second suiveur attend que le premier lâche le verrou d'instance)."""
+
+import concurrent.futures
+import contextlib
+import fcntl
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+
+from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
+from app.stockage.journal import JournalRequetes
+from app.stockage.magasin import MagasinResultats
+from app.stockage.suiveur import NOM_VERROU, Suiveur, servir
+from test.conftest import enregistrement, ids_en_base
+
+
+JETON = "jeton-de-test-" + "s" * 40
+AUTORISE = {"Authorization": f"Bearer {JETON}"}
+
+
+def attendre(condition, delai=30.0, message="délai dépassé"):
+    fin = time.monotonic() + delai
+    while not condition():
+        assert time.monotonic() < fin, message
+        time.sleep(0.01)
+
+
+def suiveurs_de(journal) -> list[int]:
+    """Les processus suiveurs dont le journal est ``journal`` (lu dans leur environnement)."""
+    trouves = []
+    for pid in (int(n) for n in os.listdir("/proc") if n.isdigit()):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"suiveur" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"JOURNAL_CHEMIN={journal}".encode() in f.read().split(b"\0"):
+                    trouves.append(pid)
+    return trouves
+
+
+def segments_confirmes(journal) -> tuple[int, int]:
+    """(segments de l'index, dont confirmés en base)."""
+    with contextlib.closing(sqlite3.connect(f"{journal}.segments/index.sqlite3")) as index:
+        return index.execute("SELECT count(*), coalesce(sum(en_base), 0) FROM segments").fetchone()
+
+
+def test_suiveur_tue_sous_charge_rien_de_perdu(demarrer_serveur, exemple, mesurer):
+    serveur = demarrer_serveur(workers=2, env={"JOURNAL_SEGMENT": "64Kio", "API_TOKEN": JETON}).attendre()
+    attendre(lambda: len(suiveurs_de(serveur.journal)) == 1, message="aucun suiveur lancé par gunicorn")
+    premier = suiveurs_de(serveur.journal)[0]
+    servis: list[str] = []
+    verrou = threading.Lock()
+
+    def predire(n: int) -> None:
+        with requests.Session() as session:
+            for k in range(40):
+                reponse = session.post(serveur.url + "/predire", json={**exemple, "absences": (n + k) % 94}, timeout=30)
+                assert reponse.status_code == 200, reponse.text[:200]
+                with verrou:
+                    servis.append(reponse.json()["request_id"])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as groupe:
+        taches = [groupe.submit(predire, n) for n in range(8)]
+        attendre(lambda: len(servis) >= 100)
+        os.kill(premier, signal.SIGKILL)  # sous charge, au milieu d'un paquet peut-être
+        for tache in taches:
+            tache.result()
+    attendre(lambda: suiveurs_de(serveur.journal) not in ([], [premier]), message="suiveur non relancé")
+    assert premier not in suiveurs_de(serveur.journal)
+    url = f"sqlite:///{serveur.base}"
+    attendre(lambda: set(ids_en_base(url)) == set(servis), message="des prédictions servies manquent en base")
+    assert len(servis) == 320
+    # Une relecture juste après une réponse : jamais 404 (elle attend la position publiée par le suiveur).
+    for n in range(5):
+        request_id = requests.post(serveur.url + "/predire", json={**exemple, "absences": n}, timeout=30).json()["request_id"]
+        assert requests.get(f"{serveur.url}/predictions/{request_id}", headers=AUTORISE, timeout=30).status_code == 200
+    pret = requests.get(serveur.url + "/ready", timeout=30).json()["verifications"]["alimentation"]
+    assert pret["ok"] and pret["suiveur"]["actif"], pret
+    segments, confirmes = segments_confirmes(serveur.journal)
+    assert segments >= 3 and confirmes >= 1, (segments, confirmes)
+    duree = serveur.arreter()
+    assert serveur.processus.returncode == 0 and duree < 10
+    assert suiveurs_de(serveur.journal) == [], "le suiveur survit à l'arrêt de gunicorn"
+    tout = set(ids_en_base(url))
+    assert set(servis) <= tout
+    mesurer("suiveur tué sous charge", f"{len(servis)} prédictions servies, suiveur tué (kill -9) puis relancé : "
+                                       f"toutes en base ; {confirmes}/{segments} segments confirmés ; arrêt en {duree:.1f} s")
+
+
+@pytest.fixture()
+def instance(tmp_path):
+    registre = JournalRequetes(tmp_path / "requetes.jsonl", segment_octets=8192)
+    magasin = MagasinResultats(f"sqlite:///{tmp_path / 'resultats.sqlite3'}")
+    magasin.preparer()
+    yield registre, magasin
+    magasin.moteur.dispose()
+
+
+def test_scellements_suivis_et_segments_confirmes_sans_relecture(instance):
+    registre, magasin = instance
+    suiveur = Suiveur(magasin, registre)
+    fil = threading.Thread(target=suiveur.tourner, daemon=True)
+    fil.start()
+    ecrits = []
+    for n in range(60):  # ~8 Kio par segment : plusieurs scellements pendant le suivi
+        lot = [enregistrement(f"e{n % 5}", {"absences": n}, numero=n * 3 + k) for k in range(3)]
+        registre.ecrire(lot)
+        ecrits += [e["request_id"] for e in lot]
+    etat = EtatSuiveur.de(registre)
+    attendre(lambda: magasin.existants(ecrits) == set(ecrits))
+    attendre(lambda: etat.atteint(registre.chemin, position_du_journal(registre.chemin)))
+    suiveur.vider()
+    suiveur.arret.set()
+    fil.join(10)
+    assert not fil.is_alive()
+    segments, confirmes = segments_confirmes(registre.chemin)
+    assert segments >= 3 and confirmes == segments, (segments, confirmes)
+    assert suiveur.conservation.reconcilier(complete=False, actif=False).lignes == 0  # rien à relire
+
+
+def test_un_second_suiveur_attend_en_reserve(instance):
+    registre, magasin = instance
+    registre.segments.creer()
+    premier = os.open(registre.segments.dossier / NOM_VERROU, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(premier, fcntl.LOCK_EX)  # un suiveur actif (ici : son verrou seulement)
+    ordres_lecture, ordres_ecriture = os.pipe()
+    fil = threading.Thread(target=servir, args=(magasin, registre), kwargs={"ordres": ordres_lecture}, daemon=True)
+    fil.start()
+    lot = [enregistrement("e1", {"absences": n}, numero=n) for n in range(5)]
+    registre.ecrire(lot)
+    ids = [e["request_id"] for e in lot]
+    time.sleep(0.5)
+    assert magasin.existants(ids) == set(), "le suiveur en réserve a alimenté la base"
+    os.close(premier)  # le suiveur actif meurt : la réserve prend la suite
+    attendre(lambda: magasin.existants(ids) == set(ids))
+    os.close(ordres_ecriture)  # le lanceur disparaît : le suiveur vide et sort
+    fil.join(10)
+    assert not fil.is_alive()
