@@ -15,12 +15,12 @@ import time
 import pytest
 import requests
 
+from app.stockage.enregistrement import empreinte_utilisateur
 from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
-from app.stockage.journal import JournalRequetes
+from app.stockage.journal import JournalRequetes, ligne_json
 from app.stockage.magasin import MagasinResultats
 from app.stockage.suiveur import NOM_VERROU, Suiveur, servir
 from test.conftest import enregistrement, ids_en_base
-
 
 JETON = "jeton-de-test-" + "s" * 40
 AUTORISE = {"Authorization": f"Bearer {JETON}"}
@@ -145,3 +145,36 @@ def test_un_second_suiveur_attend_en_reserve(instance):
     os.close(ordres_ecriture)  # le lanceur disparaît : le suiveur vide et sort
     fil.join(10)
     assert not fil.is_alive()
+
+
+def test_lignes_telles_quelles_conservees_comme_les_enregistrements(magasin, registre):
+    """``inserer_lignes`` (le suiveur : COPY pour PostgreSQL, un décodage orjson pour SQLite) conserve exactement
+    ce que ``inserer_nouveaux`` conserve ; un élève effacé, ou une ligne illisible, fait passer le paquet par le
+    chemin décodé (instants comparés, illisibles sautées)."""
+    entrees = {"absences": 3, "nom": 'Zoé "la" \\ grande', "taux": 1e-05, "liste": [1, 2.5, None], "vide": {}}
+    modeles = [enregistrement("e1", entrees, numero=1), enregistrement(None, {"absences": 0}, numero=2)]
+    ancien = enregistrement("e2", entrees, numero=3)
+    del ancien["canal"]  # ligne d'avant le serveur gRPC
+    decodes = [dict(e, request_id=f"decode-{i}") for i, e in enumerate([*modeles, dict(ancien, canal="http")])]
+    bruts = [dict(e, request_id=f"brut-{i}") for i, e in enumerate([*modeles, ancien])]
+    magasin.inserer_nouveaux(decodes)
+    lignes = [ligne_json(e)[:-1] for e in bruts]
+    assert magasin.inserer_lignes(lignes, {empreinte_utilisateur("e1"), empreinte_utilisateur("e2")}) is True
+    for i in range(3):
+        attendu, obtenu = magasin.lire(f"decode-{i}"), magasin.lire(f"brut-{i}")
+        assert obtenu == dict(attendu, request_id=f"brut-{i}")
+    assert list(obtenu["entrees"]) == list(ancien["entrees"])  # ordre des clés gardé
+
+    # Un élève effacé après ces prédictions : le paquet n'est pas inséré tel quel, le suiveur le décode.
+    with magasin.transaction() as transaction:
+        transaction.supprimer_utilisateur("e9")
+        transaction.valider()
+    efface = enregistrement("e9", entrees, numero=4, request_id="efface")
+    lisible = enregistrement("e1", entrees, numero=5, request_id="lisible")
+    assert magasin.inserer_lignes([ligne_json(efface)[:-1]], {empreinte_utilisateur("e9")}) is False
+    suiveur = Suiveur(magasin, registre)
+    suiveur._lot = [ligne_json(efface)[:-1], b'{"horodatage":"2026-11-23T08:00', ligne_json(lisible)[:-1]]
+    suiveur._utilisateurs = {b"e9", b"e1"}
+    suiveur._inserer()
+    assert magasin.lire("efface") is None and magasin.lire("lisible") is not None
+    assert suiveur.illisibles == 1

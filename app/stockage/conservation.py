@@ -402,7 +402,7 @@ class Conservation:
 
     def _etat_suiveur(self) -> tuple[bool, str, dict]:
         etat = self.suiveur.lire()
-        present = self.suiveur.present(etat)
+        present = self.suiveur.present()
         en_retard = present and etat["en_retard_depuis"] > 0
         retard = time.monotonic() - etat["en_retard_depuis"] if en_retard else etat["retard"]
         chiffres = {"en_attente": etat["en_attente"], "retard_s": round(retard, 3),
@@ -435,7 +435,7 @@ class Conservation:
             if self.suiveur.atteint(chemin, cible):
                 return "atteint"
             etat = self.suiveur.lire()
-            if not self.suiveur.present(etat):
+            if not self.suiveur.present():
                 return "absent"
             if etat["en_retard_depuis"]:
                 return "en_retard"

@@ -5,18 +5,20 @@ disque : un suiveur relancé (kill -9) reprend à la position de son prédécess
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import mmap
 import os
+import socket
 import struct
-import time
 from pathlib import Path
 
 from app.stockage.journal import JournalRequetes
 
 NOM_ETAT = ".suiveur.etat"
-ABSENT_S = 2.0
-"""Le suiveur actif publie au moins toutes les ``BATTEMENT_S`` (app.stockage.suiveur) ; muet depuis ``ABSENT_S``,
-il est tenu pour absent."""
+NOM_VERROU = ".suiveur"
+"""Verrou d'instance : tenu (exclusif) par le suiveur actif ; un second attend en réserve."""
 
 _ENTETE = struct.Struct("<Q")  # numéro de séquence (impair : écriture en cours)
 _CHAMPS = struct.Struct("<QQQQQQQdddI?")
@@ -24,13 +26,16 @@ _CHAMPS = struct.Struct("<QQQQQQQdddI?")
 position stockée, position lue, prédictions stockées, en attente (estimé), battement, en retard depuis,
 retard du dernier paquet, effacements dus, réconciliation due."""
 _ERREUR = 128  # octets du dernier message d'erreur (sans donnée personnelle : types et messages de la base)
-_DEMANDE = 512  # compteur écrit par les lecteurs qui attendent (hors de la zone du suiveur)
 TAILLE_ETAT = 4096
 
 
 class EtatSuiveur:
-    """La page partagée où le suiveur publie sa position ; lue par les workers (``mmap``, sans verrou :
-    numéro de séquence impair pendant une écriture, le lecteur relit)."""
+    """La page où le suiveur publie sa position. Les lecteurs (workers) la voient par un ``mmap`` en lecture
+    seule, sans verrou (numéro de séquence impair pendant une écriture : le lecteur relit) ; le suiveur
+    l'écrit par ``pwrite`` sur un descripteur ouvert le temps de l'écriture. Aucun processus ne garde donc
+    ouvert en écriture un fichier du dossier du journal : le disque peut être remonté en lecture seule
+    (essai de panne) sans qu'un descripteur ne l'en empêche. Un lecteur qui attend réveille le suiveur par
+    un datagramme sur une socket Unix abstraite (hors du système de fichiers), propre à ce journal."""
 
     def __init__(self, chemin: Path):
         self.chemin = chemin
@@ -38,9 +43,20 @@ class EtatSuiveur:
         try:
             if os.fstat(descripteur).st_size < TAILLE_ETAT:
                 os.ftruncate(descripteur, TAILLE_ETAT)
-            self._page = mmap.mmap(descripteur, TAILLE_ETAT)
         finally:
             os.close(descripteur)
+        descripteur = os.open(chemin, os.O_RDONLY)
+        try:
+            self._page = mmap.mmap(descripteur, TAILLE_ETAT, prot=mmap.PROT_READ)
+        finally:
+            os.close(descripteur)
+        self.adresse_reveil = b"\0prediction-etudiante-suiveur-" + hashlib.sha256(
+            os.path.realpath(chemin).encode("utf-8", "surrogateescape")).hexdigest()[:32].encode("ascii")
+        self._courant = dict(zip(_NOMS, _CHAMPS.unpack_from(self._page, _ENTETE.size)))
+        self._sequence = _ENTETE.unpack_from(self._page, 0)[0] & ~1  # pair : un suiveur tué en écrivant est dépassé
+        self._erreur = b""
+        self._socket: socket.socket | None = None
+        self._pid_socket = 0
 
     @classmethod
     def de(cls, registre: JournalRequetes) -> EtatSuiveur:
@@ -48,37 +64,72 @@ class EtatSuiveur:
         return cls(registre.segments.dossier / NOM_ETAT)
 
     def publier(self, **champs) -> None:
-        sequence = _ENTETE.unpack_from(self._page, 0)[0]
-        _ENTETE.pack_into(self._page, 0, sequence + 1)
-        actuel = dict(zip(_NOMS, _CHAMPS.unpack_from(self._page, _ENTETE.size)))
-        actuel.update((k, v) for k, v in champs.items() if k in actuel)
-        _CHAMPS.pack_into(self._page, _ENTETE.size, *(actuel[n] for n in _NOMS))
+        """Par le suiveur seul. Disque en lecture seule : rien n'est publié (les lecteurs le voient muet)."""
+        self._courant.update((k, v) for k, v in champs.items() if k in self._courant)
         if "erreur" in champs:
-            texte = champs["erreur"].encode("utf-8", "replace")[:_ERREUR - 1]
-            self._page[_ENTETE.size + _CHAMPS.size:_ENTETE.size + _CHAMPS.size + _ERREUR] = texte.ljust(_ERREUR, b"\0")
-        _ENTETE.pack_into(self._page, 0, sequence + 2)
+            self._erreur = champs["erreur"].encode("utf-8", "replace")[:_ERREUR - 1]
+        try:
+            descripteur = os.open(self.chemin, os.O_WRONLY)
+        except OSError:
+            return
+        try:
+            self._sequence += 1  # impair : écriture en cours
+            os.pwrite(descripteur, _ENTETE.pack(self._sequence), 0)
+            os.pwrite(descripteur, _CHAMPS.pack(*(self._courant[n] for n in _NOMS)) + self._erreur.ljust(_ERREUR, b"\0"),
+                      _ENTETE.size)
+            self._sequence += 1
+            os.pwrite(descripteur, _ENTETE.pack(self._sequence), 0)
+        except OSError:
+            pass
+        finally:
+            os.close(descripteur)
 
     def lire(self) -> dict:
-        while True:
+        for _ in range(10_000):  # un suiveur tué au milieu d'une écriture laisse un numéro impair : borné
             avant = _ENTETE.unpack_from(self._page, 0)[0]
             valeurs = _CHAMPS.unpack_from(self._page, _ENTETE.size)
             erreur = bytes(self._page[_ENTETE.size + _CHAMPS.size:_ENTETE.size + _CHAMPS.size + _ERREUR])
             if avant % 2 == 0 and _ENTETE.unpack_from(self._page, 0)[0] == avant:
-                etat = dict(zip(_NOMS, valeurs))
-                etat["erreur"] = erreur.rstrip(b"\0").decode("utf-8", "replace")
-                return etat
+                break
+        etat = dict(zip(_NOMS, valeurs))
+        etat["erreur"] = erreur.rstrip(b"\0").decode("utf-8", "replace")
+        return etat
+
+    def ecouter(self) -> socket.socket | None:
+        """Par le suiveur actif : la socket où les lecteurs le réveillent (None si l'adresse est prise)."""
+        ecoute = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            ecoute.bind(self.adresse_reveil)
+        except OSError:
+            ecoute.close()
+            return None
+        ecoute.setblocking(False)
+        return ecoute
 
     def presser(self) -> None:
-        """Une lecture attend : le paquet en formation part sans attendre sa période."""
-        valeur = _ENTETE.unpack_from(self._page, _DEMANDE)[0]
-        _ENTETE.pack_into(self._page, _DEMANDE, valeur + 1)
+        """Une lecture attend : le paquet en formation part sans attendre sa période (un datagramme, perdu
+        sans dommage si personne n'écoute)."""
+        if self._socket is None or self._pid_socket != os.getpid():
+            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._socket.setblocking(False)
+            self._pid_socket = os.getpid()
+        with contextlib.suppress(OSError):
+            self._socket.sendto(b"p", self.adresse_reveil)
 
-    def demandes(self) -> int:
-        return _ENTETE.unpack_from(self._page, _DEMANDE)[0]
-
-    def present(self, etat: dict | None = None) -> bool:
-        etat = etat or self.lire()
-        return etat["pid"] != 0 and time.monotonic() - etat["battement"] < ABSENT_S
+    def present(self) -> bool:
+        """Un suiveur actif tient le verrou d'instance (``NOM_VERROU``) : un essai de verrou partagé échoue.
+        Mort (même par kill -9), son verrou est libéré aussitôt."""
+        try:
+            descripteur = os.open(self.chemin.with_name(NOM_VERROU), os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(descripteur, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descripteur)  # libère l'essai
+        return False
 
     def atteint(self, chemin: Path, cible: tuple[int, int]) -> bool:
         """Tout ce que le journal actif contenait en ``cible`` (inode, taille) est-il en base ?"""

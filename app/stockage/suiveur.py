@@ -46,30 +46,31 @@ import orjson
 
 from app.stockage.conservation import Conservation
 from app.stockage.effacements import SuiviEffacements
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT
-from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur
+from app.stockage.etat_suiveur import NOM_VERROU, EtatSuiveur, position_du_journal
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
+from app.stockage.segments import USER_ID
 
 journal = logging.getLogger("prediction_etudiante")
 
-NOM_VERROU = ".suiveur"
 LOT_MAX = 2000
 """Enregistrements insérés au plus par transaction."""
 PERIODE_LOT_S = 0.1
 """Un paquet attend au plus ce temps d'autres lignes (moins de transactions, moins de CPU par prédiction) ;
 une lecture qui attend (``EtatSuiveur.presser``) ou l'arrêt l'envoie tout de suite."""
-ATTENTE_S = 0.005
-"""Sommeil quand rien n'est neuf au journal (une lecture ``pread`` par réveil)."""
+ATTENTE_S = 0.01
+"""Sommeil quand rien n'est neuf au journal (une lecture ``pread`` et un ``stat`` par réveil) ; un lecteur
+qui attend le réveille tout de suite."""
 BLOC_LECTURE = 4 << 20
+EMPREINTES_GARDEES = 200_000
+"""Empreintes d'élèves gardées en mémoire par le suiveur (≈ 30 Mo au plus), vidées au-delà."""
 PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
 """Délais entre deux essais quand la base refuse (doublé à chaque échec)."""
 PERIODE_EFFACEMENTS_S = 5.0
 """Registre des effacements relu au moins à cette période (effacements dus au journal, SQLite compris)."""
 PERIODE_CONFIRMATION_S = 1.0
 PERIODE_RETENTION_S = 3600.0
-BATTEMENT_S = 0.25
-"""Le suiveur actif publie au moins à cette période (voir ``etat_suiveur.ABSENT_S``)."""
 DELAI_VIDAGE_ARRET_S = 1.3
 """À l'arrêt de l'instance (maître gunicorn, après ses workers) : 8 s + 1,5 s sous les 10 s de Cloud Run."""
 PAUSE_RELANCE_S = 1.0
@@ -124,18 +125,20 @@ class Suiveur:
         self._signature = 0
         self._lue = 0  # position après la dernière ligne entière lue
         self._stockee = 0
-        self._lot: list[dict] = []
+        self._lot: list[bytes] = []  # lignes du journal telles quelles
+        self._utilisateurs: set[bytes] = set()
+        self._empreintes: dict[bytes, str] = {}
         self._debut_lot = 0.0
         self._a_lire: list[Path] = []  # segments scellés à lire en entier avant le journal actif (reprise)
         self._synchronisee = 0
         self._dernier_fsync = time.monotonic()
-        self._demandes = self.etat.demandes()
+        self._reveil = None
+        self._presse_recu = False
         self._pause = 0.0
         self._en_retard_depuis = 0.0
         self._prochaine_confirmation = 0.0
         self._prochains_effacements = 0.0
         self._prochaine_retention = time.monotonic() + 60
-        self._prochain_battement = 0.0
         self._stockees = 0
         self._taille_moyenne = 740.0
         self._prochaine_taille, self._taille = 0.0, 0
@@ -196,15 +199,17 @@ class Suiveur:
         fin = morceau.rfind(b"\n") + 1
         if not fin:
             return 0  # rien, ou une ligne en cours d'écriture
-        enregistrements, illisibles = enregistrements_de(morceau[:fin])
-        if illisibles:
-            self.illisibles += illisibles
-            journal.warning("suiveur du journal : %d ligne(s) illisible(s) sautée(s)", illisibles)
-        if enregistrements:
+        bloc = morceau[:fin]
+        lignes = bloc.split(b"\n")
+        lignes.pop()  # après la dernière fin de ligne
+        if b"" in lignes:
+            lignes = [ligne for ligne in lignes if ligne]
+        if lignes:
             if not self._lot:
                 self._debut_lot = time.monotonic()
-            self._lot += enregistrements
-            self._taille_moyenne = fin / len(enregistrements)
+            self._lot += lignes
+            self._utilisateurs.update(USER_ID.findall(bloc))  # le registre des effacements est lu pour eux
+            self._taille_moyenne = fin / len(lignes)
         self._lue += fin
         return fin
 
@@ -244,9 +249,8 @@ class Suiveur:
 
     def _envoyer(self) -> bool:
         """Insère le paquet ; faux si la base refuse (le paquet est gardé, nouvel essai plus tard)."""
-        lot = self._lot
         try:
-            self.magasin.inserer_nouveaux(lot)
+            self._inserer()
         except Exception as erreur:  # noqa: BLE001 - base injoignable (ErreurMagasin) ou imprévu
             message = str(erreur) if isinstance(erreur, ErreurMagasin) else type(erreur).__name__
             if not isinstance(erreur, ErreurMagasin):
@@ -261,8 +265,9 @@ class Suiveur:
             return False
         fin = time.monotonic()
         retard = fin - self._debut_lot
-        self._stockees += len(lot)
+        self._stockees += len(self._lot)
         self._lot = []
+        self._utilisateurs = set()
         self._stockee = self._lue
         if not self._signature:
             self._signature = _signature(self._fichier)
@@ -279,6 +284,33 @@ class Suiveur:
             except Exception:  # noqa: BLE001 - une métrique ne doit jamais arrêter le suiveur
                 journal.exception("métriques du suiveur")
         return True
+
+    def _inserer(self) -> None:
+        """Les lignes telles quelles, lues par la base (``inserer_lignes`` : ni décodage ni objet Python par
+        ligne) ; un utilisateur du paquet au registre des effacements, ou une ligne que la base refuse (début
+        de ligne d'un worker tué) : décodées ici, puis ``inserer_nouveaux`` (instants comparés, illisibles
+        sautées)."""
+        try:
+            if self.magasin.inserer_lignes(self._lot, self._empreintes_du_lot()):
+                return
+        except ErreurMagasin:
+            pass  # base refusée : le chemin décodé le redira, ou insère ce qui se lit
+        enregistrements, illisibles = enregistrements_de(b"\n".join(self._lot))
+        if illisibles:
+            self.illisibles += illisibles
+            journal.warning("suiveur du journal : %d ligne(s) illisible(s) sautée(s)", illisibles)
+        if enregistrements:
+            self.magasin.inserer_nouveaux(enregistrements)
+
+    def _empreintes_du_lot(self) -> set[str]:
+        """Les empreintes (HMAC) des élèves du paquet, gardées d'un paquet à l'autre (un élève revient)."""
+        connues = self._empreintes
+        if len(connues) > EMPREINTES_GARDEES:
+            connues.clear()
+        manquantes = self._utilisateurs.difference(connues)
+        for user_id in manquantes:
+            connues[user_id] = empreinte_utilisateur(user_id.decode("ascii"))
+        return {connues[user_id] for user_id in self._utilisateurs}
 
     def _en_attente(self) -> int:
         """Prédictions journalisées pas encore en base : le paquet, plus le reste du fichier estimé."""
@@ -303,7 +335,6 @@ class Suiveur:
         if retard is not None:
             champs["retard"] = retard
         self.etat.publier(**champs)
-        self._prochain_battement = time.monotonic() + BATTEMENT_S
 
     suivi_en_echec = False
 
@@ -337,7 +368,8 @@ class Suiveur:
                 self.conservation.purger_retention()
             except (ErreurMagasin, ErreurJournal) as erreur:
                 journal.warning("rétention : purge reportée (%s)", type(erreur).__name__)
-        if maintenant >= self._prochaine_confirmation and not self._lot and not self._a_lire:
+        if (maintenant >= self._prochaine_confirmation and not self._lot and not self._a_lire
+                and self.registre.segments.lister()):
             self._prochaine_confirmation = maintenant + PERIODE_CONFIRMATION_S
             try:
                 if self.conservation.reconciliation_due:
@@ -353,37 +385,55 @@ class Suiveur:
         """Jusqu'à ``arret`` ; avec ``vidage_echeance``, tout ce qui est au journal est mis en base avant."""
         self.suivi.demarrer()  # écoute PostgreSQL des effacements des autres instances
         self.reprendre()
-        while True:
-            vidage = self.vidage_echeance is not None
-            if self._pause and not vidage:
-                self.arret.wait(self._pause)
-            neuf = self._lire()
-            demande = self.etat.demandes()
-            presse = demande != self._demandes
-            self._demandes = demande
-            if self._lot and (len(self._lot) >= LOT_MAX or presse or vidage
-                              or time.monotonic() - self._debut_lot >= PERIODE_LOT_S):
-                if not self._envoyer() and vidage:
-                    break  # base absente à l'arrêt : le prochain démarrage réconciliera depuis le journal
-            if not self._lot and not neuf:
-                if not self._fichier_suivant():
-                    if vidage:
-                        break
-                    if self.arret.is_set():
-                        break
-                    self._synchroniser()
-                    self._periodiques()
-                    if time.monotonic() >= self._prochain_battement:
-                        self._publier()
-                    self.arret.wait(ATTENTE_S)
-                    continue
-            if vidage and time.monotonic() >= self.vidage_echeance:
-                break
-            if time.monotonic() >= self._prochain_battement:
-                self._publier()
+        self._reveil = self.etat.ecouter()
+        try:
+            self._boucle()
+        finally:
+            if self._reveil is not None:
+                self._reveil.close()
         self._synchroniser(force=True)
         self.suivi.arreter()
         self._publier()
+
+    def _boucle(self) -> None:
+        while True:
+            vidage = self.vidage_echeance is not None
+            if vidage and time.monotonic() >= self.vidage_echeance:
+                return
+            if self._pause and not vidage:
+                self.arret.wait(self._pause)
+            neuf = self._lire()
+            presse = self._presse()
+            if self._lot:
+                age = time.monotonic() - self._debut_lot
+                if len(self._lot) >= LOT_MAX or presse or vidage or age >= PERIODE_LOT_S:
+                    if not self._envoyer() and vidage:
+                        return  # base absente à l'arrêt : le prochain démarrage réconciliera depuis le journal
+                elif not neuf:
+                    self._dormir(min(ATTENTE_S, PERIODE_LOT_S - age))  # le paquet se forme
+                continue
+            if neuf or self._fichier_suivant():
+                continue
+            if vidage or self.arret.is_set():
+                return
+            self._synchroniser()
+            self._periodiques()
+            self._dormir(ATTENTE_S)
+
+    def _dormir(self, delai: float) -> None:
+        """Sommeil interrompu par un lecteur qui attend (``EtatSuiveur.presser``)."""
+        if self._reveil is None:
+            self.arret.wait(delai)
+        elif select.select([self._reveil], [], [], max(delai, 0))[0]:
+            self._presse_recu = True
+
+    def _presse(self) -> bool:
+        presse, self._presse_recu = self._presse_recu, False
+        if self._reveil is not None:
+            with contextlib.suppress(OSError):
+                while self._reveil.recv(64):
+                    presse = True
+        return presse
 
     def vider(self, delai: float = DELAI_VIDAGE_ARRET_S) -> None:
         self.vidage_echeance = time.monotonic() + delai
@@ -396,7 +446,9 @@ def _verrou_instance(registre: JournalRequetes, ordres: int | None) -> int | Non
     """Le verrou ``.suiveur`` du dossier des segments (un suiveur actif par journal) ; en réserve, attend
     qu'il se libère, ou que le lanceur disparaisse (None)."""
     registre.segments.creer()
-    descripteur = os.open(registre.segments.dossier / NOM_VERROU, os.O_RDWR | os.O_CREAT, 0o600)
+    # En lecture seule : flock y suffit, et un descripteur ouvert en écriture empêcherait de remonter le disque
+    # du journal en lecture seule (essai de panne).
+    descripteur = os.open(registre.segments.dossier / NOM_VERROU, os.O_RDONLY | os.O_CREAT, 0o600)
     annonce = False
     while True:
         try:
