@@ -55,8 +55,13 @@ def segments_confirmes(journal) -> tuple[int, int]:
 
 def test_suiveur_tue_sous_charge_rien_de_perdu(demarrer_serveur, exemple, mesurer):
     serveur = demarrer_serveur(workers=2, env={"JOURNAL_SEGMENT": "64Kio", "API_TOKEN": JETON}).attendre()
-    attendre(lambda: len(suiveurs_de(serveur.journal)) == 1, message="aucun suiveur lancé par gunicorn")
-    premier = suiveurs_de(serveur.journal)[0]
+    etat = EtatSuiveur.de(JournalRequetes(serveur.journal))  # la page que publie le suiveur actif
+
+    def actif() -> int:
+        return etat.lire()["pid"] if etat.present() else 0
+
+    attendre(lambda: actif() in suiveurs_de(serveur.journal), message="aucun suiveur lancé par gunicorn")
+    premier = actif()
     servis: list[str] = []
     verrou = threading.Lock()
 
@@ -74,8 +79,8 @@ def test_suiveur_tue_sous_charge_rien_de_perdu(demarrer_serveur, exemple, mesure
         os.kill(premier, signal.SIGKILL)  # sous charge, au milieu d'un paquet peut-être
         for tache in taches:
             tache.result()
-    attendre(lambda: suiveurs_de(serveur.journal) not in ([], [premier]), message="suiveur non relancé")
-    assert premier not in suiveurs_de(serveur.journal)
+    attendre(lambda: actif() not in (0, premier), message="suiveur non relancé")
+    assert premier not in suiveurs_de(serveur.journal) and actif() in suiveurs_de(serveur.journal)
     url = f"sqlite:///{serveur.base}"
     attendre(lambda: set(ids_en_base(url)) == set(servis), message="des prédictions servies manquent en base")
     assert len(servis) == 320

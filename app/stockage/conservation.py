@@ -412,10 +412,12 @@ class Conservation:
             return False, (f"base des résultats en retard : {etat['en_attente']} prédiction(s) journalisée(s) en "
                            f"attente depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres
         if not present:
-            if self.suiveur.atteint(self.registre.chemin, position_du_journal(self.registre.chemin)):
+            position = position_du_journal(self.registre.chemin)
+            if self.suiveur.atteint(self.registre.chemin, position):
                 return True, "base des résultats à jour (suiveur du journal absent, relancé)", chiffres
-            return False, ("suiveur du journal absent : les prédictions sont journalisées et seront insérées en "
-                           "base à sa relance"), chiffres
+            chiffres["en_attente"] = _lignes_apres(self.registre.chemin, etat, position)
+            return False, (f"base des résultats en retard : suiveur du journal absent (il est relancé) ; "
+                           f"{chiffres['en_attente']} prédiction(s) journalisée(s) en attente"), chiffres
         return True, (f"base des résultats à jour ({etat['en_attente']} en attente, dernier paquet en "
                       f"{retard * 1000:.0f} ms)"), chiffres
 
@@ -424,6 +426,15 @@ class Conservation:
         (muet depuis ``ABSENT_S`` ou plus : l'appelant insère lui-même), ou « en_retard » (base refusée)."""
         chemin = self.registre.chemin
         cible = position_du_journal(chemin)
+        if not cible[0]:
+            # Journal actif scellé à l'instant, pas encore recréé : il l'est ici (vide, sous le verrou des écrivains,
+            # comme à la prochaine écriture) ; le suiveur n'y passera qu'après avoir fini le segment scellé.
+            with contextlib.suppress(OSError):
+                with self.registre.verrou():
+                    os.close(os.open(chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+                cible = position_du_journal(chemin)
+            if not cible[0]:
+                return "absent"  # disque en lecture seule ou plein : l'appelant lit le journal lui-même
         if self.suiveur.atteint(chemin, cible):
             return "atteint"
         self.suiveur.presser()
@@ -723,6 +734,21 @@ class Conservation:
                 self.magasin.purger_apres_effacement()
         return Effacement(predictions=len((en_base | en_attente | set(au_journal)) - {""}),
                           lignes_journal=len(au_journal) if self.registre.vers_fichier else None)
+
+
+def _lignes_apres(chemin, etat: dict, position: tuple[int, int], borne: int = 4 << 20) -> int:
+    """Lignes du journal actif après la position stockée publiée par le suiveur (toutes s'il lisait un autre
+    fichier), comptées sur ``borne`` octets au plus puis estimées : ``/ready`` quand le suiveur est absent."""
+    inode, taille = position
+    debut = etat["stockee"] if etat["inode"] == inode else 0
+    try:
+        with open(chemin, "rb") as fichier:
+            fichier.seek(debut)
+            lu = fichier.read(min(max(taille - debut, 0), borne))
+    except OSError:
+        return 0
+    lignes = lu.count(b"\n")
+    return lignes if taille - debut <= borne or not lignes else int(lignes * (taille - debut) / len(lu))
 
 
 def _relire(ligne: bytes) -> dict | None:

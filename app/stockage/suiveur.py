@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import errno
 import fcntl
 import logging
@@ -50,7 +51,7 @@ from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utili
 from app.stockage.etat_suiveur import NOM_VERROU, EtatSuiveur, position_du_journal
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
-from app.stockage.segments import USER_ID
+from app.stockage.segments import CLE_HORODATAGE, USER_ID, valeur
 
 journal = logging.getLogger("prediction_etudiante")
 
@@ -74,6 +75,23 @@ PERIODE_RETENTION_S = 3600.0
 DELAI_VIDAGE_ARRET_S = 1.3
 """À l'arrêt de l'instance (maître gunicorn, après ses workers) : 8 s + 1,5 s sous les 10 s de Cloud Run."""
 PAUSE_RELANCE_S = 1.0
+
+
+def _instant_moyen(premiere: bytes, derniere: bytes) -> float:
+    """L'instant d'écriture moyen (époque, s) d'un morceau du journal, d'après l'horodatage de sa première et de
+    sa dernière ligne (deux lignes décodées, pas toutes) ; maintenant si elles ne se lisent pas."""
+    try:
+        return (dt.datetime.fromisoformat(valeur(premiere, CLE_HORODATAGE)).timestamp()
+                + dt.datetime.fromisoformat(valeur(derniere, CLE_HORODATAGE)).timestamp()) / 2
+    except ValueError:
+        return time.time()
+
+
+def _inode(chemin: Path) -> int:
+    try:
+        return os.stat(chemin).st_ino
+    except FileNotFoundError:
+        return 0
 
 
 def _signature(descripteur: int | None) -> int:
@@ -111,12 +129,13 @@ class Suiveur:
     """La boucle du suiveur actif (voir le module)."""
 
     def __init__(self, magasin: MagasinResultats, registre: JournalRequetes, retention_jours: int = 0,
-                 observateur: Callable[[list[float], int, int | None], None] | None = None):
+                 observateur: Callable[[list[tuple[float, int]], int, int | None], None] | None = None):
         self.magasin = magasin
         self.registre = registre
         self.conservation = Conservation(magasin, registre, retention_jours)
         self.suivi = SuiviEffacements(magasin, registre)
         self.observateur = observateur
+        """Appelé après chaque paquet avec ([(retard, prédictions)] par morceau lu, en attente, octets du journal)."""
         self.etat = EtatSuiveur.de(registre)
         self.arret = threading.Event()
         self.vidage_echeance: float | None = None
@@ -127,9 +146,11 @@ class Suiveur:
         self._stockee = 0
         self._lot: list[bytes] = []  # lignes du journal telles quelles
         self._utilisateurs: set[bytes] = set()
+        self._morceaux: list[tuple[float, int]] = []  # (instant d'écriture moyen, lignes) par lecture du journal
         self._empreintes: dict[bytes, str] = {}
         self._debut_lot = 0.0
-        self._a_lire: list[Path] = []  # segments scellés à lire en entier avant le journal actif (reprise)
+        self._a_lire: list[Path] = []  # segments scellés à lire en entier avant le journal actif
+        self._actif_suivant: int | None = None  # le journal actif, ouvert avant de lister ces segments
         self._synchronisee = 0
         self._dernier_fsync = time.monotonic()
         self._reveil = None
@@ -148,33 +169,58 @@ class Suiveur:
 
     def reprendre(self) -> None:
         """Au démarrage : reprend à la position publiée par le suiveur précédent si son fichier est là (journal
-        actif, ou segment scellé depuis, lu en entier avant les suivants) ; sinon, le journal actif depuis le
-        début (insertion idempotente) et les segments non confirmés par la réconciliation de secours."""
+        actif, ou segment scellé depuis : lu en entier, puis ceux scellés après lui) ; sinon, les segments
+        scellés pas encore confirmés en base, lus en entier, puis le journal actif depuis le début (insertion
+        idempotente). Le journal actif est ouvert avant de lister les segments : un scellement pendant ce
+        temps ne fait rien perdre. Quand le suiveur lit le journal actif, tout ce qui le précède est en base."""
         publie = self.etat.lire()
-        inode_actif, _ = position_du_journal(self.registre.chemin)
-        self._a_lire = []
-        if publie["inode"] and publie["inode"] != inode_actif:
-            segments = self.registre.segments.lister()
-            for rang, chemin in enumerate(segments):
-                with contextlib.suppress(FileNotFoundError):
-                    if os.stat(chemin).st_ino == publie["inode"]:
-                        self._a_lire = segments[rang:]
-                        break
-        if publie["inode"] and (publie["inode"] == inode_actif or self._a_lire):
-            self._ouvrir(self._a_lire.pop(0) if self._a_lire else self.registre.chemin, publie["stockee"],
-                         publie["signature"])
-        else:
-            self._ouvrir(self.registre.chemin, 0)
+        try:
+            actif = os.open(self.registre.chemin, os.O_RDONLY)
+        except FileNotFoundError:
+            actif = None
+        inode_actif = os.fstat(actif).st_ino if actif is not None else 0
+        if publie["inode"] and publie["inode"] == inode_actif:
+            self._adopter(actif, publie["stockee"], publie["signature"])
+            self._publier()
+            return
+        segments = self.registre.segments.lister()
+        suivants: list[Path] = []
+        position = signature = 0
+        for rang in range(len(segments) - 1, -1, -1) if publie["inode"] else ():
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(segments[rang]).st_ino == publie["inode"]:
+                    suivants, position, signature = segments[rang:], publie["stockee"], publie["signature"]
+                    break
+        if not suivants:
+            try:
+                confirmes = self.registre.segments_confirmes()
+            except ErreurJournal:
+                confirmes = {chemin.name for chemin in segments}  # index illisible : la réconciliation de secours
+            suivants = [chemin for chemin in segments if chemin.name not in confirmes]
             self._prochaine_confirmation = 0.0
+        suivants = [chemin for chemin in suivants if _inode(chemin) not in (0, inode_actif)]
+        if suivants:
+            self._a_lire, self._actif_suivant = suivants[1:], actif
+            self._ouvrir(suivants[0], position, signature)
+        else:
+            self._adopter(actif)
         self._publier()
 
     def _ouvrir(self, chemin: Path, position: int, signature: int = 0) -> bool:
-        self._fermer()
         try:
-            self._fichier = os.open(chemin, os.O_RDONLY)
+            descripteur = os.open(chemin, os.O_RDONLY)
         except FileNotFoundError:
-            self._fichier, self._inode, self._lue = None, 0, 0
-            self._stockee = 0
+            descripteur = None
+        return self._adopter(descripteur, position, signature)
+
+    def _adopter(self, descripteur: int | None, position: int = 0, signature: int = 0) -> bool:
+        """Lit désormais ``descripteur`` (déjà ouvert), à partir de ``position`` si le fichier est le même ; publié
+        aussitôt (un lecteur qui attend le passage au nouveau fichier n'attend pas la prochaine ligne)."""
+        self._fermer()
+        self._fichier = descripteur
+        if descripteur is None:
+            self._inode = self._lue = self._stockee = self._signature = 0
+            self._publier()
             return False
         etat = os.fstat(self._fichier)
         self._inode = etat.st_ino
@@ -183,6 +229,7 @@ class Suiveur:
         if self._lue and (self._signature != signature or os.pread(self._fichier, 1, self._lue - 1) != b"\n"):
             # Un autre fichier sous le même inode, ou une position hors fin de ligne : tout relire (idempotent).
             self._lue = self._stockee = self._synchronisee = 0
+        self._publier()
         return True
 
     def _fermer(self) -> None:
@@ -209,15 +256,24 @@ class Suiveur:
                 self._debut_lot = time.monotonic()
             self._lot += lignes
             self._utilisateurs.update(USER_ID.findall(bloc))  # le registre des effacements est lu pour eux
+            self._morceaux.append((_instant_moyen(lignes[0], lignes[-1]), len(lignes)))
             self._taille_moyenne = fin / len(lignes)
         self._lue += fin
         return fin
 
     def _fichier_suivant(self) -> bool:
-        """Le fichier lu est fini (tout en base) : passe au suivant s'il a été scellé ; vrai si c'est fait."""
+        """Le fichier lu est fini (tout en base) : passe au suivant s'il a été scellé ; vrai si c'est fait.
+        Plusieurs scellements ont pu se suivre depuis le dernier passage : les segments scellés après celui
+        qu'on vient de finir sont lus en entier, dans l'ordre, avant le journal actif (ouvert avant de lister
+        le dossier : un scellement de plus pendant ce temps ne le fait pas perdre)."""
         if self._a_lire:
             self._confirmer_lu()
-            self._ouvrir(self._a_lire.pop(0) if self._a_lire else self.registre.chemin, 0)
+            self._ouvrir(self._a_lire.pop(0), 0)
+            return True
+        if self._actif_suivant is not None:
+            self._confirmer_lu()
+            descripteur, self._actif_suivant = self._actif_suivant, None
+            self._adopter(descripteur)
             return True
         inode_actif, _ = position_du_journal(self.registre.chemin)
         if inode_actif == self._inode or (inode_actif == 0 and self._fichier is None):
@@ -227,8 +283,36 @@ class Suiveur:
             if self._lire():
                 return True
             self._confirmer_lu()
-        self._ouvrir(self.registre.chemin, 0)
+        fini = self._inode
+        try:
+            actif = os.open(self.registre.chemin, os.O_RDONLY)
+        except FileNotFoundError:
+            actif = None
+        inode_actif = os.fstat(actif).st_ino if actif is not None else 0
+        self._a_lire = self._scelles_apres(fini, inode_actif) if fini else []
+        if self._a_lire:
+            self._actif_suivant = actif
+            self._ouvrir(self._a_lire.pop(0), 0)
+        else:
+            self._adopter(actif)
         return True
+
+    def _scelles_apres(self, inode: int, inode_actif: int) -> list[Path]:
+        """Les segments scellés après celui d'inode ``inode`` (retrouvé en partant des plus récents), sauf le
+        journal actif d'``inode_actif`` ; introuvable (réécrit par un effacement) : aucun, et la réconciliation
+        de secours des segments non confirmés passe tout de suite."""
+        segments = self.registre.segments.lister()
+        for rang in range(len(segments) - 1, -1, -1):
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(segments[rang]).st_ino == inode:
+                    suivants = []
+                    for chemin in segments[rang + 1:]:
+                        with contextlib.suppress(FileNotFoundError):
+                            if os.stat(chemin).st_ino != inode_actif:
+                                suivants.append(chemin)
+                    return suivants
+        self._prochaine_confirmation = 0.0
+        return []
 
     def _confirmer_lu(self) -> None:
         """Le segment scellé qu'on vient de finir est en base : noté confirmé (ou retiré avec une borne),
@@ -266,8 +350,10 @@ class Suiveur:
         fin = time.monotonic()
         retard = fin - self._debut_lot
         self._stockees += len(self._lot)
+        retards = [(max(0.0, time.time() - instant), nombre) for instant, nombre in self._morceaux]
         self._lot = []
         self._utilisateurs = set()
+        self._morceaux = []
         self._stockee = self._lue
         if not self._signature:
             self._signature = _signature(self._fichier)
@@ -280,7 +366,7 @@ class Suiveur:
         self._publier(retard)
         if self.observateur is not None:
             try:
-                self.observateur([retard], self._en_attente(), self._taille_journal())
+                self.observateur(retards, self._en_attente(), self._taille_journal())
             except Exception:  # noqa: BLE001 - une métrique ne doit jamais arrêter le suiveur
                 journal.exception("métriques du suiveur")
         return True
@@ -358,7 +444,7 @@ class Suiveur:
             try:
                 self.suivi.rattraper()  # effacements d'autres instances (SQLite : restés dus au journal)
                 self.suivi_en_echec = False
-            except (ErreurMagasin, ErreurJournal) as erreur:
+            except (ErreurMagasin, OSError) as erreur:  # ErreurJournal en est une
                 self.suivi_en_echec = True
                 journal.warning("suiveur du journal : effacements non appliqués au journal (%s) ; nouvel essai "
                                 "dans %.0f s", type(erreur).__name__, PERIODE_EFFACEMENTS_S)
@@ -366,7 +452,7 @@ class Suiveur:
             self._prochaine_retention = maintenant + PERIODE_RETENTION_S
             try:
                 self.conservation.purger_retention()
-            except (ErreurMagasin, ErreurJournal) as erreur:
+            except (ErreurMagasin, OSError) as erreur:  # ErreurJournal en est une
                 journal.warning("rétention : purge reportée (%s)", type(erreur).__name__)
         if (maintenant >= self._prochaine_confirmation and not self._lot and not self._a_lire
                 and self.registre.segments.lister()):
@@ -376,7 +462,7 @@ class Suiveur:
                     self.conservation.reconcilier()
                 else:  # segments que ce suiveur n'a pas lus (réécrits, ou scellés pendant son absence)
                     self.conservation.confirmer_segments()
-            except (ErreurMagasin, ErreurJournal) as erreur:
+            except (ErreurMagasin, OSError) as erreur:  # ErreurJournal en est une
                 journal.warning("suiveur du journal : confirmation des segments reportée (%s)", type(erreur).__name__)
 
     # --- boucle ----------------------------------------------------------------------------------------
@@ -434,6 +520,13 @@ class Suiveur:
                 while self._reveil.recv(64):
                     presse = True
         return presse
+
+    def a_jour(self) -> bool:
+        """Tout le journal est-il en base (rien dans le paquet, fichier lu jusqu'au bout, pas scellé depuis) ?"""
+        if self._lot or self._a_lire or self._actif_suivant is not None:
+            return False
+        inode_actif, taille = position_du_journal(self.registre.chemin)
+        return inode_actif == self._inode and taille <= self._lue
 
     def vider(self, delai: float = DELAI_VIDAGE_ARRET_S) -> None:
         self.vidage_echeance = time.monotonic() + delai
@@ -497,7 +590,7 @@ def servir(magasin: MagasinResultats, registre: JournalRequetes, retention_jours
     finally:
         if compte_rendu is not None:
             with contextlib.suppress(OSError):
-                os.write(compte_rendu, b"f" if not suiveur._lot else b"r")
+                os.write(compte_rendu, b"f" if suiveur.a_jour() else b"r")
         magasin.moteur.dispose()
         os.close(verrou)
     return 0
@@ -530,11 +623,17 @@ class Superviseur:
              str(rendus_ecriture), "--detacher"], pass_fds=(ordres_lecture, rendus_ecriture), stdin=subprocess.DEVNULL)
         os.close(ordres_lecture)
         os.close(rendus_ecriture)
-        with contextlib.suppress(ChildProcessError):
-            processus.wait()  # le processus intermédiaire du double fork (gunicorn peut l'avoir récolté avant)
         self._ordres, self._comptes_rendus = ordres_ecriture, rendus_lecture
+        self._intermediaire = processus
+
+    def _recolter(self) -> None:
+        """Le processus intermédiaire du double fork, récolté par le fil de surveillance : le lanceur (maître
+        gunicorn dans ``when_ready``) n'attend pas l'import du suiveur. Gunicorn peut l'avoir récolté avant."""
+        with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
+            self._intermediaire.wait(30)
 
     def _surveiller(self) -> None:
+        self._recolter()
         while True:
             lecture = self._comptes_rendus
             try:
@@ -557,6 +656,7 @@ class Superviseur:
                 return
             self._fini.clear()
             self._lancer()
+            self._recolter()
 
     def arreter(self, delai: float = DELAI_VIDAGE_ARRET_S) -> bool:
         """Demande au suiveur de vider le journal en base puis de sortir ; vrai s'il l'a fait dans ``delai``."""

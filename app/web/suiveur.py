@@ -20,7 +20,7 @@ def _oublier_le_precedent(pid: int) -> None:
 
 
 def main() -> int:
-    return suiveur.main(observateur=metriques.observer_alimentation, au_depart=_oublier_le_precedent)
+    return suiveur.main(observateur=metriques.observer_suiveur, au_depart=_oublier_le_precedent)
 
 
 if __name__ == "__main__":
