@@ -107,8 +107,13 @@ def when_ready(serveur):
     """Dans le maître, avant le fork des workers : le suiveur du journal de l'instance (un processus qui
     alimente la base ; les workers ne font qu'écrire au journal), relancé s'il meurt."""
     application = getattr(serveur.app, "callable", None)  # chargée avant le fork (preload_app)
+
+    def fermer_l_ecoute():  # dans le suiveur forké : le port n'est qu'au maître et à ses workers
+        for ecoute in serveur.LISTENERS:
+            ecoute.close()
+
     for tache in (getattr(application, "extensions", None) or {}).get("taches_au_lancement", []):
-        tache()
+        tache(apres_fork=fermer_l_ecoute)
 
 
 def post_worker_init(worker):

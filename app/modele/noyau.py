@@ -39,10 +39,12 @@ class Noyau:
     """Le suiveur du journal de l'instance (``lancer_suiveur``) : il alimente la base et suit les effacements
     des autres instances ; les workers n'ont alors plus de fil de fond."""
 
-    def lancer_suiveur(self, module: str = "app.stockage.suiveur") -> bool:
+    def lancer_suiveur(self, module: str = "app.stockage.suiveur", en_place=None, apres_fork=None) -> bool:
         """Dans le processus qui lance l'instance (maître gunicorn avant le fork des workers, ``app.main``,
         ``app.rpc``) : le suiveur du journal, relancé s'il meurt. Journal hors fichier : rien à suivre, les
-        workers gardent leur fil d'alimentation (et la réponse attend la base)."""
+        workers gardent leur fil d'alimentation (et la réponse attend la base). ``en_place(noyau, ordres,
+        compte_rendu)`` : le suiveur de ce noyau, lancé par un fork de ce processus (maître gunicorn, avant
+        tout fil ; ``Superviseur.demarrer``)."""
         if not self.journal.vers_fichier or self.superviseur is not None:
             return False
         try:
@@ -51,7 +53,8 @@ class Noyau:
             journal.warning("suiveur du journal impossible (%s) : chaque processus alimente la base", erreur.strerror)
             return False
         self.superviseur = Superviseur(module)
-        self.superviseur.demarrer()
+        self.superviseur.demarrer(None if en_place is None else (lambda o, r: en_place(self, o, r)), apres_fork,
+                                  etat if en_place is not None else None)
         self.conservation.servie_par(etat)
         return True
 

@@ -394,7 +394,7 @@ class Conservation:
             dus = len(self.effacements_dus)
         retard = 0.0 if plus_ancien is None else time.monotonic() - plus_ancien
         chiffres = {"en_attente": en_attente, "retard_s": round(retard, 3), "effacements_dus_au_journal": dus,
-                    "fils_relances": fils.relances()}
+                    "fils_relances": fils.relances(), "suiveur": None}
         if self.en_retard_depuis is not None or self.reconciliation_due:
             return False, (f"base des résultats en retard : {en_attente} prédiction(s) journalisée(s) en attente "
                            f"depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres

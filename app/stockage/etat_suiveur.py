@@ -60,7 +60,7 @@ class EtatSuiveur:
 
     @classmethod
     def de(cls, registre: JournalRequetes) -> EtatSuiveur:
-        registre.segments.creer()
+        creer_dossier(registre)
         return cls(registre.segments.dossier / NOM_ETAT)
 
     def publier(self, **champs) -> None:
@@ -150,6 +150,13 @@ class EtatSuiveur:
 
 _NOMS = ("pid", "inode", "signature", "stockee", "lue", "stockees", "en_attente", "battement", "en_retard_depuis",
          "retard", "effacements_dus", "reconciliation_due")
+
+
+def creer_dossier(registre: JournalRequetes) -> None:
+    """Le dossier des segments (0700), sans ses parents : un journal dans un dossier absent reste refusé
+    (503), le suiveur n'y crée rien."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(registre.segments.dossier, 0o700)
 
 
 def position_du_journal(chemin: Path) -> tuple[int, int]:

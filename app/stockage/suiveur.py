@@ -48,7 +48,7 @@ import orjson
 from app.stockage.conservation import Conservation
 from app.stockage.effacements import SuiviEffacements
 from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur
-from app.stockage.etat_suiveur import NOM_VERROU, EtatSuiveur, position_du_journal
+from app.stockage.etat_suiveur import NOM_VERROU, EtatSuiveur, creer_dossier, position_du_journal
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
 from app.stockage.segments import CLE_HORODATAGE, USER_ID, valeur
@@ -75,6 +75,8 @@ PERIODE_RETENTION_S = 3600.0
 DELAI_VIDAGE_ARRET_S = 1.3
 """À l'arrêt de l'instance (maître gunicorn, après ses workers) : 8 s + 1,5 s sous les 10 s de Cloud Run."""
 PAUSE_RELANCE_S = 1.0
+ATTENTE_LANCEMENT_S = 5.0
+"""Le maître gunicorn attend au plus ce temps que le suiveur tienne son verrou avant de lancer ses workers."""
 
 
 def _instant_moyen(premiere: bytes, derniere: bytes) -> float:
@@ -164,6 +166,7 @@ class Suiveur:
         self._taille_moyenne = 740.0
         self._prochaine_taille, self._taille = 0.0, 0
         self.illisibles = 0
+        self._erreur_lecture = 0
 
     # --- position ------------------------------------------------------------------------------------
 
@@ -242,7 +245,14 @@ class Suiveur:
         """Les lignes entières nouvelles du fichier lu, ajoutées au paquet ; renvoie les octets consommés."""
         if self._fichier is None or len(self._lot) >= LOT_MAX:
             return 0
-        morceau = os.pread(self._fichier, BLOC_LECTURE, self._lue)
+        try:
+            morceau = os.pread(self._fichier, BLOC_LECTURE, self._lue)
+        except OSError as erreur:  # journal illisible (un dossier à sa place, disque en panne) : nouvel essai
+            if erreur.errno != self._erreur_lecture:
+                journal.warning("suiveur du journal : journal illisible (%s)", erreur.strerror)
+                self._erreur_lecture = erreur.errno
+            return 0
+        self._erreur_lecture = 0
         fin = morceau.rfind(b"\n") + 1
         if not fin:
             return 0  # rien, ou une ligne en cours d'écriture
@@ -538,7 +548,7 @@ class Suiveur:
 def _verrou_instance(registre: JournalRequetes, ordres: int | None) -> int | None:
     """Le verrou ``.suiveur`` du dossier des segments (un suiveur actif par journal) ; en réserve, attend
     qu'il se libère, ou que le lanceur disparaisse (None)."""
-    registre.segments.creer()
+    creer_dossier(registre)
     # En lecture seule : flock y suffit, et un descripteur ouvert en écriture empêcherait de remonter le disque
     # du journal en lecture seule (essai de panne).
     descripteur = os.open(registre.segments.dossier / NOM_VERROU, os.O_RDONLY | os.O_CREAT, 0o600)
@@ -596,6 +606,20 @@ def servir(magasin: MagasinResultats, registre: JournalRequetes, retention_jours
     return 0
 
 
+def _signaux_du_suiveur(tous: bool = False) -> None:
+    """Seul son lanceur arrête le suiveur (ordre « v », ou fin du tube) : un Ctrl-C au groupe ou un SIGTERM à
+    tous les processus ne doit pas l'arrêter avant les workers, qui écrivent encore pendant leur arrêt. ``tous``
+    (fork du maître gunicorn) : les autres signaux que le maître gère reviennent à leur action par défaut."""
+    for numero in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(numero, signal.SIG_IGN)
+    if tous:
+        for numero in (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU,
+                       signal.SIGWINCH, signal.SIGCHLD):
+            signal.signal(numero, signal.SIG_DFL)
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(-1)
+
+
 class Superviseur:
     """Dans le processus qui sert : lance le suiveur (``python -m <module>``), le relance s'il meurt,
     lui demande de vider le journal à l'arrêt. Sa mort se voit à la fin d'un tube (jamais par ``waitpid`` :
@@ -609,11 +633,55 @@ class Superviseur:
         self._arret = threading.Event()
         self._fini = threading.Event()
         self._vide = False
+        self._verrou = threading.Lock()  # les tubes : fil de surveillance contre arrêt
         self.relances = 0
 
-    def demarrer(self) -> None:
-        self._lancer()
+    def demarrer(self, en_place: Callable[[int, int], int] | None = None,
+                 apres_fork: Callable[[], None] | None = None, etat: EtatSuiveur | None = None,
+                 attente_s: float = ATTENTE_LANCEMENT_S) -> None:
+        """Lance le suiveur. ``en_place`` (maître gunicorn, dans ``when_ready``, avant tout fil) : par un fork de
+        ce processus, sans rien réimporter (quelques millisecondes, contre une seconde pour ``python -m``) ;
+        ``apres_fork`` y ferme ce que le suiveur ne doit pas garder (sockets d'écoute). Avec ``etat``, attend
+        qu'un suiveur tienne le verrou d'instance (``attente_s`` au plus) : les workers, lancés ensuite, ont
+        leur suiveur dès la première requête. Les relances passent par ``python -m`` (un fil ne forke pas)."""
+        if en_place is None or not self._lancer_par_fork(en_place, apres_fork):
+            self._lancer()
         threading.Thread(target=self._surveiller, name="superviseur-suiveur", daemon=True).start()
+        fin = time.monotonic() + attente_s
+        while etat is not None and not etat.present() and time.monotonic() < fin:
+            time.sleep(0.005)
+
+    def _lancer_par_fork(self, en_place: Callable[[int, int], int], apres_fork: Callable[[], None] | None) -> bool:
+        ordres_lecture, ordres_ecriture = os.pipe()
+        rendus_lecture, rendus_ecriture = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            for descripteur in (ordres_lecture, ordres_ecriture, rendus_lecture, rendus_ecriture):
+                os.close(descripteur)
+            return False
+        if pid == 0:  # processus intermédiaire, puis le suiveur : jamais de retour dans le code du lanceur
+            code = 1
+            try:
+                if os.fork():
+                    os._exit(0)
+                os.close(ordres_ecriture)
+                os.close(rendus_lecture)
+                _signaux_du_suiveur(tous=True)
+                if apres_fork is not None:
+                    apres_fork()
+                code = en_place(ordres_lecture, rendus_ecriture)
+            except BaseException:  # noqa: BLE001 - le suiveur ne doit jamais revenir dans le maître
+                with contextlib.suppress(BaseException):
+                    journal.exception("suiveur du journal : arrêt sur erreur imprévue")
+            finally:
+                os._exit(code)
+        os.close(ordres_lecture)
+        os.close(rendus_ecriture)
+        with self._verrou:
+            self._ordres, self._comptes_rendus = ordres_ecriture, rendus_lecture
+        self._intermediaire = pid
+        return True
 
     def _lancer(self) -> None:
         ordres_lecture, ordres_ecriture = os.pipe()
@@ -623,14 +691,25 @@ class Superviseur:
              str(rendus_ecriture), "--detacher"], pass_fds=(ordres_lecture, rendus_ecriture), stdin=subprocess.DEVNULL)
         os.close(ordres_lecture)
         os.close(rendus_ecriture)
-        self._ordres, self._comptes_rendus = ordres_ecriture, rendus_lecture
+        with self._verrou:
+            self._ordres, self._comptes_rendus = ordres_ecriture, rendus_lecture
         self._intermediaire = processus
 
     def _recolter(self) -> None:
         """Le processus intermédiaire du double fork, récolté par le fil de surveillance : le lanceur (maître
         gunicorn dans ``when_ready``) n'attend pas l'import du suiveur. Gunicorn peut l'avoir récolté avant."""
-        with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
-            self._intermediaire.wait(30)
+        if isinstance(self._intermediaire, subprocess.Popen):
+            with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
+                self._intermediaire.wait(30)
+            return
+        fin = time.monotonic() + 30
+        while time.monotonic() < fin:
+            try:
+                if os.waitpid(self._intermediaire, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
 
     def _surveiller(self) -> None:
         self._recolter()
@@ -649,22 +728,32 @@ class Superviseur:
                 return
             self.relances += 1
             journal.warning("suiveur du journal arrêté ; relancé dans %.0f s", PAUSE_RELANCE_S)
-            with contextlib.suppress(OSError):
-                os.close(lecture)
-                os.close(self._ordres)
+            self._fermer_les_tubes()
             if self._arret.wait(PAUSE_RELANCE_S):
                 return
             self._fini.clear()
             self._lancer()
             self._recolter()
 
+    def _fermer_les_tubes(self) -> None:
+        """Ferme et oublie les bouts des tubes : un numéro de descripteur fermé peut être redonné aussitôt à un
+        autre fichier (la base SQLite), où un « v » écrit plus tard par ``arreter`` la corromprait."""
+        with self._verrou:
+            for descripteur in (self._ordres, self._comptes_rendus):
+                if descripteur is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(descripteur)
+            self._ordres = self._comptes_rendus = None
+
     def arreter(self, delai: float = DELAI_VIDAGE_ARRET_S) -> bool:
         """Demande au suiveur de vider le journal en base puis de sortir ; vrai s'il l'a fait dans ``delai``."""
-        if os.getpid() != self._pid or self._ordres is None:
+        if os.getpid() != self._pid:
             return False
         self._arret.set()
-        with contextlib.suppress(OSError):
-            os.write(self._ordres, b"v")
+        with self._verrou:
+            if self._ordres is not None:
+                with contextlib.suppress(OSError):
+                    os.write(self._ordres, b"v")
         self._fini.wait(delai + 0.2)
         return self._vide
 
@@ -673,11 +762,8 @@ class Superviseur:
         tube des ordres doit suivre la mort du maître seul)."""
         if os.getpid() == self._pid:
             return
-        for descripteur in (self._ordres, self._comptes_rendus):
-            if descripteur is not None:
-                with contextlib.suppress(OSError):
-                    os.close(descripteur)
-        self._ordres = self._comptes_rendus = None
+        self._verrou = threading.Lock()  # celui du maître a pu être pris au moment du fork
+        self._fermer_les_tubes()
 
 
 def main(arguments: list[str] | None = None, observateur=None, au_depart=None) -> int:
@@ -692,10 +778,7 @@ def main(arguments: list[str] | None = None, observateur=None, au_depart=None) -
     options = analyseur.parse_args(arguments)
     if options.detacher and os.fork():
         os._exit(0)  # le lanceur récolte ce processus intermédiaire ; le suiveur n'est pas un fils du maître
-    for numero in (signal.SIGTERM, signal.SIGINT):
-        # Seul son lanceur l'arrête (ordre « v », ou fin du tube) : un Ctrl-C au groupe ou un SIGTERM à tous les
-        # processus ne doit pas l'arrêter avant les workers, qui écrivent encore pendant leur arrêt.
-        signal.signal(numero, signal.SIG_IGN)
+    _signaux_du_suiveur()
     configurer_journaux()
     try:
         config = Configuration.depuis_environnement()

@@ -19,6 +19,14 @@ def _oublier_le_precedent(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
+def servir_en_place(noyau, ordres: int, compte_rendu: int) -> int:
+    """Le suiveur du noyau de ce processus, forké du maître gunicorn (``Noyau.lancer_suiveur``) : rien à
+    réimporter ni à relire de la configuration ; les connexions à la base du maître ne sont pas reprises."""
+    noyau.magasin.moteur.dispose(close=False)
+    return suiveur.servir(noyau.magasin, noyau.journal, noyau.conservation.retention_jours, ordres, compte_rendu,
+                          metriques.observer_suiveur, _oublier_le_precedent)
+
+
 def main() -> int:
     return suiveur.main(observateur=metriques.observer_suiveur, au_depart=_oublier_le_precedent)
 
