@@ -103,6 +103,19 @@ for _fichier in glob.glob(os.path.join(glob.escape(_METRIQUES), "*.db")):
         os.remove(_fichier)
 
 
+def when_ready(serveur):
+    """Dans le maître, avant le fork des workers : le suiveur du journal de l'instance (un processus qui
+    alimente la base ; les workers ne font qu'écrire au journal), relancé s'il meurt."""
+    application = getattr(serveur.app, "callable", None)  # chargée avant le fork (preload_app)
+
+    def fermer_l_ecoute():  # dans le suiveur forké : le port n'est qu'au maître et à ses workers
+        for ecoute in serveur.LISTENERS:
+            ecoute.close()
+
+    for tache in (getattr(application, "extensions", None) or {}).get("taches_au_lancement", []):
+        tache(apres_fork=fermer_l_ecoute)
+
+
 def post_worker_init(worker):
     """Les fils de fond de l'application (suivi des effacements des autres instances), dans chaque worker."""
     for tache in worker.wsgi.extensions.get("taches_de_fond", []):
@@ -124,8 +137,9 @@ def child_exit(serveur, worker):
 
 
 def on_exit(serveur):
-    """Dans le maître, après la sortie de tous ses workers (SIGTERM) : chaque ligne du journal actif et des
-    segments pas encore confirmés est insérée en base, en 1,5 s au plus (8 s de graceful_timeout + 1,5 s,
+    """Dans le maître, après la sortie de tous ses workers (SIGTERM) : le suiveur met en base ce qui reste au
+    journal (ou, s'il est absent, chaque ligne du journal actif et des segments pas encore confirmés y est
+    insérée), en 1,5 s au plus (8 s de graceful_timeout + 1,5 s,
     sous les 10 s de Cloud Run ; le reste éventuel : à la réconciliation du prochain démarrage) ; puis le
     dossier des métriques est vidé et retiré."""
     application = getattr(serveur.app, "callable", None)  # chargée avant le fork (preload_app)

@@ -21,7 +21,7 @@ def main() -> int:
     except (ErreurArtefacts, ErreurConfiguration) as erreur:
         journalisation.signaler_arret(f"démarrage impossible : {erreur}")
         return 3
-    for tache in app.extensions.get("taches_de_fond", []):
+    for tache in [*app.extensions.get("taches_au_lancement", []), *app.extensions.get("taches_de_fond", [])]:
         tache()
     # À la sortie, dans l'ordre de gunicorn : l'arrêt du processus (worker_exit), puis celui de l'instance (on_exit).
     taches = [*app.extensions.get("taches_d_arret", []), *app.extensions.get("taches_de_sortie", [])]

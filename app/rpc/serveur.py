@@ -123,13 +123,15 @@ def main(arguments: list[str] | None = None) -> int:
         serveur.stop(None)
         return 3
     service.noyau = noyau
-    noyau.demarrer()  # suivi des effacements des autres instances ; la base suit le journal
+    noyau.lancer_suiveur()  # la base suit le journal (en réserve si gunicorn suit déjà le même journal)
+    noyau.demarrer()
     for nom in ("", SERVICE):
         sante.set(nom, health_pb2.HealthCheckResponse.SERVING)
     journal.info("modèle %s chargé ; résultats conservés dans %s (%s) ; service gRPC prêt (SERVING)",
                  noyau.predicteur.version, noyau.magasin.nom, noyau.magasin.description)
     attente.attendre()
     arreter(serveur, sante)
-    noyau.conservation.arreter()  # ce qui est au journal et pas encore en base y est inséré avant la sortie
+    noyau.conservation.arreter()  # sans suiveur (journal hors fichier) : ce qui attend la base y est inséré
+    noyau.arreter_instance()  # le suiveur vide le journal en base avant la sortie
     journal.info("serveur gRPC arrêté")
     return 0

@@ -4,7 +4,10 @@
   pour les requêtes simultanées de tous les fils du processus : validation groupée), fsync selon
   ``JOURNAL_FSYNC`` ; une réponse 200 n'est envoyée qu'après. Journal impossible à écrire :
   ``ErreurJournal`` (503), rien n'est confié à la base.
-- Un fil d'alimentation par processus insère ensuite ces enregistrements en base, par paquets,
+- Un suiveur par instance (``app.stockage.suiveur``, un processus : ``servie_par``) lit le journal à la
+  suite et insère ses lignes en base ; les workers n'y font alors qu'ajouter. Sans suiveur (outils, tests,
+  ``python -m app.lot``, journal hors fichier), un fil d'alimentation par processus insère ensuite ces
+  enregistrements en base, par paquets,
   derrière la réponse (idempotent par request_id) ; base injoignable : il réessaie avec un délai
   croissant (0,1 s à 5 s), ``/ready`` et les journaux disent que la base est en retard, et le retard
   se résorbe quand elle revient. À l'arrêt (SIGTERM), il vide ce qui reste avant la sortie.
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 from app.json_rapide import en_octets
 from app.stockage import fils
 from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur, horodatage_utc
+from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 from app.stockage.segments import REQUEST_ID, etendue_de_ligne
@@ -148,6 +152,9 @@ class Conservation:
         métriques (app.web.metriques),
         branchées par la couche web ; le stockage n'importe rien au-dessus de lui."""
         self.retards: deque[float] = deque(maxlen=200_000)
+        self.suiveur: EtatSuiveur | None = None
+        """L'état publié par le suiveur de l'instance quand il y en a un (``servie_par``) : ni fil
+        d'alimentation ni ``_a_stocker`` dans ce processus."""
         self.effacements_dus: dict[str, str] = {}
         """empreinte → instant : effacés en base et au registre, pas encore au journal (disque plein)."""
         self._prochain_effacement_du = 0.0
@@ -229,7 +236,14 @@ class Conservation:
             self.registre.ecrire(enregistrements)
             self._confier(enregistrements)
 
+    def servie_par(self, etat: EtatSuiveur) -> None:
+        """Un suiveur (processus) alimente la base depuis le journal de l'instance : ce processus n'y fait
+        plus qu'ajouter ses lignes ; ses lectures attendent la position publiée par le suiveur."""
+        self.suiveur = etat
+
     def _confier(self, enregistrements: list[dict]) -> None:
+        if self.suiveur is not None:
+            return  # le suiveur de l'instance les lira au journal
         self._assurer_fil()
         instant = time.monotonic()
         with self._file:
@@ -255,7 +269,9 @@ class Conservation:
                                          args=("alimentation", self._alimenter, self._arret))
             self._fil.start()
 
-    demarrer = _assurer_fil
+    def demarrer(self) -> None:
+        if self.suiveur is None:
+            self._assurer_fil()
 
     def _alimenter(self) -> None:
         pause = 0.0
@@ -374,20 +390,76 @@ class Conservation:
 
     def etat(self) -> tuple[bool, str, dict]:
         """Pour ``/ready`` : (à jour ?, message, chiffres) ; jamais de donnée personnelle."""
+        if self.suiveur is not None:
+            return self._etat_suiveur()
         with self._file:
             en_attente = len(self._a_stocker)
             plus_ancien = min((t for _, t in self._a_stocker.values()), default=None)
             dus = len(self.effacements_dus)
         retard = 0.0 if plus_ancien is None else time.monotonic() - plus_ancien
         chiffres = {"en_attente": en_attente, "retard_s": round(retard, 3), "effacements_dus_au_journal": dus,
-                    "fils_relances": fils.relances()}
+                    "fils_relances": fils.relances(), "suiveur": None}
         if self.en_retard_depuis is not None or self.reconciliation_due:
             return False, (f"base des résultats en retard : {en_attente} prédiction(s) journalisée(s) en attente "
                            f"depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres
         return True, f"base des résultats à jour ({en_attente} en attente, retard {retard * 1000:.0f} ms)", chiffres
 
+    def _etat_suiveur(self) -> tuple[bool, str, dict]:
+        etat = self.suiveur.lire()
+        present = self.suiveur.present()
+        en_retard = present and etat["en_retard_depuis"] > 0
+        retard = time.monotonic() - etat["en_retard_depuis"] if en_retard else etat["retard"]
+        chiffres = {"en_attente": etat["en_attente"], "retard_s": round(retard, 3),
+                    "effacements_dus_au_journal": etat["effacements_dus"], "fils_relances": fils.relances(),
+                    "suiveur": {"actif": present, "stockees": etat["stockees"]}}
+        if en_retard or (present and etat["reconciliation_due"]):
+            return False, (f"base des résultats en retard : {etat['en_attente']} prédiction(s) journalisée(s) en "
+                           f"attente depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres
+        if not present:
+            position = position_du_journal(self.registre.chemin)
+            if self.suiveur.atteint(self.registre.chemin, position):
+                return True, "base des résultats à jour (suiveur du journal absent, relancé)", chiffres
+            chiffres["en_attente"] = _lignes_apres(self.registre.chemin, etat, position)
+            return False, (f"base des résultats en retard : suiveur du journal absent (il est relancé) ; "
+                           f"{chiffres['en_attente']} prédiction(s) journalisée(s) en attente"), chiffres
+        return True, (f"base des résultats à jour ({etat['en_attente']} en attente, dernier paquet en "
+                      f"{retard * 1000:.0f} ms)"), chiffres
+
+    def _attendre_suiveur(self, delai: float = DELAI_VIDAGE_S) -> str:
+        """Attend que le suiveur ait mis en base tout ce que le journal contenait à l'appel : « atteint », « absent »
+        (muet depuis ``ABSENT_S`` ou plus : l'appelant insère lui-même), ou « en_retard » (base refusée)."""
+        chemin = self.registre.chemin
+        cible = position_du_journal(chemin)
+        if not cible[0]:
+            # Journal actif scellé à l'instant, pas encore recréé : il l'est ici (vide, sous le verrou des écrivains,
+            # comme à la prochaine écriture) ; le suiveur n'y passera qu'après avoir fini le segment scellé.
+            with contextlib.suppress(OSError):
+                with self.registre.verrou():
+                    os.close(os.open(chemin, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+                cible = position_du_journal(chemin)
+            if not cible[0]:
+                return "absent"  # disque en lecture seule ou plein : l'appelant lit le journal lui-même
+        if self.suiveur.atteint(chemin, cible):
+            return "atteint"
+        self.suiveur.presser()
+        fin = time.monotonic() + delai
+        pause = 0.001
+        while time.monotonic() < fin:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+            if self.suiveur.atteint(chemin, cible):
+                return "atteint"
+            etat = self.suiveur.lire()
+            if not self.suiveur.present():
+                return "absent"
+            if etat["en_retard_depuis"]:
+                return "en_retard"
+        return "en_retard"
+
     def vider(self, delai: float = DELAI_VIDAGE_S) -> bool:
         """Attend que ce qui attendait la base à l'appel y soit ; faux si le délai passe (base en retard)."""
+        if self.suiveur is not None:
+            return self._attendre_suiveur(delai) != "en_retard"
         with self._file:
             cles = set(self._a_stocker)
         if not cles:
@@ -417,13 +489,18 @@ class Conservation:
 
     def _vider_ou_refuser(self) -> None:
         if not self.vider():
-            raise ErreurMagasin(f"base des résultats en retard ({self.derniere_erreur or 'lente'}) : "
+            self._refuser()
+
+    def _refuser(self) -> None:
+        if self.suiveur is not None:
+            self.derniere_erreur = self.suiveur.lire()["erreur"]
+        raise ErreurMagasin(f"base des résultats en retard ({self.derniere_erreur or 'lente'}) : "
                                 "les prédictions sont journalisées et y seront insérées à son retour")
 
     def arreter(self, delai: float = DELAI_VIDAGE_S) -> int:
         """À l'arrêt du processus : vide ce qui attend la base ; renvoie ce qui reste (la réconciliation du
         prochain démarrage l'insérera, depuis le journal)."""
-        if self._fil is None or self._pid != os.getpid():
+        if self._fil is None or self._pid != os.getpid() or self.suiveur is not None:
             return 0
         self.vider(delai)
         self._arret.set()
@@ -441,6 +518,8 @@ class Conservation:
     # --- lectures : jamais un 404 pour une prédiction que ce processus a servie -------------------------
 
     def lire(self, request_id: str) -> dict | None:
+        if self.suiveur is not None:
+            return self._lire_suivi(request_id)
         with self._file:
             en_attente = request_id in self._a_stocker
         if en_attente:
@@ -450,8 +529,29 @@ class Conservation:
             enregistrement = self.magasin.lire(request_id)
         return enregistrement
 
+    def _lire_suivi(self, request_id: str) -> dict | None:
+        """Avec un suiveur : en base d'abord (le cas courant, sans attente) ; sinon, ce que le journal contenait
+        à l'appel y est attendu (503 si la base refuse) ; suiveur absent ou lignes d'un segment pas encore
+        réconcilié : les lignes récentes du journal sont insérées d'ici, comme sans suiveur."""
+        enregistrement = self.magasin.lire(request_id)
+        if enregistrement is not None:
+            return enregistrement
+        if self._attendre_suiveur() == "en_retard":
+            self._refuser()
+        enregistrement = self.magasin.lire(request_id)
+        if enregistrement is None and self._attendre_les_autres(_motif("request_id", request_id), delai=0):
+            enregistrement = self.magasin.lire(request_id)
+        return enregistrement
+
     def historique(self, user_id: str, limite: int, decalage: int,
                    ecoles: list[str] | None = None) -> tuple[list[dict], int]:
+        if self.suiveur is not None:
+            issue = self._attendre_suiveur()
+            if issue == "en_retard":
+                self._refuser()
+            if issue == "absent":
+                self._attendre_les_autres(_motif("user_id", user_id), delai=0)
+            return self.magasin.historique(user_id, limite, decalage, ecoles)
         with self._file:
             en_attente = any(e.get("user_id") == user_id for e, _ in self._a_stocker.values())
         if en_attente:
@@ -483,7 +583,7 @@ class Conservation:
     def limite_retention(self) -> dt.datetime | None:
         if not self.retention_jours:
             return None
-        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.retention_jours)
+        return dt.datetime.now(dt.UTC) - dt.timedelta(days=self.retention_jours)
 
     def purger_retention(self) -> tuple[int, int]:
         """Retire du journal puis de la base les prédictions plus vieilles que la rétention (journal d'abord :
@@ -566,7 +666,7 @@ class Conservation:
         with self.registre.segments.verrou(bloquant=False, nom=".confirmation") as obtenu:
             if not obtenu:
                 return None
-            jeunes = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=AGE_CONFIRMATION_S)
+            jeunes = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=AGE_CONFIRMATION_S)
             return self.reconcilier(complete=False, actif=False,
                                     jeunes_depuis=jeunes.isoformat(timespec="microseconds"))
 
@@ -594,7 +694,7 @@ class Conservation:
         journal actif contient l'utilisateur, son scellement (un renommage) : jamais la réécriture."""
         self.vider()  # ce que ce processus a servi est d'abord en base
         with self.registre.verrou():
-            instant = dt.datetime.now(dt.timezone.utc)  # après chaque ligne déjà écrite, avant chaque ligne à venir
+            instant = dt.datetime.now(dt.UTC)  # après chaque ligne déjà écrite, avant chaque ligne à venir
         instant_iso = instant.isoformat(timespec="microseconds")
         # Le verrou des segments, pris avant que la base ne valide : le suivi des effacements des autres workers
         # de l'instance (réveillé par la validation, PostgreSQL) attend que ce worker ait réécrit le journal qu'ils
@@ -627,9 +727,10 @@ class Conservation:
                 erreur_journal = None
         if erreur_journal is not None:
             erreur = erreur_journal
-            with self._file:
-                self.effacements_dus[empreinte] = instant_iso
-            self._assurer_fil()
+            if self.suiveur is None:  # avec un suiveur, c'est lui qui relit le registre de la base et réessaie
+                with self._file:
+                    self.effacements_dus[empreinte] = instant_iso
+                self._assurer_fil()
             raise EffacementIncomplet(
                 erreur.errno, f"prédictions effacées de la base et inscrites au registre des effacements, mais le "
                               f"journal n'a pas pu être réécrit ({erreur.strerror}) : il le sera dès que la place le "
@@ -645,6 +746,21 @@ class Conservation:
                 self.magasin.purger_apres_effacement()
         return Effacement(predictions=len((en_base | en_attente | set(au_journal)) - {""}),
                           lignes_journal=len(au_journal) if self.registre.vers_fichier else None)
+
+
+def _lignes_apres(chemin, etat: dict, position: tuple[int, int], borne: int = 4 << 20) -> int:
+    """Lignes du journal actif après la position stockée publiée par le suiveur (toutes s'il lisait un autre
+    fichier), comptées sur ``borne`` octets au plus puis estimées : ``/ready`` quand le suiveur est absent."""
+    inode, taille = position
+    debut = etat["stockee"] if etat["inode"] == inode else 0
+    try:
+        with open(chemin, "rb") as fichier:
+            fichier.seek(debut)
+            lu = fichier.read(min(max(taille - debut, 0), borne))
+    except OSError:
+        return 0
+    lignes = lu.count(b"\n")
+    return lignes if taille - debut <= borne or not lignes else int(lignes * (taille - debut) / len(lu))
 
 
 def _relire(ligne: bytes) -> dict | None:

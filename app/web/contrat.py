@@ -198,9 +198,19 @@ class Verification(Reponse):
     message: str
 
 
+class SuiveurJournal(Reponse):
+    actif: bool = Field(description="Le suiveur du journal de l'instance publie sa position (sinon : mort, relancé)")
+    stockees: int = Field(description="Prédictions qu'il a mises en base depuis son lancement")
+
+
 class Alimentation(Verification):
-    en_attente: int = Field(description="Prédictions de ce processus journalisées, pas encore en base")
-    retard_s: float = Field(description="Âge de la plus ancienne d'entre elles (s)")
+    en_attente: int = Field(description="Prédictions journalisées pas encore en base (avec un suiveur : celles de "
+                                        "l'instance, le reste du journal estimé ; sinon : celles de ce processus)")
+    retard_s: float = Field(description="Âge de la plus ancienne d'entre elles (s) ; avec un suiveur et la base à "
+                                        "jour : durée de son dernier paquet")
+    suiveur: SuiveurJournal | None = Field(
+        default=None, description="Le suiveur du journal (un processus par instance : il alimente la base) ; absent "
+                                  "quand chaque processus alimente la base lui-même (journal hors fichier)")
     effacements_dus_au_journal: int = Field(
         description="Effacements faits en base et au registre, pas encore au journal (disque plein) : réessayés")
     fils_relances: dict[str, dict] = Field(

@@ -18,6 +18,7 @@ from app.modele.identifiants import (
 from app.modele.noyau import construire_noyau
 from app.stockage import fils
 from app.web import entetes, erreurs, metriques, observation, oidc
+from app.web import suiveur as suiveur_web
 from app.web.chemin_direct import CheminDirect
 from app.web.erreurs import ErreurRequete
 from app.web.identification import Identification
@@ -86,7 +87,12 @@ def create_app(config: Configuration | None = None) -> Flask:
     app.extensions["taches_d_arret"] = [noyau.conservation.arreter, noyau.suivi.arreter]
     # À l'arrêt de l'instance (gunicorn.conf.py : on_exit, dans le maître après ses workers ; app.main :
     # atexit) : chaque ligne du journal actif et des segments non confirmés est en base.
-    app.extensions["taches_de_sortie"] = [noyau.conservation.reconcilier_a_l_arret]
+    app.extensions["taches_de_sortie"] = [noyau.arreter_instance]
+    # Au lancement de l'instance (gunicorn.conf.py : when_ready, dans le maître avant le fork des workers ;
+    # app.main) : le suiveur du journal, avec les métriques de GET /metrics (app.web.suiveur).
+    app.extensions["taches_au_lancement"] = [
+        lambda apres_fork=None: noyau.lancer_suiveur("app.web.suiveur", suiveur_web.servir_en_place if apres_fork
+                                                     else None, apres_fork)]
 
     @app.before_request
     def _identifiant():

@@ -59,6 +59,22 @@ def observer_alimentation(retards: list[float], en_attente: int, journal_octets:
         JOURNAL_OCTETS.set(journal_octets)
 
 
+def observer_suiveur(retards: list[tuple[float, int]], en_attente: int, journal_octets: int | None = None) -> None:
+    """Appelé par le suiveur du journal (``app.stockage.suiveur``, un processus par instance) après chaque paquet
+    mis en base : (retard, nombre de prédictions) par morceau du journal lu d'un coup. Autant d'observations
+    que de prédictions, ajoutées d'un coup (prometheus_client n'a pas d'observation groupée : ses compteurs
+    par borne, ``_buckets``, sont incrémentés comme ``Histogram.observe`` le ferait ``nombre`` fois)."""
+    for retard, nombre in retards:
+        RETARD_BASE._sum.inc(retard * nombre)
+        for rang, borne in enumerate(RETARD_BASE._upper_bounds):
+            if retard <= borne:
+                RETARD_BASE._buckets[rang].inc(nombre)
+                break
+    EN_ATTENTE_BASE.set(en_attente)
+    if journal_octets is not None:
+        JOURNAL_OCTETS.set(journal_octets)
+
+
 _ENFANTS: dict[tuple, object] = {}
 """Les séries étiquetées déjà rencontrées (``labels()`` vérifie et verrouille à chaque appel) : routes
 (gabarits), méthodes, statuts, configurations et classes sont en nombre borné."""

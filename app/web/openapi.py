@@ -415,7 +415,7 @@ def _exemples_service() -> dict:
         "base": {"ok": True, "message": "base joignable"},
         "alimentation": {"ok": True, "message": "base des résultats à jour (0 en attente, retard 0 ms)",
                          "en_attente": 0, "retard_s": 0.0, "effacements_dus_au_journal": 0,
-                         "fils_relances": {}}}}
+                         "fils_relances": {}, "suiveur": {"actif": True, "stockees": 1234}}}}
     return {
         "accueil": {"message": "Bienvenue sur l'API de prédiction de la réussite des élèves : POST /predire avec "
                                "les attributs d'un élève.", "version": VERSION, "model_version": "f24ed0ae8859",

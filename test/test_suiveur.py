@@ -1,0 +1,181 @@
+"""Le suiveur du journal (``app.stockage.suiveur``) : les workers n'écrivent qu'au journal, un processus par
+instance alimente la base. Sous un vrai gunicorn : suiveur tué (kill -9) sous charge, rien de perdu, il est
+relancé et reprend ; dans le processus : scellements suivis (segments confirmés sans relecture) et réserve
+(un second suiveur attend que le premier lâche le verrou d'instance)."""
+
+import concurrent.futures
+import contextlib
+import fcntl
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+
+from app.stockage.enregistrement import empreinte_utilisateur
+from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
+from app.stockage.journal import JournalRequetes, ligne_json
+from app.stockage.magasin import MagasinResultats
+from app.stockage.suiveur import NOM_VERROU, Suiveur, servir
+from test.conftest import enregistrement, ids_en_base
+
+JETON = "jeton-de-test-" + "s" * 40
+AUTORISE = {"Authorization": f"Bearer {JETON}"}
+
+
+def attendre(condition, delai=30.0, message="délai dépassé"):
+    fin = time.monotonic() + delai
+    while not condition():
+        assert time.monotonic() < fin, message
+        time.sleep(0.01)
+
+
+def vivant(pid: int) -> bool:
+    """Le processus existe et n'est pas un zombie (un suiveur détaché est récolté par init, quand il le peut)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fichier:
+            return fichier.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def segments_confirmes(journal) -> tuple[int, int]:
+    """(segments de l'index, dont confirmés en base)."""
+    with contextlib.closing(sqlite3.connect(f"{journal}.segments/index.sqlite3")) as index:
+        return index.execute("SELECT count(*), coalesce(sum(en_base), 0) FROM segments").fetchone()
+
+
+def test_suiveur_tue_sous_charge_rien_de_perdu(demarrer_serveur, exemple, mesurer):
+    serveur = demarrer_serveur(workers=2, env={"JOURNAL_SEGMENT": "64Kio", "API_TOKEN": JETON}).attendre()
+    etat = EtatSuiveur.de(JournalRequetes(serveur.journal))  # la page que publie le suiveur actif
+
+    def actif() -> int:
+        return etat.lire()["pid"] if etat.present() else 0
+
+    premier = actif()  # le maître attend qu'il tienne son verrou avant de lancer ses workers
+    assert premier and vivant(premier), "aucun suiveur lancé par gunicorn"
+    servis: list[str] = []
+    verrou = threading.Lock()
+
+    def predire(n: int) -> None:
+        with requests.Session() as session:
+            for k in range(40):
+                reponse = session.post(serveur.url + "/predire", json={**exemple, "absences": (n + k) % 94}, timeout=30)
+                assert reponse.status_code == 200, reponse.text[:200]
+                with verrou:
+                    servis.append(reponse.json()["request_id"])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as groupe:
+        taches = [groupe.submit(predire, n) for n in range(8)]
+        attendre(lambda: len(servis) >= 100)
+        os.kill(premier, signal.SIGKILL)  # sous charge, au milieu d'un paquet peut-être
+        for tache in taches:
+            tache.result()
+    attendre(lambda: actif() not in (0, premier), message="suiveur non relancé")
+    relance = actif()
+    assert not vivant(premier) and vivant(relance)
+    url = f"sqlite:///{serveur.base}"
+    attendre(lambda: set(ids_en_base(url)) == set(servis), message="des prédictions servies manquent en base")
+    assert len(servis) == 320
+    # Une relecture juste après une réponse : jamais 404 (elle attend la position publiée par le suiveur).
+    for n in range(5):
+        request_id = requests.post(serveur.url + "/predire", json={**exemple, "absences": n}, timeout=30).json()["request_id"]
+        assert requests.get(f"{serveur.url}/predictions/{request_id}", headers=AUTORISE, timeout=30).status_code == 200
+    pret = requests.get(serveur.url + "/ready", timeout=30).json()["verifications"]["alimentation"]
+    assert pret["ok"] and pret["suiveur"]["actif"], pret
+    segments, confirmes = segments_confirmes(serveur.journal)
+    assert segments >= 3 and confirmes >= 1, (segments, confirmes)
+    duree = serveur.arreter()
+    assert serveur.processus.returncode == 0 and duree < 10
+    assert not vivant(relance) and not etat.present(), "le suiveur survit à l'arrêt de gunicorn"
+    tout = set(ids_en_base(url))
+    assert set(servis) <= tout
+    mesurer("suiveur tué sous charge", f"{len(servis)} prédictions servies, suiveur tué (kill -9) puis relancé : "
+                                       f"toutes en base ; {confirmes}/{segments} segments confirmés ; arrêt en {duree:.1f} s")
+
+
+@pytest.fixture()
+def instance(tmp_path):
+    registre = JournalRequetes(tmp_path / "requetes.jsonl", segment_octets=8192)
+    magasin = MagasinResultats(f"sqlite:///{tmp_path / 'resultats.sqlite3'}")
+    magasin.preparer()
+    yield registre, magasin
+    magasin.moteur.dispose()
+
+
+def test_scellements_suivis_et_segments_confirmes_sans_relecture(instance):
+    registre, magasin = instance
+    suiveur = Suiveur(magasin, registre)
+    fil = threading.Thread(target=suiveur.tourner, daemon=True)
+    fil.start()
+    ecrits = []
+    for n in range(60):  # ~8 Kio par segment : plusieurs scellements pendant le suivi
+        lot = [enregistrement(f"e{n % 5}", {"absences": n}, numero=n * 3 + k) for k in range(3)]
+        registre.ecrire(lot)
+        ecrits += [e["request_id"] for e in lot]
+    etat = EtatSuiveur.de(registre)
+    attendre(lambda: magasin.existants(ecrits) == set(ecrits))
+    attendre(lambda: etat.atteint(registre.chemin, position_du_journal(registre.chemin)))
+    suiveur.vider()
+    suiveur.arret.set()
+    fil.join(10)
+    assert not fil.is_alive()
+    segments, confirmes = segments_confirmes(registre.chemin)
+    assert segments >= 3 and confirmes == segments, (segments, confirmes)
+    assert suiveur.conservation.reconcilier(complete=False, actif=False).lignes == 0  # rien à relire
+
+
+def test_un_second_suiveur_attend_en_reserve(instance):
+    registre, magasin = instance
+    registre.segments.creer()
+    premier = os.open(registre.segments.dossier / NOM_VERROU, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(premier, fcntl.LOCK_EX)  # un suiveur actif (ici : son verrou seulement)
+    ordres_lecture, ordres_ecriture = os.pipe()
+    fil = threading.Thread(target=servir, args=(magasin, registre), kwargs={"ordres": ordres_lecture}, daemon=True)
+    fil.start()
+    lot = [enregistrement("e1", {"absences": n}, numero=n) for n in range(5)]
+    registre.ecrire(lot)
+    ids = [e["request_id"] for e in lot]
+    time.sleep(0.5)
+    assert magasin.existants(ids) == set(), "le suiveur en réserve a alimenté la base"
+    os.close(premier)  # le suiveur actif meurt : la réserve prend la suite
+    attendre(lambda: magasin.existants(ids) == set(ids))
+    os.close(ordres_ecriture)  # le lanceur disparaît : le suiveur vide et sort
+    fil.join(10)
+    assert not fil.is_alive()
+
+
+def test_lignes_telles_quelles_conservees_comme_les_enregistrements(magasin, registre):
+    """``inserer_lignes`` (le suiveur : COPY pour PostgreSQL, un décodage orjson pour SQLite) conserve exactement
+    ce que ``inserer_nouveaux`` conserve ; un élève effacé, ou une ligne illisible, fait passer le paquet par le
+    chemin décodé (instants comparés, illisibles sautées)."""
+    entrees = {"absences": 3, "nom": 'Zoé "la" \\ grande', "taux": 1e-05, "liste": [1, 2.5, None], "vide": {}}
+    modeles = [enregistrement("e1", entrees, numero=1), enregistrement(None, {"absences": 0}, numero=2)]
+    ancien = enregistrement("e2", entrees, numero=3)
+    del ancien["canal"]  # ligne d'avant le serveur gRPC
+    decodes = [dict(e, request_id=f"decode-{i}") for i, e in enumerate([*modeles, dict(ancien, canal="http")])]
+    bruts = [dict(e, request_id=f"brut-{i}") for i, e in enumerate([*modeles, ancien])]
+    magasin.inserer_nouveaux(decodes)
+    lignes = [ligne_json(e)[:-1] for e in bruts]
+    assert magasin.inserer_lignes(lignes, {empreinte_utilisateur("e1"), empreinte_utilisateur("e2")}) is True
+    for i in range(3):
+        attendu, obtenu = magasin.lire(f"decode-{i}"), magasin.lire(f"brut-{i}")
+        assert obtenu == dict(attendu, request_id=f"brut-{i}")
+    assert list(obtenu["entrees"]) == list(ancien["entrees"])  # ordre des clés gardé
+
+    # Un élève effacé après ces prédictions : le paquet n'est pas inséré tel quel, le suiveur le décode.
+    with magasin.transaction() as transaction:
+        transaction.supprimer_utilisateur("e9")
+        transaction.valider()
+    efface = enregistrement("e9", entrees, numero=4, request_id="efface")
+    lisible = enregistrement("e1", entrees, numero=5, request_id="lisible")
+    assert magasin.inserer_lignes([ligne_json(efface)[:-1]], {empreinte_utilisateur("e9")}) is False
+    suiveur = Suiveur(magasin, registre)
+    suiveur._lot = [ligne_json(efface)[:-1], b'{"horodatage":"2026-11-23T08:00', ligne_json(lisible)[:-1]]
+    suiveur._utilisateurs = {b"e9", b"e1"}
+    suiveur._inserer()
+    assert magasin.lire("efface") is None and magasin.lire("lisible") is not None
+    assert suiveur.illisibles == 1
