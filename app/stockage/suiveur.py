@@ -49,7 +49,7 @@ from app.stockage.conservation import Conservation
 from app.stockage.effacements import SuiviEffacements
 from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur
 from app.stockage.etat_suiveur import NOM_VERROU, EtatSuiveur, creer_dossier, position_du_journal
-from app.stockage.journal import ErreurJournal, JournalRequetes
+from app.stockage.journal import ErreurJournal, JournalRequetes, PrefixeActif
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
 from app.stockage.segments import CLE_HORODATAGE, USER_ID, valeur
 
@@ -333,11 +333,24 @@ class Suiveur:
             with contextlib.suppress(FileNotFoundError):
                 if os.stat(chemin).st_ino == inode:
                     try:
-                        self.registre.segments_confirmes()  # indexé d'abord : la confirmation porte sur une ligne connue
-                        self.registre.confirmer([chemin])
-                    except ErreurJournal as erreur:
-                        journal.warning("suiveur du journal : segment non confirmé (%s)", erreur.strerror)
+                        identite = self.magasin.identite()  # confirmé dans cette base (issue 26, démarrage)
+                        self.registre.segments_confirmes(identite=identite)  # indexé d'abord : ligne connue
+                        self.registre.confirmer([chemin], identite)
+                    except (ErreurJournal, ErreurMagasin) as erreur:
+                        journal.warning("suiveur du journal : segment non confirmé (%s)", type(erreur).__name__)
                     return
+
+    def _noter_prefixe(self) -> None:
+        """Le début du journal actif déjà en base, noté dans l'index (``PrefixeActif``) : le démarrage suivant
+        ne le relit pas (issue 26 : /ready ne grandit pas avec le journal)."""
+        if self._fichier is None or not self._stockee or self._a_lire or self._actif_suivant is not None:
+            return
+        if position_du_journal(self.registre.chemin)[0] != self._inode:
+            return
+        try:
+            self.registre.confirmer([], self.magasin.identite(), PrefixeActif.de(self._fichier, self._stockee))
+        except (ErreurJournal, ErreurMagasin) as erreur:
+            journal.warning("suiveur du journal : début du journal actif non noté (%s)", type(erreur).__name__)
 
     # --- base ---------------------------------------------------------------------------------------
 
@@ -474,6 +487,7 @@ class Suiveur:
                     self.conservation.confirmer_segments()
             except (ErreurMagasin, OSError) as erreur:  # ErreurJournal en est une
                 journal.warning("suiveur du journal : confirmation des segments reportée (%s)", type(erreur).__name__)
+            self._noter_prefixe()
 
     # --- boucle ----------------------------------------------------------------------------------------
 
@@ -488,6 +502,7 @@ class Suiveur:
             if self._reveil is not None:
                 self._reveil.close()
         self._synchroniser(force=True)
+        self._noter_prefixe()
         self.suivi.arreter()
         self._publier()
 
