@@ -212,10 +212,14 @@ def test_code_non_inscriptible_et_donnees_en_0600(lancer, mesurer):
                    "    try:\n        open(chemin, 'w'); sys.exit(chemin + ' inscriptible')\n"
                    "    except PermissionError:\n        pass\n", verifier=False)
     assert essai.returncode == 0, essai.stdout + essai.stderr
+    # Fichiers (dossier des segments du journal compris : état du suiveur, verrous) en 0600, dossiers en 0700.
     droits = dict(ligne.split() for ligne in conteneur.executer(
-        "sh", "-c", "cd /app/donnees && stat -c '%n %a' *").splitlines())
+        "find", "/app/donnees", "-mindepth", "1", "-type", "f", "-printf", "%P %m\n").splitlines())
+    dossiers = dict(ligne.split() for ligne in conteneur.executer(
+        "find", "/app/donnees", "-mindepth", "1", "-type", "d", "-printf", "%P %m\n").splitlines())
     assert {"requetes_enrg.jsonl", "requetes_enrg.jsonl.lock", "resultats.sqlite3"} <= set(droits), droits
     assert set(droits.values()) == {"600"}, droits
+    assert set(dossiers.values()) <= {"700"}, dossiers
     assert conteneur.executer("stat", "-c", "%a %U", "/app").split() == ["755", "root"]
     mesurer("image : droits des fichiers de données", f"{sorted(set(droits.values()))} ; /app 755 root (avant : 1775 root:api, fichiers 644)")
 

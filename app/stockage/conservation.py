@@ -404,13 +404,23 @@ class Conservation:
                            f"depuis {retard:.1f} s (elles y seront insérées à son retour)"), chiffres
         return True, f"base des résultats à jour ({en_attente} en attente, retard {retard * 1000:.0f} ms)", chiffres
 
+    def _dus_avant(self, rattrape: float) -> int:
+        """Effacements de ce worker restés dus au journal (disque plein) que le suiveur n'a pas encore appliqués :
+        ceux inscrits au registre après son dernier passage réussi (``rattrape``, époque) ; les autres sont oubliés."""
+        with self._file:
+            for empreinte, instant in list(self.effacements_dus.items()):
+                if dt.datetime.fromisoformat(instant).timestamp() < rattrape:
+                    del self.effacements_dus[empreinte]
+            return len(self.effacements_dus)
+
     def _etat_suiveur(self) -> tuple[bool, str, dict]:
         etat = self.suiveur.lire()
         present = self.suiveur.present()
         en_retard = present and etat["en_retard_depuis"] > 0
         retard = time.monotonic() - etat["en_retard_depuis"] if en_retard else etat["retard"]
         chiffres = {"en_attente": etat["en_attente"], "retard_s": round(retard, 3),
-                    "effacements_dus_au_journal": etat["effacements_dus"], "fils_relances": fils.relances(),
+                    "effacements_dus_au_journal": max(etat["effacements_dus"], self._dus_avant(etat["rattrape"])),
+                    "fils_relances": fils.relances(),
                     "suiveur": {"actif": present, "stockees": etat["stockees"]}}
         if en_retard or (present and etat["reconciliation_due"]):
             return False, (f"base des résultats en retard : {etat['en_attente']} prédiction(s) journalisée(s) en "
@@ -727,9 +737,9 @@ class Conservation:
                 erreur_journal = None
         if erreur_journal is not None:
             erreur = erreur_journal
-            if self.suiveur is None:  # avec un suiveur, c'est lui qui relit le registre de la base et réessaie
-                with self._file:
-                    self.effacements_dus[empreinte] = instant_iso
+            with self._file:  # avec un suiveur, c'est lui qui relit le registre et réessaie ; /ready le compte ici
+                self.effacements_dus[empreinte] = instant_iso  # jusqu'à son prochain passage réussi (_dus_avant)
+            if self.suiveur is None:
                 self._assurer_fil()
             raise EffacementIncomplet(
                 erreur.errno, f"prédictions effacées de la base et inscrites au registre des effacements, mais le "

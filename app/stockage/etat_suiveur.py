@@ -21,10 +21,11 @@ NOM_VERROU = ".suiveur"
 """Verrou d'instance : tenu (exclusif) par le suiveur actif ; un second attend en réserve."""
 
 _ENTETE = struct.Struct("<Q")  # numéro de séquence (impair : écriture en cours)
-_CHAMPS = struct.Struct("<QQQQQQQdddI?")
+_CHAMPS = struct.Struct("<QQQQQQQdddI?d")
 """pid, inode, signature (crc32 de la première ligne : un inode peut être réutilisé par un autre fichier),
 position stockée, position lue, prédictions stockées, en attente (estimé), battement, en retard depuis,
-retard du dernier paquet, effacements dus, réconciliation due."""
+retard du dernier paquet, effacements dus, réconciliation due, instant (époque) du dernier registre des
+effacements appliqué en entier au journal."""
 _ERREUR = 128  # octets du dernier message d'erreur (sans donnée personnelle : types et messages de la base)
 TAILLE_ETAT = 4096
 
@@ -149,7 +150,7 @@ class EtatSuiveur:
 
 
 _NOMS = ("pid", "inode", "signature", "stockee", "lue", "stockees", "en_attente", "battement", "en_retard_depuis",
-         "retard", "effacements_dus", "reconciliation_due")
+         "retard", "effacements_dus", "reconciliation_due", "rattrape")
 
 
 def creer_dossier(registre: JournalRequetes) -> None:

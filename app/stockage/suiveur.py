@@ -465,8 +465,10 @@ class Suiveur:
         if maintenant >= self._prochains_effacements:
             self._prochains_effacements = maintenant + PERIODE_EFFACEMENTS_S
             try:
+                debut = time.time()
                 self.suivi.rattraper()  # effacements d'autres instances (SQLite : restés dus au journal)
                 self.suivi_en_echec = False
+                self.etat.publier(rattrape=debut)  # tout effacement inscrit avant ``debut`` est au journal
             except (ErreurMagasin, OSError) as erreur:  # ErreurJournal en est une
                 self.suivi_en_echec = True
                 journal.warning("suiveur du journal : effacements non appliqués au journal (%s) ; nouvel essai "
