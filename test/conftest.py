@@ -169,6 +169,13 @@ def base_postgresql() -> str:
     if not url:
         sauter("PostgreSQL non configuré", f"exportez {VARIABLE}=postgresql+psycopg://utilisateur:mot@127.0.0.1:5432/base "
                f"(docs/exploitation.md, « PostgreSQL »), {ACTIVER_CI}")
+    with schema_neuf(url) as url_schema:
+        yield url_schema
+
+
+@contextlib.contextmanager
+def schema_neuf(url: str):
+    """L'URL PostgreSQL ``url`` dont le ``search_path`` est un schéma neuf, supprimé à la sortie."""
     schema = f"essai_{uuid.uuid4().hex[:16]}"
     moteur = create_engine(url)
     with moteur.begin() as connexion:

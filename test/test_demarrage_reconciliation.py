@@ -18,29 +18,18 @@ import os
 import re
 import subprocess
 import sys
-import time
-import uuid
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.config import RACINE
 from app.stockage.journal import JournalRequetes, ligne_json
 from app.stockage.segments import REQUEST_ID
-from test.conftest import contenu_journal, enregistrement, ids_en_base
+from test.conftest import contenu_journal, enregistrement, ids_en_base, schema_neuf
+from test.test_segments_service import _attendre
 
 SEGMENT = "8Kio"
-
-
-def _attendre(condition, delai: float = 30.0) -> bool:
-    fin = time.monotonic() + delai
-    while time.monotonic() < fin:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _pret(serveur) -> bool:
@@ -162,17 +151,8 @@ def _autre_base(url_base: str, dossier):
     if url_base.startswith("sqlite"):
         yield f"sqlite:///{dossier / 'autre.sqlite3'}"
         return
-    schema = f"essai_{uuid.uuid4().hex[:16]}"
-    moteur = create_engine(url_base)
-    with moteur.begin() as connexion:
-        connexion.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(url_base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with moteur.begin() as connexion:
-            connexion.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        moteur.dispose()
+    with schema_neuf(url_base) as autre:
+        yield autre
 
 
 def test_des_confirmations_faites_pour_une_autre_base_ne_valent_pas(demarrer_serveur, url_base, exemple, tmp_path):
