@@ -63,8 +63,10 @@ CONNEXIONS = (8, 32)
 FILS_GRPC = 8
 PARTIES = ("memoire", "froid", "http", "pairs")
 """Les parties du banc (``--parties``) : en mémoire, démarrage à froid, HTTP et gRPC, pairs et lots."""
-OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.70, "p99_rapport": 3.0,
-             "ancienne_rapport": 12.0, "lot_par_s": 200_000.0, "froid_s": 1.0}
+OBJECTIFS = {"une_us": 50.0, "une_rapport": 100.0, "http_rapport": 0.65, "p99_rapport": 3.0,
+             "contre_epreuve_rapport": 0.85, "contre_epreuve_p99": 1.5, "lot_par_s": 200_000.0, "froid_s": 1.0}
+"""Issue 26 : /predire à 85 % au moins des req/s de la contre-épreuve (même application sans journal ni base),
+p99 à 1,5× le sien au plus ; soit 65 % au moins de la route triviale."""
 
 
 # --- en mémoire -----------------------------------------------------------------------------------
@@ -625,8 +627,8 @@ def _http(m: dict, cpu: str = "CPU/req") -> str:
 
 def _lignes_http(nombre: int, charge: dict) -> list[str]:
     """Quatre lignes par nombre de connexions : /predire contre /health, contre la route triviale (objectifs
-    70 % des req/s et p99 ≤ 3×), contre l'ancienne application (objectif 12×), et la contre-épreuve sans
-    journal ni base (ce que coûte la conservation, mesuré dans les mêmes tours)."""
+    65 % des req/s et p99 ≤ 3×), contre l'ancienne application, et contre la contre-épreuve sans journal ni
+    base (objectifs 85 % des req/s et p99 ≤ 1,5× : ce que coûte la conservation, mesuré dans les mêmes tours)."""
     p, s, t, a = charge["predire"], charge["sante"], charge["triviale"], charge["ancienne"]
     c = charge["sans_conservation"]
     sans_erreur = p["erreurs"] + p["erreurs_socket"] == 0
@@ -639,19 +641,20 @@ def _lignes_http(nombre: int, charge: dict) -> list[str]:
         _ligne(f"{titre} contre une route Flask triviale (même gunicorn.conf.py)", _http(p),
                f"POST lu par request.get_json() → petit JSON : {_http(t)}",
                f"{100 * rapport:.0f} % des req/s ; p99 {p99:.1f}× ; CPU/req {p['cpu_us'] / t['cpu_us']:.1f}×",
-               "≥ 70 % et p99 ≤ 3×",
+               "≥ 65 % et p99 ≤ 3×",
                rapport >= OBJECTIFS["http_rapport"] and p99 <= OBJECTIFS["p99_rapport"] and sans_erreur),
         _ligne(f"{titre} contre l'ancienne application (gunicorn -w 2 sync)", _http(p),
                f"DataFrame 1 ligne → predict_proba, ligne JSON ajoutée : {_http(a)}",
-               f"{p['par_s'] / a['par_s']:.1f}×", "≥ 12×",
-               p["par_s"] / a["par_s"] >= OBJECTIFS["ancienne_rapport"] and sans_erreur),
+               f"{p['par_s'] / a['par_s']:.1f}×", "rapporté", None),
         _ligne(f"{titre} contre-épreuve : la même application sans journal ni base "
                "(outils/appli_sans_conservation.py)", _http(p) + f" ; {p['commutations']:.1f} commutations/req",
                f"sans conservation : {_http(c)} ; {c['commutations']:.1f} commutations/req (route triviale : "
                f"{t['commutations']:.1f})",
-               f"sans conservation : {100 * c['par_s'] / t['par_s']:.0f} % de la triviale, "
-               f"{c['par_s'] / a['par_s']:.1f}× l'ancienne ; la conservation coûte {p['cpu_us'] - c['cpu_us']:.0f} µs "
-               "CPU/req", "rapporté", None),
+               f"{100 * p['par_s'] / c['par_s']:.0f} % des req/s ; p99 {p['p99_ms'] / c['p99_ms']:.1f}× ; la "
+               f"conservation coûte {p['cpu_us'] - c['cpu_us']:.0f} µs CPU/req (sans conservation : "
+               f"{100 * c['par_s'] / t['par_s']:.0f} % de la triviale)", "≥ 85 % et p99 ≤ 1,5×",
+               p["par_s"] / c["par_s"] >= OBJECTIFS["contre_epreuve_rapport"]
+               and p["p99_ms"] / c["p99_ms"] <= OBJECTIFS["contre_epreuve_p99"] and sans_erreur),
     ]
 
 

@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -52,7 +53,15 @@ def tmpfs(tmp_path):
 
 
 def remonter(point, mode: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{mode}", str(point)], check=True, capture_output=True)
+    """Les workers gardent le journal ouvert pendant qu'ils écrivent, et le ferment après une seconde sans
+    écriture (``app.stockage.ecrivain``) : « occupé » (EBUSY) jusque-là, puis le remontage passe."""
+    echeance = time.monotonic() + 10
+    while True:
+        essai = subprocess.run(["mount", "-o", f"remount,{mode}", str(point)], capture_output=True, text=True)
+        if essai.returncode == 0:
+            return
+        assert time.monotonic() < echeance, f"remontage {mode} impossible : {essai.stderr.strip()}"
+        time.sleep(0.2)
 
 
 def remplir(point) -> int:

@@ -116,12 +116,25 @@ def test_postgresql_arrete_puis_relance_pendant_le_service(demarrer_serveur, pos
 
 def test_un_debut_de_ligne_laisse_par_un_worker_tue_ne_colle_pas_la_ligne_suivante(registre, exemple):
     """Un kill -9 pendant une écriture peut laisser un début de ligne sans fin (le noyau arrête l'écriture à une
-    frontière de page). La ligne suivante, servie en 200, doit rester lisible : l'écrivain la met sur sa ligne."""
+    frontière de page). La ligne suivante, servie en 200, doit rester lisible : l'écrivain la met sur sa ligne.
+    Le worker tué est un vrai processus : il prend le verrou des écrivains, se note en cours d'écriture (comme
+    ``_ajouter``), écrit un début de ligne et reçoit SIGKILL avant la fin."""
+    import signal
+
     from test.conftest import enregistrement
 
     registre.ecrire([enregistrement("eleve-1", exemple, 0, request_id="avant")])
-    with open(registre.chemin, "ab") as fichier:
-        fichier.write(b'{"horodatage":"20')  # ce qu'a laissé le worker tué
+    pid = os.fork()
+    if pid == 0:  # le worker qui sera tué
+        try:
+            with registre.verrou():
+                descripteur = registre._ecrivain.actif()
+                registre._ecrivain.avant_ecriture()
+                os.write(descripteur, b'{"horodatage":"20')
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] == signal.SIGKILL
     registre.ecrire([enregistrement("eleve-2", exemple, 1, request_id="apres")])
     lignes = registre.chemin.read_bytes().split(b"\n")
     assert lignes[-1] == b"" and lignes[1] == b'{"horodatage":"20'

@@ -55,8 +55,10 @@ def test_suiveur_tue_sous_charge_rien_de_perdu(demarrer_serveur, exemple, mesure
     def actif() -> int:
         return etat.lire()["pid"] if etat.present() else 0
 
-    premier = actif()  # le maître attend qu'il tienne son verrou avant de lancer ses workers
-    assert premier and vivant(premier), "aucun suiveur lancé par gunicorn"
+    # Le maître lance le suiveur sans l'attendre : il prend son verrou et publie son pid un peu après.
+    attendre(lambda: actif() != 0, message="aucun suiveur lancé par gunicorn")
+    premier = actif()
+    assert vivant(premier)
     servis: list[str] = []
     verrou = threading.Lock()
 

@@ -3,8 +3,9 @@
 Sûr avec plusieurs processus gunicorn et plusieurs fils : chaque ligne complète est écrite
 en un seul ``write`` sur un fichier ouvert en ajout, sous un verrou inter-processus
 (``flock`` sur un fichier ``.lock`` voisin, stable même quand le journal est scellé).
-Le fichier est rouvert à chaque écriture : après un scellement, les écritures vont au nouveau
-fichier, jamais à l'ancien.
+Verrou et journal restent ouverts d'une écriture à l'autre (``app.stockage.ecrivain``) : un
+scellement incrémente une génération que chaque écrivain lit sous le verrou, sans appel système ;
+après un scellement, les écritures vont au nouveau fichier, jamais à l'ancien.
 
 Le journal est en segments (``app.stockage.segments``) : le fichier actif, scellé dans
 ``<journal>.segments/`` dès qu'il dépasse ``JOURNAL_SEGMENT``. Un effacement ne retient les
@@ -17,20 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.json_rapide import en_octets
+from app.stockage.ecrivain import EcrivainJournal
 from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
                                    rendre_durable, sceller, synchroniser_dossier, valeur)
 
@@ -136,7 +136,7 @@ class JournalRequetes:
         self._taille_scellee = 0
         self._inode_actif = -1
         self._prochain_controle = 0.0
-        self._fil = threading.local()
+        self._ecrivain = EcrivainJournal(self.chemin, self.chemin_verrou)
 
     @classmethod
     def depuis_configuration(cls, config) -> JournalRequetes:
@@ -159,31 +159,19 @@ class JournalRequetes:
 
         Réentrant dans un même fil : la conservation (``app.stockage.conservation``) peut le prendre
         autour de toute l'écriture (horodatage compris), puis ``ecrire`` le reprendre sans se
-        bloquer elle-même (deux ``flock`` sur deux descripteurs s'excluent, même dans un fil).
+        bloquer elle-même. Descripteur gardé ouvert par processus (``app.stockage.ecrivain``).
         """
         if not self.vers_fichier:  # journal hors fichier (stdout, aucun) : rien à exclure
             yield
             return
-        if getattr(self._fil, "profondeur", 0):
-            self._fil.profondeur += 1
-            try:
-                yield
-            finally:
-                self._fil.profondeur -= 1
-            return
         try:
-            descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, DROITS)
+            verrou = self._ecrivain.verrou()
+            verrou.__enter__()
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
-        try:
-            fcntl.flock(descripteur, fcntl.LOCK_EX)
-            self._fil.profondeur = 1
-            try:
-                yield
-            finally:
-                self._fil.profondeur = 0
-        finally:
-            os.close(descripteur)  # libère le verrou
+        with contextlib.ExitStack() as pile:
+            pile.push(verrou)
+            yield
 
     # --- écriture -----------------------------------------------------------------------------------
 
@@ -196,30 +184,7 @@ class JournalRequetes:
             scelle = None
             try:
                 with self.verrou():
-                    descripteur = os.open(self.chemin, os.O_RDWR | os.O_APPEND | os.O_CREAT, DROITS)
-                    try:
-                        etat = os.fstat(descripteur)
-                        if self.borne_octets:
-                            self._controler_borne(etat, len(octets))
-                        if etat.st_size and os.pread(descripteur, 1, etat.st_size - 1) != b"\n":
-                            # Un processus tué (kill -9) pendant son écriture peut laisser un début de ligne sans
-                            # fin (le noyau arrête une écriture à une frontière de page) : sans ce saut de ligne,
-                            # la ligne suivante, servie en 200, y serait collée et illisible.
-                            octets = b"\n" + octets
-                        ecrits = os.write(descripteur, octets)
-                        taille = os.fstat(descripteur).st_size
-                        if ecrits != len(octets):
-                            # Écriture partielle (disque plein) : on retire le morceau écrit.
-                            os.ftruncate(descripteur, taille - ecrits)
-                            raise OSError(errno.ENOSPC, "écriture partielle du journal")
-                        if self.periode_fsync == FSYNC_TOUJOURS:
-                            os.fsync(descripteur)
-                        else:
-                            self._a_synchroniser = self.periode_fsync is not FSYNC_JAMAIS
-                    finally:
-                        os.close(descripteur)
-                    if taille >= self.segment_octets:
-                        scelle = self._sceller()
+                    scelle = self._ajouter(octets)
                 self._rendre_durable(scelle)
             except OSError as erreur:
                 if isinstance(erreur, ErreurJournal):
@@ -229,10 +194,47 @@ class JournalRequetes:
             sys.stdout.flush()
             os.write(sys.stdout.fileno(), octets)
 
+    def _ajouter(self, octets: bytes) -> Path | None:
+        """Sous le verrou des écrivains : une écriture sur le descripteur gardé ouvert (``app.stockage.ecrivain``) ;
+        renvoie le segment scellé si le journal actif a atteint sa taille. Une erreur ferme le descripteur."""
+        ecrivain = self._ecrivain
+        try:
+            descripteur = ecrivain.actif()
+            fin, a_relire = ecrivain.avant_ecriture()
+            if a_relire or self.borne_octets:
+                etat = os.fstat(descripteur)
+                fin = etat.st_size
+                if self.borne_octets:
+                    self._controler_borne(etat, len(octets))
+                if fin and os.pread(descripteur, 1, fin - 1) != b"\n":
+                    # Un écrivain tué (kill -9) pendant son écriture peut laisser un début de ligne sans fin (le
+                    # noyau arrête une écriture à une frontière de page) : sans ce saut de ligne, la ligne
+                    # suivante, servie en 200, y serait collée et illisible.
+                    octets = b"\n" + octets
+            ecrits = os.write(descripteur, octets)
+            if ecrits != len(octets):
+                # Écriture partielle (disque plein) : on retire le morceau écrit.
+                os.ftruncate(descripteur, fin)
+                raise OSError(errno.ENOSPC, "écriture partielle du journal")
+            fin += ecrits
+            ecrivain.apres_ecriture(fin)
+            if self.periode_fsync == FSYNC_TOUJOURS:
+                os.fsync(descripteur)
+            else:
+                self._a_synchroniser = self.periode_fsync is not FSYNC_JAMAIS
+        except OSError:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                ecrivain.apres_ecriture(-1)
+            ecrivain.fermer()
+            raise
+        return self._sceller() if fin >= self.segment_octets else None
+
     def _sceller(self) -> Path | None:
         """Sous le verrou des écrivains : le journal actif devient un segment scellé (un renommage)."""
         cible = self.segments.nouveau()
-        return cible if sceller(self.chemin, cible) else None
+        scelle = sceller(self.chemin, cible)
+        self._ecrivain.nouveau_fichier()  # les écrivains des autres processus rouvriront le journal actif
+        return cible if scelle else None
 
     def _rendre_durable(self, scelle: Path | None) -> None:
         """Après ``_sceller``, hors du verrou des écrivains : fsync du segment (sauf ``jamais``) et des dossiers."""
@@ -577,6 +579,8 @@ class JournalRequetes:
         self.chemin.parent.mkdir(parents=True, exist_ok=True)
         if (dossier / nom_actif).exists():
             _copier(dossier / nom_actif, self.chemin)
+            with self.verrou():
+                self._ecrivain.nouveau_fichier(fin=-1)
         segments = dossier / self.segments.dossier.name
         if segments.exists():
             self.segments.creer()
