@@ -29,12 +29,12 @@ from sqlalchemy.engine import make_url
 
 from app.config import RACINE
 from app.stockage.conservation import LOT_MAX, Conservation
-from app.stockage.enregistrement import empreinte_utilisateur, nouvel_enregistrement
+from app.stockage.enregistrement import empreinte_utilisateur, nouvel_enregistrement, relire_ligne
 from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
 from app.stockage.journal import JournalRequetes
 from app.stockage.magasin import MagasinResultats
 from app.stockage.segments import USER_ID
-from app.stockage.suiveur import Suiveur, enregistrements_de
+from app.stockage.suiveur import Suiveur
 from outils.banc_reconciliation import ecrire_journal
 
 _OUVERTS: list[MagasinResultats] = []
@@ -139,7 +139,7 @@ def decomposition(journal: Path, magasin: MagasinResultats) -> dict[str, float]:
 def ancienne_alimentation(journal: Path, magasin: MagasinResultats, lignes: int) -> float:
     """L'ancien fil d'alimentation d'un worker (enregistrements déjà en mémoire, confiés par paquets) : µs de
     CPU par enregistrement (file comprise ; sans la confirmation des segments, qui relisait le journal)."""
-    enregistrements = enregistrements_de(journal.read_bytes())[0]
+    enregistrements = [relire_ligne(ligne) for ligne in journal.read_bytes().split(b"\n")[:-1]]
     conservation = Conservation(magasin, JournalRequetes(journal.with_name("inutile.jsonl")))
     conservation._prochaine_confirmation = float("inf")
 
