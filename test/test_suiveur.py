@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from app.modele.eleves_aleatoires import eleves_aleatoires
+from app.stockage import suiveur as module_suiveur
 from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur, relire_ligne
 from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
 from app.stockage.journal import JournalRequetes, ligne_json
@@ -45,10 +46,15 @@ def vivant(pid: int) -> bool:
         return False
 
 
+def _index(journal, requete: str) -> list[tuple]:
+    """Les lignes d'une requête sur l'index des segments du journal."""
+    with contextlib.closing(sqlite3.connect(f"{journal}.segments/index.sqlite3")) as index:
+        return index.execute(requete).fetchall()
+
+
 def segments_confirmes(journal) -> tuple[int, int]:
     """(segments de l'index, dont confirmés en base)."""
-    with contextlib.closing(sqlite3.connect(f"{journal}.segments/index.sqlite3")) as index:
-        return index.execute("SELECT count(*), coalesce(sum(en_base), 0) FROM segments").fetchone()
+    return _index(journal, "SELECT count(*), coalesce(sum(en_base), 0) FROM segments")[0]
 
 
 def test_suiveur_tue_sous_charge_rien_de_perdu(demarrer_serveur, exemple, mesurer):
@@ -220,7 +226,7 @@ def test_chemin_des_lignes_et_chemin_decode_ecrivent_les_memes_valeurs(magasin):
         probabilite = hasard.random()
         e = enregistrement(None if rang % 11 == 0 else f"eleve-{rang % 400}", entrees, numero=rang,
                            request_id=f"{rang:05d}")
-        e.update(horodatage=(dt.datetime(2026, 12, 7, 21, tzinfo=dt.timezone.utc)
+        e.update(horodatage=(dt.datetime(2026, 12, 7, 21, tzinfo=dt.UTC)
                              + dt.timedelta(microseconds=hasard.randrange(10 ** 11))).isoformat(timespec="microseconds"),
                  probabilite_echec=1 - probabilite, probabilite_reussite=probabilite, seuil=hasard.choice([0.4, 0.55]),
                  canal=("http", "grpc", "lot")[rang % 3])
@@ -240,3 +246,48 @@ def test_chemin_des_lignes_et_chemin_decode_ecrivent_les_memes_valeurs(magasin):
     differences = [cle for cle in attendu if attendu[cle] != obtenu[cle]]
     assert not differences, f"{len(differences)} ligne(s) écrites autrement par le chemin des lignes"
     assert magasin.compter()["predictions"] == 2 * len(lignes)
+
+
+def test_identite_de_la_base_gardee_puis_relue_apres_une_restauration(instance, monkeypatch):
+    """Le suiveur garde l'identité de la base en mémoire (pas une requête par segment confirmé) et la relit au plus
+    toutes les ``PERIODE_IDENTITE_S`` secondes : après une restauration (identité renouvelée), les segments qu'il
+    finit de lire sont confirmés pour la nouvelle base."""
+    monkeypatch.setattr(module_suiveur, "PERIODE_IDENTITE_S", 2.0)
+    registre, magasin = instance
+    ancienne = magasin.identite()
+    suiveur = Suiveur(magasin, registre)
+    monkeypatch.setattr(suiveur.conservation, "confirmer_segments", lambda: None)  # seul le suiveur confirme
+    appels = []
+    identite = magasin.identite
+    monkeypatch.setattr(magasin, "identite", lambda: appels.append(1) or identite())
+    fil = threading.Thread(target=suiveur.tourner, daemon=True)
+    fil.start()
+
+    def ecrire(debut: int) -> set[str]:
+        """Douze lignes de 3 Kio (un scellement toutes les trois), chacune en base avant la suivante : le suiveur
+        lit lui-même chaque segment (ceux scellés sans lui sont laissés à la confirmation de secours)."""
+        for n in range(debut, debut + 12):
+            ligne = enregistrement(f"e{n % 5}", {"absences": n, "texte": "x" * 3000}, numero=n)
+            registre.ecrire([ligne])
+            attendre(lambda: magasin.existants([ligne["request_id"]]))
+        return {chemin.name for chemin in registre.segments.lister()}
+
+    def confirmes_pour(identite_attendue: str) -> set[str]:
+        if _index(registre.chemin, "SELECT identite FROM confirmations") != [(identite_attendue,)]:
+            return set()
+        return {nom for (nom,) in _index(registre.chemin, "SELECT nom FROM segments WHERE en_base = 1")}
+
+    try:
+        premiers = ecrire(0)
+        assert len(premiers) >= 3
+        attendre(lambda: premiers <= confirmes_pour(ancienne))
+        assert len(appels) < len(premiers)  # gardée en mémoire, pas relue à chaque segment
+        nouvelle = magasin.renouveler_identite()  # ce que fait une restauration
+        time.sleep(2.1)  # la période passée, le suiveur la relit
+        suivants = ecrire(12) - premiers
+        assert len(suivants) >= 3
+        attendre(lambda: suivants <= confirmes_pour(nouvelle), message="segments confirmés pour l'ancienne base")
+    finally:
+        suiveur.vider()
+        suiveur.arret.set()
+        fil.join(10)
