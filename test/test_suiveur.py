@@ -291,3 +291,40 @@ def test_identite_de_la_base_gardee_puis_relue_apres_une_restauration(instance, 
         suiveur.vider()
         suiveur.arret.set()
         fil.join(10)
+
+
+def test_un_journal_vide_puis_reecrit_sous_le_meme_inode_est_relu_depuis_le_debut(tmp_path):
+    """Le suiveur suivant ne reprend à la position publiée que si le fichier est celui qui a été lu (même inode
+    et même début, ``PrefixeActif``) : vidé puis réécrit d'autres lignes de même longueur (la position tombe sur
+    une fin de ligne), il est relu depuis le début."""
+    registre = JournalRequetes(tmp_path / "requetes.jsonl", segment_octets=1 << 30)
+    magasin = MagasinResultats(f"sqlite:///{tmp_path / 'resultats.sqlite3'}")
+    magasin.preparer()
+
+    def suivre(prefixe: str) -> list[str]:
+        lignes = [enregistrement(f"e{n % 3}", {"absences": n}, numero=n, request_id=f"{prefixe}-{n:04d}")
+                  for n in range(40)]
+        with open(registre.chemin, "r+b") as fichier:  # même inode : vidé puis réécrit
+            fichier.truncate(0)
+            fichier.write(b"".join(ligne_json(e) for e in lignes))
+        ids = [e["request_id"] for e in lignes]
+        suiveur = Suiveur(magasin, registre)
+        fil = threading.Thread(target=suiveur.tourner, daemon=True)
+        fil.start()
+        try:
+            attendre(lambda: magasin.existants(ids) == set(ids), delai=10, message="lignes réécrites laissées")
+        finally:
+            suiveur.vider()
+            suiveur.arret.set()
+            fil.join(10)
+        return ids
+
+    try:
+        registre.chemin.touch()
+        inode = os.stat(registre.chemin).st_ino
+        suivre("a")
+        assert EtatSuiveur.de(registre).lire()["stockee"] == os.stat(registre.chemin).st_size
+        suivre("b")
+        assert os.stat(registre.chemin).st_ino == inode
+    finally:
+        magasin.moteur.dispose()
