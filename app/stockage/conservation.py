@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-import json
 import logging
 import os
 import threading
@@ -45,7 +44,7 @@ from dataclasses import dataclass
 
 from app.json_rapide import en_octets
 from app.stockage import fils
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur, horodatage_utc
+from app.stockage.enregistrement import empreinte_utilisateur, horodatage_utc, relire_ligne
 from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
 from app.stockage.journal import ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
@@ -583,7 +582,7 @@ class Conservation:
             time.sleep(0.01)
             manquants -= self.magasin.existants(sorted(manquants))
         if manquants:
-            enregistrements = [e for e in (_relire(recentes[i]) for i in sorted(manquants)) if e is not None]
+            enregistrements = [e for e in (relire_ligne(recentes[i]) for i in sorted(manquants)) if e is not None]
             if enregistrements:
                 self.magasin.inserer_nouveaux(enregistrements)
         return True
@@ -642,7 +641,7 @@ class Conservation:
                 for request_id, position in paquet:
                     if request_id in presents:
                         continue
-                    enregistrement = _relire(bloc[slice(*etendue_de_ligne(bloc, position))])
+                    enregistrement = relire_ligne(bloc[slice(*etendue_de_ligne(bloc, position))])
                     if enregistrement is None:
                         illisibles += 1
                     elif str(enregistrement["horodatage"]) >= limite_iso:  # hors rétention : pas ramené en base
@@ -771,20 +770,6 @@ def _lignes_apres(chemin, etat: dict, position: tuple[int, int], borne: int = 4 
         return 0
     lignes = lu.count(b"\n")
     return lignes if taille - debut <= borne or not lignes else int(lignes * (taille - debut) / len(lu))
-
-
-def _relire(ligne: bytes) -> dict | None:
-    """Une ligne du journal en enregistrement à insérer, ou None (illisible, champ manquant)."""
-    try:
-        document = json.loads(ligne)
-    except ValueError:
-        return None
-    if not isinstance(document, dict):
-        return None
-    document.setdefault("canal", "http")  # lignes d'avant le serveur gRPC
-    if any(cle not in document for cle in COLONNES_ENREGISTREMENT):
-        return None
-    return {cle: document[cle] for cle in COLONNES_ENREGISTREMENT}
 
 
 def conserver(magasin: MagasinResultats, registre: JournalRequetes, enregistrements: list[dict]) -> None:

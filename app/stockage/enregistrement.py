@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
+import orjson
 from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Column, DateTime, Float, SmallInteger, String
 from sqlalchemy.types import TypeEngine
@@ -81,6 +83,27 @@ def nouvel_enregistrement(**valeurs) -> dict:
         raise TypeError(f"champs inattendus : {sorted(set(valeurs) - set(COLONNES_ENREGISTREMENT))} ; "
                         f"champs manquants : {sorted(set(COLONNES_ENREGISTREMENT) - set(valeurs))}")
     return {cle: valeurs[cle] for cle in COLONNES_ENREGISTREMENT}
+
+
+def relire_ligne(ligne: bytes) -> dict | None:
+    """Une ligne du journal en enregistrement à insérer (les clés de ``COLONNES_ENREGISTREMENT``), ou None
+    (illisible, champ manquant) : la seule relecture d'une ligne, pour le suiveur comme pour la réconciliation.
+    orjson (en C) d'abord ; json ensuite pour ce qu'orjson refuse et qu'une ligne peut contenir (NaN écrit par
+    le repli de ``en_octets``, entier de plus de 64 bits)."""
+    try:
+        document = orjson.loads(ligne)
+    except orjson.JSONDecodeError:
+        try:
+            document = json.loads(ligne)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(document, dict):
+        return None
+    document.setdefault("canal", "http")  # lignes d'avant le serveur gRPC
+    try:
+        return {cle: document[cle] for cle in COLONNES_ENREGISTREMENT}
+    except KeyError:
+        return None
 
 
 _SEL_EFFACEMENT: bytes = b""

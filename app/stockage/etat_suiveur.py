@@ -22,7 +22,8 @@ NOM_VERROU = ".suiveur"
 
 _ENTETE = struct.Struct("<Q")  # numéro de séquence (impair : écriture en cours)
 _CHAMPS = struct.Struct("<QQQQQQQdddI?d")
-"""pid, inode, signature (crc32 de la première ligne : un inode peut être réutilisé par un autre fichier),
+"""pid, inode, signature (empreinte du début du fichier, ``PrefixeActif.signature`` : un inode peut être réutilisé
+par un autre fichier),
 position stockée, position lue, prédictions stockées, en attente (estimé), battement, en retard depuis,
 retard du dernier paquet, effacements dus, réconciliation due, instant (époque) du dernier registre des
 effacements appliqué en entier au journal."""

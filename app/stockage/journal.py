@@ -101,6 +101,11 @@ class PrefixeActif:
         return cls(os.fstat(descripteur).st_ino, octets, longueur,
                    hashlib.sha256(os.pread(descripteur, longueur, 0)).hexdigest())
 
+    @property
+    def signature(self) -> int:
+        """Les 64 premiers bits de ``tete`` : ce que la page d'état du suiveur publie avec sa position."""
+        return int(self.tete[:16], 16)
+
     def debut_dans(self, descripteur: int) -> int:
         """Où commencer la lecture de ce fichier : après ce début s'il est bien le sien, sinon 0."""
         etat = os.fstat(descripteur)

@@ -39,17 +39,14 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
-
 from app.stockage.conservation import Conservation
 from app.stockage.effacements import SuiviEffacements
-from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, empreinte_utilisateur
+from app.stockage.enregistrement import empreinte_utilisateur, relire_ligne
 from app.stockage.etat_suiveur import NOM_VERROU, EtatSuiveur, creer_dossier, position_du_journal
-from app.stockage.journal import ErreurJournal, JournalRequetes, PrefixeActif
+from app.stockage.journal import TETE_PREFIXE, ErreurJournal, JournalRequetes, PrefixeActif
 from app.stockage.magasin import ErreurMagasin, MagasinResultats
 from app.stockage.segments import CLE_HORODATAGE, USER_ID, valeur
 
@@ -71,6 +68,10 @@ PAUSE_MIN_S, PAUSE_MAX_S = 0.1, 5.0
 PERIODE_EFFACEMENTS_S = 5.0
 """Registre des effacements relu au moins à cette période (effacements dus au journal, SQLite compris)."""
 PERIODE_CONFIRMATION_S = 1.0
+PERIODE_IDENTITE_S = 5.0
+"""L'identité de la base (``MagasinResultats.identite``), notée avec chaque confirmation, est relue au plus à cette
+période, pas à chaque segment : une restauration la change, et une confirmation faite d'ici là pour l'ancienne
+ne vaut pour aucune base (l'index est accordé à la nouvelle au prochain démarrage : tout y est réconcilié)."""
 PERIODE_RETENTION_S = 3600.0
 DELAI_VIDAGE_ARRET_S = 1.3
 """À l'arrêt de l'instance (maître gunicorn, après ses workers) : 8 s + 1,5 s sous les 10 s de Cloud Run."""
@@ -96,35 +97,27 @@ def _inode(chemin: Path) -> int:
         return 0
 
 
-def _signature(descripteur: int | None) -> int:
-    """crc32 de la première ligne entière du fichier (0 s'il n'en a pas encore) : avec l'inode, l'identité
-    du fichier lu (un inode libéré peut être redonné à un autre journal, après une restauration)."""
-    if descripteur is None:
+def _signature(descripteur: int | None, octets: int) -> int:
+    """Avec l'inode, l'identité du fichier lu jusqu'à ``octets`` (un inode libéré peut être redonné à un autre
+    journal, après une restauration ; un fichier peut être vidé puis réécrit) : l'empreinte de son début, celle
+    de ``PrefixeActif``, réduite à 64 bits pour la page d'état ; 0 si rien n'est lu."""
+    if descripteur is None or not octets:
         return 0
-    debut = os.pread(descripteur, 4096, 0)
-    fin = debut.find(b"\n")
-    return zlib.crc32(debut[:fin]) + 1 if fin >= 0 else 0
+    return PrefixeActif.de(descripteur, octets).signature
+
+
+def _rang_d_inode(segments: list[Path], inode: int) -> int | None:
+    """Le rang du segment d'inode ``inode`` dans ``segments``, cherché en partant des plus récents (c'est là
+    qu'est le fichier que le suiveur lisait) ; None s'il n'y est plus (réécrit par un effacement, retiré)."""
+    if not inode:
+        return None
+    for rang in range(len(segments) - 1, -1, -1):
+        if _inode(segments[rang]) == inode:
+            return rang
+    return None
 
 
 # --- le suiveur -------------------------------------------------------------------------------------
-
-
-def enregistrements_de(bloc: bytes) -> tuple[list[dict], int]:
-    """Les enregistrements des lignes entières de ``bloc`` (un seul décodage JSON par ligne, en C) et le
-    nombre de lignes illisibles (début de ligne laissé par un worker tué, champ manquant)."""
-    enregistrements = []
-    illisibles = 0
-    colonnes = COLONNES_ENREGISTREMENT
-    for ligne in bloc.split(b"\n"):
-        if not ligne:
-            continue
-        try:
-            document = orjson.loads(ligne)
-            document.setdefault("canal", "http")  # lignes d'avant le serveur gRPC
-            enregistrements.append({cle: document[cle] for cle in colonnes})
-        except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
-            illisibles += 1
-    return enregistrements, illisibles
 
 
 class Suiveur:
@@ -144,6 +137,7 @@ class Suiveur:
         self._fichier: int | None = None  # descripteur du fichier lu
         self._inode = 0
         self._signature = 0
+        self._signee = 0  # octets du début du fichier couverts par ``_signature``
         self._lue = 0  # position après la dernière ligne entière lue
         self._stockee = 0
         self._lot: list[bytes] = []  # lignes du journal telles quelles
@@ -167,6 +161,8 @@ class Suiveur:
         self._prochaine_taille, self._taille = 0.0, 0
         self.illisibles = 0
         self._erreur_lecture = 0
+        self._identite: str | None = None
+        self._identite_relue = 0.0
 
     # --- position ------------------------------------------------------------------------------------
 
@@ -189,11 +185,9 @@ class Suiveur:
         segments = self.registre.segments.lister()
         suivants: list[Path] = []
         position = signature = 0
-        for rang in range(len(segments) - 1, -1, -1) if publie["inode"] else ():
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(segments[rang]).st_ino == publie["inode"]:
-                    suivants, position, signature = segments[rang:], publie["stockee"], publie["signature"]
-                    break
+        rang = _rang_d_inode(segments, publie["inode"])
+        if rang is not None:
+            suivants, position, signature = segments[rang:], publie["stockee"], publie["signature"]
         if not suivants:
             try:
                 confirmes = self.registre.segments_confirmes()
@@ -222,18 +216,25 @@ class Suiveur:
         self._fermer()
         self._fichier = descripteur
         if descripteur is None:
-            self._inode = self._lue = self._stockee = self._signature = 0
+            self._inode = self._lue = self._stockee = self._signature = self._signee = 0
             self._publier()
             return False
         etat = os.fstat(self._fichier)
         self._inode = etat.st_ino
-        self._lue = self._stockee = self._synchronisee = min(position, etat.st_size)
-        self._signature = _signature(self._fichier)
-        if self._lue and (self._signature != signature or os.pread(self._fichier, 1, self._lue - 1) != b"\n"):
+        self._lue = self._stockee = self._synchronisee = position if position <= etat.st_size else 0
+        if self._lue and (_signature(self._fichier, self._lue) != signature
+                          or os.pread(self._fichier, 1, self._lue - 1) != b"\n"):
             # Un autre fichier sous le même inode, ou une position hors fin de ligne : tout relire (idempotent).
             self._lue = self._stockee = self._synchronisee = 0
+        self._signer()
         self._publier()
         return True
+
+    def _signer(self) -> None:
+        """La signature publiée avec la position stockée (``_signature``) : recalculée tant que la position
+        n'a pas dépassé ``TETE_PREFIXE`` octets, fixe ensuite (le début du fichier ne change plus)."""
+        self._signature = _signature(self._fichier, self._stockee)
+        self._signee = min(self._stockee, TETE_PREFIXE)
 
     def _fermer(self) -> None:
         if self._fichier is not None:
@@ -312,15 +313,9 @@ class Suiveur:
         journal actif d'``inode_actif`` ; introuvable (réécrit par un effacement) : aucun, et la réconciliation
         de secours des segments non confirmés passe tout de suite."""
         segments = self.registre.segments.lister()
-        for rang in range(len(segments) - 1, -1, -1):
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(segments[rang]).st_ino == inode:
-                    suivants = []
-                    for chemin in segments[rang + 1:]:
-                        with contextlib.suppress(FileNotFoundError):
-                            if os.stat(chemin).st_ino != inode_actif:
-                                suivants.append(chemin)
-                    return suivants
+        rang = _rang_d_inode(segments, inode)
+        if rang is not None:
+            return [chemin for chemin in segments[rang + 1:] if _inode(chemin) not in (0, inode_actif)]
         self._prochaine_confirmation = 0.0
         return []
 
@@ -328,17 +323,24 @@ class Suiveur:
         """Le segment scellé qu'on vient de finir est en base : noté confirmé (ou retiré avec une borne),
         sans le relire. Retrouvé par son inode ; réécrit entre-temps (effacement), il ne l'est plus : la
         réconciliation de secours le confirmera."""
-        inode = self._inode
-        for chemin in reversed(self.registre.segments.lister()):
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(chemin).st_ino == inode:
-                    try:
-                        identite = self.magasin.identite()  # confirmé dans cette base (issue 26, démarrage)
-                        self.registre.segments_confirmes(identite=identite)  # indexé d'abord : ligne connue
-                        self.registre.confirmer([chemin], identite)
-                    except (ErreurJournal, ErreurMagasin) as erreur:
-                        journal.warning("suiveur du journal : segment non confirmé (%s)", type(erreur).__name__)
-                    return
+        segments = self.registre.segments.lister()
+        rang = _rang_d_inode(segments, self._inode)
+        if rang is None:
+            return
+        try:
+            identite = self._identite_base()  # confirmé dans cette base (issue 26, démarrage)
+            self.registre.segments_confirmes(identite=identite)  # indexé d'abord : ligne connue
+            self.registre.confirmer([segments[rang]], identite)
+        except (ErreurJournal, ErreurMagasin) as erreur:
+            journal.warning("suiveur du journal : segment non confirmé (%s)", type(erreur).__name__)
+
+    def _identite_base(self) -> str:
+        """``MagasinResultats.identite``, relue au plus toutes les ``PERIODE_IDENTITE_S`` secondes."""
+        maintenant = time.monotonic()
+        if self._identite is None or maintenant >= self._identite_relue:
+            self._identite = self.magasin.identite()
+            self._identite_relue = maintenant + PERIODE_IDENTITE_S
+        return self._identite
 
     def _noter_prefixe(self) -> None:
         """Le début du journal actif déjà en base, noté dans l'index (``PrefixeActif``) : le démarrage suivant
@@ -348,7 +350,7 @@ class Suiveur:
         if position_du_journal(self.registre.chemin)[0] != self._inode:
             return
         try:
-            self.registre.confirmer([], self.magasin.identite(), PrefixeActif.de(self._fichier, self._stockee))
+            self.registre.confirmer([], self._identite_base(), PrefixeActif.de(self._fichier, self._stockee))
         except (ErreurJournal, ErreurMagasin) as erreur:
             journal.warning("suiveur du journal : début du journal actif non noté (%s)", type(erreur).__name__)
 
@@ -378,8 +380,8 @@ class Suiveur:
         self._utilisateurs = set()
         self._morceaux = []
         self._stockee = self._lue
-        if not self._signature:
-            self._signature = _signature(self._fichier)
+        if self._signee < TETE_PREFIXE and self._stockee > self._signee:
+            self._signer()
         self._pause = 0.0
         if self._en_retard_depuis:
             journal.info("base des résultats rattrapée après %.1f s de retard ; %d en attente",
@@ -404,7 +406,8 @@ class Suiveur:
                 return
         except ErreurMagasin:
             pass  # base refusée : le chemin décodé le redira, ou insère ce qui se lit
-        enregistrements, illisibles = enregistrements_de(b"\n".join(self._lot))
+        enregistrements = [e for e in map(relire_ligne, self._lot) if e is not None]
+        illisibles = len(self._lot) - len(enregistrements)
         if illisibles:
             self.illisibles += illisibles
             journal.warning("suiveur du journal : %d ligne(s) illisible(s) sautée(s)", illisibles)
