@@ -149,6 +149,10 @@ class EcrivainJournal:
         if self._descripteur is None:
             self._descripteur = os.open(self.chemin, os.O_RDWR | os.O_APPEND | os.O_CREAT, DROITS)
             self._generation = generation
+            # Rare (ouverture) : la fin notée est relue à la prochaine écriture, au cas où le fichier aurait été
+            # recréé (journal actif retiré à la main) depuis qu'elle l'a été.
+            _, _, en_cours = self._lire()
+            self._noter(generation, -1, en_cours)
         return self._descripteur
 
     def fermer(self) -> None:

@@ -219,7 +219,7 @@ class JournalRequetes:
             ecrits = os.write(descripteur, octets)
             if ecrits != len(octets):
                 # Écriture partielle (disque plein) : on retire le morceau écrit.
-                os.ftruncate(descripteur, fin)
+                os.ftruncate(descripteur, os.fstat(descripteur).st_size - ecrits)
                 raise OSError(errno.ENOSPC, "écriture partielle du journal")
             fin += ecrits
             ecrivain.apres_ecriture(fin)

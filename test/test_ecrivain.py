@@ -1,0 +1,80 @@
+"""Les descripteurs du journal gardés ouverts par processus (``app.stockage.ecrivain``) : un scellement fait
+ailleurs est vu sans rouvrir à chaque écriture, un processus au repos ne garde rien d'ouvert, un journal actif
+retiré à la main est recréé. Deux ``JournalRequetes`` sur le même chemin se comportent comme deux processus
+(descripteurs, verrou de fils et ``flock`` distincts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from app.stockage.ecrivain import INACTIVITE_S
+from app.stockage.journal import JournalRequetes
+from test.conftest import enregistrement
+
+
+def _ids(chemin: Path) -> list[str]:
+    return [json.loads(ligne)["request_id"] for ligne in chemin.read_bytes().splitlines()]
+
+
+def _ouverts(*chemins: Path) -> set[str]:
+    """Ceux de ces fichiers qu'un descripteur de ce processus vise encore."""
+    cibles, vus = {str(c) for c in chemins}, set()
+    for nom in os.listdir("/proc/self/fd"):
+        try:
+            cible = os.readlink(f"/proc/self/fd/{nom}")
+        except OSError:  # fermé entre la liste et la lecture
+            continue
+        if cible in cibles:
+            vus.add(cible)
+    return vus
+
+
+def _attendre(condition, delai: float = 5.0) -> bool:
+    echeance = time.monotonic() + delai
+    while time.monotonic() < echeance:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_un_scellement_par_un_autre_ecrivain_envoie_la_ligne_suivante_au_nouveau_fichier(tmp_path, exemple):
+    chemin = tmp_path / "requetes.jsonl"
+    premier = JournalRequetes(chemin)
+    second = JournalRequetes(chemin, segment_octets=1)  # scelle après chacune de ses écritures
+    premier.ecrire([enregistrement("a", exemple, 0, request_id="premier-1")])
+    second.ecrire([enregistrement("b", exemple, 1, request_id="second-1")])  # scelle le fichier que vise `premier`
+    assert not chemin.exists()
+    premier.ecrire([enregistrement("a", exemple, 2, request_id="premier-2")])
+    segments = premier.segments.lister()
+    assert len(segments) == 1 and _ids(segments[0]) == ["premier-1", "second-1"]
+    assert _ids(chemin) == ["premier-2"], "la ligne est allée au segment scellé, pas au journal actif"
+
+
+def test_un_processus_au_repos_ne_garde_ni_journal_ni_verrou_ouverts(tmp_path, exemple):
+    registre = JournalRequetes(tmp_path / "requetes.jsonl")
+    registre.ecrire([enregistrement("a", exemple, 0)])
+    fichiers = (registre.chemin, registre.chemin_verrou)
+    assert _ouverts(*fichiers) == {str(f) for f in fichiers}, "gardés ouverts entre deux écritures"
+    assert _attendre(lambda: not _ouverts(*fichiers), 4 * INACTIVITE_S), "toujours ouverts au repos"
+    registre.ecrire([enregistrement("a", exemple, 1, request_id="apres-repos")])  # rouverts au besoin
+    assert _ids(registre.chemin)[-1] == "apres-repos"
+
+
+def test_un_journal_actif_retire_a_la_main_est_recree(tmp_path, exemple):
+    registre = JournalRequetes(tmp_path / "requetes.jsonl")
+    arret = time.monotonic() + 4 * INACTIVITE_S
+    registre.ecrire([enregistrement("a", exemple, 0, request_id="avant")])
+    os.unlink(registre.chemin)
+    # Des écritures continues (le descripteur n'est jamais « au repos ») : le veilleur voit le fichier retiré.
+    n = 0
+    while not registre.chemin.exists() and time.monotonic() < arret:
+        n += 1
+        registre.ecrire([enregistrement("a", exemple, n, request_id=f"pendant-{n}")])
+        time.sleep(0.05)
+    assert registre.chemin.exists(), "le journal retiré n'a pas été recréé"
+    registre.ecrire([enregistrement("a", exemple, 0, request_id="apres")])
+    assert _ids(registre.chemin)[-1] == "apres"
