@@ -13,6 +13,7 @@ from pathlib import Path
 from app.stockage.ecrivain import INACTIVITE_S
 from app.stockage.journal import JournalRequetes
 from test.conftest import enregistrement
+from test.test_segments_service import _attendre
 
 
 def _ids(chemin: Path) -> list[str]:
@@ -30,15 +31,6 @@ def _ouverts(*chemins: Path) -> set[str]:
         if cible in cibles:
             vus.add(cible)
     return vus
-
-
-def _attendre(condition, delai: float = 5.0) -> bool:
-    echeance = time.monotonic() + delai
-    while time.monotonic() < echeance:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_un_scellement_par_un_autre_ecrivain_envoie_la_ligne_suivante_au_nouveau_fichier(tmp_path, exemple):
