@@ -189,3 +189,30 @@ def test_une_base_creee_sans_la_colonne_canal_la_recoit_au_demarrage(url_base, r
         assert canaux == ["http", "grpc"]
     finally:
         magasin.moteur.dispose()
+
+
+def test_demarrage_sur_un_schema_complet_ou_incomplet(url_base):
+    """Au démarrage, un schéma déjà complet est reconnu sans DDL (PostgreSQL : deux requêtes au catalogue) ;
+    un index retiré est recréé, et un registre inscrit avec un autre sel refuse toujours le démarrage."""
+    from sqlalchemy import create_engine, inspect
+
+    from app.stockage import enregistrement as module_enregistrement
+    from app.stockage.magasin import INDEX_EFFACEMENTS, ErreurSelEffacement
+
+    sel = module_enregistrement._SEL_EFFACEMENT
+    module_enregistrement.definir_sel("le-sel-du-registre")
+    assert MagasinResultats(url_base).preparer() is True
+    moteur = create_engine(url_base)
+    try:
+        with moteur.begin() as connexion:
+            INDEX_EFFACEMENTS.drop(connexion)
+        assert MagasinResultats(url_base).preparer() is True
+        with moteur.connect() as connexion:
+            assert INDEX_EFFACEMENTS.name in {i["name"] for i in inspect(connexion).get_indexes("effacements")}
+        assert MagasinResultats(url_base).preparer() is True  # complet : reconnu tel quel
+        module_enregistrement.definir_sel("un-autre-sel-que-celui-du-registre")
+        with pytest.raises(ErreurSelEffacement):
+            MagasinResultats(url_base).preparer()
+    finally:
+        module_enregistrement._SEL_EFFACEMENT = sel
+        moteur.dispose()

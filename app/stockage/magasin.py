@@ -546,6 +546,9 @@ class MagasinResultats:
         with self._verrou_schema, _traduire("la création du schéma"):
             if self._schema_pret:
                 return
+            if self.moteur_sql == "postgresql" and self._schema_deja_complet():
+                self._schema_pret = True
+                return
             for essai in (1, 2):  # deux processus peuvent créer la table en même temps : le second revoit
                 try:
                     with self.moteur.begin() as connexion:
@@ -562,6 +565,28 @@ class MagasinResultats:
                     if essai == 2:
                         raise
             self._schema_pret = True
+
+    def _schema_deja_complet(self) -> bool:
+        """PostgreSQL, au démarrage : tables, colonnes et index déjà là, sel du registre inscrit et identité
+        présente, lus en deux requêtes au catalogue (sans verrou consultatif ni DDL) ; sinon (base neuve,
+        colonne ou index à ajouter, registre à migrer) ``_assurer_schema`` fait le chemin complet. Le chemin
+        complet (``create_all`` avec ``checkfirst``) coûtait une vingtaine d'allers-retours à chaque démarrage."""
+        tables = [table.name for table in metadonnees.sorted_tables]
+        attendus = {(table.name, colonne.name) for table in metadonnees.sorted_tables for colonne in table.columns}
+        index = {i.name for table in metadonnees.sorted_tables for i in table.indexes} | {INDEX_EFFACEMENTS.name}
+        with self.moteur.connect() as connexion:
+            presents = set(connexion.execute(text(
+                "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(:tables) "
+                "AND a.attnum > 0 AND NOT a.attisdropped "
+                "UNION ALL SELECT '', indexname FROM pg_indexes WHERE schemaname = current_schema()"),
+                {"tables": tables}).tuples())
+            if not attendus <= presents or not {("", nom) for nom in index} <= presents:
+                return False
+            controle, identite = connexion.execute(select(
+                select(CLE_REGISTRE.c.controle).limit(1).scalar_subquery(),
+                select(IDENTITE.c.identifiant).limit(1).scalar_subquery())).one()
+        return (controle or "") == controle_sel() and identite is not None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
