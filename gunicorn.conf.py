@@ -153,3 +153,17 @@ def on_exit(serveur):
             os.rmdir(_METRIQUES)  # vide : rien ne reste dans le dossier temporaire
         except OSError:
             pass
+
+
+ROUTES_LOTS = "/predire/lot"
+
+
+def pre_request(worker, req):
+    """Un lot (``POST /predire/lot``, ``/csv``, ``/partiel``) ferme sa connexion après sa réponse : le lot
+    suivant du même client se reconnecte et c'est le worker libre qui l'accepte (celui qui prédit encore tient
+    son GIL et arrive après). En keep-alive, deux clients pouvaient garder leurs lots sur le même worker,
+    l'autre restant inoccupé : la moitié des cœurs (``make banc``, lots de 1 000). Une connexion de plus par
+    lot (quelques dizaines de µs) contre des lots de plusieurs ms. Le reste garde le keep-alive."""
+    worker.log.debug("%s %s", req.method, req.path)  # ce que fait le crochet par défaut de gunicorn
+    if req.method == "POST" and req.path.startswith(ROUTES_LOTS):
+        req.must_close = True
