@@ -67,8 +67,8 @@ ETAPES_LOT = {
     "journal_ecrire": ("conserver", "journal : flock + write"),
     "ligne_json": ("journal_ecrire", "journal : lignes JSON (orjson)"),
     "inscrire_acces": ("predire_et_conserver", "journal des accès (une ligne par lot)"),
-    "resultats": ("servir_colonnes", "dicts des résultats (resultats_colonnes)"),
-    "jsonify": ("servir_colonnes", "réponse JSON (orjson) et objet Response"),
+    "resultats": ("servir_colonnes", "dicts des résultats, après les entrées (suites_colonnes)"),
+    "jsonify": ("servir_colonnes", "réponse JSON (orjson, liste_fusionnee_en_octets) et objet Response"),
 }
 """Les étapes d'un lot ; un compteur du même nom que dans ``ETAPES`` est le même compteur (seuls les parents
 diffèrent : la fenêtre de mesure d'un lot ne contient que des lots)."""
@@ -139,10 +139,11 @@ def _chronometrer_lots() -> None:
 
     renommees = {"_une_place_pour": "une_place", "_servir_lot": "servir_lot", "_servir_colonnes": "servir_colonnes",
                  "_lire_lot": "lire_lot", "_predire_et_conserver_colonnes": "predire_et_conserver",
-                 "enregistrements_lot": "enregistrements", "resultats_colonnes": "resultats"}
+                 "enregistrements_lot": "enregistrements", "suites_colonnes": "resultats",
+                 "liste_fusionnee_en_octets": "jsonify"}
     for nom in ("_une_place_pour", "_servir_lot", "_servir_colonnes", "_lire_lot", "_predire_et_conserver_colonnes",
                 "lot_en_colonnes", "lot_direct", "lire_json", "lot_json",
-                "enregistrements_lot", "resultats_colonnes", "inscrire_acces", "jsonify"):
+                "enregistrements_lot", "suites_colonnes", "liste_fusionnee_en_octets", "inscrire_acces", "jsonify"):
         if hasattr(module_lot, nom):
             setattr(module_lot, nom, _chronometrer(renommees.get(nom, nom), getattr(module_lot, nom)))
     for nom in ("predire_lot", "predire_tableaux"):

@@ -114,12 +114,13 @@ def lot_json(documents: Sequence) -> LotColonnes | None:
     formes = set(map(tuple, documents))  # d'ordinaire une seule : les clés de chaque élève, dans l'ordre
     if not all(PERMIS.issuperset(forme) and OBLIGATOIRES.issubset(forme) for forme in formes):
         return None
-    colonnes: dict[str, list] = {}
-    for nom in (*CHAMPS, "user_id"):
-        if nom in OBLIGATOIRES:
-            colonnes[nom] = list(map(itemgetter(nom), documents))
-        else:
-            colonnes[nom] = list(map(dict.get, documents, repeat(nom)))
+    if len(formes) == 1:  # mêmes clés dans le même ordre : les valeurs se transposent d'un trait
+        (forme,) = formes
+        colonnes = dict(zip(forme, map(list, zip(*map(dict.values, documents)))))
+        colonnes.update((nom, [None] * len(documents)) for nom in FACULTATIFS if nom not in colonnes)
+    else:
+        colonnes = {nom: list(map(itemgetter(nom), documents)) if nom in OBLIGATOIRES
+                    else list(map(dict.get, documents, repeat(nom))) for nom in (*CHAMPS, "user_id")}
     for nom in CATEGORIES:
         try:
             if not _VALEURS_PERMISES[nom].issuperset(colonnes[nom]):

@@ -160,7 +160,7 @@ def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str
     try:
         for ligne in lecteur:
             _borner_cellules(len(ligne), lecteur.line_num, colonnes_max)
-            if any(cellule.strip() for cellule in ligne):
+            if "".join(ligne).strip():  # une cellule au moins qui ne soit pas que des blancs
                 lignes.append((lecteur.line_num, ligne))
     except csv.Error as erreur:
         raise ErreurLot(f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from app.json_rapide import liste_fusionnee_en_octets
 from app.modele.colonnes import LotColonnes
 from app.modele.lots import (
     LONGUEUR_MAX_ID_LOT,
@@ -33,7 +34,7 @@ from app.web.erreurs import ErreurRequete
 from app.web.identite import exiger, inscrire_acces, verifier_ecoles
 from app.web.lots import CORPS_PETIT
 from app.web.requetes_json import est_json, lire_corps, lire_json, lot_direct, lot_en_colonnes
-from app.web.routes.prediction import enregistrement_journal, resultat, resultats_colonnes
+from app.web.routes.prediction import enregistrement_journal, resultat, suites_colonnes
 from app.web.services import Services, services
 
 bp = Blueprint("lot", __name__)
@@ -146,12 +147,17 @@ def _predire_et_conserver_colonnes(s: Services, identifiant: str, lot: LotColonn
     return predites, request_ids, duree_ms
 
 
+def _reponse_resultats(entrees, suites, reste: dict) -> Response:
+    """``jsonify({"resultats": [{**e, **s} …], **reste})``, les mêmes octets (``liste_fusionnee_en_octets``)."""
+    return current_app.response_class(liste_fusionnee_en_octets("resultats", entrees, suites, reste),
+                                      mimetype="application/json")
+
+
 def _servir_colonnes(s: Services, identifiant: str, lot: LotColonnes, debut: float):
     """Un lot JSON valide, en colonnes : la réponse de ``_servir_lot``, octet pour octet."""
     predites, request_ids, duree_ms = _predire_et_conserver_colonnes(s, identifiant, lot, range(1, len(lot) + 1),
                                                                      debut)
-    return jsonify({
-        "resultats": resultats_colonnes(lot.entrees, predites, request_ids, lot.colonnes["user_id"]),
+    return _reponse_resultats(lot.entrees, suites_colonnes(predites, request_ids, lot.colonnes["user_id"]), {
         "nombre": len(request_ids),
         "request_id": identifiant,
         "model_version": s.predicteur.version,
@@ -163,10 +169,10 @@ def _servir_partiel_colonnes(s: Services, identifiant: str, partiel: LotPartiel,
                              rappel: float):
     """Une classe CSV en colonnes : la réponse de ``_servir_lot_partiel``, octet pour octet."""
     predites, request_ids, duree_ms = _predire_et_conserver_colonnes(s, identifiant, lot, partiel.rangs, debut)
-    resultats = resultats_colonnes(lot.entrees, predites, request_ids, lot.colonnes["user_id"])
-    return jsonify({
-        "resultats": [{**r, "position": position, "supplementaires": extra}
-                      for r, position, extra in zip(resultats, partiel.positions, partiel.supplementaires)],
+    suites = suites_colonnes(predites, request_ids, lot.colonnes["user_id"])
+    for suite, position, extra in zip(suites, partiel.positions, partiel.supplementaires):
+        suite["position"], suite["supplementaires"] = position, extra
+    return _reponse_resultats(lot.entrees, suites, {
         "rejets": partiel.rejets,
         "nombre": len(request_ids),
         "recus": partiel.recus,

@@ -52,15 +52,14 @@ def resultat(entrees: dict, prediction: Prediction, request_id: str, user_id: st
     }
 
 
-def resultats_colonnes(entrees: Sequence[dict], predites: ColonnesPredictions, request_ids: Sequence[str],
-                       user_ids: Sequence) -> list[dict]:
-    """``resultat`` de chaque élève d'un lot en colonnes (``LotPredictions.en_colonnes``) : mêmes clés, même
-    ordre, mêmes valeurs."""
-    return [{**e, "prediction": classe, "libelle": libelle, "probabilite_echec": echec, "probabilite_reussite": reussite,
+def suites_colonnes(predites: ColonnesPredictions, request_ids: Sequence[str], user_ids: Sequence) -> list[dict]:
+    """Ce que ``resultat`` ajoute aux entrées de chaque élève d'un lot en colonnes (``LotPredictions.en_colonnes``) :
+    mêmes clés, même ordre, mêmes valeurs ; le résultat d'un élève est ``{**entrees, **suite}``."""
+    return [{"prediction": classe, "libelle": libelle, "probabilite_echec": echec, "probabilite_reussite": reussite,
              "confiance_prediction": confiance, "seuil": seuil, "configuration": configuration, "explication": explication,
              "request_id": request_id, "user_id": user_id, "avertissements": avertissements}
-            for e, classe, libelle, echec, reussite, confiance, seuil, configuration, explication, request_id, user_id,
-            avertissements in zip(entrees, predites.prediction, predites.libelle, predites.probabilite_echec,
+            for classe, libelle, echec, reussite, confiance, seuil, configuration, explication, request_id, user_id,
+            avertissements in zip(predites.prediction, predites.libelle, predites.probabilite_echec,
                                   predites.probabilite_reussite, predites.confiance_prediction, predites.seuil,
                                   predites.configuration, predites.explication, request_ids, user_ids,
                                   predites.avertissements)]
