@@ -52,19 +52,23 @@ ETAPES_LOT = {
     "wsgi": (None, "chemin direct (app.web.chemin_direct) : tri de la requête, passée à Flask"),
     "flask": ("wsgi", "Flask : contexte, routage, identifiant, en-têtes, métriques et journal de la requête"),
     "une_place": ("flask", "place de traitement et lecture du corps (_une_place_pour)"),
-    "servir_lot": ("une_place", "service du lot : reste (dicts des résultats)"),
-    "lire_lot": ("servir_lot", "lecture du lot : reste (type de contenu)"),
-    "lot_direct": ("lire_lot", "analyse JSON + validation pydantic en une passe (lot_direct)"),
-    "lire_json": ("lire_lot", "analyse JSON stricte (lire_json : doublons, NaN)"),
-    "lot_json": ("lire_lot", "validation pydantic élève par élève (lot_json)"),
-    "predire_et_conserver": ("servir_lot", "entrées validées, écoles, enregistrements, métriques (reste)"),
+    "servir_lot": ("une_place", "service du lot : reste (choix du chemin)"),
+    "lot_en_colonnes": ("servir_lot", "analyse JSON (orjson) + validation en colonnes (lot_en_colonnes)"),
+    "lire_lot": ("servir_lot", "chemin de repli, élève par élève : lecture du lot (reste)"),
+    "lot_direct": ("lire_lot", "chemin de repli : analyse JSON + validation pydantic en une passe (lot_direct)"),
+    "lire_json": ("lire_lot", "chemin de repli : analyse JSON stricte (lire_json : doublons, NaN)"),
+    "lot_json": ("lire_lot", "chemin de repli : validation pydantic élève par élève (lot_json)"),
+    "servir_colonnes": ("servir_lot", "service du lot en colonnes : reste (dict de la réponse)"),
+    "predire_et_conserver": ("servir_colonnes", "écoles, request_id, métriques (reste)"),
     "predire_lot": ("predire_et_conserver", "prédiction : encodage + arbres compilés + contributions"),
-    "lot_predictions": ("predire_et_conserver", "explication en français (facteurs) et objets Prediction"),
+    "lot_predictions": ("predire_et_conserver", "explication en français (facteurs), confiance, avertissements"),
+    "enregistrements": ("predire_et_conserver", "enregistrements du journal (enregistrements_lot)"),
     "conserver": ("predire_et_conserver", "conservation : verrou, horodatage, confiance au fil d'alimentation"),
     "journal_ecrire": ("conserver", "journal : flock + write"),
     "ligne_json": ("journal_ecrire", "journal : lignes JSON (orjson)"),
     "inscrire_acces": ("predire_et_conserver", "journal des accès (une ligne par lot)"),
-    "jsonify": ("servir_lot", "réponse JSON (orjson) et objet Response"),
+    "resultats": ("servir_colonnes", "dicts des résultats, après les entrées (suites_colonnes)"),
+    "jsonify": ("servir_colonnes", "réponse JSON (orjson, liste_fusionnee_en_octets) et objet Response"),
 }
 """Les étapes d'un lot ; un compteur du même nom que dans ``ETAPES`` est le même compteur (seuls les parents
 diffèrent : la fenêtre de mesure d'un lot ne contient que des lots)."""
@@ -128,19 +132,26 @@ def _production():
 
 
 def _chronometrer_lots() -> None:
-    """Les étapes de ``POST /predire/lot`` (``ETAPES_LOT``) ; celles que la route n'a pas (``lot_direct`` avant
-    la lecture en une passe) restent à zéro."""
+    """Les étapes de ``POST /predire/lot`` (``ETAPES_LOT``), celles du chemin en colonnes ; celles du chemin de
+    repli (élève par élève : lot invalide, configuration non compilée) restent à zéro pour un lot valide."""
     import app.web.routes.lot as module_lot
     from app.modele.predicteur import LotPredictions, Predicteur
 
-    for nom in ("_une_place_pour", "_servir_lot", "_lire_lot", "_predire_et_conserver", "lot_direct", "lire_json",
-                "lot_json", "inscrire_acces", "jsonify"):
+    renommees = {"_une_place_pour": "une_place", "_servir_lot": "servir_lot", "_servir_colonnes": "servir_colonnes",
+                 "_lire_lot": "lire_lot", "_predire_et_conserver_colonnes": "predire_et_conserver",
+                 "enregistrements_lot": "enregistrements", "suites_colonnes": "resultats",
+                 "liste_fusionnee_en_octets": "jsonify"}
+    for nom in ("_une_place_pour", "_servir_lot", "_servir_colonnes", "_lire_lot", "_predire_et_conserver_colonnes",
+                "lot_en_colonnes", "lot_direct", "lire_json", "lot_json",
+                "enregistrements_lot", "suites_colonnes", "liste_fusionnee_en_octets", "inscrire_acces", "jsonify"):
         if hasattr(module_lot, nom):
-            etape = {"_une_place_pour": "une_place", "_servir_lot": "servir_lot", "_lire_lot": "lire_lot",
-                     "_predire_et_conserver": "predire_et_conserver"}.get(nom, nom)
-            setattr(module_lot, nom, _chronometrer(etape, getattr(module_lot, nom)))
-    Predicteur.predire_lot = _chronometrer("predire_lot", Predicteur.predire_lot)
-    LotPredictions.predictions = _chronometrer("lot_predictions", LotPredictions.predictions)
+            setattr(module_lot, nom, _chronometrer(renommees.get(nom, nom), getattr(module_lot, nom)))
+    for nom in ("predire_lot", "predire_tableaux"):
+        if hasattr(Predicteur, nom):
+            setattr(Predicteur, nom, _chronometrer("predire_lot", getattr(Predicteur, nom)))
+    for nom in ("predictions", "en_colonnes"):
+        if hasattr(LotPredictions, nom):
+            setattr(LotPredictions, nom, _chronometrer("lot_predictions", getattr(LotPredictions, nom)))
 
 
 def _triviale():

@@ -61,9 +61,31 @@ DEMARRAGE_PAIRS_S = 120.0
 
 # --- processus et CPU -----------------------------------------------------------------------------
 
+def detaches(pid: int) -> list[int]:
+    """Les processus que le serveur ``pid`` a détachés de lui : même ligne de commande, et init pour parent.
+    Le suiveur du journal (``app.stockage.suiveur``), forké deux fois par le maître gunicorn, en est un : sans
+    lui, l'insertion en base de chaque élève n'était pas comptée dans notre CPU par lot."""
+    try:
+        ligne = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    trouves = []
+    for entree in Path("/proc").iterdir():
+        if not entree.name.isdigit() or int(entree.name) == pid:
+            continue
+        try:
+            if (entree / "cmdline").read_bytes() == ligne \
+                    and (entree / "stat").read_text().rsplit(")", 1)[1].split()[1] == "1":
+                trouves.append(int(entree.name))
+        except (OSError, IndexError):
+            continue
+    return trouves
+
+
 def arbre(pid: int) -> list[int]:
-    """Le processus et tous ses descendants (``/proc/<pid>/task/*/children``)."""
-    vus, a_voir = [], [pid]
+    """Le processus, tous ses descendants (``/proc/<pid>/task/*/children``) et ceux des processus qu'il a
+    détachés de lui (``detaches`` : le suiveur du journal)."""
+    vus, a_voir = [], [pid, *detaches(pid)]
     while a_voir:
         courant = a_voir.pop()
         vus.append(courant)

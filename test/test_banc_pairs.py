@@ -129,3 +129,41 @@ def test_tableau_des_pairs_dit_identique_saute_et_rapports():
     differentes = banc_pairs.lignes(_mesures({"predire": (50, 50, 0.0), "mlflow": (999, 1000, 1e-17)}))
     verification = next(ligne for ligne in differentes if "bit pour bit" in ligne)
     assert verification.endswith("| NON |") and "999/1000 (écart max 1e-17)" in verification
+
+
+def test_le_cpu_d_une_cible_compte_ses_processus_detaches():
+    """Un processus forké deux fois (le suiveur du journal, que le maître gunicorn détache de lui : son parent
+    devient init) fait partie de l'arbre mesuré ; un autre programme, non."""
+    import sys
+    import time
+
+    code = ("import os, sys, time\n"
+            "fils = os.fork()\n"
+            "if fils == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            "        sys.stdout.write(str(os.getpid()) + '\\n'); sys.stdout.flush(); time.sleep(30); os._exit(0)\n"
+            "    os._exit(0)\n"
+            "os.waitpid(fils, 0)\n"
+            "time.sleep(30)\n")
+    serveur = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    autre = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        detache = int(serveur.stdout.readline())
+        limite = time.monotonic() + 10
+        while detache not in banc_pairs.detaches(serveur.pid) and time.monotonic() < limite:
+            time.sleep(0.05)  # le temps que le fils intermédiaire sorte
+        assert banc_pairs.detaches(serveur.pid) == [detache]
+        mesure = banc_pairs.arbre(serveur.pid)
+        assert serveur.pid in mesure and detache in mesure and autre.pid not in mesure
+    finally:
+        import os
+        import signal
+
+        for pid in (serveur.pid, autre.pid, *banc_pairs.detaches(serveur.pid)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        serveur.wait()
+        autre.wait()

@@ -139,32 +139,43 @@ def derive(reference: Mapping, enregistrements: Sequence[Mapping]) -> dict:
     """La dérive d'enregistrements de prédictions (lignes du journal : ``entrees``, ``configuration``,
     ``prediction``, ``probabilite_echec``) par rapport à la référence. Agrégats seulement : aucune
     valeur d'élève dans le résultat."""
+    configurations = [e.get("configuration") for e in enregistrements]
+    comptees = reference["prediction"].keys()  # prédiction et probabilité lues pour ces configurations seulement
+    classes = [e["prediction"] if c in comptees else None for e, c in zip(enregistrements, configurations)]
+    probabilites = [e["probabilite_echec"] if c in comptees else None for e, c in zip(enregistrements, configurations)]
+    colonnes = {nom: [e["entrees"].get(nom) for e in enregistrements] for nom in reference["variables"]}
+    return derive_colonnes(reference, colonnes, configurations, classes, probabilites)
+
+
+def derive_colonnes(reference: Mapping, colonnes: Mapping[str, Sequence], configurations: Sequence,
+                    classes: Sequence, probabilites: Sequence) -> dict:
+    """``derive`` d'élèves donnés en colonnes (une classe de la page ``/classe``, ``app.modele.colonnes``) :
+    valeurs de chaque variable, configuration, classe prédite et probabilité d'échec de chaque élève."""
     variables = {}
     for nom, cases in reference["variables"].items():
-        observes = compter(cases, (e["entrees"].get(nom) for e in enregistrements))
+        observes = compter(cases, colonnes[nom])
         variables[nom] = _variable(cases, np.asarray(cases["effectifs"], dtype=float), observes)
     taux = {}
     for configuration, ref in reference["prediction"].items():
-        lignes = [e for e in enregistrements if e.get("configuration") == configuration]
-        if not lignes:
+        rangs = [i for i, c in enumerate(configurations) if c == configuration]
+        if not rangs:
             continue
-        alertes = sum(e["prediction"] == CLASSE_ECHEC for e in lignes)
-        bas, haut = _wilson(alertes, len(lignes))
+        alertes = sum(classes[i] == CLASSE_ECHEC for i in rangs)
+        bas, haut = _wilson(alertes, len(rangs))
         cases = {"type": "bornes", "bornes": list(CASES_PROBABILITE)}
         distribution = _variable(cases, np.asarray(ref["effectifs_probabilite"], dtype=float),
-                                 compter(cases, (e["probabilite_echec"] for e in lignes)))
+                                 compter(cases, (probabilites[i] for i in rangs)))
         taux[configuration] = {
-            "n": len(lignes), "taux_alerte": round(alertes / len(lignes), 4),
+            "n": len(rangs), "taux_alerte": round(alertes / len(rangs), 4),
             "ic95": [round(bas, 4), round(haut, 4)], "taux_alerte_reference": round(ref["taux_alerte"], 4),
             "ecart": not bas <= ref["taux_alerte"] <= haut,
             "psi_probabilite": distribution["psi"], "niveau_probabilite": distribution["niveau"],
         }
     return {
-        "n": len(enregistrements),
+        "n": len(configurations),
         "seuils_psi": {"moderee": SEUIL_MODERE, "forte": SEUIL_FORT},
         "variables": variables,
         "derivees": sorted((nom for nom, v in variables.items() if v["niveau"] in ("moderee", "forte")),
                            key=lambda nom: -variables[nom]["psi"]),
         "taux_echec_predit": taux,
     }
-

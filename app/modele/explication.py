@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 
@@ -192,6 +193,56 @@ def facteurs_lot(par_champ: np.ndarray, champs, valeurs: Sequence[dict], en_prob
     principales = np.take_along_axis(par_champ, ordres, axis=1)
     return [_rediger(ordre, contributions, total, champs, v, en_probabilite) for ordre, contributions, total, v
             in zip(ordres.tolist(), principales.tolist(), absolues.sum(axis=1).tolist(), valeurs)]
+
+
+def facteurs_colonnes(par_champ: np.ndarray, champs, colonnes: Sequence[Sequence], rangs: Sequence[int],
+                      en_probabilite: bool) -> list[list[dict]]:
+    """``facteurs_lot`` sans un mapping par élève : ``colonnes[j]`` donne la valeur du champ ``champs[j]`` de
+    chaque élève du lot, ``rangs`` le rang dans le lot de chaque ligne de ``par_champ``. Tri, totaux, poids et
+    leur arrondi, et choix des facteurs cités en tableaux pour toute la configuration ; seuls restent par
+    facteur la phrase (en cache, ``_phrase``) et son dict. Mêmes résultats, flottant pour flottant
+    (test/test_lot_colonnes.py)."""
+    if not len(par_champ):
+        return []
+    absolues = np.abs(par_champ)
+    ordres = np.argsort(-absolues, axis=1, kind="stable")[:, :NOMBRE_FACTEURS]
+    principales = np.take_along_axis(par_champ, ordres, axis=1)
+    totaux = absolues.sum(axis=1)
+    totaux = np.where(totaux == 0.0, 1.0, totaux)  # ``total or 1.0`` de _rediger
+    poids = np.abs(principales) / totaux[:, None]  # la division de _rediger, élément par élément
+    cites = np.logical_and.accumulate(~(poids < POIDS_MINIMUM), axis=1)  # _rediger s'arrête au premier sous le seuil
+    lignes, places = np.nonzero(cites)  # ligne après ligne, du plus au moins important
+    poids_cites = poids[lignes, places]
+    ordre_l = ordres[lignes, places].tolist()
+    contributions_l = principales[lignes, places].tolist()
+    arrondis = _arrondir_4(poids_cites)
+    rangs_l = np.asarray(rangs)[lignes].tolist()
+    noms = [champs[o] for o in ordre_l]
+    valeurs = [colonnes[o][r] for o, r in zip(ordre_l, rangs_l)]
+    phrases = map(_phrase, noms, valeurs, contributions_l, repeat(en_probabilite))
+    if en_probabilite:
+        cites_l = [{"champ": nom, "valeur": valeur, "effet": sens, "contribution": arrondie, "poids": p, "texte": texte}
+                   for nom, (valeur, sens, arrondie, texte), p in zip(noms, phrases, arrondis)]
+    else:
+        cites_l = [{"champ": nom, "valeur": valeur, "effet": sens, "contribution": arrondie, "poids": p,
+                    "texte": f"{texte}{100 * brut:.0f} % de l'explication)"}
+                   for nom, (valeur, sens, arrondie, texte), p, brut in zip(noms, phrases, arrondis, poids_cites.tolist())]
+    fins = np.cumsum(cites.sum(axis=1)).tolist()
+    return [cites_l[debut:fin] for debut, fin in zip([0, *fins[:-1]], fins)]
+
+
+def _arrondir_4(valeurs: np.ndarray) -> list[float]:
+    """``round(v, 4)`` de chaque valeur (arrondi décimal exact de Python), en tableau : ``rint(v × 10⁴) / 10⁴``
+    donne le même flottant sauf si v × 10⁴ tombe près d'une demie (l'erreur du produit pourrait changer
+    d'entier) : ces valeurs-là, et les grandes, passent par ``round`` lui-même."""
+    echelle = valeurs * 1e4
+    arrondis = (np.rint(echelle) / 1e4).tolist()
+    douteux = np.flatnonzero((np.abs(echelle - np.floor(echelle) - 0.5) < 1e-6) | ~(np.abs(valeurs) < 1e6))
+    if len(douteux):
+        brutes = valeurs.tolist()
+        for i in douteux.tolist():
+            arrondis[i] = round(brutes[i], 4)
+    return arrondis
 
 
 def _rediger(ordre: list[int], contributions: list[float], total: float, champs, valeurs: dict,

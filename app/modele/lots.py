@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from app.modele.colonnes import LotColonnes, garder, juger_cellules
 from app.modele.erreurs_validation import DETAILS_MAX, detailler
 from app.modele.lecture_csv import CONSEIL_ENCODAGE, NOTE_FINALE, FichierIllisible, decoder, nom_colonne
 from app.modele.predicteur import Prediction
@@ -159,7 +160,7 @@ def _lignes_csv(brut: bytes, colonnes_max: int = COLONNES_MAX) -> tuple[list[str
     try:
         for ligne in lecteur:
             _borner_cellules(len(ligne), lecteur.line_num, colonnes_max)
-            if any(cellule.strip() for cellule in ligne):
+            if "".join(ligne).strip():  # une cellule au moins qui ne soit pas que des blancs
                 lignes.append((lecteur.line_num, ligne))
     except csv.Error as erreur:
         raise ErreurLot(f"CSV mal formé à la ligne {lecteur.line_num} ({erreur})") from None
@@ -317,8 +318,8 @@ class LotPartiel:
             self.notes_finales.append(note_finale)
 
 
-def lire_csv_partiel(brut: bytes) -> LotPartiel:
-    """Le CSV UCI en mode partiel : lignes invalides mises à part, colonnes hors schéma gardées."""
+def _entete_partiel(brut: bytes) -> tuple[LotPartiel, list[str], list[tuple[int, list[str]]]]:
+    """(lot partiel encore vide, colonnes de l'en-tête traduites, lignes avec leur numéro) d'un CSV UCI."""
     recues, separateur, corps, encodage = _lignes_csv(brut, COLONNES_MAX + SUPPLEMENTAIRES_MAX)
     colonnes, traduites = _traduire_entete(recues)
     _verifier_entete(colonnes, partiel=True)
@@ -327,6 +328,12 @@ def lire_csv_partiel(brut: bytes) -> LotPartiel:
     lot = LotPartiel(colonnes_supplementaires=[c for c in colonnes if c not in (*COLONNES_PERMISES, NOTE_FINALE) and c],
                      recus=len(corps), colonnes=[c for c in colonnes if c != NOTE_FINALE], separateur=separateur,
                      encodage=encodage, colonnes_traduites=traduites, avec_note_finale=NOTE_FINALE in colonnes)
+    return lot, colonnes, corps
+
+
+def lire_csv_partiel(brut: bytes) -> LotPartiel:
+    """Le CSV UCI en mode partiel : lignes invalides mises à part, colonnes hors schéma gardées."""
+    lot, colonnes, corps = _entete_partiel(brut)
     for rang, (numero, ligne) in enumerate(corps, start=1):
         if len(ligne) != len(colonnes):
             lot.rejets.append({"position": numero, "supplementaires": {},
@@ -343,6 +350,53 @@ def lire_csv_partiel(brut: bytes) -> LotPartiel:
             continue
         lot.ajouter(rang, numero, document, supplementaires, _note_finale(note_finale))
     return lot
+
+
+def lire_csv_partiel_colonnes(brut: bytes) -> tuple[LotPartiel, LotColonnes] | None:
+    """``lire_csv_partiel`` en colonnes : le même ``LotPartiel`` (rejets, positions, colonnes à soi, G3), mais
+    ses élèves valides en ``LotColonnes`` (``demandes`` reste vide) : chaque champ jugé d'une traite
+    (``app.modele.colonnes``) ; seules les lignes qu'il refuse passent par pydantic, qui en nomme les
+    problèmes. None si pydantic accepte une ligne que les colonnes refusaient (jamais attendu) : l'appelant
+    relit alors le fichier par ``lire_csv_partiel``. Mêmes erreurs (``ErreurLot``) pour l'en-tête."""
+    lot, colonnes, corps = _entete_partiel(brut)
+    largeur = len(colonnes)
+    completes = [ligne for _, ligne in corps if len(ligne) == largeur]
+    cellules = {nom: list(map(str.strip, valeurs)) for nom, valeurs in zip(colonnes, zip(*completes))} if completes \
+        else {nom: [] for nom in colonnes}
+    for nom in (*NOTES, "user_id"):  # _document_csv : cellule vide d'une note ou de user_id → None
+        if nom in cellules:
+            cellules[nom] = [None if c == "" else c for c in cellules[nom]]
+    jugees = juger_cellules({nom: cellules[nom] for nom in COLONNES_PERMISES if nom in cellules}, len(completes))
+    supplementaires = [cellules[c] for c in lot.colonnes_supplementaires]
+    notes_finales = cellules.get(NOTE_FINALE) if lot.avec_note_finale else None
+    gardees, i = [], -1
+    for rang, (numero, ligne) in enumerate(corps, start=1):
+        if len(ligne) != largeur:
+            lot.rejets.append({"position": numero, "supplementaires": {},
+                               "problemes": [{"champ": "(ligne)", "message": _nombre_de_valeurs(ligne, colonnes)}]})
+            continue
+        i += 1
+        extra = {c: valeurs[i] for c, valeurs in zip(lot.colonnes_supplementaires, supplementaires)}
+        note_finale = _note_finale(notes_finales[i]) if notes_finales is not None else None
+        if note_finale is False:
+            lot.rejets.append({"position": numero, "supplementaires": extra, "problemes": [
+                {"champ": NOTE_FINALE, "message": f"note finale « {notes_finales[i]} » : entier de 0 à 20 attendu, "
+                                                  "ou cellule vide"}]})
+            continue
+        if i in jugees.refusees:
+            document = _document_csv(colonnes, ligne)
+            for c in (*lot.colonnes_supplementaires, NOTE_FINALE, ""):
+                document.pop(c, None)
+            lot.ajouter(rang, numero, document, extra, note_finale)
+            if lot.demandes:  # pydantic l'accepte : les colonnes se sont trompées, relire autrement
+                return None
+            continue
+        gardees.append(i)
+        lot.rangs.append(rang)
+        lot.positions.append(numero)
+        lot.supplementaires.append(extra)
+        lot.notes_finales.append(note_finale)
+    return lot, garder(jugees, gardees)
 
 
 def _note_finale(cellule) -> int | None | bool:

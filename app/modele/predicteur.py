@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -24,7 +24,7 @@ from app.modele.classes import (
 )
 from app.modele.compile.arbres import LIGNES_PAR_BLOC, ArbresCompiles
 from app.modele.compile.vote import VoteCompile
-from app.modele.explication import facteurs, facteurs_lot
+from app.modele.explication import facteurs, facteurs_colonnes, facteurs_lot
 from app.modele.schema import (
     CATEGORIES,
     CHAMPS,
@@ -36,7 +36,7 @@ from app.modele.schema import (
     configuration_pour,
     configurations_pour,
 )
-from app.stockage.enregistrement import nouvel_enregistrement
+from app.stockage.enregistrement import COLONNES_ENREGISTREMENT, nouvel_enregistrement
 
 LIBELLES = {CLASSE_ECHEC: "échec", CLASSE_REUSSITE: "réussite"}
 AVERTISSEMENT_G2_SEUL = ("G2 sans G1 : aucune configuration n'utilise G2 seul, la note G2 a été ignorée "
@@ -70,6 +70,29 @@ def avertissements(valeurs: Mapping, configuration: str) -> list[str]:
     if configuration != "A":
         return [f"configuration {configuration} ({DESCRIPTION_CONFIGURATIONS[configuration]})"]
     return []
+
+
+def avertissements_colonnes(g1: Sequence, g2: Sequence, configurations: Sequence[str]) -> list[list[str]]:
+    """``avertissements`` de chaque élève d'un lot, depuis ses colonnes G1 et G2 et ses configurations."""
+    par_configuration = {c: avertissements({"G1": 0, "G2": None}, c) for c in CONFIGURATIONS}
+    return [[AVERTISSEMENT_G2_SEUL] if b is not None and a is None else list(par_configuration[c])
+            for a, b, c in zip(g1, g2, configurations)]
+
+
+@dataclass(frozen=True)
+class ColonnesPredictions:
+    """Les champs de ``Prediction`` pour tout un lot, une liste par champ, dans l'ordre des élèves
+    (``LotPredictions.en_colonnes``)."""
+
+    configuration: list[str]
+    prediction: list[int]
+    libelle: list[str]
+    probabilite_echec: list[float]
+    probabilite_reussite: list[float]
+    confiance_prediction: list[float]
+    seuil: list[float]
+    explication: list[list[dict]]
+    avertissements: list[list[str]]
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,35 @@ class LotPredictions:
         return [self._prediction(position, str(configuration), v, explication) for position, (configuration, v, explication)
                 in enumerate(zip(self.configurations.tolist(), valeurs, explications))]
 
+    def en_colonnes(self, colonnes: Mapping[str, Sequence]) -> ColonnesPredictions:
+        """Les champs des ``Prediction`` de tout le lot, une liste par champ, sans objet par élève : ce que
+        ``predictions`` donne, élève pour élève et flottant pour flottant. ``colonnes`` : les valeurs validées
+        de chaque champ, dans l'ordre des élèves (``app.modele.colonnes``)."""
+        n = len(self)
+        explications: list = [None] * n
+        for configuration, champs in CONFIGURATIONS.items():
+            positions = np.flatnonzero(self.configurations == configuration)
+            if not len(positions):
+                continue
+            par_champ = self.contributions[np.ix_(positions, _POSITIONS[configuration])]
+            redigees = facteurs_colonnes(par_champ, champs, [colonnes[c] for c in champs], positions,
+                                         self.en_probabilite[configuration])
+            if len(positions) == n:
+                explications = redigees
+                break
+            for rang, explication in zip(positions.tolist(), redigees):
+                explications[rang] = explication
+        p, seuil = self.probabilite_echec, self.seuil
+        with np.errstate(divide="ignore", invalid="ignore"):  # les branches écartées par np.where
+            confiances = np.where(p >= seuil, np.where(seuil < 1.0, (p - seuil) / (1.0 - seuil), 1.0), (seuil - p) / seuil)
+        classes = self.prediction.tolist()
+        configurations = self.configurations.tolist()
+        return ColonnesPredictions(
+            configuration=configurations, prediction=classes, libelle=list(map(LIBELLES.__getitem__, classes)),
+            probabilite_echec=p.tolist(), probabilite_reussite=(1.0 - p).tolist(), confiance_prediction=confiances.tolist(),
+            seuil=seuil.tolist(), explication=explications,
+            avertissements=avertissements_colonnes(colonnes["G1"], colonnes["G2"], configurations))
+
     def _prediction(self, position: int, configuration: str, valeurs: Mapping, explication: list[dict]) -> Prediction:
         p_echec = float(self.probabilite_echec[position])
         seuil = float(self.seuil[position])
@@ -132,6 +184,20 @@ def enregistrement(prediction: Prediction, *, request_id: str, user_id: str | No
         entrees=entrees, prediction=prediction.prediction, probabilite_echec=prediction.probabilite_echec,
         probabilite_reussite=prediction.probabilite_reussite, seuil=prediction.seuil, model_version=version,
         canal=canal)
+
+
+def enregistrements_lot(colonnes: ColonnesPredictions, *, request_ids: Sequence[str], user_ids: Sequence,
+                        entrees: Sequence[dict], version: str, canal: str, horodatage: str) -> list[dict]:
+    """``enregistrement`` de chaque élève d'un lot, depuis ses colonnes : les mêmes dicts (clés de
+    ``COLONNES_ENREGISTREMENT``, dans leur ordre), sans objet ``Prediction``."""
+    valeurs = {"horodatage": repeat(horodatage), "request_id": request_ids, "user_id": user_ids,
+               "configuration": colonnes.configuration, "entrees": entrees, "prediction": colonnes.prediction,
+               "probabilite_echec": colonnes.probabilite_echec, "probabilite_reussite": colonnes.probabilite_reussite,
+               "seuil": colonnes.seuil, "model_version": repeat(version), "canal": repeat(canal)}
+    if len(valeurs) != len(COLONNES_ENREGISTREMENT) or set(valeurs) != set(COLONNES_ENREGISTREMENT):
+        raise TypeError(f"champs de l'enregistrement : {sorted(valeurs)} au lieu de {sorted(COLONNES_ENREGISTREMENT)}")
+    return list(map(dict, map(zip, repeat(COLONNES_ENREGISTREMENT),
+                              zip(*(valeurs[cle] for cle in COLONNES_ENREGISTREMENT)))))
 
 
 @dataclass(frozen=True)
@@ -254,25 +320,35 @@ class Predicteur:
 
         Par blocs de ``LIGNES_PAR_BLOC`` élèves : les tableaux de travail restent petits (cache du
         processeur) et la mémoire d'un bloc sert au suivant."""
-        n = len(lot)
+        return self._predire_blocs(len(lot), lambda debut, fin: _colonnes(lot[debut:fin]), lot)
+
+    def predire_tableaux(self, nombres: np.ndarray, codes: np.ndarray) -> LotPredictions:
+        """``predire_lot`` d'un lot déjà en tableaux (``app.modele.colonnes``) : ``nombres`` (élèves ×
+        ``NUMERIQUES``, note absente : NaN) et ``codes`` (élèves × ``CATEGORIES``, rang de la valeur dans le
+        schéma). Mêmes opérations, mêmes flottants ; toutes les configurations doivent être compilées
+        (``compilees``), le chemin de repli du pipeline demandant les élèves un à un."""
+        return self._predire_blocs(len(nombres), lambda debut, fin: (nombres[debut:fin], codes[debut:fin]), None)
+
+    def _predire_blocs(self, n: int, bloc_de, lot: Sequence[Mapping] | None) -> LotPredictions:
         configurations = np.empty(n, dtype="<U1")
         probabilites = np.empty(n)
         seuils = np.empty(n)
         contributions = np.zeros((n, len(CHAMPS)))
         en_probabilite = {}
         for debut in range(0, n, LIGNES_PAR_BLOC):
-            bloc = lot[debut:debut + LIGNES_PAR_BLOC]
-            nombres, codes = _colonnes(bloc)
+            nombres, codes = bloc_de(debut, debut + LIGNES_PAR_BLOC)
             g1, g2 = (~np.isnan(nombres[:, NUMERIQUES.index(note)]) for note in ("G1", "G2"))
             configurations_bloc = configurations_pour(g1, g2)
-            configurations[debut:debut + len(bloc)] = configurations_bloc
+            configurations[debut:debut + len(nombres)] = configurations_bloc
             for configuration in CONFIGURATIONS:
                 positions = np.flatnonzero(configurations_bloc == configuration)
                 if not len(positions):
                     continue
                 compile_ = self._compiles.get(configuration)
                 if compile_ is None:
-                    sous_lot = list(map(bloc.__getitem__, positions.tolist()))
+                    if lot is None:
+                        raise ValueError(f"configuration {configuration} non compilée : predire_lot, pas predire_tableaux")
+                    sous_lot = [lot[debut + p] for p in positions.tolist()]
                     p, par_champ, en_probabilite[configuration] = self._lot_par_le_pipeline(configuration, sous_lot)
                 else:
                     X = compile_.encoder_lot({**dict(zip(NUMERIQUES, nombres[positions].T)),

@@ -8,10 +8,11 @@ Les calculs sont ceux de l'API, une définition chacun : dérive = ``app.modele.
 
 from __future__ import annotations
 
-from app.modele.derive import derive, lire_reference
+from app.modele.derive import derive_colonnes, lire_reference
 from app.modele.explication import libelle
 from app.modele.lecture_csv import NOMS_SEPARATEURS
 from app.modele.lots import LotPartiel
+from app.modele.schema import CHAMPS
 from app.modele.seuils import RAPPEL_BORNES, RAPPEL_ECHEC_VISE
 from app.modele.verification import verifier_classe
 from app.web.parametres import lire_entiers
@@ -40,15 +41,15 @@ def lecture(lot: LotPartiel) -> dict | None:
             "note_finale": lot.avec_note_finale}
 
 
-def derive_classe(chemin_reference, entrees, predictions) -> dict:
-    """La dérive de la classe (``derive``) et le bandeau : variables au PSI « forte », hors effet du hasard."""
+def derive_classe(chemin_reference, colonnes, configurations, classes, probabilites) -> dict:
+    """La dérive de la classe (``derive_colonnes``) et le bandeau : variables au PSI « forte », hors effet du
+    hasard. ``colonnes`` : les valeurs de chaque champ, élève par élève ; puis la configuration, la classe
+    prédite et la probabilité d'échec de chacun."""
     try:
         reference = lire_reference(chemin_reference)
     except (OSError, ValueError):
         return {"disponible": False, "variables": []}
-    enregistrements = [{"entrees": e, "configuration": p.configuration, "prediction": p.prediction,
-                        "probabilite_echec": p.probabilite_echec} for e, p in zip(entrees, predictions)]
-    resultat = derive(reference, enregistrements)
+    resultat = derive_colonnes(reference, colonnes, configurations, classes, probabilites)
     differentes = [{"champ": nom, "libelle": libelle(nom), "psi": v["psi"]} for nom, v in resultat["variables"].items()
                    if v["niveau"] == "forte" and v["psi"] > RAPPORT_HASARD * v["psi_hasard"]
                    and nom not in PROPRES_A_UNE_CLASSE]
@@ -57,10 +58,18 @@ def derive_classe(chemin_reference, entrees, predictions) -> dict:
 
 def bilan(services, lot: LotPartiel, entrees, predictions, rappel: float = RAPPEL_ECHEC_VISE) -> dict:
     """Les trois clés, toujours présentes (null quand elles ne s'appliquent pas : contrat v2)."""
+    return bilan_colonnes(services, lot, entrees, {nom: [e[nom] for e in entrees] for nom in CHAMPS},
+                          [p.configuration for p in predictions], [p.prediction for p in predictions],
+                          [p.probabilite_echec for p in predictions], rappel)
+
+
+def bilan_colonnes(services, lot: LotPartiel, entrees, colonnes, configurations, classes, probabilites,
+                   rappel: float = RAPPEL_ECHEC_VISE) -> dict:
+    """``bilan`` d'une classe en colonnes (``app.modele.colonnes``) : les mêmes trois clés."""
     return {
         "lecture": lecture(lot),
-        "derive_classe": derive_classe(services.configuration.chemin_reference_derive, entrees, predictions)
-        if predictions else None,
+        "derive_classe": derive_classe(services.configuration.chemin_reference_derive, colonnes, configurations,
+                                       classes, probabilites) if configurations else None,
         "verification": verifier_classe(services.predicteur, entrees, lot.notes_finales, rappel)
-        if lot.avec_note_finale and predictions else None,
+        if lot.avec_note_finale and configurations else None,
     }

@@ -7,10 +7,13 @@ import logging
 import re
 from typing import Any
 
+import orjson
 from flask import Request
 from pydantic import TypeAdapter
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.modele.colonnes import LotColonnes
+from app.modele.colonnes import lot_json as colonnes_json
 from app.modele.schema import DemandePrediction
 from app.web.erreurs import ErreurRequete
 
@@ -163,3 +166,22 @@ def lot_direct(brut: bytes, objets_max: int) -> list[DemandePrediction] | None:
     if not 0 < len(demandes) <= objets_max or brut.count(b":") != sum(len(d.model_fields_set) for d in demandes):
         return None
     return demandes
+
+
+def lot_en_colonnes(brut: bytes, objets_max: int) -> LotColonnes | None:
+    """Le corps d'un ``POST /predire/lot`` JSON valide (1 à ``objets_max`` élèves), analysé par orjson et validé
+    champ par champ sur tout le lot (``app.modele.colonnes``), sans objet pydantic par élève ; None pour tout
+    autre corps, que ``lot_direct`` puis la lecture stricte servent ou refusent comme avant (message exact).
+
+    Comme ``lot_direct``, ne juge seul aucun refus, sauf celui de ``borner_elements``. orjson refuse ce que la
+    lecture stricte refuse (NaN, BOM, UTF-8 invalide, surrogates isolés…) et garde la dernière d'une clé en
+    double : autant de « : » que de clés reçues, c'est une clé par champ (voir ``lot_direct``)."""
+    borner_elements(brut, objets_max)
+    try:
+        documents = orjson.loads(brut)
+    except (orjson.JSONDecodeError, RecursionError):
+        return None
+    if type(documents) is not list or not 0 < len(documents) <= objets_max \
+            or set(map(type, documents)) != {dict} or brut.count(b":") != sum(map(len, documents)):
+        return None
+    return colonnes_json(documents)

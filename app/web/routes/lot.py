@@ -9,26 +9,32 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from app.json_rapide import liste_fusionnee_en_octets
+from app.modele.colonnes import LotColonnes
 from app.modele.lots import (
     LONGUEUR_MAX_ID_LOT,
     LOT_MAX,
+    LotPartiel,
     ecrire_csv,
-    lire_csv,
     ligne_resultat,
+    lire_csv,
     lire_csv_partiel,
+    lire_csv_partiel_colonnes,
     lot_json,
     lot_json_partiel,
 )
+from app.modele.predicteur import enregistrements_lot
+from app.modele.schema import CONFIGURATIONS
 from app.stockage.enregistrement import horodatage_utc
 from app.web import metriques
-from app.web.bilan_classe import bilan, lire_rappel
+from app.web.bilan_classe import bilan, bilan_colonnes, lire_rappel
 from app.web.erreurs import ErreurRequete
-from app.web.lots import CORPS_PETIT
 from app.web.identite import exiger, inscrire_acces, verifier_ecoles
-from app.web.requetes_json import est_json, lire_corps, lire_json, lot_direct
-from app.web.routes.prediction import enregistrement_journal, resultat
+from app.web.lots import CORPS_PETIT
+from app.web.requetes_json import est_json, lire_corps, lire_json, lot_direct, lot_en_colonnes
+from app.web.routes.prediction import enregistrement_journal, resultat, suites_colonnes
 from app.web.services import Services, services
 
 bp = Blueprint("lot", __name__)
@@ -117,6 +123,68 @@ def _predire_et_conserver(s: Services, identifiant: str, demandes, rangs, debut:
     return entrees, predictions, enregistrements, duree_ms
 
 
+def _en_colonnes_possible(s: Services) -> bool:
+    """Le chemin en colonnes demande toutes les configurations compilées (sinon, le pipeline, élève par élève)."""
+    return len(s.predicteur.compilees) == len(CONFIGURATIONS)
+
+
+def _predire_et_conserver_colonnes(s: Services, identifiant: str, lot: LotColonnes, rangs, debut: float):
+    """``_predire_et_conserver`` d'un lot en colonnes (``app.modele.colonnes``) : mêmes étapes, mêmes
+    enregistrements, même ordre ; (prédictions en colonnes, request_ids, durée en ms)."""
+    ecoles = lot.colonnes["school"]
+    verifier_ecoles(ecoles)  # personne connectée : ses écoles seulement (403 sinon)
+    predites = s.predicteur.predire_tableaux(lot.nombres, lot.codes).en_colonnes(lot.colonnes)
+    duree_ms = (time.perf_counter() - debut) * 1000
+    request_ids = [f"{identifiant}-{rang}" for rang in rangs]
+    if request_ids:  # mode partiel : aucune ligne valide, rien à conserver
+        enregistrements = enregistrements_lot(predites, request_ids=request_ids, user_ids=lot.colonnes["user_id"],
+                                              entrees=lot.entrees, version=s.predicteur.version, canal="http",
+                                              horodatage=horodatage_utc())
+        s.conservation.conserver(enregistrements, "request_id_fourni" in g)  # refus du stockage → 409 / 503
+        inscrire_acces(ecoles, len(enregistrements))  # journal des accès : une classe envoyée
+        metriques.TAILLES_LOTS.observe(len(enregistrements))
+        metriques.compter_predictions(predites.configuration, predites.prediction)
+    return predites, request_ids, duree_ms
+
+
+def _reponse_resultats(entrees, suites, reste: dict) -> Response:
+    """``jsonify({"resultats": [{**e, **s} …], **reste})``, les mêmes octets (``liste_fusionnee_en_octets``)."""
+    return current_app.response_class(liste_fusionnee_en_octets("resultats", entrees, suites, reste),
+                                      mimetype="application/json")
+
+
+def _servir_colonnes(s: Services, identifiant: str, lot: LotColonnes, debut: float):
+    """Un lot JSON valide, en colonnes : la réponse de ``_servir_lot``, octet pour octet."""
+    predites, request_ids, duree_ms = _predire_et_conserver_colonnes(s, identifiant, lot, range(1, len(lot) + 1),
+                                                                     debut)
+    return _reponse_resultats(lot.entrees, suites_colonnes(predites, request_ids, lot.colonnes["user_id"]), {
+        "nombre": len(request_ids),
+        "request_id": identifiant,
+        "model_version": s.predicteur.version,
+        "inference_time_ms": round(duree_ms, 3),
+    })
+
+
+def _servir_partiel_colonnes(s: Services, identifiant: str, partiel: LotPartiel, lot: LotColonnes, debut: float,
+                             rappel: float):
+    """Une classe CSV en colonnes : la réponse de ``_servir_lot_partiel``, octet pour octet."""
+    predites, request_ids, duree_ms = _predire_et_conserver_colonnes(s, identifiant, lot, partiel.rangs, debut)
+    suites = suites_colonnes(predites, request_ids, lot.colonnes["user_id"])
+    for suite, position, extra in zip(suites, partiel.positions, partiel.supplementaires):
+        suite["position"], suite["supplementaires"] = position, extra
+    return _reponse_resultats(lot.entrees, suites, {
+        "rejets": partiel.rejets,
+        "nombre": len(request_ids),
+        "recus": partiel.recus,
+        "colonnes_supplementaires": partiel.colonnes_supplementaires,
+        "request_id": identifiant,
+        "model_version": s.predicteur.version,
+        "inference_time_ms": round(duree_ms, 3),
+        **bilan_colonnes(s, partiel, lot.entrees, lot.colonnes, predites.configuration, predites.prediction,
+                         predites.probabilite_echec, rappel),
+    })
+
+
 def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
     return resultat(valeurs, prediction, enregistrement["request_id"], demande.user_id)
 
@@ -124,6 +192,10 @@ def _resultat_lot(demande, valeurs, prediction, enregistrement) -> dict:
 def _servir_lot_partiel(s: Services, identifiant: str):
     debut = time.perf_counter()
     rappel = lire_rappel(request.args)
+    if request.mimetype in TYPES_CSV and _en_colonnes_possible(s):  # la page /classe : un fichier CSV
+        en_colonnes = lire_csv_partiel_colonnes(lire_corps(request, "CSV"))
+        if en_colonnes is not None:
+            return _servir_partiel_colonnes(s, identifiant, *en_colonnes, debut, rappel)
     lot = _lire_lot(partiel=True)
     entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(s, identifiant, lot.demandes, lot.rangs,
                                                                            debut)
@@ -144,6 +216,11 @@ def _servir_lot_partiel(s: Services, identifiant: str):
 
 def _servir_lot(s: Services, identifiant: str, csv_seul: bool = False):
     debut = time.perf_counter()
+    if not csv_seul and request.mimetype not in TYPES_CSV and est_json(request) and not request.content_encoding \
+            and _en_colonnes_possible(s):
+        lot = lot_en_colonnes(lire_corps(request, "JSON"), LOT_MAX)
+        if lot is not None:
+            return _servir_colonnes(s, identifiant, lot, debut)
     demandes, csv_recu = _lire_lot(csv_seul=csv_seul)
     entrees, predictions, enregistrements, duree_ms = _predire_et_conserver(
         s, identifiant, demandes, range(1, len(demandes) + 1), debut)

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import ValidationError
 
 from app.modele.erreurs_validation import detailler, resume
-from app.modele.predicteur import Prediction, enregistrement
+from app.modele.predicteur import ColonnesPredictions, Prediction, enregistrement
 from app.modele.schema import DemandePrediction
 from app.web import metriques
 from app.web.erreurs import ErreurRequete
@@ -49,6 +50,19 @@ def resultat(entrees: dict, prediction: Prediction, request_id: str, user_id: st
         "user_id": user_id,
         "avertissements": prediction.avertissements or [],
     }
+
+
+def suites_colonnes(predites: ColonnesPredictions, request_ids: Sequence[str], user_ids: Sequence) -> list[dict]:
+    """Ce que ``resultat`` ajoute aux entrées de chaque élève d'un lot en colonnes (``LotPredictions.en_colonnes``) :
+    mêmes clés, même ordre, mêmes valeurs ; le résultat d'un élève est ``{**entrees, **suite}``."""
+    return [{"prediction": classe, "libelle": libelle, "probabilite_echec": echec, "probabilite_reussite": reussite,
+             "confiance_prediction": confiance, "seuil": seuil, "configuration": configuration, "explication": explication,
+             "request_id": request_id, "user_id": user_id, "avertissements": avertissements}
+            for classe, libelle, echec, reussite, confiance, seuil, configuration, explication, request_id, user_id,
+            avertissements in zip(predites.prediction, predites.libelle, predites.probabilite_echec,
+                                  predites.probabilite_reussite, predites.confiance_prediction, predites.seuil,
+                                  predites.configuration, predites.explication, request_ids, user_ids,
+                                  predites.avertissements)]
 
 
 def enregistrement_journal(identifiant: str, user_id: str | None, entrees: dict, prediction: Prediction,
