@@ -33,6 +33,12 @@ def journal_bloque(registre):
         os.close(descripteur)
 
 
+def ids_en_base_de(magasin, user_id) -> set[str]:
+    """Tous les request_id de ``user_id`` en base, sans limite (``parcourir`` pagine jusqu'au bout) : une page
+    d'historique (``limite``) tronque en silence, et une prédiction hors de la page semblerait perdue."""
+    return {p["request_id"] for p in magasin.parcourir() if p["user_id"] == user_id}
+
+
 def lancer(conservation, lots, verifier=False):
     """Un fil par lot ; renvoie (fils, issues) où issues[i] est None (journalisé) ou l'exception."""
     issues = [None] * len(lots)
@@ -185,10 +191,30 @@ def test_effacement_pendant_les_predictions_en_vol_et_une_reconciliation(magasin
     assert conservation.vider(15)
     conservation.reconcilier()  # refaite après coup : rien ne revient
     au_journal = {l["request_id"] for l in lignes(registre) if l["user_id"] == "cible"}
-    en_base = {p["request_id"] for p in magasin.historique("cible", 10_000, 0)[0]}
+    en_base = ids_en_base_de(magasin, "cible")  # souvent plus de 10 000 : pas une page d'historique
     assert au_journal == en_base, "le journal et la base diffèrent après l'effacement"
     assert not {e["request_id"] for e in servis[:50]} & en_base, "une prédiction effacée est revenue"
     assert {e["request_id"] for e in servis[avant + 20:]} <= en_base, "une prédiction d'après l'effacement perdue"
+    conservation.arreter()
+
+
+def test_plus_d_une_page_de_predictions_apres_un_effacement_toutes_en_base(magasin, registre, exemple):
+    """Plus de 10 000 prédictions d'un élève servies après son effacement (ce que le test précédent sert souvent :
+    relues par une page d'historique de 10 000, les plus anciennes semblaient perdues) : toutes au journal et en
+    base, après le fil d'alimentation et une réconciliation ; rien d'antérieur à l'effacement ne revient."""
+    conservation = Conservation(magasin, registre)
+    avant = [enregistrement("cible", exemple, i) for i in range(20)]
+    conservation.conserver(avant)
+    assert conservation.effacer("cible").predictions == len(avant)
+    apres = [enregistrement("cible", exemple, i) for i in range(10_050)]
+    for debut in range(0, len(apres), 150):
+        conservation.conserver(apres[debut:debut + 150])
+    assert conservation.vider(15)
+    conservation.reconcilier()
+    au_journal = {l["request_id"] for l in lignes(registre) if l["user_id"] == "cible"}
+    assert au_journal == {e["request_id"] for e in apres}
+    assert ids_en_base_de(magasin, "cible") == au_journal
+    assert magasin.historique("cible", 1, 0)[1] == len(apres)
     conservation.arreter()
 
 
