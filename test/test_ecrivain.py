@@ -70,3 +70,18 @@ def test_un_journal_actif_retire_a_la_main_est_recree(tmp_path, exemple):
     assert registre.chemin.exists(), "le journal retiré n'a pas été recréé"
     registre.ecrire([enregistrement("a", exemple, 0, request_id="apres")])
     assert _ids(registre.chemin)[-1] == "apres"
+
+
+def test_l_enfant_d_un_fork_ne_garde_pas_les_descripteurs_du_parent(tmp_path, exemple):
+    """gunicorn forke ses workers (et le suiveur) depuis le maître : l'enfant ferme ses copies, sans toucher au
+    verrou du parent, qui écrit ensuite comme avant."""
+    registre = JournalRequetes(tmp_path / "requetes.jsonl")
+    registre.ecrire([enregistrement("a", exemple, 0, request_id="parent-1")])
+    fichiers = (registre.chemin, registre.chemin_verrou)
+    assert _ouverts(*fichiers)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3 if _ouverts(*fichiers) else 0)
+    assert os.waitpid(pid, 0)[1] == 0, "l'enfant garde le journal ou le verrou du parent ouvert"
+    registre.ecrire([enregistrement("a", exemple, 1, request_id="parent-2")])
+    assert _ids(registre.chemin) == ["parent-1", "parent-2"]

@@ -49,6 +49,7 @@ _ECRIVAINS: weakref.WeakSet[EcrivainJournal] = weakref.WeakSet()
 
 def _oublier_apres_fork() -> None:
     for ecrivain in list(_ECRIVAINS):
+        ecrivain.fermer_les_herites()
         ecrivain.oublier()
 
 
@@ -74,6 +75,18 @@ class EcrivainJournal:
         self._generation = -1
         self._derniere_ecriture = 0.0
         self._veilleur: threading.Thread | None = None
+
+    def fermer_les_herites(self) -> None:
+        """Dans l'enfant d'un fork : ses copies des descripteurs et de la page du parent sont fermées (un
+        worker ne garderait sinon le journal ouvert en écriture toute sa vie). Fermer une copie ne relâche pas
+        le ``flock`` du parent : il appartient à la description de fichier, que le parent garde."""
+        with contextlib.suppress(OSError, ValueError, BufferError):
+            if self._page is not None:
+                self._page.close()
+        for descripteur in (self._descripteur, self._verrou):
+            if descripteur is not None:
+                with contextlib.suppress(OSError):
+                    os.close(descripteur)
 
     # --- verrou des écrivains -----------------------------------------------------------------------
 
