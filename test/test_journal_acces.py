@@ -100,29 +100,3 @@ def test_historique_restreint_aux_ecoles_de_la_personne(magasin, exemple):
     predictions, total = magasin.historique("eleve-1", 10, 0, ["GP"])
     assert total == 1 and predictions[0]["entrees"]["school"] == "GP"
     assert magasin.historique("eleve-1", 10, 0, ["XX"]) == ([], 0)
-
-
-def test_sqlite_un_acces_attend_le_verrou_des_ecrivains_et_repart_des_qu_il_est_libre(tmp_path):
-    """SQLite : l'inscription d'un accès attend un autre écrivain de la base sur ``<base>.ecrivains``
-    (``flock``, réveil dès qu'il est libre) et non dans SQLite, qui dort par paliers."""
-    import fcntl
-    import os
-    import threading
-
-    from app.stockage.magasin import MagasinResultats
-
-    base = tmp_path / "resultats.sqlite3"
-    magasin = MagasinResultats(f"sqlite:///{base}")
-    assert magasin.preparer() is True
-    journal = JournalAcces(magasin, retention_jours=365)
-    verrou = os.open(f"{base}.ecrivains", os.O_RDONLY | os.O_CREAT, 0o600)
-    fcntl.flock(verrou, fcntl.LOCK_EX)  # un autre écrivain (le suiveur au milieu d'un paquet)
-    fil = threading.Thread(target=journal.inscrire, args=("conseil@lycee.example", "POST /predire/lot", ["GP"], 400))
-    fil.start()
-    fil.join(0.5)
-    assert fil.is_alive() and list(journal.lire()) == [], "l'accès n'a pas attendu le verrou des écrivains"
-    fcntl.flock(verrou, fcntl.LOCK_UN)
-    fil.join(5)
-    assert not fil.is_alive() and [l["eleves"] for l in journal.lire()] == [400]
-    os.close(verrou)
-    assert (os.stat(f"{base}.ecrivains").st_mode & 0o777) == 0o600

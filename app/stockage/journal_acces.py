@@ -37,7 +37,7 @@ class JournalAcces:
         ligne = {"horodatage": dt.datetime.now(dt.timezone.utc), "qui": qui[:320], "route": route[:128],
                  "ecole": ",".join(sorted(set(ecoles)))[:128] or None, "eleves": int(eleves),
                  "empreinte": None if user_id is None else empreinte_utilisateur(user_id)}
-        with _traduire("l'inscription au journal des accès"), self.magasin.ecriture() as connexion:
+        with _traduire("l'inscription au journal des accès"), self.magasin.moteur.begin() as connexion:
             connexion.execute(insert(ACCES).values(**ligne))
         self.purger_si_du()
 
@@ -50,7 +50,7 @@ class JournalAcces:
 
     def purger(self, maintenant: dt.datetime | None = None) -> int:
         limite = (maintenant or dt.datetime.now(dt.timezone.utc)) - self.retention
-        with _traduire("la purge du journal des accès"), self.magasin.ecriture() as connexion:
+        with _traduire("la purge du journal des accès"), self.magasin.moteur.begin() as connexion:
             return connexion.execute(delete(ACCES).where(ACCES.c.horodatage < limite)).rowcount or 0
 
     def lire(self, qui: str | None = None, depuis: dt.datetime | None = None,
@@ -84,7 +84,7 @@ class Sessions:
     def ouvrir(self, identifiant: str, qui: str, duree: dt.timedelta) -> None:
         self.magasin._assurer_schema()
         maintenant = dt.datetime.now(dt.timezone.utc)
-        with _traduire("l'ouverture de session"), self.magasin.ecriture() as connexion:
+        with _traduire("l'ouverture de session"), self.magasin.moteur.begin() as connexion:
             connexion.execute(delete(SESSIONS).where(SESSIONS.c.expire < maintenant))
             connexion.execute(insert(SESSIONS).values(empreinte=empreinte_session(identifiant), qui=qui,
                                                       expire=maintenant + duree))
@@ -100,5 +100,5 @@ class Sessions:
         return ligne.qui
 
     def fermer(self, identifiant: str) -> None:
-        with _traduire("la fermeture de session"), self.magasin.ecriture() as connexion:
+        with _traduire("la fermeture de session"), self.magasin.moteur.begin() as connexion:
             connexion.execute(delete(SESSIONS).where(SESSIONS.c.empreinte == empreinte_session(identifiant)))

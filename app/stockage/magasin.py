@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -43,7 +42,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.json_rapide import en_octets
@@ -516,9 +515,6 @@ class MagasinResultats:
             event.listen(self.moteur, "connect", _regler_sqlite)
         self._ecritures = _Ecritures(self.moteur.dialect)
         self._dbapi = self.moteur.dialect.dbapi
-        chemin = adresse.database if self.moteur_sql == "sqlite" else None
-        self._verrou_ecrivains = (f"{chemin}.ecrivains" if chemin and chemin != ":memory:"
-                                  and not chemin.startswith("file:") else None)
         self._schema_pret = False
         self._verrou_schema = threading.Lock()
 
@@ -593,39 +589,15 @@ class MagasinResultats:
         return (controle or "") == controle_sel() and identite is not None
 
     @contextlib.contextmanager
-    def ecrivains_sqlite(self) -> Iterator[None]:
-        """SQLite : un écrivain à la fois, en attente sur un ``flock`` (``<base>.ecrivains``) plutôt que dans
-        SQLite, qui dort par paliers (1, 2, 5, 10… ms) : l'inscription d'un accès (un lot de la page) attendait
-        ainsi 10 à 17 ms que le suiveur finisse un paquet, au lieu de reprendre dès sa validation. Toujours le
-        dernier verrou pris (rien d'autre n'est pris dessous). PostgreSQL écrit en parallèle : sans effet."""
-        if self._verrou_ecrivains is None:
-            yield
-            return
-        with _traduire("le verrou des écrivains SQLite"):
-            descripteur = os.open(self._verrou_ecrivains, os.O_RDONLY | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descripteur, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(descripteur)  # libère le verrou
-
-    @contextlib.contextmanager
-    def ecriture(self) -> Iterator[Connection]:
-        """``moteur.begin()`` sous le verrou des écrivains SQLite (``ecrivains_sqlite``)."""
-        with self.ecrivains_sqlite(), self.moteur.begin() as connexion:
-            yield connexion
-
-    @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         self._assurer_schema()
-        with self.ecrivains_sqlite():
-            with _traduire("la connexion", self._dbapi.Error):
-                connexion = self.moteur.raw_connection()  # DB-API, du pool (pre-ping PostgreSQL compris)
-            try:
-                yield Transaction(connexion, self._ecritures, self._dbapi)
-            finally:
-                with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
-                    connexion.close()  # rendue au pool, qui annule ce qui n'a pas été validé (rollback au retour)
+        with _traduire("la connexion", self._dbapi.Error):
+            connexion = self.moteur.raw_connection()  # DB-API, du pool (pre-ping PostgreSQL compris)
+        try:
+            yield Transaction(connexion, self._ecritures, self._dbapi)
+        finally:
+            with contextlib.suppress(SQLAlchemyError, self._dbapi.Error):
+                connexion.close()  # rendue au pool, qui annule ce qui n'a pas été validé (rollback au retour)
 
     def purger_apres_effacement(self) -> None:
         """Après un effacement validé : SQLite recopie le WAL dans la base et le vide à zéro octet
