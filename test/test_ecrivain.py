@@ -85,3 +85,15 @@ def test_l_enfant_d_un_fork_ne_garde_pas_les_descripteurs_du_parent(tmp_path, ex
     assert os.waitpid(pid, 0)[1] == 0, "l'enfant garde le journal ou le verrou du parent ouvert"
     registre.ecrire([enregistrement("a", exemple, 1, request_id="parent-2")])
     assert _ids(registre.chemin) == ["parent-1", "parent-2"]
+
+
+def test_un_ancien_fichier_de_verrou_vide_recoit_sa_page(tmp_path, exemple):
+    """Une instance d'avant l'issue 26 laisse un ``.lock`` vide et un journal non vide : la page est créée
+    (fin inconnue, donc relue), et une ligne restée sans fin ne colle pas la suivante."""
+    registre = JournalRequetes(tmp_path / "requetes.jsonl")
+    registre.chemin_verrou.touch()
+    registre.chemin.write_bytes(b'{"horodatage":"20')  # début de ligne laissé par l'ancienne version tuée
+    registre.ecrire([enregistrement("a", exemple, 0, request_id="premiere")])
+    assert registre.chemin_verrou.stat().st_size == 4096
+    lignes = registre.chemin.read_bytes().split(b"\n")
+    assert lignes[0] == b'{"horodatage":"20' and json.loads(lignes[1])["request_id"] == "premiere"

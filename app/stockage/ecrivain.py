@@ -1,10 +1,9 @@
 """Les descripteurs d'un processus qui écrit au journal actif, gardés ouverts entre deux requêtes.
 
-Rouvrir le verrou et le journal à chaque ligne coûtait sept appels système par requête, chacun rendant le
-verrou global de Python à un autre fil (issue 26). Ici, par processus :
+Rouvrir le verrou et le journal à chaque ligne coûtait sept à neuf appels système par requête (issue 26). Ici, par processus :
 
-- le verrou des écrivains (``flock`` sur ``<journal>.lock``) est pris sur un descripteur gardé ouvert, en
-  lecture seule, derrière un verrou de fils (deux fils d'un processus partagent ce descripteur) ;
+- le verrou des écrivains (``flock`` sur ``<journal>.lock``) est pris sur un descripteur gardé ouvert,
+  derrière un verrou de fils (deux fils d'un processus partagent ce descripteur) ;
 - le journal actif reste ouvert en ajout. La première page du fichier de verrou, partagée (``mmap``) et
   écrite sous ce seul verrou, porte trois nombres : une **génération**, incrémentée par chaque scellement
   (renommage du fichier actif) : un écrivain sait sans appel système si son descripteur vise encore le
@@ -18,8 +17,8 @@ verrou global de Python à un autre fil (issue 26). Ici, par processus :
   repos ne garde aucun fichier du journal ouvert en écriture, et le disque peut être remonté en lecture
   seule (``test/test_fiabilite_pannes.py``).
 
-Après un ``fork``, l'enfant repart sans rien (``os.register_at_fork``) : les descripteurs hérités ne
-sont jamais utilisés (un ``flock`` relâché par l'enfant relâcherait celui du parent).
+Après un ``fork``, l'enfant ferme ses copies et repart sans rien (``os.register_at_fork``) : les
+descripteurs hérités ne sont jamais utilisés (un ``flock`` relâché par l'enfant relâcherait celui du parent).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from pathlib import Path
 
 DROITS = 0o600
 TAILLE_PAGE = 4096
-"""Le fichier de verrou porte la génération dans sa première page (mmap en lecture seule)."""
+"""Le fichier de verrou porte, dans sa première page (``mmap`` partagé), ce que se disent les écrivains."""
 _PAGE = struct.Struct("<Qqq")
 """Génération (scellements), fin du journal actif après la dernière écriture (-1 : inconnue), pid d'un écrivain
 en cours d'écriture (0 : aucun ; resté là : tué pendant son ``write``)."""
@@ -114,9 +113,15 @@ class EcrivainJournal:
         if self._verrou is None:
             descripteur = os.open(self.chemin_verrou, os.O_RDWR | os.O_CREAT, DROITS)
             try:
-                if os.fstat(descripteur).st_size < TAILLE_PAGE:  # un ancien fichier de verrou, vide
-                    os.ftruncate(descripteur, TAILLE_PAGE)
-                    os.pwrite(descripteur, _PAGE.pack(0, -1, 0), 0)
+                if os.fstat(descripteur).st_size < TAILLE_PAGE:  # neuf, ou un ancien fichier de verrou vide
+                    # Sous le verrou : un autre écrivain ne lit la page qu'en le tenant, donc jamais à moitié faite.
+                    fcntl.flock(descripteur, fcntl.LOCK_EX)
+                    try:
+                        if os.fstat(descripteur).st_size < TAILLE_PAGE:
+                            os.ftruncate(descripteur, TAILLE_PAGE)
+                            os.pwrite(descripteur, _PAGE.pack(0, -1, 0), 0)
+                    finally:
+                        fcntl.flock(descripteur, fcntl.LOCK_UN)
                 self._page = mmap.mmap(descripteur, TAILLE_PAGE)
             except BaseException:
                 os.close(descripteur)
