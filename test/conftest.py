@@ -258,6 +258,18 @@ def workers(maitre: int) -> list[int]:
         return []
 
 
+def fichiers_ouverts(pid: int | str = "self") -> list[str]:
+    """Ce que visent les descripteurs ouverts d'un processus (``/proc/<pid>/fd``) : fichiers, ``socket:[…]``."""
+    dossier = f"/proc/{pid}/fd"
+    cibles = []
+    for nom in os.listdir(dossier):
+        try:
+            cibles.append(os.readlink(f"{dossier}/{nom}"))
+        except OSError:  # fermé entre la liste et la lecture
+            pass
+    return cibles
+
+
 def attendre_workers(maitre: int, nombre: int = 2, delai: float = 60.0) -> list[int]:
     """Les workers du maître, une fois qu'ils sont ``nombre`` (``/health`` répond dès le premier)."""
     limite = time.monotonic() + delai

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.stockage.ecrivain import INACTIVITE_S
 from app.stockage.journal import JournalRequetes
-from test.conftest import enregistrement
+from test.conftest import enregistrement, fichiers_ouverts
 from test.test_segments_service import _attendre
 
 
@@ -22,15 +22,7 @@ def _ids(chemin: Path) -> list[str]:
 
 def _ouverts(*chemins: Path) -> set[str]:
     """Ceux de ces fichiers qu'un descripteur de ce processus vise encore."""
-    cibles, vus = {str(c) for c in chemins}, set()
-    for nom in os.listdir("/proc/self/fd"):
-        try:
-            cible = os.readlink(f"/proc/self/fd/{nom}")
-        except OSError:  # fermé entre la liste et la lecture
-            continue
-        if cible in cibles:
-            vus.add(cible)
-    return vus
+    return {str(c) for c in chemins} & set(fichiers_ouverts())
 
 
 def test_un_scellement_par_un_autre_ecrivain_envoie_la_ligne_suivante_au_nouveau_fichier(tmp_path, exemple):

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from test.charge import charger, corps_varies, requete_lente
-from test.conftest import Serveur, attendre_workers, ids_en_base, workers
+from test.conftest import Serveur, attendre_workers, fichiers_ouverts, ids_en_base, workers
 
 pytestmark = pytest.mark.fiabilite
 
@@ -32,14 +32,7 @@ CONNEXIONS = 32
 
 def sockets_ouverts(pid: int) -> int:
     """Nombre de sockets ouverts par un processus (connexions clientes + socket d'écoute)."""
-    dossier = f"/proc/{pid}/fd"
-    total = 0
-    for nom in os.listdir(dossier):
-        try:
-            total += os.readlink(f"{dossier}/{nom}").startswith("socket:")
-        except OSError:
-            pass
-    return total
+    return sum(cible.startswith("socket:") for cible in fichiers_ouverts(pid))
 
 
 def temps_cpu(pid: int) -> float:

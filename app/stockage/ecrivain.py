@@ -72,6 +72,7 @@ class EcrivainJournal:
         self._page: mmap.mmap | None = None
         self._descripteur: int | None = None
         self._generation = -1
+        self._pid = os.getpid()
         self._derniere_ecriture = 0.0
         self._veilleur: threading.Thread | None = None
 
@@ -148,7 +149,7 @@ class EcrivainJournal:
         """Sous le verrou : (fin du journal actif, vrai si elle est à relire : inconnue, ou un écrivain est
         mort pendant son écriture) ; l'écrivain en cours est noté."""
         generation, fin, en_cours = self._lire()
-        self._noter(generation, fin, os.getpid())
+        self._noter(generation, fin, self._pid)
         return fin, fin < 0 or en_cours != 0
 
     def apres_ecriture(self, fin: int) -> None:
