@@ -32,7 +32,7 @@ ETAPES = {
     # nom : (parent, libellé) ; le temps exclusif d'une étape est le sien moins celui de ses enfants.
     "wsgi": (None, "chemin direct (app.web.chemin_direct) : tri de la requête, lecture du corps, en-têtes"),
     "demande_directe": ("wsgi", "analyse JSON + validation pydantic en une passe (model_validate_json)"),
-    "nouvel_identifiant": ("wsgi", "request_id (uuid4)"),
+    "nouvel_identifiant": ("wsgi", "request_id (UUID 7)"),
     "ouvrir_contexte": ("wsgi", "contexte de journalisation (trace)"),
     "servir": ("wsgi", "servir : reste (entrees(), dict de la réponse)"),
     "predire": ("servir", "prédiction : encodage + arbres compilés"),

@@ -229,18 +229,29 @@ def test_journal_non_inscriptible_meme_503(demarrer_serveur, tmp_path, exemple):
     assert not serveur.journal.exists()
 
 
-def test_identifiants_generes_uuid4_uniques_y_compris_apres_un_fork():
-    """``nouvel_identifiant`` tire ses octets par réserves de 256 : chaque identifiant reste un UUID 4, et un
+def test_identifiants_generes_uuid7_ordonnes_uniques_y_compris_apres_un_fork():
+    """``nouvel_identifiant`` tire ses octets par réserves de 256 : chaque identifiant est un UUID 7 (l'instant en
+    millisecondes devant : ordonnés dans le temps, ils s'ajoutent à droite de l'index des ``request_id``), et un
     processus fils (worker gunicorn) ne reprend jamais la réserve de son parent."""
     import os
+    import time
     import uuid
 
     from app.modele.identifiants import nouvel_identifiant
 
+    avant = time.time_ns() // 1_000_000
     ids = [nouvel_identifiant() for _ in range(3000)]
+    apres = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
-    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and uuid.UUID(i).hex == i
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 and uuid.UUID(i).hex == i
                for i in ids)
+    instants = [int(i[:12], 16) for i in ids]
+    assert avant <= min(instants) and max(instants) <= apres and instants == sorted(instants)
+    time.sleep(0.002)
+    assert nouvel_identifiant() > max(ids)  # une milliseconde plus tard : après tous, dans l'ordre des chaînes
+    # 74 bits aléatoires : dans une même milliseconde, l'ordre des identifiants n'est pas celui du tirage.
+    meme_instant = [i for i in ids if i[:12] == ids[0][:12]]
+    assert len({i[12:] for i in meme_instant}) == len(meme_instant)
     lecture, ecriture = os.pipe()
     pid = os.fork()
     if pid == 0:  # le fils : ses 10 prochains identifiants

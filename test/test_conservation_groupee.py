@@ -77,7 +77,8 @@ def conservation(magasin, registre):
 def test_requetes_simultanees_une_ecriture_du_journal_puis_la_base(conservation, magasin, registre, exemple):
     ecritures = []
     ecrire = registre.ecrire
-    registre.ecrire = lambda enregistrements: (ecritures.append(len(enregistrements)), ecrire(enregistrements))
+    registre.ecrire = lambda enregistrements, **options: (ecritures.append(len(enregistrements)),
+                                                         ecrire(enregistrements, **options))
     lots = [[enregistrement(f"eleve-{i}", exemple, i)] for i in range(10)]
     issues = en_groupe(conservation, registre, lots[0], lots[1:])
     assert issues == [None] * 10

@@ -44,9 +44,9 @@ from dataclasses import dataclass
 
 from app.json_rapide import en_octets
 from app.stockage import fils
-from app.stockage.enregistrement import empreinte_utilisateur, horodatage_utc, relire_ligne
+from app.stockage.enregistrement import empreinte_utilisateur, relire_ligne
 from app.stockage.etat_suiveur import EtatSuiveur, position_du_journal
-from app.stockage.journal import ErreurJournal, JournalRequetes
+from app.stockage.journal import FSYNC_TOUJOURS, ErreurJournal, JournalRequetes
 from app.stockage.magasin import DoublonRequete, ErreurMagasin, MagasinResultats
 from app.stockage.segments import REQUEST_ID, etendue_de_ligne
 
@@ -167,7 +167,13 @@ class Conservation:
         au journal de ce processus ou en base."""
         reserves = self._reserver(enregistrements) if verifier_doublons else ()
         try:
-            self._ecrire_groupe(enregistrements)
+            if self.suiveur is not None and self.registre.periode_fsync != FSYNC_TOUJOURS:
+                # Ni fsync à attendre ni file à remplir : chaque fil écrit lui-même, en un passage par le verrou.
+                # Grouper les fils (ci-dessous) les faisait s'attendre : des commutations de contexte en plus
+                # à chaque requête (mesuré, voir le journal de projet du 8 décembre 2026).
+                self.registre.ecrire(enregistrements, horodater=True)
+            else:
+                self._ecrire_groupe(enregistrements)
             if not self.registre.vers_fichier:
                 # JOURNAL_MODE=stdout ou aucun : pas de fichier à réconcilier, la base est le seul point de
                 # durabilité ; la réponse attend donc qu'ils y soient (503 si la base ne les prend pas à temps).
@@ -228,11 +234,8 @@ class Conservation:
             raise billet.erreur
 
     def _ecrire(self, enregistrements: list[dict]) -> None:
-        with self.registre.verrou():
-            instant = horodatage_utc()  # sous le verrou : après tout effacement déjà écrit au journal
-            for e in enregistrements:
-                e["horodatage"] = instant
-            self.registre.ecrire(enregistrements)
+        with self.registre.verrou():  # confiés au fil d'alimentation avant qu'un effacement ne prenne son instant
+            self.registre.ecrire(enregistrements, horodater=True)
             self._confier(enregistrements)
 
     def servie_par(self, etat: EtatSuiveur) -> None:

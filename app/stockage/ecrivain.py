@@ -11,7 +11,8 @@ Rouvrir le verrou et le journal à chaque ligne coûtait sept à neuf appels sys
   qui décide d'un scellement, sans ``fstat`` ; le pid de l'écrivain **en cours** : noté avant le ``write``,
   effacé après. S'il est encore là quand un écrivain prend le verrou, son auteur est mort en écrivant
   (kill -9) et a pu laisser un début de ligne : la fin du fichier est relue et la ligne suivante mise sur
-  sa propre ligne. Une écriture coûte ainsi ``flock``, ``write``, ``flock`` ;
+  sa propre ligne. Une écriture coûte ainsi ``flock``, ``write``, ``flock``, sans gestionnaire de contexte (``prendre``,
+  ``rendre``) ;
 - descripteurs et page restés inutilisés une seconde sont fermés (un fil par processus, réveillé chaque
   seconde tant qu'ils sont ouverts ; il voit aussi un journal actif retiré à la main) : un processus au
   repos ne garde aucun fichier du journal ouvert en écriture, et le disque peut être remonté en lecture
@@ -90,25 +91,41 @@ class EcrivainJournal:
 
     # --- verrou des écrivains -----------------------------------------------------------------------
 
+    def prendre(self) -> None:
+        """Prend le verrou des écrivains, exclusif entre tous ceux de l'instance ; réentrant dans un même fil.
+        Deux appels de fonction plutôt qu'un gestionnaire de contexte : c'est le chemin de chaque requête.
+        ``OSError`` si le fichier de verrou ne s'ouvre pas (rien n'est alors pris)."""
+        fil = self._fil
+        if getattr(fil, "profondeur", 0):
+            fil.profondeur += 1
+            return
+        self._mutex.acquire()
+        try:
+            fcntl.flock(self._descripteur_verrou(), fcntl.LOCK_EX)
+        except BaseException:
+            self._mutex.release()
+            raise
+        fil.profondeur = 1
+
+    def rendre(self) -> None:
+        """Rend ce que ``prendre`` a pris (le verrou n'est relâché qu'au dernier niveau)."""
+        fil = self._fil
+        fil.profondeur -= 1
+        if fil.profondeur:
+            return
+        try:
+            fcntl.flock(self._verrou, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
     @contextlib.contextmanager
     def verrou(self) -> Iterator[None]:
-        """Exclusif entre tous les écrivains de l'instance ; réentrant dans un même fil."""
-        if getattr(self._fil, "profondeur", 0):
-            self._fil.profondeur += 1
-            try:
-                yield
-            finally:
-                self._fil.profondeur -= 1
-            return
-        with self._mutex:
-            descripteur = self._descripteur_verrou()
-            fcntl.flock(descripteur, fcntl.LOCK_EX)
-            self._fil.profondeur = 1
-            try:
-                yield
-            finally:
-                self._fil.profondeur = 0
-                fcntl.flock(descripteur, fcntl.LOCK_UN)
+        """``prendre`` … ``rendre`` en gestionnaire de contexte (effacements, scellements, rétention)."""
+        self.prendre()
+        try:
+            yield
+        finally:
+            self.rendre()
 
     def _descripteur_verrou(self) -> int:
         if self._verrou is None:
@@ -160,8 +177,8 @@ class EcrivainJournal:
     # --- journal actif ------------------------------------------------------------------------------
 
     def actif(self) -> int:
-        """Sous le verrou : le descripteur du journal actif, rouvert s'il a été scellé ou remplacé."""
-        self._descripteur_verrou()
+        """Sous le verrou (``prendre`` a ouvert la page) : le descripteur du journal actif, rouvert s'il a été
+        scellé ou remplacé."""
         generation = self._lire()[0]
         if self._descripteur is not None and generation != self._generation:
             self.fermer()

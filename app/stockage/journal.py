@@ -31,6 +31,7 @@ from pathlib import Path
 
 from app.json_rapide import en_octets
 from app.stockage.ecrivain import EcrivainJournal
+from app.stockage.enregistrement import horodatage_utc
 from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
                                    rendre_durable, sceller, synchroniser_dossier, valeur)
 
@@ -120,6 +121,16 @@ def ligne_json(enregistrement: dict) -> bytes:
     return en_octets(enregistrement) + b"\n"
 
 
+def _horodater(enregistrements: list[dict]) -> None:
+    instant = horodatage_utc()
+    for enregistrement in enregistrements:
+        enregistrement["horodatage"] = instant
+
+
+def _non_inscriptible(erreur: OSError) -> ErreurJournal:
+    return ErreurJournal(erreur.errno, f"journal des requêtes non inscriptible ({erreur.strerror})")
+
+
 class JournalRequetes:
     def __init__(self, chemin: str | Path, mode: str = "fichier", chemin_verrou: str | Path | None = None,
                  periode_fsync: float | None = PERIODE_FSYNC_DEFAUT, segment_octets: int = SEGMENT_OCTETS_DEFAUT,
@@ -169,35 +180,57 @@ class JournalRequetes:
         if not self.vers_fichier:  # journal hors fichier (stdout, aucun) : rien à exclure
             yield
             return
+        self._prendre()
         try:
-            verrou = self._ecrivain.verrou()
-            verrou.__enter__()
+            yield
+        finally:
+            self._ecrivain.rendre()
+
+    def _prendre(self) -> None:
+        """Le verrou des écrivains ; ``ErreurJournal`` si son fichier ne peut être créé (disque plein, en lecture
+        seule)."""
+        try:
+            self._ecrivain.prendre()
         except OSError as erreur:
             raise ErreurJournal(erreur.errno, f"verrou du journal impossible à créer ({erreur.strerror})") from erreur
-        with contextlib.ExitStack() as pile:
-            pile.push(verrou)
-            yield
 
     # --- écriture -----------------------------------------------------------------------------------
 
-    def ecrire(self, enregistrements: list[dict]) -> None:
-        """Ajoute les lignes en une écriture ; lève ``ErreurJournal`` si c'est impossible."""
-        if not enregistrements or self.mode == "aucun":
+    def ecrire(self, enregistrements: list[dict], horodater: bool = False) -> None:
+        """Ajoute les lignes en une écriture ; lève ``ErreurJournal`` si c'est impossible. ``horodater`` : leur
+        ``horodatage`` est l'instant pris sous le verrou des écrivains, donc après tout effacement déjà écrit au
+        journal (``Conservation.effacer`` prend le sien sous ce verrou) ; un seul passage par le verrou."""
+        if not enregistrements:
             return
-        octets = b"".join(ligne_json(e) for e in enregistrements)
-        if self.vers_fichier:
-            scelle = None
-            try:
-                with self.verrou():
-                    scelle = self._ajouter(octets)
-                self._rendre_durable(scelle)
-            except OSError as erreur:
-                if isinstance(erreur, ErreurJournal):
-                    raise
-                raise ErreurJournal(erreur.errno, f"journal des requêtes non inscriptible ({erreur.strerror})") from erreur
+        if not self.vers_fichier:
+            if horodater:
+                _horodater(enregistrements)
+            if self.vers_stdout:
+                self._vers_stdout(b"".join(ligne_json(e) for e in enregistrements))
+            return
+        self._prendre()
+        try:
+            if horodater:
+                _horodater(enregistrements)
+            octets = b"".join(ligne_json(e) for e in enregistrements)
+            scelle = self._ajouter(octets)
+        except ErreurJournal:
+            raise
+        except OSError as erreur:
+            raise _non_inscriptible(erreur) from erreur
+        finally:
+            self._ecrivain.rendre()
+        try:
+            self._rendre_durable(scelle)
+        except OSError as erreur:
+            raise _non_inscriptible(erreur) from erreur
         if self.vers_stdout:
-            sys.stdout.flush()
-            os.write(sys.stdout.fileno(), octets)
+            self._vers_stdout(octets)
+
+    @staticmethod
+    def _vers_stdout(octets: bytes) -> None:
+        sys.stdout.flush()
+        os.write(sys.stdout.fileno(), octets)
 
     def _ajouter(self, octets: bytes) -> Path | None:
         """Sous le verrou des écrivains : une écriture sur le descripteur gardé ouvert (``app.stockage.ecrivain``) ;
