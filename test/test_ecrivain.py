@@ -89,3 +89,39 @@ def test_un_ancien_fichier_de_verrou_vide_recoit_sa_page(tmp_path, exemple):
     assert registre.chemin_verrou.stat().st_size == 4096
     lignes = registre.chemin.read_bytes().split(b"\n")
     assert lignes[0] == b'{"horodatage":"20' and json.loads(lignes[1])["request_id"] == "premiere"
+
+
+def test_l_horodatage_est_pose_sous_le_verrou_et_l_instant_provisoire_jamais_ecrit(tmp_path, exemple):
+    """``ecrire(horodater=True)`` écrit les lignes en JSON avant le verrou avec un instant provisoire, remplacé sous
+    le verrou : chaque ligne porte l'instant de son dict, pris pendant l'écriture, et aucune l'instant provisoire."""
+    import datetime as dt
+
+    from app.stockage.journal import PROVISOIRE
+
+    chemin = tmp_path / "requetes.jsonl"
+    journal = JournalRequetes(chemin)
+    une = [enregistrement("a", exemple, 0)]
+    lot = [enregistrement(f"e{i}", exemple, i) for i in range(1000)]
+    avant = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    journal.ecrire(une, horodater=True)
+    journal.ecrire(lot, horodater=True)
+    apres = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    octets = chemin.read_bytes()
+    assert PROVISOIRE.encode() not in octets
+    lignes = [json.loads(ligne) for ligne in octets.splitlines()]
+    assert [ligne["horodatage"] for ligne in lignes] == [e["horodatage"] for e in une + lot]
+    assert avant <= une[0]["horodatage"] <= lot[0]["horodatage"] <= apres
+    assert len({e["horodatage"] for e in lot}) == 1  # un lot : un instant
+
+
+def test_l_instant_provisoire_dans_une_valeur_n_est_pas_remplace(tmp_path, exemple):
+    """Une valeur qui contiendrait la clé et l'instant provisoires (jamais le cas d'une entrée validée) : les
+    lignes sont alors écrites sous le verrou, comme avant, et la valeur reste telle quelle."""
+    from app.stockage.journal import PROVISOIRE
+
+    chemin = tmp_path / "requetes.jsonl"
+    piege = enregistrement("a", {**exemple, "horodatage": PROVISOIRE}, 0)
+    JournalRequetes(chemin).ecrire([piege], horodater=True)
+    ligne = json.loads(chemin.read_bytes())
+    assert ligne["entrees"]["horodatage"] == PROVISOIRE
+    assert ligne["horodatage"] == piege["horodatage"] != PROVISOIRE

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.json_rapide import en_octets
-from app.stockage.ecrivain import EcrivainJournal
+from app.stockage.ecrivain import EcrivainJournal, ecrire
 from app.stockage.enregistrement import horodatage_utc
 from app.stockage.segments import (CLE_HORODATAGE, CLE_REQUEST_ID, Cible, DossierSegments, fsync,
                                    rendre_durable, sceller, synchroniser_dossier, valeur)
@@ -121,10 +121,20 @@ def ligne_json(enregistrement: dict) -> bytes:
     return en_octets(enregistrement) + b"\n"
 
 
-def _horodater(enregistrements: list[dict]) -> None:
-    instant = horodatage_utc()
+def _horodater(enregistrements: list[dict], instant: str) -> None:
     for enregistrement in enregistrements:
         enregistrement["horodatage"] = instant
+
+
+def _motif_horodatage(instant: str) -> bytes:
+    """L'horodatage tel qu'une ligne du journal le porte (``ligne_json``) : la clé entre guillemets n'apparaît
+    qu'une fois par ligne (dans une chaîne, un guillemet est échappé ; ``entrees`` n'a pas cette clé)."""
+    return CLE_HORODATAGE + instant.encode("ascii") + b'"'
+
+
+PROVISOIRE = "0000-01-01T00:00:00.000000+00:00"
+"""L'horodatage des lignes écrites en JSON avant le verrou, remplacé sous le verrou par l'instant final : jamais écrit."""
+_MOTIF_PROVISOIRE = _motif_horodatage(PROVISOIRE)
 
 
 def _non_inscriptible(erreur: OSError) -> ErreurJournal:
@@ -199,20 +209,32 @@ class JournalRequetes:
     def ecrire(self, enregistrements: list[dict], horodater: bool = False) -> None:
         """Ajoute les lignes en une écriture ; lève ``ErreurJournal`` si c'est impossible. ``horodater`` : leur
         ``horodatage`` est l'instant pris sous le verrou des écrivains, donc après tout effacement déjà écrit au
-        journal (``Conservation.effacer`` prend le sien sous ce verrou) ; un seul passage par le verrou."""
+        journal (``Conservation.effacer`` prend le sien sous ce verrou) ; un seul passage par le verrou. Les lignes
+        sont écrites en JSON avant, avec un instant provisoire que l'instant final remplace sous le verrou : le JSON
+        d'un lot de 1 000 élèves (1,5 ms, ``make banc``) n'est plus fait pendant que les autres écrivains attendent."""
         if not enregistrements:
             return
         if not self.vers_fichier:
             if horodater:
-                _horodater(enregistrements)
+                _horodater(enregistrements, horodatage_utc())
             if self.vers_stdout:
                 self._vers_stdout(b"".join(ligne_json(e) for e in enregistrements))
             return
+        octets = None
+        if horodater:
+            _horodater(enregistrements, PROVISOIRE)
+            octets = b"".join(ligne_json(e) for e in enregistrements)
+            if octets.count(_MOTIF_PROVISOIRE) != len(enregistrements):
+                octets = None  # jamais vu : une ligne sans sa clé en tête ; écrite sous le verrou, comme avant
         self._prendre()
         try:
             if horodater:
-                _horodater(enregistrements)
-            octets = b"".join(ligne_json(e) for e in enregistrements)
+                instant = horodatage_utc()
+                _horodater(enregistrements, instant)
+            if octets is None:
+                octets = b"".join(ligne_json(e) for e in enregistrements)
+            else:
+                octets = octets.replace(_MOTIF_PROVISOIRE, _motif_horodatage(instant))
             scelle = self._ajouter(octets)
         except ErreurJournal:
             raise
@@ -249,7 +271,7 @@ class JournalRequetes:
                     # noyau arrête une écriture à une frontière de page) : sans ce saut de ligne, la ligne
                     # suivante, servie en 200, y serait collée et illisible.
                     octets = b"\n" + octets
-            ecrits = os.write(descripteur, octets)
+            ecrits = ecrire(descripteur, octets)  # sans rendre le GIL (app.stockage.ecrivain)
             if ecrits != len(octets):
                 # Écriture partielle (disque plein) : on retire le morceau écrit.
                 os.ftruncate(descripteur, os.fstat(descripteur).st_size - ecrits)
