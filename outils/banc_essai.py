@@ -43,6 +43,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -58,7 +59,10 @@ LOT_BANC = 100_000
 REPETITIONS_LOT = 5
 """Passages chronométrés du lot (et du pipeline de référence) : la médiane est comparée à l'objectif."""
 TOURS_HTTP = 3
-"""Tours alternés /health, /predire, route triviale, ancienne application sous wrk ; les médianes sont comparées."""
+"""Tours alternés des pairs et de gRPC ; les médianes sont comparées."""
+TOURS_PREDIRE = 5
+"""Tours alternés /health, /predire, route triviale, ancienne application, contre-épreuve et journal seul sous wrk :
+les médianes sont comparées, et les rapports tour par tour (/predire contre la contre-épreuve du même tour) donnés."""
 CONNEXIONS = (8, 32)
 FILS_GRPC = 8
 PARTIES = ("memoire", "froid", "http", "pairs")
@@ -469,7 +473,8 @@ def _lancer_references(dossier: Path) -> dict[str, tuple[subprocess.Popen, str]]
     """Les applications de référence, chacune dans son dossier temporaire :
     ``triviale`` sous la configuration gunicorn de production (application remplacée sur la ligne de
     commande : mêmes workers, même classe de worker, mêmes fils, mêmes crochets) ;
-    ``sans_conservation`` (contre-épreuve : la production sans journal ni base, même configuration) ; ``ancienne`` sous
+    ``sans_conservation`` (contre-épreuve : la production sans journal ni base, même configuration) ; ``journal_seul``
+    (la production, son suiveur arrêté : ``_arreter_le_suiveur``) ; ``ancienne`` sous
     ``gunicorn -w 2`` (worker sync par défaut ; une configuration vide, pour que gunicorn ne lise
     pas ``./gunicorn.conf.py``)."""
     vide = dossier / "gunicorn-vide.conf.py"
@@ -477,11 +482,33 @@ def _lancer_references(dossier: Path) -> dict[str, tuple[subprocess.Popen, str]]
     arguments = {"triviale": ["-c", str(RACINE / "gunicorn.conf.py"), "outils.appli_triviale:app"],
                  "sans_conservation": ["-c", str(RACINE / "gunicorn.conf.py"), "outils.appli_sans_conservation:app"],
                  "ancienne": ["-c", str(vide), "-w", "2", "outils.appli_ancienne:app"]}
+    arguments["journal_seul"] = ["-c", str(RACINE / "gunicorn.conf.py")]
     lances = {}
     for nom, liste in arguments.items():
         (dossier / nom).mkdir()
         lances[nom] = _lancer(dossier / nom, arguments=liste)
     return lances
+
+
+def _suiveur_de(dossier: Path) -> int:
+    """Le pid du suiveur que publie l'instance servie depuis ``dossier`` (0 : pas encore publié)."""
+    from app.stockage.etat_suiveur import EtatSuiveur
+    from app.stockage.journal import JournalRequetes
+
+    etat = EtatSuiveur.de(JournalRequetes(dossier / "requetes.jsonl"))
+    return etat.lire()["pid"] if etat.present() else 0
+
+
+def _arreter_le_suiveur(dossier: Path, limite: float = 10.0) -> int:
+    """``journal_seul`` : la production, son suiveur arrêté (SIGSTOP) pendant tout le banc ; ses workers n'écrivent
+    qu'au journal et rien ne va en base. Ce que coûte l'écriture seule, à côté de ce que coûte le suiveur."""
+    fin = time.monotonic() + limite
+    while not (pid := _suiveur_de(dossier)):
+        if time.monotonic() > fin:
+            raise RuntimeError("journal seul : aucun suiveur publié")
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGSTOP)
+    return pid
 
 
 def mesurer_decomposition(dossier: Path, duree: int, connexions: list[int], cible: str = "app") -> dict:
@@ -571,6 +598,7 @@ def mesurer_http(dossier: Path, duree: int, connexions: list[int]) -> dict:
         _attendre_200(url, corps, processus)
         for processus_reference, url_reference in references.values():
             _attendre_200(url_reference, corps, processus_reference)
+        suiveur_arrete = _arreter_le_suiveur(dossier / "journal_seul")
         script = _script_predire(dossier, corps)
         # (maître gunicorn, URL, script wrk) de chaque cible ; les trois serveurs tournent ensemble,
         # un seul est chargé à la fois.
@@ -584,10 +612,13 @@ def mesurer_http(dossier: Path, duree: int, connexions: list[int]) -> dict:
             # Tours alternés : une charge passagère des voisins (machine partagée) touche toutes
             # les cibles ; on compare les médianes.
             tours: dict[str, list[dict]] = {nom: [] for nom in cibles}
-            for _ in range(TOURS_HTTP):
+            for _ in range(TOURS_PREDIRE):
                 for nom, (pid, adresse, lua) in cibles.items():
                     tours[nom].append(_charge(pid, adresse, duree, nombre, lua))
             charges[nombre] = {nom: _medianes(mesures) for nom, mesures in tours.items()}
+            charges[nombre]["par_tour"] = {nom: [p["par_s"] / c["par_s"] for p, c in zip(tours[nom], tours[
+                "sans_conservation"])] for nom in ("predire", "journal_seul")}
+        os.kill(suiveur_arrete, signal.SIGCONT)
         for processus_reference, _url in references.values():
             _arreter(processus_reference)
         memoire = _memoire(processus.pid)
@@ -595,6 +626,8 @@ def mesurer_http(dossier: Path, duree: int, connexions: list[int]) -> dict:
         memoire_lots = _memoire(processus.pid)
         rpc = mesurer_grpc(dossier, url, processus.pid, duree, FILS_GRPC, lots["durees"].get("json"))
     finally:
+        with contextlib.suppress(OSError, RuntimeError):
+            os.kill(_suiveur_de(dossier / "journal_seul"), signal.SIGCONT)
         for processus_reference, _url in references.values():
             if processus_reference.poll() is None:
                 _arreter(processus_reference)
@@ -626,13 +659,14 @@ def _http(m: dict, cpu: str = "CPU/req") -> str:
 
 
 def _lignes_http(nombre: int, charge: dict) -> list[str]:
-    """Quatre lignes par nombre de connexions : /predire contre /health, contre la route triviale (objectifs
-    65 % des req/s et p99 ≤ 3×), contre l'ancienne application, et contre la contre-épreuve sans journal ni
-    base (objectifs 85 % des req/s et p99 ≤ 1,5× : ce que coûte la conservation, mesuré dans les mêmes tours)."""
+    """Cinq lignes par nombre de connexions : /predire contre /health, contre la route triviale (objectifs
+    65 % des req/s et p99 ≤ 3×), contre l'ancienne application, contre la contre-épreuve sans journal ni
+    base (objectifs 85 % des req/s et p99 ≤ 1,5× : ce que coûte la conservation, mesuré dans les mêmes tours),
+    et le journal seul (suiveur arrêté) contre la même contre-épreuve : la part de l'écriture et celle du suiveur."""
     p, s, t, a = charge["predire"], charge["sante"], charge["triviale"], charge["ancienne"]
-    c = charge["sans_conservation"]
+    c, j = charge["sans_conservation"], charge["journal_seul"]
     sans_erreur = p["erreurs"] + p["erreurs_socket"] == 0
-    titre = f"HTTP /predire, {nombre} connexions (wrk, médianes de {TOURS_HTTP} tours alternés),"
+    titre = f"HTTP /predire, {nombre} connexions (wrk, médianes de {TOURS_PREDIRE} tours alternés),"
     rapport = p["par_s"] / t["par_s"]
     p99 = p["p99_ms"] / t["p99_ms"]
     return [
@@ -652,10 +686,25 @@ def _lignes_http(nombre: int, charge: dict) -> list[str]:
                f"{t['commutations']:.1f})",
                f"{100 * p['par_s'] / c['par_s']:.0f} % des req/s ; p99 {p['p99_ms'] / c['p99_ms']:.1f}× ; la "
                f"conservation coûte {p['cpu_us'] - c['cpu_us']:.0f} µs CPU/req (sans conservation : "
-               f"{100 * c['par_s'] / t['par_s']:.0f} % de la triviale)", "≥ 85 % et p99 ≤ 1,5×",
+               f"{100 * c['par_s'] / t['par_s']:.0f} % de la triviale) ; par tour : {_par_tour(charge, 'predire')}",
+               "≥ 85 % et p99 ≤ 1,5×",
                p["par_s"] / c["par_s"] >= OBJECTIFS["contre_epreuve_rapport"]
                and p["p99_ms"] / c["p99_ms"] <= OBJECTIFS["contre_epreuve_p99"] and sans_erreur),
+        _ligne(f"{titre} journal seul : la production, son suiveur arrêté (SIGSTOP : rien ne va en base), contre la "
+               "contre-épreuve", _http(j) + f" ; {j['commutations']:.1f} commutations/req",
+               f"sans conservation : {_http(c)}",
+               f"{100 * j['par_s'] / c['par_s']:.0f} % des req/s ; p99 {j['p99_ms'] / c['p99_ms']:.1f}× ; l'écriture "
+               f"coûte {j['cpu_us'] - c['cpu_us']:.0f} µs CPU/req, le suiveur le reste ({p['cpu_us'] - j['cpu_us']:.0f}"
+               f" µs par worker, hors son propre CPU) ; par tour : {_par_tour(charge, 'journal_seul')}",
+               "rapporté", None),
     ]
+
+
+def _par_tour(charge: dict, nom: str) -> str:
+    """Les rapports de req/s à la contre-épreuve, tour par tour : médiane et étendue."""
+    rapports = charge["par_tour"][nom]
+    return (f"médiane {100 * statistics.median(rapports):.0f} % "
+            f"({100 * min(rapports):.0f} à {100 * max(rapports):.0f} %)")
 
 
 def _lignes_decomposition(nombre: int, mesure: dict, charge: dict | None, triviale: dict | None = None) -> list[str]:

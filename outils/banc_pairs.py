@@ -372,6 +372,23 @@ def mesurer_classe(nous: Cible, repetitions: int = 30) -> dict:
             "cpu_ms": cpu * 1e3, "octets": len(corps)}
 
 
+AUTRES_PROCESSUS = "autres processus de l'instance (maître gunicorn, suiveur de la base s'il y en a un)"
+CONTRAT_LOT = ("predire_lot", "lot_predictions", "enregistrements", "conserver", "journal_ecrire")
+"""Les étapes d'un lot (``ETAPES_LOT``) que le contrat exige quel que soit le serveur : prédiction, explications,
+enregistrements et journal (lignes JSON comprises) ; le suiveur (``AUTRES_PROCESSUS``) les met en base."""
+
+
+def cout_du_contrat(decomposition: dict) -> float:
+    """µs de CPU par lot que coûtent, dans la décomposition, les étapes du contrat (``CONTRAT_LOT``) et le suiveur :
+    un serveur qui lirait et écrirait le JSON et parlerait HTTP pour rien dépenserait encore cela."""
+    from outils.appli_decomposee import ETAPES_LOT
+
+    libelles = {ETAPES_LOT[cle][1] for cle in CONTRAT_LOT}
+    sous_etapes = {ETAPES_LOT[cle][1] for cle, (parent, _l) in ETAPES_LOT.items() if parent in CONTRAT_LOT}
+    return sum(us for libelle, us in decomposition["postes"]
+               if libelle in libelles or libelle in sous_etapes or libelle == AUTRES_PROCESSUS)
+
+
 def mesurer_decomposition_lot(dossier: Path, eleves: list[dict], lots: int = 40) -> dict:
     """Le CPU d'un ``POST /predire/lot`` de 1 000 élèves, étape par étape (``outils/appli_decomposee.py``,
     ``ETAPES_LOT``) : ``lots`` lots envoyés l'un après l'autre dans la fenêtre de mesure."""
@@ -403,8 +420,7 @@ def mesurer_decomposition_lot(dossier: Path, eleves: list[dict], lots: int = 40)
     resultat = _additionner(releves, arbre=ETAPES_LOT)
     workers_us = sum(r["processus_s"] for r in releves) * 1e6
     hors_workers = max(0.0, (apres - avant) * 1e6 - workers_us)
-    resultat["postes"].append(("autres processus de l'instance (maître gunicorn, suiveur de la base s'il y en a un)",
-                               hors_workers / resultat["requetes"]))
+    resultat["postes"].append((AUTRES_PROCESSUS, hors_workers / resultat["requetes"]))
     resultat["total_us"] += hors_workers / resultat["requetes"]
     resultat["lots_par_s"] = lots / ecoule
     return resultat
@@ -518,4 +534,19 @@ def lignes(m: dict) -> list[str]:
     for libelle, us in d["postes"]:
         if abs(us) >= 5:
             resultat.append(_ligne(f"↳ {libelle}", f"{us / 1e3:.2f} ms", "", f"{100 * us / total:.1f} %", "", None))
+    contrat_ms = cout_du_contrat(d) / 1e3
+    for nom, p in lots.items():
+        objectif = OBJECTIFS.get(f"lot_{nom}")
+        if nom == "nous" or not objectif:
+            continue
+        budget_ms = p["cpu_ms"] / objectif
+        resultat.append(_ligne(
+            f"lot de {_milliers(TAILLE_LOT)} : le contrat seul (prédiction, explications, enregistrements, journal et "
+            f"suiveur, décomposition ci-dessus) contre le CPU par lot qu'il faudrait pour ≥ {objectif}× "
+            f"{libelles[nom]} (son CPU par lot ÷ {objectif}, cœurs saturés)",
+            f"contrat seul : {contrat_ms:.1f} ms CPU/lot",
+            f"budget : {budget_ms:.1f} ms CPU/lot ({libelles[nom]} : {p['cpu_ms']:.1f} ms CPU/lot)",
+            f"{contrat_ms / budget_ms:.2f}× le budget"
+            + (" : hors d'atteinte, même avec HTTP, lecture et réponse JSON gratuites" if contrat_ms > budget_ms
+               else ""), "rapporté", None))
     return resultat
