@@ -225,7 +225,8 @@ class JournalRequetes:
             _horodater(enregistrements, PROVISOIRE)
             octets = b"".join(ligne_json(e) for e in enregistrements)
             if octets.count(_MOTIF_PROVISOIRE) != len(enregistrements):
-                octets = None  # jamais vu : une ligne sans sa clé en tête ; écrite sous le verrou, comme avant
+                octets = None  # une valeur contient l'instant provisoire (jamais une entrée validée) : lignes
+                # écrites sous le verrou, comme avant
         self._prendre()
         try:
             if horodater:
