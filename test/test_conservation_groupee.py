@@ -174,6 +174,9 @@ def test_effacement_pendant_les_predictions_en_vol_et_une_reconciliation(magasin
             e = enregistrement("cible", exemple, numero)
             conservation.conserver([e])
             servis.append(e)
+            # Une requête rend le verrou global de Python en lisant et en écrivant sa socket ; quatre boucles qui
+            # ne le rendent jamais (l'écriture du journal le garde) affameraient le fil d'alimentation de la base.
+            time.sleep(0.0005)
 
     fils = [threading.Thread(target=predire, args=(n,)) for n in range(4)]
     for f in fils:
