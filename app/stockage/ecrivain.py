@@ -34,7 +34,6 @@ import struct
 import threading
 import time
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 DROITS = 0o600
@@ -170,15 +169,6 @@ class EcrivainJournal:
             deverrouiller(self._verrou)
         finally:
             self._mutex.release()
-
-    @contextlib.contextmanager
-    def verrou(self) -> Iterator[None]:
-        """``prendre`` … ``rendre`` en gestionnaire de contexte (effacements, scellements, rétention)."""
-        self.prendre()
-        try:
-            yield
-        finally:
-            self.rendre()
 
     def _descripteur_verrou(self) -> int:
         if self._verrou is None:
